@@ -1,0 +1,35 @@
+# Two commands do all set-up: `make demo` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml constraints.txt
+	$(PIP) install --quiet -c constraints.txt torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	OMP_NUM_THREADS=1 $(VENV)/bin/sim2real demo
+
+test: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m pytest
+	$(VENV)/bin/ruff check sim2real envs policies tests benchmarks
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sim2real envs policies tests benchmarks
+
+bench: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) benchmarks/env_throughput.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,181 @@
+"""The shared MuJoCo env: dynamics selection, per-episode resampling, action/observation channels,
+physics-divergence guard and named reward terms. Tasks subclass it (``grasp.py``, ``navigate.py``)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from importlib import resources
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from sim2real.dynamics import (
+    PARAMS,
+    Values,
+    resolve_dynamics,
+    resolve_randomization,
+    sample,
+)
+from sim2real.perturb import ActionChannel, ModelIndex, Nominal, ObsChannel, apply_to_model
+
+MAX_QVEL = 1e3  # |qvel| above this (m/s or rad/s) is treated as a physics blow-up
+
+
+class Sim2RealEnv(gym.Env, ABC):
+    """Base class. Subclasses set the class attributes and implement the ``_task_*`` hooks.
+
+    Args:
+        randomization: ``None``/``"none"`` (nominal), a preset name of the task (``"default"``,
+            ``"wide"``) or ``{name: [low, high]}``; resampled at every ``reset``.
+        dynamics: ``None``/``"nominal"``, a target profile of the task (``"real"``) or
+            ``{name: value}``. Randomised names override the profile's values.
+        model_path: the MJCF file (defaults to the task's packaged asset).
+        render_mode: ``None`` or ``"rgb_array"``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}
+    task: ClassVar[str]
+    asset: ClassVar[str]
+    params: ClassVar[tuple[str, ...]]  # canonical parameters this task accepts
+    frame_skip: ClassVar[int]
+    rest_action: ClassVar[np.ndarray]
+
+    def __init__(
+        self,
+        randomization: str | dict | None = None,
+        dynamics: str | dict | None = None,
+        model_path: str | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        self.ranges = resolve_randomization(_plain(randomization), self.task, self.params)
+        self.profile = resolve_dynamics(_plain(dynamics), self.task, self.params)
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'")
+        self.render_mode = render_mode
+        path = model_path or str(resources.files("sim2real.envs").joinpath("assets", self.asset))
+        self.model = mujoco.MjModel.from_xml_path(path)
+        self.data = mujoco.MjData(self.model)
+        self.index = self._model_index()
+        self._task_setup()
+        self.nominal = Nominal.snapshot(self.model)
+        self.values: Values = dict(self.profile)
+        self.dt = self.model.opt.timestep * self.frame_skip
+        self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.dt))}
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(self.rest_action),), dtype=np.float32)
+        self._last_action = np.asarray(self.rest_action, dtype=np.float64)
+        obs_dim = self._task_observe().shape[0]
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(obs_dim,), dtype=np.float32)
+        self.action_channel = ActionChannel(len(self.rest_action), self.rest_action)
+        self.obs_channel = ObsChannel(obs_dim)
+        self.unstable_episodes = 0  # count of episodes ended by a physics blow-up
+        self._renderer: mujoco.Renderer | None = None
+        self._bad_qacc = int(mujoco.mjtWarning.mjWARN_BADQACC)
+
+    # -- hooks for tasks ---------------------------------------------------------------------
+    @abstractmethod
+    def _model_index(self) -> ModelIndex:
+        """Which bodies/geoms/dofs/actuators the canonical parameters act on."""
+
+    def _task_setup(self) -> None:
+        """Cache ids and addresses from ``self.model`` (called once, after the model loads)."""
+
+    @abstractmethod
+    def _task_reset(self, rng: np.random.Generator) -> None:
+        """Place robot, object, obstacles and goal in ``self.data`` (after ``mj_resetData``)."""
+
+    @abstractmethod
+    def _task_command(self, action: np.ndarray) -> None:
+        """Turn a normalised action in [-1, 1] into ``self.data.ctrl``."""
+
+    @abstractmethod
+    def _task_observe(self) -> np.ndarray:
+        """The true (noise-free) observation, float64."""
+
+    @abstractmethod
+    def _task_evaluate(self) -> tuple[dict[str, float], bool, dict[str, Any]]:
+        """Reward terms, whether the episode terminated, and task info (with ``is_success``)."""
+
+    # -- Gymnasium API -------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        rng = self.np_random
+        self.values = {**self.profile, **sample(self.ranges, rng)}
+        apply_to_model(self.model, self.nominal, self.index, self.values)
+        mujoco.mj_resetData(self.model, self.data)
+        self._task_reset(rng)
+        mujoco.mj_forward(self.model, self.data)
+        self.action_channel.reset(self.values)
+        self.obs_channel.reset(self.values, rng)
+        self._last_action = np.asarray(self.rest_action, dtype=np.float64)
+        self._warnings = self.data.warning[self._bad_qacc].number
+        return self._observe(), {"dynamics": dict(self.values)}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.shape != self.action_space.shape:
+            raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape}")
+        if not np.all(np.isfinite(a)):  # a non-finite command is never sent: hold the rest action
+            a = np.asarray(self.rest_action, dtype=np.float64)
+        a = np.clip(a, -1.0, 1.0)
+        self._last_action = a
+        self._task_command(self.action_channel(a, self.np_random))
+        mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+        if self._diverged():
+            return self._on_divergence()
+        terms, terminated, info = self._task_evaluate()
+        info["reward_terms"] = terms
+        return self._observe(), float(sum(terms.values())), terminated, False, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, 240, 320)
+        self._renderer.update_scene(self.data, camera=0 if self.model.ncam else -1)
+        return self._renderer.render()
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    # -- internals -------------------------------------------------------------------------------
+    def _observe(self) -> np.ndarray:
+        obs = self.obs_channel(self._task_observe(), self.np_random)
+        return obs.astype(np.float32)
+
+    def _diverged(self) -> bool:
+        d = self.data
+        warned = d.warning[self._bad_qacc].number != self._warnings
+        return warned or not np.all(np.isfinite(d.qvel)) or np.abs(d.qvel).max() > MAX_QVEL
+
+    def _on_divergence(self) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """End the episode: reset the physics to a finite state so the last observation is finite."""
+        self.unstable_episodes += 1
+        mujoco.mj_resetData(self.model, self.data)
+        self._task_reset(self.np_random)
+        mujoco.mj_forward(self.model, self.data)
+        info = {"is_success": False, "physics_unstable": True, "reward_terms": {}}
+        return self._observe(), 0.0, True, False, info
+
+    @property
+    def dynamics_values(self) -> Values:
+        """The parameter values of the current episode (canonical names)."""
+        return dict(self.values)
+
+
+def _plain(spec: Any) -> Any:
+    """Accept OmegaConf containers as plain dicts/lists."""
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(spec, DictConfig):
+            return OmegaConf.to_container(spec, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return spec
+
+
+__all__ = ["Sim2RealEnv", "PARAMS"]

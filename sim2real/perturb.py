@@ -1,0 +1,165 @@
+"""Applying canonical dynamics values to a MuJoCo model and to the action/observation channels.
+
+``apply_to_model`` always starts from a :class:`Nominal` snapshot taken once, so repeated
+resets never compound. The action and observation channels hold the per-episode state of the
+non-physical effects (latency queue, observation bias).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from sim2real.dynamics import Values
+
+
+def _subtree_bodies(model: mujoco.MjModel, root: int) -> np.ndarray:
+    """Ids of ``root`` and all its descendants."""
+    ids = [root]
+    for b in range(root + 1, model.nbody):
+        if model.body_parentid[b] in ids:
+            ids.append(b)
+    return np.asarray(ids, dtype=int)
+
+
+@dataclass(frozen=True)
+class ModelIndex:
+    """Which bodies, geoms, dofs and actuators each canonical parameter acts on."""
+
+    robot_bodies: np.ndarray
+    robot_geoms: np.ndarray  # contact geoms whose friction is ``friction_scale``'d
+    object_bodies: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    object_geoms: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    dofs: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    actuators: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+    @classmethod
+    def from_model(
+        cls,
+        model: mujoco.MjModel,
+        robot_roots: tuple[str, ...],
+        object_roots: tuple[str, ...] = (),
+        friction_geoms: tuple[str, ...] | None = None,
+    ) -> ModelIndex:
+        """Build the index from body names; ``friction_geoms`` defaults to every robot geom."""
+
+        def bodies(roots: tuple[str, ...]) -> np.ndarray:
+            ids = [_subtree_bodies(model, model.body(r).id) for r in roots]
+            return np.unique(np.concatenate(ids)) if ids else np.zeros(0, int)
+
+        robot = bodies(robot_roots)
+        obj = bodies(object_roots)
+        robot_geoms = np.flatnonzero(np.isin(model.geom_bodyid, robot))
+        if friction_geoms is not None:
+            robot_geoms = np.asarray([model.geom(g).id for g in friction_geoms], dtype=int)
+        robot_dofs = np.flatnonzero(np.isin(model.dof_bodyid, robot))
+        return cls(
+            robot_bodies=robot,
+            robot_geoms=robot_geoms,
+            object_bodies=obj,
+            object_geoms=np.flatnonzero(np.isin(model.geom_bodyid, obj)),
+            dofs=robot_dofs,
+            actuators=np.arange(model.nu),
+        )
+
+
+@dataclass(frozen=True)
+class Nominal:
+    """A copy of every model field that randomisation touches, taken before any change."""
+
+    body_mass: np.ndarray
+    body_inertia: np.ndarray
+    geom_friction: np.ndarray
+    geom_size: np.ndarray
+    geom_rbound: np.ndarray
+    geom_aabb: np.ndarray
+    dof_damping: np.ndarray
+    actuator_gainprm: np.ndarray
+    actuator_biasprm: np.ndarray
+
+    @classmethod
+    def snapshot(cls, model: mujoco.MjModel) -> Nominal:
+        return cls(**{f: getattr(model, f).copy() for f in cls.__dataclass_fields__})
+
+    def restore(self, model: mujoco.MjModel) -> None:
+        for f in self.__dataclass_fields__:
+            getattr(model, f)[:] = getattr(self, f)
+
+
+def apply_to_model(model: mujoco.MjModel, nominal: Nominal, index: ModelIndex, values: Values) -> None:
+    """Write ``values`` onto ``model``, starting from ``nominal`` (never cumulative)."""
+    nominal.restore(model)
+    rb, ob = index.robot_bodies, index.object_bodies
+    s = values.get("mass_scale", 1.0)
+    model.body_mass[rb] = nominal.body_mass[rb] * s
+    model.body_inertia[rb] = nominal.body_inertia[rb] * s
+    model.geom_friction[index.robot_geoms, 0] = nominal.geom_friction[index.robot_geoms, 0] * values.get(
+        "friction_scale", 1.0
+    )
+    model.dof_damping[index.dofs] = nominal.dof_damping[index.dofs] * values.get("damping_scale", 1.0)
+    g = values.get("actuator_gain_scale", 1.0)
+    model.actuator_gainprm[index.actuators, 0] = nominal.actuator_gainprm[index.actuators, 0] * g
+    model.actuator_biasprm[index.actuators, :3] = nominal.actuator_biasprm[index.actuators, :3] * g
+    if len(ob):
+        size = values.get("object_size_scale", 1.0)
+        m = values.get("object_mass_scale", 1.0)
+        og = index.object_geoms
+        model.body_mass[ob] = nominal.body_mass[ob] * m
+        model.body_inertia[ob] = nominal.body_inertia[ob] * m * size**2
+        model.geom_friction[og, 0] = nominal.geom_friction[og, 0] * values.get("object_friction_scale", 1.0)
+        model.geom_size[og] = nominal.geom_size[og] * size
+        model.geom_rbound[og] = nominal.geom_rbound[og] * size
+        model.geom_aabb[og] = nominal.geom_aabb[og] * size
+
+
+class ActionChannel:
+    """Policy action -> applied command: Gaussian noise, deadzone, then ``action_latency`` steps of delay.
+
+    Works in normalised action units ([-1, 1]); the delayed queue starts filled with ``rest``.
+    """
+
+    def __init__(self, dim: int, rest: np.ndarray | None = None) -> None:
+        self.dim = dim
+        self.rest = np.zeros(dim) if rest is None else np.asarray(rest, dtype=np.float64)
+        self.queue: deque[np.ndarray] = deque()
+        self.noise_std = 0.0
+        self.deadzone = 0.0
+
+    def reset(self, values: Values) -> None:
+        latency = int(values.get("action_latency", 0))
+        self.noise_std = float(values.get("action_noise_std", 0.0))
+        self.deadzone = float(values.get("actuator_deadzone", 0.0))
+        self.queue = deque([self.rest.copy() for _ in range(latency)])
+
+    def __call__(self, action: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float64)
+        if self.noise_std > 0:
+            a = np.clip(a + rng.normal(0.0, self.noise_std, self.dim), -1.0, 1.0)
+        if self.deadzone > 0:
+            a = np.where(np.abs(a) < self.deadzone, 0.0, a)
+        if not self.queue:
+            return a
+        self.queue.append(a)
+        return self.queue.popleft()
+
+
+class ObsChannel:
+    """True observation -> reported one: a per-episode constant bias U(-b, b) plus Gaussian noise."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.bias = np.zeros(dim)
+        self.noise_std = 0.0
+
+    def reset(self, values: Values, rng: np.random.Generator) -> None:
+        b = float(values.get("obs_bias", 0.0))
+        self.bias = rng.uniform(-b, b, self.dim) if b > 0 else np.zeros(self.dim)
+        self.noise_std = float(values.get("obs_noise_std", 0.0))
+
+    def __call__(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.noise_std > 0:
+            obs = obs + rng.normal(0.0, self.noise_std, self.dim)
+        return obs + self.bias
