@@ -19,7 +19,7 @@ from sim2real.envs import navigate as N
 class GraspScript:
     """Move above the box, descend, close, lift: a four-phase state machine on the observation."""
 
-    def __init__(self, env: gym.Env, gain: float = 1.0) -> None:
+    def __init__(self, env: gym.Env, gain: float = 0.5) -> None:
         self.env = env
         self.gain = gain  # P gain on position error, in units of MAX_STEP per m of error
         self.reset()
