@@ -20,6 +20,7 @@ from sim2real.dynamics import (
 )
 from sim2real.perturb import ActionChannel, ModelIndex, Nominal, ObsChannel, apply_to_model
 
+_SENSOR_OFF = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
 MAX_QVEL = 1e3  # |qvel| above this (m/s or rad/s) is treated as a physics blow-up
 
 
@@ -113,15 +114,17 @@ class Sim2RealEnv(gym.Env, ABC):
         return self._observe(), {"dynamics": dict(self.values)}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:
-            raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape}")
-        if not np.all(np.isfinite(a)):  # a non-finite command is never sent: hold the rest action
+            a = a.reshape(-1)
+            if a.shape != self.action_space.shape:
+                raise ValueError(f"action has shape {np.shape(action)}, expected {self.action_space.shape}")
+        if not np.isfinite(a).all():  # a non-finite command is never sent: hold the rest action
             a = np.asarray(self.rest_action, dtype=np.float64)
-        a = np.clip(a, -1.0, 1.0)
+        a = a.clip(-1.0, 1.0)
         self._last_action = a
         self._task_command(self.action_channel(a, self.np_random))
-        mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+        self._physics_step()
         if self._diverged():
             return self._on_divergence()
         terms, terminated, info = self._task_evaluate()
@@ -146,10 +149,19 @@ class Sim2RealEnv(gym.Env, ABC):
         obs = self.obs_channel(self._task_observe(), self.np_random)
         return obs.astype(np.float32)
 
+    def _physics_step(self) -> None:
+        """``frame_skip`` physics steps; sensors (lidar rays, contact flags) are computed on the last one only,
+        since observations are read at the control rate."""
+        m, opt = self.model, self.model.opt
+        opt.disableflags |= _SENSOR_OFF
+        mujoco.mj_step(m, self.data, nstep=self.frame_skip - 1)
+        opt.disableflags &= ~_SENSOR_OFF
+        mujoco.mj_step(m, self.data)
+
     def _diverged(self) -> bool:
         d = self.data
-        warned = d.warning[self._bad_qacc].number != self._warnings
-        return warned or not np.all(np.isfinite(d.qvel)) or np.abs(d.qvel).max() > MAX_QVEL
+        # NaN fails the comparison too; MuJoCo's own bad-acceleration warning also counts
+        return not np.abs(d.qvel).max() < MAX_QVEL or d.warning[self._bad_qacc].number != self._warnings
 
     def _on_divergence(self) -> tuple[np.ndarray, float, bool, bool, dict]:
         """End the episode: reset the physics to a finite state so the last observation is finite."""

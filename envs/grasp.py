@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
-import mujoco
 import numpy as np
 
 from sim2real.dynamics import PARAMS
@@ -75,22 +75,23 @@ class GraspEnv(Sim2RealEnv):
 
     def __init__(self, **kwargs: Any) -> None:
         self._target = np.zeros(3)
+        self._half = np.full(3, 0.02)
         self._held = 0
+        self._obs = np.zeros(23)
         super().__init__(**kwargs)
 
     def _task_setup(self) -> None:
         m = self.model
-        self._pinch = m.site("pinch").id
-        self._obj_body = m.body("object").id
         self._obj_geom = m.geom("object").id
-        self._pad_left, self._pad_right = m.geom("pad_left").id, m.geom("pad_right").id
         xyz = [m.joint(j).id for j in ("x", "y", "z")]
-        self._qadr_xyz = m.jnt_qposadr[xyz]
-        self._vadr_xyz = m.jnt_dofadr[xyz]
-        self._qadr_fingers = m.jnt_qposadr[[m.joint(j).id for j in ("finger_left", "finger_right")]]
+        if list(m.jnt_qposadr[xyz]) != [0, 1, 2]:
+            raise ValueError("grasp model: the x, y, z slide joints must be the first three joints")
         self._obj_qadr = m.jnt_qposadr[m.joint("object").id]
-        self._obj_vadr = m.jnt_dofadr[m.joint("object").id]
-        self._lo, self._hi = m.jnt_range[xyz, 0], m.jnt_range[xyz, 1]
+        self._lo, self._hi = m.jnt_range[xyz, 0].copy(), m.jnt_range[xyz, 1].copy()
+        # sensordata layout: pinch pos 0-2, pinch vel 3-5, finger joints 6-7, object pos 8-10,
+        # object vel 11-13, pad-object contacts 14-15 (see assets/grasp.xml)
+        if m.nsensordata != 16:
+            raise ValueError(f"grasp model: expected 16 sensor values, found {m.nsensordata}")
 
     def _model_index(self) -> ModelIndex:
         return ModelIndex.from_model(
@@ -101,69 +102,50 @@ class GraspEnv(Sim2RealEnv):
     def _task_reset(self, rng: np.random.Generator) -> None:
         d = self.data
         start = np.array([rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1), rng.uniform(-0.08, 0.0)])
-        d.qpos[self._qadr_xyz] = start
+        d.qpos[0:3] = start
         d.ctrl[:3] = start
         self._target = start.copy()
-        half = self.model.geom_size[self._obj_geom]
+        self._half = self.model.geom_size[self._obj_geom].copy()
         yaw = rng.uniform(-0.4, 0.4)
-        d.qpos[self._obj_qadr : self._obj_qadr + 7] = [
-            rng.uniform(-0.1, 0.1),
-            rng.uniform(-0.1, 0.1),
-            half[2] + 1e-4,
-            np.cos(yaw / 2),
-            0.0,
-            0.0,
-            np.sin(yaw / 2),
-        ]
+        q = self._obj_qadr
+        d.qpos[q : q + 7] = [rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1), self._half[2] + 1e-4,
+                             np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
         self._held = 0
 
     def _task_command(self, action: np.ndarray) -> None:
-        joints = self.data.qpos[self._qadr_xyz]
+        joints = self.data.qpos[0:3]
         target = self._target + action[:3] * MAX_STEP
-        target = np.clip(target, joints - MAX_LEAD, joints + MAX_LEAD)
-        self._target = np.clip(target, self._lo, self._hi)
-        self.data.ctrl[:3] = self._target
-        self.data.ctrl[3:5] = (action[3] + 1.0) * 0.5 * FINGER_TRAVEL
+        target = np.minimum(np.maximum(target, joints - MAX_LEAD), joints + MAX_LEAD)
+        self._target = np.minimum(np.maximum(target, self._lo), self._hi)
+        ctrl = self.data.ctrl
+        ctrl[0:3] = self._target
+        ctrl[3] = ctrl[4] = (action[3] + 1.0) * 0.5 * FINGER_TRAVEL
 
     def _task_observe(self) -> np.ndarray:
-        d = self.data
-        pinch = d.site_xpos[self._pinch]
-        obj = d.xpos[self._obj_body]
-        gap = 2 * FINGER_TRAVEL - d.qpos[self._qadr_fingers].sum()
-        obj_vel = d.qvel[self._obj_vadr : self._obj_vadr + 3]
-        half = self.model.geom_size[self._obj_geom]
-        return np.concatenate(
-            [pinch, d.qvel[self._vadr_xyz], [gap], obj, obj - pinch, obj_vel, half, self._last_action]
-        )
-
-    def _contacts(self) -> tuple[bool, bool]:
-        """Whether the left and right pads touch the object."""
-        d = self.data
-        n = d.ncon
-        if n == 0:
-            return False, False
-        g = d.contact.geom[:n]
-        with_obj = (g[:, 0] == self._obj_geom) | (g[:, 1] == self._obj_geom)
-        others = np.where(g[:, 0] == self._obj_geom, g[:, 1], g[:, 0])[with_obj]
-        return bool(np.any(others == self._pad_left)), bool(np.any(others == self._pad_right))
+        s, o = self.data.sensordata, self._obs
+        o[0:6] = s[0:6]
+        o[6] = 2 * FINGER_TRAVEL - s[6] - s[7]
+        o[7:10] = s[8:11]
+        np.subtract(s[8:11], s[0:3], out=o[10:13])
+        o[13:16] = s[11:14]
+        o[16:19] = self._half
+        o[19:23] = self._last_action
+        return o
 
     def _task_evaluate(self) -> tuple[dict[str, float], bool, dict[str, Any]]:
-        d = self.data
-        pinch = d.site_xpos[self._pinch]
-        obj = d.xpos[self._obj_body]
-        half_z = self.model.geom_size[self._obj_geom, 2]
-        lift = obj[2] - half_z
-        left, right = self._contacts()
-        grasped = left and right
+        px, py, pz, _, _, _, _, _, ox, oy, oz, _, _, _, left, right = self.data.sensordata.tolist()
+        lift = oz - self._half[2]
+        grasped = left > 0 and right > 0
         self._held = self._held + 1 if lift >= LIFT_HEIGHT else 0
         success = self._held >= HOLD_STEPS
+        a = self._last_action
         terms = {
-            "reach": 1.0 - float(np.tanh(10.0 * np.linalg.norm(obj - pinch))),
+            "reach": 1.0 - math.tanh(10.0 * math.sqrt((ox - px) ** 2 + (oy - py) ** 2 + (oz - pz) ** 2)),
             "grasp": 0.5 if grasped else 0.0,
-            "lift": 2.0 * float(np.clip(lift / LIFT_HEIGHT, 0.0, 1.0)) if grasped else 0.0,
+            "lift": 2.0 * min(max(lift / LIFT_HEIGHT, 0.0), 1.0) if grasped else 0.0,
             "success": 10.0 if success else 0.0,
-            "action": -0.01 * float(np.dot(self._last_action, self._last_action)),
+            "action": -0.01 * float(a @ a),
         }
-        off_table = bool(np.any(np.abs(obj[:2]) > TABLE_HALF) or obj[2] < -0.05)
-        info = {"is_success": success, "grasped": grasped, "lift_height": float(lift), "dropped": off_table}
+        off_table = abs(ox) > TABLE_HALF or abs(oy) > TABLE_HALF or oz < -0.05
+        info = {"is_success": success, "grasped": grasped, "lift_height": lift, "dropped": off_table}
         return terms, success or off_table, info

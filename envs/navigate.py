@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
-import mujoco
 import numpy as np
 
 from sim2real.dynamics import OBJECT_PARAMS, PARAMS
@@ -19,6 +19,7 @@ MAX_RANGE = 2.0  # m, rangefinder readings are clipped here (no hit reads MAX_RA
 GOAL_RADIUS = 0.2  # m, success distance
 OBSTACLE_RADIUS = 0.2  # m
 N_OBSTACLES = 8
+N_RAYS = 24
 MIN_OBSTACLE_DISTANCE = 1.0  # m between obstacle centres: every gap is >= 0.6 m (the base is 0.37 m wide)
 
 
@@ -39,7 +40,7 @@ class NavigateEnv(Sim2RealEnv):
 
     turned into wheel speed commands (v -/+ w * 0.17 m) / 0.05 m, in rad/s.
 
-    **Observation** (24,), float32:
+    **Observation** (32,), float32:
 
     | i | name | unit |
     |---|------|------|
@@ -47,12 +48,12 @@ class NavigateEnv(Sim2RealEnv):
     | 2 | goal distance | m |
     | 3-4 | base velocity in the robot frame (forward, lateral) | m/s |
     | 5 | yaw rate | rad/s |
-    | 6-21 | 16 rangefinder readings, counter-clockwise from straight ahead, 22.5 deg apart, clipped at 2 m | m |
-    | 22-23 | previous action | action units |
+    | 6-29 | 24 rangefinder readings, counter-clockwise from straight ahead, 15 deg apart, clipped at 2 m | m |
+    | 30-31 | previous action | action units |
 
     **Reward** (terms in ``info["reward_terms"]``, summed): ``progress`` = 5 x (decrease in goal
     distance, m); ``proximity`` = -0.1 x (0.35 m - nearest range reading)+ / 0.35 m;
-    ``time`` = -0.01 per step; ``collision`` = -5 on contact; ``success`` = +10.
+    ``time`` = -0.01 per step; ``collision`` = -10 on contact; ``success`` = +10.
 
     **Episode end**: reaching within 0.2 m of the goal terminates with ``is_success``; any contact of
     the base with a wall or an obstacle is a collision, counted in ``info["collisions"]``, and ends
@@ -76,21 +77,20 @@ class NavigateEnv(Sim2RealEnv):
         self.obstacles = np.zeros((N_OBSTACLES, 2))
         self._prev_dist = 0.0
         self.collisions = 0
+        self._obs = np.zeros(6 + N_RAYS + 2)
         super().__init__(**kwargs)
 
     def _task_setup(self) -> None:
         m = self.model
         self._base_q = m.jnt_qposadr[m.joint("base").id]
-        self._base_v = m.jnt_dofadr[m.joint("base").id]
-        self._robot_body = m.body("robot").id
         self._goal_site = m.site("goal").id
         self._mocap = np.array([m.body_mocapid[m.body(f"obstacle{i}").id] for i in range(N_OBSTACLES)])
-        self._ranges = np.array([m.sensor(f"range{k}").adr[0] for k in range(16)])
-        robot_bodies = self.index.robot_bodies
-        self._robot_geom = np.isin(m.geom_bodyid, robot_bodies)
-        blocking = [g for g in range(m.ngeom) if m.geom(g).name.startswith(("wall", "obstacle"))]
-        self._blocking = np.zeros(m.ngeom, bool)
-        self._blocking[blocking] = True
+        # sensordata layout: base pos 0-2, heading (x axis) 3-5, linear velocity 6-8, angular velocity 9-11,
+        # ranges 12..12+N_RAYS, then one contact flag for the walls and one per obstacle (assets/navigate.xml)
+        self._r0 = 12
+        self._c0 = 12 + N_RAYS
+        if m.nsensordata != self._c0 + 1 + N_OBSTACLES:
+            raise ValueError(f"navigate model: unexpected sensor layout ({m.nsensordata} values)")
 
     def _model_index(self) -> ModelIndex:
         return ModelIndex.from_model(self.model, robot_roots=("robot",), friction_geoms=("wheel_left", "wheel_right"))
@@ -98,36 +98,34 @@ class NavigateEnv(Sim2RealEnv):
     # -- layout ------------------------------------------------------------------------------
     def _sample_layout(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
         """Start (x, y), goal (x, y), start heading (rad) and obstacle centres, in a random orientation."""
-        start = np.array([rng.uniform(-1.7, -1.3), rng.uniform(-1.6, 1.6)])
-        goal = np.array([rng.uniform(1.3, 1.7), rng.uniform(-1.6, 1.6)])
-        line = goal - start
-        normal = np.array([-line[1], line[0]]) / np.linalg.norm(line)
-        obstacles = [start + rng.uniform(0.35, 0.65) * line + rng.uniform(-0.1, 0.1) * normal]
-        for _ in range(400):
-            if len(obstacles) == N_OBSTACLES:
+        sx, sy, gx, gy, t, off = rng.uniform([-1.7, -1.6, 1.3, -1.6, 0.35, -0.1], [-1.3, 1.6, 1.7, 1.6, 0.65, 0.1])
+        lx, ly = gx - sx, gy - sy
+        norm = math.hypot(lx, ly)
+        placed = [(sx + t * lx - off * ly / norm, sy + t * ly + off * lx / norm)]
+        d2_obs, d2_ends = MIN_OBSTACLE_DISTANCE**2, 0.6**2
+        for x, y in rng.uniform([-1.0, -1.75], [1.0, 1.75], size=(400, 2)).tolist():
+            if len(placed) == N_OBSTACLES:
                 break
-            p = np.array([rng.uniform(-1.0, 1.0), rng.uniform(-1.75, 1.75)])
-            if min(np.linalg.norm(p - o) for o in obstacles) < MIN_OBSTACLE_DISTANCE:
+            if (x - sx) ** 2 + (y - sy) ** 2 < d2_ends or (x - gx) ** 2 + (y - gy) ** 2 < d2_ends:
                 continue
-            if min(np.linalg.norm(p - start), np.linalg.norm(p - goal)) < 0.6:
-                continue
-            obstacles.append(p)
-        while len(obstacles) < N_OBSTACLES:  # park unplaced obstacles outside the arena
-            obstacles.append(np.array([10.0 + len(obstacles), 10.0]))
-        obs = np.array(obstacles)
+            if all((x - px) ** 2 + (y - py) ** 2 >= d2_obs for px, py in placed):
+                placed.append((x, y))
+        while len(placed) < N_OBSTACLES:  # park unplaced obstacles outside the arena
+            placed.append((10.0 + len(placed), 10.0))
+        obs = np.array(placed)
         k = int(rng.integers(4))  # one of four orientations, and a mirror image
-        c, s = np.cos(k * np.pi / 2), np.sin(k * np.pi / 2)
+        c, s = math.cos(k * math.pi / 2), math.sin(k * math.pi / 2)
         rot = np.array([[c, -s], [s, c]]) @ np.diag([1.0, rng.choice([-1.0, 1.0])])
         inside = np.abs(obs[:, 0]) < 5
         obs[inside] = obs[inside] @ rot.T
-        return start @ rot.T, goal @ rot.T, float(rng.uniform(-np.pi, np.pi)), obs
+        return rot @ [sx, sy], rot @ [gx, gy], float(rng.uniform(-math.pi, math.pi)), obs
 
     def _task_reset(self, rng: np.random.Generator) -> None:
         start, self.goal, heading, self.obstacles = self._sample_layout(rng)
         d = self.data
         q = self._base_q
         d.qpos[q : q + 3] = [start[0], start[1], WHEEL_RADIUS]
-        d.qpos[q + 3 : q + 7] = [np.cos(heading / 2), 0.0, 0.0, np.sin(heading / 2)]
+        d.qpos[q + 3 : q + 7] = [math.cos(heading / 2), 0.0, 0.0, math.sin(heading / 2)]
         d.mocap_pos[self._mocap, :2] = self.obstacles
         d.mocap_pos[self._mocap, 2] = 0.15
         self.model.site_pos[self._goal_site, :2] = self.goal
@@ -141,45 +139,43 @@ class NavigateEnv(Sim2RealEnv):
         self.data.ctrl[1] = (v + w * HALF_TRACK) / WHEEL_RADIUS
 
     def pose(self) -> tuple[np.ndarray, float]:
-        """Base position (x, y) in m and heading in rad, world frame."""
-        q = self.data.qpos[self._base_q : self._base_q + 7]
-        yaw = np.arctan2(2 * (q[3] * q[6] + q[4] * q[5]), 1 - 2 * (q[5] ** 2 + q[6] ** 2))
-        return q[:2].copy(), float(yaw)
-
-    def _task_observe(self) -> np.ndarray:
-        pos, yaw = self.pose()
-        c, s = np.cos(yaw), np.sin(yaw)
-        rel = self.goal - pos
-        goal_r = np.array([c * rel[0] + s * rel[1], -s * rel[0] + c * rel[1]])
-        v = self.data.qvel[self._base_v : self._base_v + 6]
-        vel_r = [c * v[0] + s * v[1], -s * v[0] + c * v[1], v[5]]
-        return np.concatenate([goal_r, [np.linalg.norm(rel)], vel_r, self.range_readings(), self._last_action])
+        """Base position (x, y) in m and heading in rad, world frame (from the body's sensors)."""
+        s = self.data.sensordata
+        return s[0:2].copy(), math.atan2(s[4], s[3])
 
     def range_readings(self) -> np.ndarray:
-        """The 16 rangefinder readings in m, no-hit and beyond ``MAX_RANGE`` read as ``MAX_RANGE``."""
-        r = self.data.sensordata[self._ranges]
-        return np.where((r < 0) | (r > MAX_RANGE), MAX_RANGE, r)
+        """The rangefinder readings in m; no hit and beyond ``MAX_RANGE`` read as ``MAX_RANGE``."""
+        r = self.data.sensordata[self._r0 : self._c0]
+        return np.where(r < 0, MAX_RANGE, np.minimum(r, MAX_RANGE))
 
-    def _collided(self) -> bool:
-        n = self.data.ncon
-        if n == 0:
-            return False
-        g = self.data.contact.geom[:n]
-        hit = (self._robot_geom[g[:, 0]] & self._blocking[g[:, 1]]) | (self._robot_geom[g[:, 1]] & self._blocking[g[:, 0]])
-        return bool(hit.any())
+    def _task_observe(self) -> np.ndarray:
+        s, o = self.data.sensordata, self._obs
+        x, y, _, hx, hy, _, vx, vy, _, _, _, wz = s[0:12].tolist()
+        n = math.hypot(hx, hy) or 1.0
+        c, sn = hx / n, hy / n
+        rx, ry = self.goal[0] - x, self.goal[1] - y
+        o[0] = c * rx + sn * ry
+        o[1] = -sn * rx + c * ry
+        o[2] = math.hypot(rx, ry)
+        o[3] = c * vx + sn * vy
+        o[4] = -sn * vx + c * vy
+        o[5] = wz
+        o[6 : 6 + N_RAYS] = self.range_readings()
+        o[6 + N_RAYS :] = self._last_action
+        return o
 
     def _task_evaluate(self) -> tuple[dict[str, float], bool, dict[str, Any]]:
-        pos, _ = self.pose()
-        dist = float(np.linalg.norm(self.goal - pos))
-        collided = self._collided()
-        self.collisions += int(collided)
+        s = self.data.sensordata
+        dist = math.hypot(self.goal[0] - s[0], self.goal[1] - s[1])
+        collided = bool(s[self._c0 :].any())
+        self.collisions += collided
         success = dist < GOAL_RADIUS and not collided
         nearest = float(self.range_readings().min())
         terms = {
             "progress": 5.0 * (self._prev_dist - dist),
             "proximity": -0.1 * max(0.0, 0.35 - nearest) / 0.35,
             "time": -0.01,
-            "collision": -5.0 if collided else 0.0,
+            "collision": -10.0 if collided else 0.0,
             "success": 10.0 if success else 0.0,
         }
         self._prev_dist = dist

@@ -59,13 +59,17 @@ class DynamicsError(ValueError):
     """A bad dynamics parameter, range or profile; the message names the field and the fix."""
 
 
-def _check_name(name: str, where: str, allowed: tuple[str, ...]) -> None:
+def _check_name(name: str, where: str, allowed: tuple[str, ...], at_nominal: bool) -> bool:
+    """True if ``name`` applies; a name that does not apply is accepted only at its nominal value."""
     if name not in PARAMS:
         raise DynamicsError(f"{where}: unknown dynamics parameter '{name}'; valid names: {', '.join(PARAMS)}")
-    if name not in allowed:
-        raise DynamicsError(
-            f"{where}: parameter '{name}' does not apply to this task; it accepts: {', '.join(allowed)}"
-        )
+    if name in allowed:
+        return True
+    if at_nominal:
+        return False
+    raise DynamicsError(
+        f"{where}.{name} does not apply to this task (leave it null); it accepts: {', '.join(allowed)}"
+    )
 
 
 def _check_value(name: str, value: Any, where: str) -> float:
@@ -89,10 +93,8 @@ def validate_values(values: Mapping[str, Any], allowed: tuple[str, ...], where: 
     for name, value in values.items():
         if name == "name":  # a profile's label, not a parameter
             continue
-        _check_name(name, where, allowed)
-        if value is None:
-            continue
-        out[name] = _check_value(name, value, where)
+        if _check_name(name, where, allowed, value is None or value == NOMINAL.get(name)) and value is not None:
+            out[name] = _check_value(name, value, where)
     return out
 
 
@@ -102,8 +104,8 @@ def validate_ranges(ranges: Mapping[str, Any], allowed: tuple[str, ...], where: 
     for name, rng in ranges.items():
         if name == "name":
             continue
-        _check_name(name, where, allowed)
-        if rng is None:
+        fixed_nominal = rng is None or (isinstance(rng, (list, tuple)) and set(rng) == {NOMINAL.get(name)})
+        if not _check_name(name, where, allowed, fixed_nominal) or rng is None:
             continue
         if isinstance(rng, (int, float)):
             rng = (rng, rng)

@@ -115,6 +115,24 @@ def apply_to_model(model: mujoco.MjModel, nominal: Nominal, index: ModelIndex, v
         model.geom_aabb[og] = nominal.geom_aabb[og] * size
 
 
+class _NoiseBlock:
+    """Standard normal draws taken from the env's generator in blocks (cheaper per step, same seed -> same draws)."""
+
+    def __init__(self, dim: int, block: int = 256) -> None:
+        self.dim, self.block = dim, block
+        self.buf = np.zeros((0, dim))
+        self.i = 0
+
+    def reset(self) -> None:
+        self.buf, self.i = np.zeros((0, self.dim)), 0
+
+    def __call__(self, rng: np.random.Generator) -> np.ndarray:
+        if self.i >= len(self.buf):
+            self.buf, self.i = rng.standard_normal((self.block, self.dim)), 0
+        self.i += 1
+        return self.buf[self.i - 1]
+
+
 class ActionChannel:
     """Policy action -> applied command: Gaussian noise, deadzone, then ``action_latency`` steps of delay.
 
@@ -127,17 +145,19 @@ class ActionChannel:
         self.queue: deque[np.ndarray] = deque()
         self.noise_std = 0.0
         self.deadzone = 0.0
+        self.noise = _NoiseBlock(dim)
 
     def reset(self, values: Values) -> None:
         latency = int(values.get("action_latency", 0))
         self.noise_std = float(values.get("action_noise_std", 0.0))
         self.deadzone = float(values.get("actuator_deadzone", 0.0))
         self.queue = deque([self.rest.copy() for _ in range(latency)])
+        self.noise.reset()
 
     def __call__(self, action: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        a = np.asarray(action, dtype=np.float64)
+        a = action
         if self.noise_std > 0:
-            a = np.clip(a + rng.normal(0.0, self.noise_std, self.dim), -1.0, 1.0)
+            a = (a + self.noise_std * self.noise(rng)).clip(-1.0, 1.0)
         if self.deadzone > 0:
             a = np.where(np.abs(a) < self.deadzone, 0.0, a)
         if not self.queue:
@@ -152,14 +172,21 @@ class ObsChannel:
     def __init__(self, dim: int) -> None:
         self.dim = dim
         self.bias = np.zeros(dim)
+        self.has_bias = False
         self.noise_std = 0.0
+        self.noise = _NoiseBlock(dim)
 
     def reset(self, values: Values, rng: np.random.Generator) -> None:
         b = float(values.get("obs_bias", 0.0))
-        self.bias = rng.uniform(-b, b, self.dim) if b > 0 else np.zeros(self.dim)
+        self.has_bias = b > 0
+        self.bias = rng.uniform(-b, b, self.dim) if self.has_bias else np.zeros(self.dim)
         self.noise_std = float(values.get("obs_noise_std", 0.0))
+        self.noise.reset()
 
     def __call__(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Returns a new array when noise or bias apply, else ``obs`` itself."""
         if self.noise_std > 0:
-            obs = obs + rng.normal(0.0, self.noise_std, self.dim)
-        return obs + self.bias
+            obs = obs + self.noise_std * self.noise(rng)
+        if self.has_bias:
+            obs = obs + self.bias
+        return obs

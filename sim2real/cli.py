@@ -1,0 +1,144 @@
+"""The ``sim2real`` command: ``sim2real <subcommand> [hydra overrides] [-m]``.
+
+Each subcommand is a Hydra app over the packaged ``configs/`` (so ``hydra.run.dir=...``, ``-m``
+sweeps and launchers work as usual); bad inputs end with a one-line ``error:`` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from sim2real.config import ConfigError
+from sim2real.dynamics import DynamicsError
+
+USER_ERRORS = (ConfigError, DynamicsError, FileNotFoundError, ValueError)
+
+PLANNED = {
+    "compare": "the transfer comparison (zero-shot vs fine-tuned vs from-scratch)",
+    "sweep": "robustness sweeps over one dynamics parameter",
+    "collect": "collecting logged episodes as a Minari dataset",
+    "calibrate": "calibrating the simulator from logged data",
+    "export": "exporting a policy to an ONNX deploy bundle",
+    "deploy": "running a deploy bundle in a control loop",
+    "data": "importing and inspecting logged datasets",
+}
+
+
+def _train(cfg: Any) -> None:
+    from sim2real.train import train
+
+    run_dir = train(cfg)
+    print(f"train: run directory {run_dir}")
+
+
+def _finetune(cfg: Any) -> None:
+    from sim2real.finetune import finetune
+
+    run_dir = finetune(cfg)
+    print(f"finetune: run directory {run_dir}")
+
+
+def _evaluate(cfg: Any) -> None:
+    from sim2real.evaluate_cmd import evaluate
+
+    evaluate(cfg)
+
+
+def _arg(argv: list[str], key: str) -> str | None:
+    for arg in argv:
+        if arg.startswith(f"{key}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _from_policy(argv: list[str], key: str, with_algo: bool) -> list[str]:
+    """Fill ``task=`` (and ``algo=``) from the policy named by ``key=`` unless given."""
+    spec = _arg(argv, key)
+    if spec is None or "," in spec:
+        return argv
+    from sim2real.runs import resolve_policy
+
+    src = resolve_policy(spec)
+    extra = [] if _arg(argv, "task") else [f"task={src.task}"]
+    if with_algo and not _arg(argv, "algo"):
+        extra.append(f"algo={src.algo}")
+    return [*argv, *extra]
+
+
+COMMANDS: dict[str, tuple[str, Callable[[Any], None]]] = {
+    "train": ("train", _train),
+    "finetune": ("finetune", _finetune),
+    "evaluate": ("evaluate", _evaluate),
+}
+
+
+def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: list[str]) -> None:
+    import hydra
+
+    argv = list(argv)
+    try:
+        if name == "evaluate":
+            argv = _from_policy(argv, "policy", with_algo=False)
+        elif name == "finetune":
+            argv = _from_policy(argv, "init", with_algo=True)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for i, arg in enumerate(argv):  # resume=<run dir> continues in that directory
+        if arg.startswith("resume=") and arg.split("=", 1)[1].lower() not in ("true", "false"):
+            argv[i] = "resume=true"
+            argv.append(f"hydra.run.dir={arg.split('=', 1)[1]}")
+
+    def guarded(cfg: Any) -> None:
+        try:
+            fn(cfg)
+        except USER_ERRORS as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    sys.argv = [f"sim2real {name}", *argv]
+    hydra.main(config_path="pkg://sim2real.configs", config_name=config_name, version_base="1.3")(guarded)()
+
+
+def demo() -> int:
+    """A short train + evaluate on navigation, so that ``make demo`` shows the pipeline end to end."""
+    run = "runs/demo/navigate-train"
+    steps = [
+        ["train", "task=navigate", "dr=default", "steps=30000", "eval.interval=0", f"hydra.run.dir={run}"],
+        ["evaluate", f"policy={run}", "dynamics=real", "episodes=20", "hydra.run.dir=runs/demo/evaluate-real"],
+    ]
+    for args in steps:
+        print("$ sim2real " + " ".join(args), flush=True)
+        rc = subprocess.call([sys.executable, "-m", "sim2real.cli", *args])
+        if rc:
+            return rc
+    print("demo: outputs in runs/demo/")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        names = ", ".join([*COMMANDS, *PLANNED, "demo"])
+        print(f"usage: sim2real <subcommand> [key=value ...] [-m]\nsubcommands: {names}")
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "demo":
+        return demo()
+    if cmd in PLANNED:
+        print(f"error: 'sim2real {cmd}' ({PLANNED[cmd]}) is not built yet", file=sys.stderr)
+        return 2
+    if cmd not in COMMANDS:
+        print(f"error: unknown subcommand '{cmd}'; choose one of: {', '.join([*COMMANDS, *PLANNED, 'demo'])}",
+              file=sys.stderr)
+        return 2
+    config_name, fn = COMMANDS[cmd]
+    _run_hydra(cmd, config_name, fn, rest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

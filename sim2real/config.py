@@ -1,0 +1,177 @@
+"""From a composed Hydra config to a validated run specification (every bad input fails here,
+with a one-line message, before any training starts)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch as th
+from omegaconf import DictConfig, OmegaConf
+
+import sim2real.envs as envs
+from sim2real.io import command_line, git_commit, versions
+
+ACTIVATIONS = {"tanh": th.nn.Tanh, "relu": th.nn.ReLU, "elu": th.nn.ELU}
+NON_SB3_KEYS = ("name", "norm_reward", "policy")
+
+
+class ConfigError(ValueError):
+    """A bad config value; the message names the key and how to fix it."""
+
+
+def plain(node: Any) -> Any:
+    """A resolved plain Python object from an OmegaConf node (or the value itself)."""
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def dynamics_spec(node: Any) -> dict[str, Any] | None:
+    """A ``dr``/``dynamics`` config group node as ``{name: value-or-range}`` without nulls and the label."""
+    d = plain(node)
+    if d is None:
+        return None
+    if isinstance(d, str):
+        return d  # a preset name, resolved by the env
+    out = {k: v for k, v in d.items() if k != "name" and v is not None}
+    return out or None
+
+
+def algo_kwargs(algo_cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """SB3 constructor keywords and ``policy_kwargs`` from an ``algo`` config."""
+    kwargs = {k: v for k, v in algo_cfg.items() if k not in NON_SB3_KEYS}
+    pol = dict(algo_cfg.get("policy", {}))
+    act = pol.pop("activation", "tanh")
+    if act not in ACTIVATIONS:
+        raise ConfigError(f"algo.policy.activation='{act}' is unknown; choose one of: {', '.join(ACTIVATIONS)}")
+    pol["activation_fn"] = ACTIVATIONS[act]
+    if "net_arch" in pol:
+        pol["net_arch"] = list(pol["net_arch"])
+    return kwargs, pol
+
+
+def _positive_int(cfg: DictConfig, key: str, allow_zero: bool = False) -> int:
+    v = OmegaConf.select(cfg, key)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0 or (v == 0 and not allow_zero):
+        need = "a non-negative integer" if allow_zero else "a positive integer"
+        raise ConfigError(f"{key}={v!r}: must be {need}")
+    return v
+
+
+def check_task(task: str) -> str:
+    if task not in envs.TASKS:
+        raise ConfigError(f"task='{task}' is unknown; choose one of: {', '.join(envs.TASKS)}")
+    return task
+
+
+def check_env_spec(task: str, randomization: Any, dynamics: Any) -> None:
+    """Build the env once so that bad dynamics values fail now, not after minutes of work."""
+    gym.make(envs.TASKS[task], randomization=randomization, dynamics=dynamics).close()
+
+
+@dataclass
+class RunSpec:
+    """Everything one training (or fine-tuning) run needs, validated."""
+
+    task: str
+    algo: str
+    algo_cfg: dict[str, Any]
+    seed: int
+    steps: int
+    n_envs: int
+    run_dir: Path
+    randomization: dict[str, Any] | None
+    dynamics: dict[str, Any] | None
+    dr_name: str
+    dynamics_name: str
+    resume: bool = False
+    checkpoint_interval: int = 0
+    eval_interval: int = 0
+    eval_episodes: int = 20
+    eval_targets: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    warm_start: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1
+    progress: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gamma(self) -> float:
+        return float(self.algo_cfg.get("gamma", 0.99))
+
+    @property
+    def norm_reward(self) -> bool:
+        return bool(self.algo_cfg.get("norm_reward", True))
+
+    def meta(self) -> dict[str, Any]:
+        """The ``run.json`` record of this run."""
+        env = gym.make(envs.TASKS[self.task]).unwrapped
+        return {
+            "task": self.task,
+            "algo": self.algo,
+            "obs_dim": int(env.observation_space.shape[0]),
+            "action_dim": int(env.action_space.shape[0]),
+            "control_rate_hz": 1.0 / env.dt,
+            "seed": self.seed,
+            "steps": self.steps,
+            "randomization": {"name": self.dr_name, "ranges": self.randomization or {}},
+            "dynamics": {"name": self.dynamics_name, "values": self.dynamics or {}},
+            "commit": git_commit(),
+            "command": command_line(),
+            "versions": versions(),
+            "config": self.config,
+        }
+
+
+def eval_targets(names: list[str], randomization: Any, dynamics: Any) -> dict[str, tuple[Any, Any]]:
+    """``train`` = the training distribution; ``nominal``; any other name = that target profile."""
+    out = {}
+    for name in names:
+        if name == "train":
+            out[name] = (randomization, dynamics)
+        elif name == "nominal":
+            out[name] = (None, None)
+        else:
+            out[name] = (None, name)
+    return out
+
+
+def build_spec(cfg: DictConfig) -> RunSpec:
+    """Validate a ``train``/``finetune`` config and turn it into a :class:`RunSpec`."""
+    task = check_task(OmegaConf.select(cfg, "task.name"))
+    algo_cfg = plain(cfg.algo)
+    if algo_cfg.get("name") not in ("ppo", "sac"):
+        raise ConfigError(f"algo='{algo_cfg.get('name')}' is unknown; choose one of: ppo, sac")
+    randomization, dynamics = dynamics_spec(cfg.dr), dynamics_spec(cfg.dynamics)
+    check_env_spec(task, randomization, dynamics)
+    targets = list(plain(OmegaConf.select(cfg, "eval.targets", default=[])) or [])
+    for t in targets:
+        if t not in ("train", "nominal"):
+            check_env_spec(task, None, t)
+    resume = OmegaConf.select(cfg, "resume", default=False)
+    if not isinstance(resume, bool):
+        raise ConfigError(f"resume={resume!r}: use resume=true (with hydra.run.dir=<run dir>) or resume=<run dir>")
+    progress = OmegaConf.select(cfg, "progress", default="auto")
+    return RunSpec(
+        task=task,
+        algo=algo_cfg["name"],
+        algo_cfg=algo_cfg,
+        seed=_positive_int(cfg, "seed", allow_zero=True),
+        steps=_positive_int(cfg, "steps"),
+        n_envs=_positive_int(cfg, "n_envs"),
+        run_dir=Path(cfg.out_dir),
+        randomization=randomization,
+        dynamics=dynamics,
+        dr_name=str(OmegaConf.select(cfg, "dr.name", default="custom")),
+        dynamics_name=str(OmegaConf.select(cfg, "dynamics.name", default="custom")),
+        resume=resume,
+        checkpoint_interval=_positive_int(cfg, "checkpoint_interval", allow_zero=True),
+        eval_interval=_positive_int(cfg, "eval.interval", allow_zero=True),
+        eval_episodes=_positive_int(cfg, "eval.episodes"),
+        eval_targets=eval_targets(targets, randomization, dynamics),
+        warm_start=plain(OmegaConf.select(cfg, "warm_start", default={})) or {},
+        threads=_positive_int(cfg, "threads"),
+        progress=sys.stderr.isatty() if progress == "auto" else bool(progress),
+        config=plain(cfg),
+    )

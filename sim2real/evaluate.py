@@ -1,0 +1,87 @@
+"""Evaluating a policy on a task and dynamics: per-episode success, return and length.
+
+Evaluation episodes use seeds ``EVAL_SEED_BASE + 10_000 * seed + k``, disjoint from training seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from sim2real.vec import EVAL_SEED_BASE, make_env
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Episode:
+    success: bool
+    ret: float  # undiscounted return
+    length: int  # control steps
+    seed: int
+    unstable: bool  # ended by a physics blow-up
+    dynamics: dict  # the episode's dynamics values (canonical names)
+
+
+def normalized_policy(model: BaseAlgorithm, obs_mean: np.ndarray, obs_var: np.ndarray, clip: float = 10.0,
+                      eps: float = 1e-8) -> Policy:
+    """A deterministic ``obs -> action`` function that applies frozen observation statistics."""
+    std = np.sqrt(obs_var + eps)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        x = np.clip((obs - obs_mean) / std, -clip, clip).astype(np.float32)
+        action, _ = model.predict(x, deterministic=True)
+        return action
+
+    return act
+
+
+def run_episodes(
+    policy: Policy | Callable[[Any], Policy],
+    task: str,
+    episodes: int,
+    seed: int = 0,
+    randomization: Any = None,
+    dynamics: Any = None,
+    per_env: bool = False,
+) -> list[Episode]:
+    """Roll out ``episodes`` episodes; with ``per_env`` the policy is built per env (scripted controllers)."""
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes}: need at least one evaluation episode")
+    env = make_env(task, randomization, dynamics)
+    act = policy(env) if per_env else policy
+    out = []
+    for k in range(episodes):
+        ep_seed = EVAL_SEED_BASE + 10_000 * seed + k
+        obs, reset_info = env.reset(seed=ep_seed)
+        if hasattr(act, "reset"):
+            act.reset()
+        ret, n, done, info = 0.0, 0, False, {}
+        while not done:
+            obs, r, terminated, truncated, info = env.step(act(obs))
+            ret += float(r)
+            n += 1
+            done = terminated or truncated
+        out.append(Episode(bool(info.get("is_success", False)), ret, n, ep_seed, bool(info.get("physics_unstable")),
+                           reset_info.get("dynamics", {})))
+    env.close()
+    return out
+
+
+def summarize(episodes: list[Episode]) -> dict[str, Any]:
+    """Success rate, mean return and per-episode records."""
+    succ = np.array([e.success for e in episodes], dtype=float)
+    rets = np.array([e.ret for e in episodes])
+    return {
+        "success_rate": float(succ.mean()),
+        "mean_return": float(rets.mean()),
+        "std_return": float(rets.std()),
+        "mean_length": float(np.mean([e.length for e in episodes])),
+        "episodes": len(episodes),
+        "unstable_episodes": int(sum(e.unstable for e in episodes)),
+        "per_episode": [asdict(e) for e in episodes],
+    }

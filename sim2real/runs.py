@@ -1,0 +1,124 @@
+"""Run directories and checkpoints: atomic periodic saves, resume, and finding a policy by name.
+
+A run directory holds ``model.zip`` (SB3), ``normalization.npz``, ``run.json`` (task, algo, spaces,
+dynamics, seed, commit, command, versions), the Hydra config under ``.hydra/``, TensorBoard events
+under ``tb/`` and ``checkpoints/ckpt-<step>/`` with a ``checkpoints/latest`` pointer.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sim2real.io import atomic_write, read_json, write_json
+from sim2real.vec import save_normalization
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """Where a trained policy lives: ``model.zip``, ``normalization.npz`` and ``run.json`` in ``path``."""
+
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    @property
+    def algo(self) -> str:
+        return self.meta["algo"]
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / "model.zip"
+
+    @property
+    def norm_path(self) -> Path:
+        return self.path / "normalization.npz"
+
+
+def shipped_policies() -> list[str]:
+    """Names of the pretrained policies shipped in ``sim2real.policies``."""
+    root = resources.files("sim2real.policies")
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and p.joinpath("run.json").is_file())
+
+
+def resolve_policy(spec: str | Path) -> PolicySource:
+    """A run directory, a checkpoint directory, or a shipped policy name such as ``navigate-dr``."""
+    spec_s = str(spec)
+    path = Path(spec_s).expanduser()
+    if not path.exists():
+        shipped = resources.files("sim2real.policies").joinpath(spec_s)
+        if spec_s and shipped.is_dir() and shipped.joinpath("run.json").is_file():
+            path = Path(str(shipped))
+        else:
+            raise FileNotFoundError(
+                f"policy '{spec_s}' is neither a run directory nor a shipped policy "
+                f"(shipped: {', '.join(shipped_policies()) or 'none'})"
+            )
+    if (path / "checkpoints" / "latest").is_file() and not (path / "model.zip").is_file():
+        path = latest_checkpoint(path) or path  # an unfinished run: use its last checkpoint
+    for name in ("run.json", "model.zip", "normalization.npz"):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"policy '{spec_s}': {path / name} is missing; is this a finished run directory?")
+    meta = read_json(path / "run.json")
+    for key in ("task", "algo", "obs_dim", "action_dim"):
+        if key not in meta:
+            raise ValueError(f"policy '{spec_s}': {path / 'run.json'} has no '{key}'")
+    if meta["algo"] not in ALGOS:
+        raise ValueError(f"policy '{spec_s}': unknown algo '{meta['algo']}' (known: {', '.join(ALGOS)})")
+    return PolicySource(path, meta)
+
+
+def save_policy(directory: Path, model: BaseAlgorithm, norm: VecNormalize, meta: dict[str, Any]) -> None:
+    """Write ``model.zip``, ``normalization.npz`` and ``run.json`` into ``directory``, each atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write(directory / "model.zip", lambda p: model.save(p), suffix=".zip")
+    save_normalization(directory / "normalization.npz", norm)
+    write_json(directory / "run.json", {**meta, "num_timesteps": int(model.num_timesteps)})
+
+
+def save_checkpoint(
+    run_dir: Path, model: BaseAlgorithm, norm: VecNormalize, meta: dict[str, Any], keep: int = 2
+) -> Path:
+    """Write ``checkpoints/ckpt-<step>`` in a temporary directory, rename it, then move the pointer."""
+    root = run_dir / "checkpoints"
+    step = int(model.num_timesteps)
+    final = root / f"ckpt-{step:010d}"
+    tmp = root / f".tmp-{step:010d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_policy(tmp, model, norm, meta)
+    if isinstance(model, SAC):
+        model.save_replay_buffer(tmp / "replay_buffer.pkl")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    atomic_write(root / "latest", lambda p: Path(p).write_text(final.name + "\n"))
+    for old in sorted(root.glob("ckpt-*"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    pointer = run_dir / "checkpoints" / "latest"
+    if not pointer.is_file():
+        return None
+    path = run_dir / "checkpoints" / pointer.read_text().strip()
+    return path if (path / "model.zip").is_file() else None
+
+
+def load_model(src: PolicySource, env: object = None, **kwargs: object) -> BaseAlgorithm:
+    """Load the SB3 model of ``src`` on the CPU; checks its spaces against ``run.json``."""
+    model = ALGOS[src.algo].load(src.model_path, env=env, device="cpu", **kwargs)
+    if model.observation_space.shape != (src.meta["obs_dim"],):
+        raise ValueError(f"{src.model_path}: observation shape {model.observation_space.shape} does not match run.json")
+    return model

@@ -1,0 +1,170 @@
+"""Training in (randomised) simulation with SB3: run directory, periodic atomic checkpoints,
+evaluation on named dynamics at intervals, TensorBoard, resume after a kill, save on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sim2real.bc import behaviour_clone, collect_demonstrations
+from sim2real.config import ConfigError, RunSpec, algo_kwargs, build_spec
+from sim2real.evaluate import normalized_policy, run_episodes, summarize
+from sim2real.runs import ALGOS, latest_checkpoint, save_checkpoint, save_policy
+from sim2real.vec import load_normalization, make_vec_env, normalize
+
+
+class TrainCallback(BaseCallback):
+    """Checkpoints, evaluations on each named dynamics, and the sampled dynamics in TensorBoard."""
+
+    def __init__(self, spec: RunSpec, meta: dict[str, Any], norm: VecNormalize) -> None:
+        super().__init__()
+        self.spec, self.meta, self.norm = spec, meta, norm
+        self.t0 = time.time()
+        self.wall_before = float(meta.get("wall_time_s", 0.0))
+        self.next_ckpt = self.next_eval = 0
+        self.dyn: dict[str, list[float]] = {}
+
+    def _on_training_start(self) -> None:
+        n = self.model.num_timesteps
+        self.next_ckpt = n + self.spec.checkpoint_interval
+        self.next_eval = n + self.spec.eval_interval if n else 0
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", []):
+            for k, v in info.get("episode_dynamics", {}).items():
+                self.dyn.setdefault(k, []).append(float(v))
+        n = self.model.num_timesteps
+        if self.spec.eval_interval and n >= self.next_eval:
+            self.evaluate()
+            self.next_eval = n + self.spec.eval_interval
+        if self.spec.checkpoint_interval and n >= self.next_ckpt:
+            self.checkpoint()
+            self.next_ckpt = n + self.spec.checkpoint_interval
+        return True
+
+    def _on_rollout_end(self) -> None:
+        for k, v in self.dyn.items():
+            self.logger.record(f"dynamics/{k}", float(np.mean(v)))
+        self.dyn.clear()
+
+    def wall_time(self) -> float:
+        return self.wall_before + time.time() - self.t0
+
+    def checkpoint(self) -> Path:
+        self.meta["wall_time_s"] = self.wall_time()
+        return save_checkpoint(self.spec.run_dir, self.model, self.norm, self.meta)
+
+    def evaluate(self) -> dict[str, float]:
+        policy = normalized_policy(self.model, self.norm.obs_rms.mean, self.norm.obs_rms.var, self.norm.clip_obs)
+        row: dict[str, Any] = {"timesteps": int(self.model.num_timesteps), "wall_time_s": self.wall_time()}
+        for name, (rand, dyn) in self.spec.eval_targets.items():
+            s = summarize(run_episodes(policy, self.spec.task, self.spec.eval_episodes, self.spec.seed, rand, dyn))
+            self.logger.record(f"eval/{name}/success_rate", s["success_rate"])
+            self.logger.record(f"eval/{name}/mean_return", s["mean_return"])
+            row[f"{name}/success_rate"] = s["success_rate"]
+            row[f"{name}/mean_return"] = s["mean_return"]
+        self.logger.dump(self.model.num_timesteps)
+        with open(self.spec.run_dir / "evaluations.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        return row
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def build_model(spec: RunSpec, norm: VecNormalize) -> BaseAlgorithm:
+    """A fresh SB3 model from the algo config."""
+    kwargs, policy_kwargs = algo_kwargs(spec.algo_cfg)
+    return ALGOS[spec.algo](
+        "MlpPolicy", norm, seed=spec.seed, device="cpu", verbose=0, policy_kwargs=policy_kwargs,
+        tensorboard_log=str(spec.run_dir / "tb"), **kwargs,
+    )
+
+
+def warm_start(spec: RunSpec, model: BaseAlgorithm, norm: VecNormalize) -> dict[str, Any]:
+    """Behaviour-clone scripted demonstrations into the actor (``warm_start.demos`` > 0)."""
+    ws = spec.warm_start
+    t = time.time()
+    demos = collect_demonstrations(spec.task, ws["demos"], spec.seed, spec.randomization, spec.dynamics)
+    norm.obs_rms.update(demos.obs)
+    obs = np.clip((demos.obs - norm.obs_rms.mean) / np.sqrt(norm.obs_rms.var + norm.epsilon), -10, 10)
+    loss = behaviour_clone(model, obs, demos.actions, ws["epochs"], ws["lr"], ws["batch_size"], spec.seed, ws.get("log_std"))
+    out = {"episodes": demos.episodes, "successes": demos.successes, "transitions": len(demos.obs),
+           "bc_mse": loss, "seconds": time.time() - t}
+    print(f"warm start: cloned {demos.successes}/{demos.episodes} scripted episodes "
+          f"({len(demos.obs)} steps, MSE {loss:.4f}) in {out['seconds']:.0f} s")
+    return out
+
+
+ModelFactory = Callable[[VecNormalize], tuple[BaseAlgorithm, dict[str, Any]]]
+
+
+def train(cfg: DictConfig) -> Path:
+    """Train (or resume) one run from scratch; returns the run directory."""
+    spec = build_spec(cfg)  # validates every input before any work
+
+    def fresh(norm: VecNormalize) -> tuple[BaseAlgorithm, dict[str, Any]]:
+        meta = spec.meta()
+        model = build_model(spec, norm)
+        if spec.warm_start.get("demos", 0) > 0:
+            meta["warm_start"] = warm_start(spec, model, norm)
+        return model, meta
+
+    return run(spec, cfg, fresh)
+
+
+def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
+    """The training loop shared by ``train`` and ``finetune``: resume or build, learn, checkpoint, save."""
+    th.set_num_threads(spec.threads)
+    spec.run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = latest_checkpoint(spec.run_dir) if spec.resume else None
+    if spec.resume and ckpt is None:
+        raise ConfigError(f"resume: no checkpoint in {spec.run_dir}/checkpoints; start a new run without resume")
+    norm = normalize(make_vec_env(spec.task, spec.n_envs, spec.seed, spec.randomization, spec.dynamics),
+                     spec.gamma, spec.norm_reward)
+    if ckpt is not None:
+        meta = json.loads((ckpt / "run.json").read_text())
+        if meta["task"] != spec.task or meta["algo"] != spec.algo:
+            raise ConfigError(f"resume: {ckpt} is a {meta['task']}/{meta['algo']} run, not {spec.task}/{spec.algo}")
+        load_normalization(ckpt / "normalization.npz", norm)
+        norm.training = meta.get("update_norm", True)
+        model = ALGOS[spec.algo].load(ckpt / "model.zip", env=norm, device="cpu", tensorboard_log=str(spec.run_dir / "tb"))
+        if (ckpt / "replay_buffer.pkl").is_file():
+            model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+        print(f"resuming {spec.run_dir} from step {model.num_timesteps}")
+    else:
+        model, meta = factory(norm)
+    callback = TrainCallback(spec, meta, norm)
+    remaining = spec.steps - model.num_timesteps
+    old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if remaining > 0:
+            model.learn(remaining, callback=callback, reset_num_timesteps=False, tb_log_name="run",
+                        progress_bar=spec.progress)
+    except KeyboardInterrupt:
+        path = callback.checkpoint()
+        print(f"interrupted: saved {path}; continue with: sim2real {cfg.get('command', 'train')} "
+              f"resume={spec.run_dir}", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    meta["wall_time_s"] = callback.wall_time()
+    meta["final_evaluation"] = callback.evaluate() if spec.eval_interval else None
+    save_policy(spec.run_dir, model, norm, meta)
+    callback.checkpoint()
+    OmegaConf.save(cfg, spec.run_dir / "config.yaml", resolve=True)
+    return spec.run_dir

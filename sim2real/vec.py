@@ -1,0 +1,98 @@
+"""Building (vectorised, normalised) envs for a task, and the observation normaliser's on-disk form.
+
+Normalisation statistics are stored as a plain ``normalization.npz`` (no pickle), so the export and
+deploy path can read them without SB3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+import sim2real.envs as envs
+from sim2real.io import atomic_write
+
+EVAL_SEED_BASE = 1_000_000_000  # evaluation episode seeds start here; training seeds stay far below
+
+
+class EpisodeDynamics(gym.Wrapper):
+    """Echo the episode's sampled dynamics values in the info of its last step (``episode_dynamics``)."""
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict]:
+        obs, info = self.env.reset(**kwargs)
+        self._values = info.get("dynamics", {})
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            info["episode_dynamics"] = self._values
+        return obs, reward, terminated, truncated, info
+
+
+def task_env_id(task: str) -> str:
+    if task not in envs.TASKS:
+        raise ValueError(f"unknown task '{task}'; choose one of: {', '.join(envs.TASKS)}")
+    return envs.TASKS[task]
+
+
+def make_env(task: str, randomization: Any = None, dynamics: Any = None) -> gym.Env:
+    """One monitored env (``info["is_success"]`` recorded by SB3's Monitor)."""
+    env = gym.make(task_env_id(task), randomization=randomization, dynamics=dynamics)
+    return Monitor(EpisodeDynamics(env), info_keywords=("is_success",))
+
+
+def make_vec_env(task: str, n_envs: int, seed: int, randomization: Any = None, dynamics: Any = None) -> VecEnv:
+    """``n_envs`` envs in one process (DummyVecEnv); env i is seeded ``seed * 1000 + i``."""
+    if n_envs < 1:
+        raise ValueError(f"n_envs={n_envs}: need at least one env")
+    venv = DummyVecEnv([lambda: make_env(task, randomization, dynamics) for _ in range(n_envs)])
+    venv.seed(seed * 1000)
+    return venv
+
+
+def normalize(venv: VecEnv, gamma: float, norm_reward: bool = True) -> VecNormalize:
+    return VecNormalize(venv, norm_obs=True, norm_reward=norm_reward, clip_obs=10.0, clip_reward=10.0, gamma=gamma)
+
+
+def save_normalization(path: Path, vn: VecNormalize) -> None:
+    """Write the observation and return statistics as ``.npz`` (atomic)."""
+    arrays = {
+        "obs_mean": vn.obs_rms.mean,
+        "obs_var": vn.obs_rms.var,
+        "obs_count": np.array(vn.obs_rms.count),
+        "ret_mean": np.array(vn.ret_rms.mean),
+        "ret_var": np.array(vn.ret_rms.var),
+        "ret_count": np.array(vn.ret_rms.count),
+        "clip_obs": np.array(vn.clip_obs),
+        "epsilon": np.array(vn.epsilon),
+    }
+    atomic_write(path, lambda p: np.savez(p, **arrays), suffix=".npz")
+
+
+def load_normalization(path: Path, vn: VecNormalize) -> None:
+    """Load statistics written by :func:`save_normalization` into ``vn``."""
+    s = read_normalization(path)
+    if s["obs_mean"].shape != vn.obs_rms.mean.shape:
+        raise ValueError(
+            f"{path}: normalisation is for observations of shape {s['obs_mean'].shape}, "
+            f"the env has {vn.obs_rms.mean.shape}; was the policy trained on another task?"
+        )
+    vn.obs_rms = RunningMeanStd(shape=s["obs_mean"].shape)
+    vn.obs_rms.mean, vn.obs_rms.var, vn.obs_rms.count = s["obs_mean"], s["obs_var"], float(s["obs_count"])
+    vn.ret_rms.mean, vn.ret_rms.var, vn.ret_rms.count = float(s["ret_mean"]), float(s["ret_var"]), float(s["ret_count"])
+
+
+def read_normalization(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a ``normalization.npz`` (read without pickle)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: unreadable normalisation statistics ({e})") from None
