@@ -49,11 +49,15 @@ class GraspEnv(Sim2RealEnv):
     **Reward** (a dict of terms in ``info["reward_terms"]``, summed):
     ``reach`` = 1 - tanh(10 d) for pinch-to-object distance d (m); ``grasp`` = 0.5 when both
     pads touch the object; ``lift`` = 2 x clip(lift height / 0.10 m, 0, 1) while grasped;
-    ``success`` = 10 on the step the lift is held; ``action`` = -0.01 |a|^2.
+    ``hold`` = 2 on every step the success condition holds; ``action`` = -0.01 |a|^2. Every term
+    is largest in the goal state, so holding the lift is the best thing to do (success does not
+    end the episode: a terminal bonus would compete with the dense terms it cuts off).
 
-    **Episode end**: success (object bottom >= 0.10 m above the table for 5 consecutive steps,
-    ``info["is_success"]``) terminates; the object leaving the table terminates (failure); a
-    physics blow-up terminates (``info["physics_unstable"]``); 100 steps (4 s) truncate.
+    **Success** (``info["is_success"]``, read on the last step): the object's bottom has been at
+    least 0.10 m above the table for the last 5 control steps (0.2 s).
+
+    **Episode end**: the object leaving the table terminates (failure); a physics blow-up
+    terminates (``info["physics_unstable"]``); 100 steps (4 s) truncate.
 
     **Per episode**: gripper start in x, y ~ U(-0.1, 0.1) m, 0.12-0.2 m above the table; box
     position x, y ~ U(-0.1, 0.1) m, yaw ~ U(-0.4, 0.4) rad. Box size and mass vary through the
@@ -143,9 +147,9 @@ class GraspEnv(Sim2RealEnv):
             "reach": 1.0 - math.tanh(10.0 * math.sqrt((ox - px) ** 2 + (oy - py) ** 2 + (oz - pz) ** 2)),
             "grasp": 0.5 if grasped else 0.0,
             "lift": 2.0 * min(max(lift / LIFT_HEIGHT, 0.0), 1.0) if grasped else 0.0,
-            "success": 10.0 if success else 0.0,
+            "hold": 2.0 if success else 0.0,
             "action": -0.01 * float(a @ a),
         }
         off_table = abs(ox) > TABLE_HALF or abs(oy) > TABLE_HALF or oz < -0.05
         info = {"is_success": success, "grasped": grasped, "lift_height": lift, "dropped": off_table}
-        return terms, success or off_table, info
+        return terms, off_table, info

@@ -52,8 +52,8 @@ class NavigateEnv(Sim2RealEnv):
     | 30-31 | previous action | action units |
 
     **Reward** (terms in ``info["reward_terms"]``, summed): ``progress`` = 5 x (decrease in goal
-    distance, m); ``proximity`` = -0.1 x (0.35 m - nearest range reading)+ / 0.35 m;
-    ``time`` = -0.01 per step; ``collision`` = -10 on contact; ``success`` = +10.
+    distance, m); ``proximity`` = -0.3 x (0.4 m - nearest range reading)+ / 0.4 m;
+    ``time`` = -0.01 per step; ``collision`` = -20 on contact; ``success`` = +10.
 
     **Episode end**: reaching within 0.2 m of the goal terminates with ``is_success``; any contact of
     the base with a wall or an obstacle is a collision, counted in ``info["collisions"]``, and ends
@@ -173,9 +173,9 @@ class NavigateEnv(Sim2RealEnv):
         nearest = float(self.range_readings().min())
         terms = {
             "progress": 5.0 * (self._prev_dist - dist),
-            "proximity": -0.1 * max(0.0, 0.35 - nearest) / 0.35,
+            "proximity": -0.3 * max(0.0, 0.4 - nearest) / 0.4,
             "time": -0.01,
-            "collision": -10.0 if collided else 0.0,
+            "collision": -20.0 if collided else 0.0,
             "success": 10.0 if success else 0.0,
         }
         self._prev_dist = dist

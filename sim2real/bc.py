@@ -28,22 +28,27 @@ class Demonstrations:
 
 
 def collect_demonstrations(task: str, episodes: int, seed: int, randomization: object = None,
-                           dynamics: object = None) -> Demonstrations:
-    """Run the task's scripted controller; keep the transitions of successful episodes only."""
+                           dynamics: object = None, after_success: int = 5) -> Demonstrations:
+    """Run the task's scripted controller; keep the transitions of successful episodes only, each up to
+    ``after_success`` steps past the first success (a long hold would otherwise dominate the data and
+    blur the few steps where the controller decides, such as when to close the gripper)."""
     env = make_env(task, randomization, dynamics)
     ctl = scripted_policy(env)
     obs_l, act_l, wins = [], [], 0
     for k in range(episodes):
         obs, _ = env.reset(seed=DEMO_SEED_BASE + 10_000 * seed + k)
         ctl.reset()
-        ep_obs, ep_act, done, info = [], [], False, {}
+        ep_obs, ep_act, done, info, first = [], [], False, {}, None
         while not done:
             a = ctl(obs)
             ep_obs.append(obs)
             ep_act.append(a)
             obs, _, terminated, truncated, info = env.step(a)
             done = terminated or truncated
+            if info.get("is_success") and first is None:
+                first = len(ep_obs)
         if info.get("is_success"):
+            ep_obs, ep_act = ep_obs[: first + after_success], ep_act[: first + after_success]
             wins += 1
             obs_l.extend(ep_obs)
             act_l.extend(ep_act)
@@ -76,4 +81,4 @@ def behaviour_clone(model: BaseAlgorithm, obs: np.ndarray, actions: np.ndarray, 
     if log_std is not None and isinstance(model, PPO):
         with th.no_grad():
             policy.log_std.fill_(log_std)
-    return float(loss)
+    return float(loss.item())
