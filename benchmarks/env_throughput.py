@@ -20,7 +20,6 @@ import time
 import gymnasium as gym
 import mujoco
 import numpy as np
-
 import sim2real.envs as envs
 
 
@@ -76,15 +75,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     print(f"{args.steps} control steps x {args.repeats} repeats, medians; one process, one thread")
-    header = (f"{'task':9s} {'dynamics':10s} {'env steps/s':>11s} {'physics/s':>10s} {'raw rest/s':>10s} "
-              f"{'ratio':>6s} {'raw replay/s':>12s} {'ratio':>6s}")
+    header = (
+        f"{'task':9s} {'dynamics':10s} {'env steps/s':>11s} {'physics/s':>10s} {'raw rest/s':>10s} "
+        f"{'ratio':>6s} {'raw replay/s':>12s} {'ratio':>6s}"
+    )
     print(header)
     for task, env_id in envs.TASKS.items():
         for label, kwargs in (("nominal", {}), ("randomised", {"randomization": "default"})):
             r = measure(env_id, kwargs, args.steps, args.repeats)
-            print(f"{task:9s} {label:10s} {r['env_steps_s']:11.0f} {r['physics_steps_s']:10.0f} "
-                  f"{r['raw_rest_s']:10.0f} {r['physics_steps_s'] / r['raw_rest_s']:6.0%} "
-                  f"{r['raw_replay_s']:12.0f} {r['physics_steps_s'] / r['raw_replay_s']:6.0%}")
+            print(
+                f"{task:9s} {label:10s} {r['env_steps_s']:11.0f} {r['physics_steps_s']:10.0f} "
+                f"{r['raw_rest_s']:10.0f} {r['physics_steps_s'] / r['raw_rest_s']:6.0%} "
+                f"{r['raw_replay_s']:12.0f} {r['physics_steps_s'] / r['raw_replay_s']:6.0%}"
+            )
 
 
 if __name__ == "__main__":

@@ -26,10 +26,22 @@ import numpy as np
 
 def train(task: str, seed: int, out: Path, extra: list[str]) -> Path:
     run = out / task / f"s{seed}"
-    cmd = [sys.executable, "-m", "sim2real.cli", "train", f"task={task}", "dr=default", f"seed={seed}",
-           "progress=false", f"hydra.run.dir={run}", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sim2real.cli",
+        "train",
+        f"task={task}",
+        "dr=default",
+        f"seed={seed}",
+        "progress=false",
+        f"hydra.run.dir={run}",
+        *extra,
+    ]
     log = (out / f"{task}_s{seed}.log").open("w")
-    subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
+    subprocess.run(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True
+    )
     return run
 
 
@@ -71,17 +83,23 @@ def main() -> None:
         with ThreadPoolExecutor(args.jobs) as pool:
             runs = list(pool.map(lambda s: train(args.task, s, args.out, extra), args.seeds))
     print(f"task={args.task} dr=default threshold={threshold:.0%} on the training distribution")
-    print(f"{'seed':>4} {'steps to thr':>12} {'min to thr':>10} {'final steps':>11} {'min':>6} "
-          f"{'train':>6} {'nominal':>7} {'real':>6} {'eps':>4} {'warm s':>6}")
+    print(
+        f"{'seed':>4} {'steps to thr':>12} {'min to thr':>10} {'final steps':>11} {'min':>6} "
+        f"{'train':>6} {'nominal':>7} {'real':>6} {'eps':>4} {'warm s':>6}"
+    )
     rows = [report(r, threshold) for r in runs]
     for r in rows:
         fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
-        print(f"{r['seed']:>4} {fmt(r['steps_to_threshold'], 'd'):>12} {fmt(r['minutes_to_threshold'], '.1f'):>10} "
-              f"{r['final_steps']:>11d} {r['final_minutes']:6.1f} {r['train']:6.0%} {r['nominal']:7.0%} "
-              f"{r['real']:6.0%} {r['episodes']:>4} {r['warm_start_s']:6.0f}")
+        print(
+            f"{r['seed']:>4} {fmt(r['steps_to_threshold'], 'd'):>12} {fmt(r['minutes_to_threshold'], '.1f'):>10} "
+            f"{r['final_steps']:>11d} {r['final_minutes']:6.1f} {r['train']:6.0%} {r['nominal']:7.0%} "
+            f"{r['real']:6.0%} {r['episodes']:>4} {r['warm_start_s']:6.0f}"
+        )
     for key in ("train", "nominal", "real"):
         v = np.array([r[key] for r in rows])
-        print(f"final {key:8s} success: mean {v.mean():.0%} (min {v.min():.0%}, max {v.max():.0%}) over {len(v)} seeds")
+        print(
+            f"final {key:8s} success: mean {v.mean():.0%} (min {v.min():.0%}, max {v.max():.0%}) over {len(v)} seeds"
+        )
 
 
 if __name__ == "__main__":

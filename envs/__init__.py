@@ -7,7 +7,6 @@ Both accept ``randomization=`` and ``dynamics=`` (see :mod:`sim2real.dynamics`).
 """
 
 from gymnasium.envs.registration import register, registry
-
 from sim2real.envs.grasp import GraspEnv
 from sim2real.envs.navigate import NavigateEnv
 

@@ -6,9 +6,9 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
+from sim2real.envs.base import Sim2RealEnv
 
 from sim2real.dynamics import PARAMS
-from sim2real.envs.base import Sim2RealEnv
 from sim2real.perturb import ModelIndex
 
 TABLE_HALF = 0.35  # m, half side of the table top (z = 0)
@@ -24,7 +24,7 @@ class GraspEnv(Sim2RealEnv):
 
     The gripper carriage is moved by a Cartesian position controller (three stiff position
     actuators), as real arms' Cartesian controllers accept; the two fingers close under a
-    force-limited position servo. Control rate 25 Hz (20 physics steps of 2 ms).
+    force-limited position servo. Control rate 25 Hz (40 physics steps of 1 ms).
 
     **Action** (4,), each in [-1, 1]:
 
@@ -74,7 +74,7 @@ class GraspEnv(Sim2RealEnv):
     task: ClassVar[str] = "grasp"
     asset: ClassVar[str] = "grasp.xml"
     params: ClassVar[tuple[str, ...]] = tuple(PARAMS)
-    frame_skip: ClassVar[int] = 20
+    frame_skip: ClassVar[int] = 40
     rest_action: ClassVar[np.ndarray] = np.array([0.0, 0.0, 0.0, -1.0])
 
     def __init__(self, **kwargs: Any) -> None:
@@ -99,7 +99,10 @@ class GraspEnv(Sim2RealEnv):
 
     def _model_index(self) -> ModelIndex:
         return ModelIndex.from_model(
-            self.model, robot_roots=("robot",), object_roots=("object",), friction_geoms=("pad_left", "pad_right")
+            self.model,
+            robot_roots=("robot",),
+            object_roots=("object",),
+            friction_geoms=("pad_left", "pad_right"),
         )
 
     # -- task --------------------------------------------------------------------------------
@@ -112,8 +115,15 @@ class GraspEnv(Sim2RealEnv):
         self._half = self.model.geom_size[self._obj_geom].copy()
         yaw = rng.uniform(-0.4, 0.4)
         q = self._obj_qadr
-        d.qpos[q : q + 7] = [rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1), self._half[2] + 1e-4,
-                             np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
+        d.qpos[q : q + 7] = [
+            rng.uniform(-0.1, 0.1),
+            rng.uniform(-0.1, 0.1),
+            self._half[2] + 1e-4,
+            np.cos(yaw / 2),
+            0.0,
+            0.0,
+            np.sin(yaw / 2),
+        ]
         self._held = 0
 
     def _task_command(self, action: np.ndarray) -> None:

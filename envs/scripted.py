@@ -11,7 +11,6 @@ import heapq
 
 import gymnasium as gym
 import numpy as np
-
 from sim2real.envs import grasp as G
 from sim2real.envs import navigate as N
 

@@ -27,8 +27,14 @@ class Demonstrations:
     successes: int
 
 
-def collect_demonstrations(task: str, episodes: int, seed: int, randomization: object = None,
-                           dynamics: object = None, after_success: int = 5) -> Demonstrations:
+def collect_demonstrations(
+    task: str,
+    episodes: int,
+    seed: int,
+    randomization: object = None,
+    dynamics: object = None,
+    after_success: int = 5,
+) -> Demonstrations:
     """Run the task's scripted controller; keep the transitions of successful episodes only, each up to
     ``after_success`` steps past the first success (a long hold would otherwise dominate the data and
     blur the few steps where the controller decides, such as when to close the gripper)."""
@@ -54,18 +60,32 @@ def collect_demonstrations(task: str, episodes: int, seed: int, randomization: o
             act_l.extend(ep_act)
     env.close()
     if not obs_l:
-        raise RuntimeError(f"the scripted {task} controller succeeded in none of {episodes} demonstration episodes")
+        raise RuntimeError(
+            f"the scripted {task} controller succeeded in none of {episodes} demonstration episodes"
+        )
     return Demonstrations(np.asarray(obs_l), np.clip(np.asarray(act_l), -1, 1), episodes, wins)
 
 
-def behaviour_clone(model: BaseAlgorithm, obs: np.ndarray, actions: np.ndarray, epochs: int, lr: float,
-                    batch_size: int, seed: int, log_std: float | None = None) -> float:
+def behaviour_clone(
+    model: BaseAlgorithm,
+    obs: np.ndarray,
+    actions: np.ndarray,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    log_std: float | None = None,
+) -> float:
     """Regress the actor's deterministic action on ``actions`` (obs already normalised); returns the final MSE."""
     policy = model.policy
     gen = th.Generator().manual_seed(seed)
     x = th.as_tensor(obs, dtype=th.float32)
     y = th.as_tensor(np.clip(actions, -0.97, 0.97), dtype=th.float32)  # SAC's tanh cannot reach +-1
-    actor_params = [p for n, p in policy.named_parameters() if not n.startswith(("critic", "value_net", "mlp_extractor.value"))]
+    actor_params = [
+        p
+        for n, p in policy.named_parameters()
+        if not n.startswith(("critic", "value_net", "mlp_extractor.value"))
+    ]
     opt = th.optim.Adam(actor_params, lr=lr)
     loss = th.tensor(0.0)
     policy.set_training_mode(True)

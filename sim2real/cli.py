@@ -108,7 +108,13 @@ def demo() -> int:
     run = "runs/demo/navigate-train"
     steps = [
         ["train", "task=navigate", "dr=default", "steps=30000", "eval.interval=0", f"hydra.run.dir={run}"],
-        ["evaluate", f"policy={run}", "dynamics=real", "episodes=20", "hydra.run.dir=runs/demo/evaluate-real"],
+        [
+            "evaluate",
+            f"policy={run}",
+            "dynamics=real",
+            "episodes=20",
+            "hydra.run.dir=runs/demo/evaluate-real",
+        ],
     ]
     for args in steps:
         print("$ sim2real " + " ".join(args), flush=True)
@@ -132,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: 'sim2real {cmd}' ({PLANNED[cmd]}) is not built yet", file=sys.stderr)
         return 2
     if cmd not in COMMANDS:
-        print(f"error: unknown subcommand '{cmd}'; choose one of: {', '.join([*COMMANDS, *PLANNED, 'demo'])}",
-              file=sys.stderr)
+        print(
+            f"error: unknown subcommand '{cmd}'; choose one of: {', '.join([*COMMANDS, *PLANNED, 'demo'])}",
+            file=sys.stderr,
+        )
         return 2
     config_name, fn = COMMANDS[cmd]
     _run_hydra(cmd, config_name, fn, rest)

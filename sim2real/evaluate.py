@@ -27,8 +27,9 @@ class Episode:
     dynamics: dict  # the episode's dynamics values (canonical names)
 
 
-def normalized_policy(model: BaseAlgorithm, obs_mean: np.ndarray, obs_var: np.ndarray, clip: float = 10.0,
-                      eps: float = 1e-8) -> Policy:
+def normalized_policy(
+    model: BaseAlgorithm, obs_mean: np.ndarray, obs_var: np.ndarray, clip: float = 10.0, eps: float = 1e-8
+) -> Policy:
     """A deterministic ``obs -> action`` function that applies frozen observation statistics."""
     std = np.sqrt(obs_var + eps)
 
@@ -66,8 +67,16 @@ def run_episodes(
             ret += float(r)
             n += 1
             done = terminated or truncated
-        out.append(Episode(bool(info.get("is_success", False)), ret, n, ep_seed, bool(info.get("physics_unstable")),
-                           reset_info.get("dynamics", {})))
+        out.append(
+            Episode(
+                bool(info.get("is_success", False)),
+                ret,
+                n,
+                ep_seed,
+                bool(info.get("physics_unstable")),
+                reset_info.get("dynamics", {}),
+            )
+        )
     env.close()
     return out
 

@@ -86,15 +86,21 @@ def _controls(cfg: DictConfig, src: PolicySource) -> dict[str, Any]:
     if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not np.isfinite(lr) or lr <= 0:
         raise ConfigError(f"finetune.lr={lr!r}: must be a positive number")
     if ft.get("scope") not in SCOPES:
-        raise ConfigError(f"finetune.scope='{ft.get('scope')}' is unknown; choose one of: {', '.join(SCOPES)}")
+        raise ConfigError(
+            f"finetune.scope='{ft.get('scope')}' is unknown; choose one of: {', '.join(SCOPES)}"
+        )
     for key in ("update_norm", "keep_buffer"):
         if not isinstance(ft.get(key), bool):
             raise ConfigError(f"finetune.{key}={ft.get(key)!r}: must be true or false")
     if ft["keep_buffer"]:
         if src.algo != "sac":
-            raise ConfigError("finetune.keep_buffer=true applies to SAC policies only; PPO keeps no replay buffer")
+            raise ConfigError(
+                "finetune.keep_buffer=true applies to SAC policies only; PPO keeps no replay buffer"
+            )
         if not (src.path / "replay_buffer.pkl").is_file():
-            raise ConfigError(f"finetune.keep_buffer=true: {src.path} has no replay_buffer.pkl; set keep_buffer=false")
+            raise ConfigError(
+                f"finetune.keep_buffer=true: {src.path} has no replay_buffer.pkl; set keep_buffer=false"
+            )
     return ft
 
 
@@ -118,8 +124,12 @@ def finetune(cfg: DictConfig) -> Path:
         if ft["keep_buffer"]:
             model.load_replay_buffer(src.path / "replay_buffer.pkl")
         meta = spec.meta()
-        meta.update(init=str(src.path), init_meta={k: src.meta.get(k) for k in ("randomization", "seed", "commit")},
-                    finetune={**ft, "trainable_parameters": n_trainable}, update_norm=ft["update_norm"])
+        meta.update(
+            init=str(src.path),
+            init_meta={k: src.meta.get(k) for k in ("randomization", "seed", "commit")},
+            finetune={**ft, "trainable_parameters": n_trainable},
+            update_norm=ft["update_norm"],
+        )
         return model, meta
 
     return run(spec, cfg, from_init)

@@ -67,10 +67,14 @@ class TrainCallback(BaseCallback):
         return save_checkpoint(self.spec.run_dir, self.model, self.norm, self.meta)
 
     def evaluate(self) -> dict[str, float]:
-        policy = normalized_policy(self.model, self.norm.obs_rms.mean, self.norm.obs_rms.var, self.norm.clip_obs)
+        policy = normalized_policy(
+            self.model, self.norm.obs_rms.mean, self.norm.obs_rms.var, self.norm.clip_obs
+        )
         row: dict[str, Any] = {"timesteps": int(self.model.num_timesteps), "wall_time_s": self.wall_time()}
         for name, (rand, dyn) in self.spec.eval_targets.items():
-            s = summarize(run_episodes(policy, self.spec.task, self.spec.eval_episodes, self.spec.seed, rand, dyn))
+            s = summarize(
+                run_episodes(policy, self.spec.task, self.spec.eval_episodes, self.spec.seed, rand, dyn)
+            )
             self.logger.record(f"eval/{name}/success_rate", s["success_rate"])
             self.logger.record(f"eval/{name}/mean_return", s["mean_return"])
             row[f"{name}/success_rate"] = s["success_rate"]
@@ -89,8 +93,14 @@ def build_model(spec: RunSpec, norm: VecNormalize) -> BaseAlgorithm:
     """A fresh SB3 model from the algo config."""
     kwargs, policy_kwargs = algo_kwargs(spec.algo_cfg)
     return ALGOS[spec.algo](
-        "MlpPolicy", norm, seed=spec.seed, device="cpu", verbose=0, policy_kwargs=policy_kwargs,
-        tensorboard_log=str(spec.run_dir / "tb"), **kwargs,
+        "MlpPolicy",
+        norm,
+        seed=spec.seed,
+        device="cpu",
+        verbose=0,
+        policy_kwargs=policy_kwargs,
+        tensorboard_log=str(spec.run_dir / "tb"),
+        **kwargs,
     )
 
 
@@ -101,11 +111,20 @@ def warm_start(spec: RunSpec, model: BaseAlgorithm, norm: VecNormalize) -> dict[
     demos = collect_demonstrations(spec.task, ws["demos"], spec.seed, spec.randomization, spec.dynamics)
     norm.obs_rms.update(demos.obs)
     obs = np.clip((demos.obs - norm.obs_rms.mean) / np.sqrt(norm.obs_rms.var + norm.epsilon), -10, 10)
-    loss = behaviour_clone(model, obs, demos.actions, ws["epochs"], ws["lr"], ws["batch_size"], spec.seed, ws.get("log_std"))
-    out = {"episodes": demos.episodes, "successes": demos.successes, "transitions": len(demos.obs),
-           "bc_mse": loss, "seconds": time.time() - t}
-    print(f"warm start: cloned {demos.successes}/{demos.episodes} scripted episodes "
-          f"({len(demos.obs)} steps, MSE {loss:.4f}) in {out['seconds']:.0f} s")
+    loss = behaviour_clone(
+        model, obs, demos.actions, ws["epochs"], ws["lr"], ws["batch_size"], spec.seed, ws.get("log_std")
+    )
+    out = {
+        "episodes": demos.episodes,
+        "successes": demos.successes,
+        "transitions": len(demos.obs),
+        "bc_mse": loss,
+        "seconds": time.time() - t,
+    }
+    print(
+        f"warm start: cloned {demos.successes}/{demos.episodes} scripted episodes "
+        f"({len(demos.obs)} steps, MSE {loss:.4f}) in {out['seconds']:.0f} s"
+    )
     return out
 
 
@@ -133,16 +152,25 @@ def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = latest_checkpoint(spec.run_dir) if spec.resume else None
     if spec.resume and ckpt is None:
-        raise ConfigError(f"resume: no checkpoint in {spec.run_dir}/checkpoints; start a new run without resume")
-    norm = normalize(make_vec_env(spec.task, spec.n_envs, spec.seed, spec.randomization, spec.dynamics),
-                     spec.gamma, spec.norm_reward)
+        raise ConfigError(
+            f"resume: no checkpoint in {spec.run_dir}/checkpoints; start a new run without resume"
+        )
+    norm = normalize(
+        make_vec_env(spec.task, spec.n_envs, spec.seed, spec.randomization, spec.dynamics),
+        spec.gamma,
+        spec.norm_reward,
+    )
     if ckpt is not None:
         meta = json.loads((ckpt / "run.json").read_text())
         if meta["task"] != spec.task or meta["algo"] != spec.algo:
-            raise ConfigError(f"resume: {ckpt} is a {meta['task']}/{meta['algo']} run, not {spec.task}/{spec.algo}")
+            raise ConfigError(
+                f"resume: {ckpt} is a {meta['task']}/{meta['algo']} run, not {spec.task}/{spec.algo}"
+            )
         load_normalization(ckpt / "normalization.npz", norm)
         norm.training = meta.get("update_norm", True)
-        model = ALGOS[spec.algo].load(ckpt / "model.zip", env=norm, device="cpu", tensorboard_log=str(spec.run_dir / "tb"))
+        model = ALGOS[spec.algo].load(
+            ckpt / "model.zip", env=norm, device="cpu", tensorboard_log=str(spec.run_dir / "tb")
+        )
         if (ckpt / "replay_buffer.pkl").is_file():
             model.load_replay_buffer(ckpt / "replay_buffer.pkl")
         print(f"resuming {spec.run_dir} from step {model.num_timesteps}")
@@ -153,12 +181,20 @@ def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
     old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         if remaining > 0:
-            model.learn(remaining, callback=callback, reset_num_timesteps=False, tb_log_name="run",
-                        progress_bar=spec.progress)
+            model.learn(
+                remaining,
+                callback=callback,
+                reset_num_timesteps=False,
+                tb_log_name="run",
+                progress_bar=spec.progress,
+            )
     except KeyboardInterrupt:
         path = callback.checkpoint()
-        print(f"interrupted: saved {path}; continue with: sim2real {cfg.get('command', 'train')} "
-              f"resume={spec.run_dir}", file=sys.stderr)
+        print(
+            f"interrupted: saved {path}; continue with: sim2real {cfg.get('command', 'train')} "
+            f"resume={spec.run_dir}",
+            file=sys.stderr,
+        )
         raise SystemExit(130) from None
     finally:
         for s, h in old.items():

@@ -48,7 +48,9 @@ def make_env(task: str, randomization: Any = None, dynamics: Any = None) -> gym.
     return Monitor(EpisodeDynamics(env), info_keywords=("is_success",))
 
 
-def make_vec_env(task: str, n_envs: int, seed: int, randomization: Any = None, dynamics: Any = None) -> VecEnv:
+def make_vec_env(
+    task: str, n_envs: int, seed: int, randomization: Any = None, dynamics: Any = None
+) -> VecEnv:
     """``n_envs`` envs in one process (DummyVecEnv); env i is seeded ``seed * 1000 + i``."""
     if n_envs < 1:
         raise ValueError(f"n_envs={n_envs}: need at least one env")
@@ -58,7 +60,9 @@ def make_vec_env(task: str, n_envs: int, seed: int, randomization: Any = None, d
 
 
 def normalize(venv: VecEnv, gamma: float, norm_reward: bool = True) -> VecNormalize:
-    return VecNormalize(venv, norm_obs=True, norm_reward=norm_reward, clip_obs=10.0, clip_reward=10.0, gamma=gamma)
+    return VecNormalize(
+        venv, norm_obs=True, norm_reward=norm_reward, clip_obs=10.0, clip_reward=10.0, gamma=gamma
+    )
 
 
 def save_normalization(path: Path, vn: VecNormalize) -> None:
@@ -86,7 +90,11 @@ def load_normalization(path: Path, vn: VecNormalize) -> None:
         )
     vn.obs_rms = RunningMeanStd(shape=s["obs_mean"].shape)
     vn.obs_rms.mean, vn.obs_rms.var, vn.obs_rms.count = s["obs_mean"], s["obs_var"], float(s["obs_count"])
-    vn.ret_rms.mean, vn.ret_rms.var, vn.ret_rms.count = float(s["ret_mean"]), float(s["ret_var"]), float(s["ret_count"])
+    vn.ret_rms.mean, vn.ret_rms.var, vn.ret_rms.count = (
+        float(s["ret_mean"]),
+        float(s["ret_var"]),
+        float(s["ret_count"]),
+    )
 
 
 def read_normalization(path: Path) -> dict[str, np.ndarray]:

@@ -14,7 +14,15 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from sim2real.dynamics import OBJECT_PARAMS, PARAMS, DynamicsError, Values, sample, validate_ranges, validate_values
+from sim2real.dynamics import (
+    OBJECT_PARAMS,
+    PARAMS,
+    DynamicsError,
+    Values,
+    sample,
+    validate_ranges,
+    validate_values,
+)
 from sim2real.perturb import ActionChannel, ModelIndex, Nominal, ObsChannel, apply_to_model
 
 ROBOT_PARAMS = tuple(p for p in PARAMS if p not in OBJECT_PARAMS)
@@ -31,17 +39,26 @@ class DynamicsWrapper(gym.Wrapper):
         robot_roots: names of the bodies whose subtrees are the robot (default: every child of the world).
     """
 
-    def __init__(self, env: gym.Env, randomization: dict | None = None, dynamics: dict | None = None,
-                 robot_roots: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        randomization: dict | None = None,
+        dynamics: dict | None = None,
+        robot_roots: tuple[str, ...] | None = None,
+    ) -> None:
         super().__init__(env)
         for arg, value in (("randomization", randomization), ("dynamics", dynamics)):
             if isinstance(value, str):
-                raise DynamicsError(f"{arg}='{value}': named presets exist for the sim2real tasks only; pass a dict")
+                raise DynamicsError(
+                    f"{arg}='{value}': named presets exist for the sim2real tasks only; pass a dict"
+                )
         self.ranges = validate_ranges(randomization or {}, ROBOT_PARAMS)
         self.profile = validate_values(dynamics or {}, ROBOT_PARAMS)
         model = env.unwrapped.model
         if robot_roots is None:
-            robot_roots = tuple(model.body(b).name for b in range(1, model.nbody) if model.body_parentid[b] == 0)
+            robot_roots = tuple(
+                model.body(b).name for b in range(1, model.nbody) if model.body_parentid[b] == 0
+            )
         self.index = ModelIndex.from_model(model, robot_roots)
         self.nominal = Nominal.snapshot(model)
         space = env.action_space

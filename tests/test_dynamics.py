@@ -3,8 +3,8 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-
 import sim2real.envs  # noqa: F401
+
 from sim2real.dynamics import PARAMS, DynamicsError, sample, validate_ranges, validate_values
 from sim2real.perturb import ActionChannel, ObsChannel
 from sim2real.wrappers import DynamicsWrapper
@@ -14,7 +14,9 @@ ALL = tuple(PARAMS)
 
 def test_sampling_stays_in_range_and_is_log_uniform_for_scales():
     rng = np.random.default_rng(0)
-    ranges = validate_ranges({"mass_scale": [0.25, 4.0], "action_latency": [0, 3], "obs_noise_std": [0, 0.1]}, ALL)
+    ranges = validate_ranges(
+        {"mass_scale": [0.25, 4.0], "action_latency": [0, 3], "obs_noise_std": [0, 0.1]}, ALL
+    )
     draws = [sample(ranges, rng) for _ in range(4000)]
     m = np.array([d["mass_scale"] for d in draws])
     assert m.min() >= 0.25 and m.max() <= 4.0
@@ -28,14 +30,17 @@ def test_profile_fills_nominal_values():
     assert v["friction_scale"] == 0.5 and v["mass_scale"] == 1.0 and v["action_latency"] == 0
 
 
-@pytest.mark.parametrize("ranges,match", [
-    ({"mass_scale": [2, 1]}, "low 2 > high 1"),
-    ({"mass_scale": [1, 2, 3]}, r"expected \[low, high\]"),
-    ({"damping_scale": [0, 1]}, "log-uniform"),
-    ({"obs_noise_std": [-1, 1]}, "outside"),
-    ({"bogus": [1, 2]}, "unknown dynamics parameter 'bogus'"),
-    ({"mass_scale": ["a", 2]}, "expected a number"),
-])
+@pytest.mark.parametrize(
+    "ranges,match",
+    [
+        ({"mass_scale": [2, 1]}, "low 2 > high 1"),
+        ({"mass_scale": [1, 2, 3]}, r"expected \[low, high\]"),
+        ({"damping_scale": [0, 1]}, "log-uniform"),
+        ({"obs_noise_std": [-1, 1]}, "outside"),
+        ({"bogus": [1, 2]}, "unknown dynamics parameter 'bogus'"),
+        ({"mass_scale": ["a", 2]}, "expected a number"),
+    ],
+)
 def test_bad_ranges(ranges, match):
     with pytest.raises(DynamicsError, match=match):
         validate_ranges(ranges, ALL)
@@ -100,8 +105,11 @@ def test_non_finite_action_is_not_sent():
 
 
 def test_wrapper_on_stock_hopper():
-    env = DynamicsWrapper(gym.make("Hopper-v5"), randomization={"mass_scale": [0.5, 2.0], "friction_scale": [0.5, 1.5]},
-                          dynamics={"action_latency": 1, "obs_noise_std": 0.01})
+    env = DynamicsWrapper(
+        gym.make("Hopper-v5"),
+        randomization={"mass_scale": [0.5, 2.0], "friction_scale": [0.5, 1.5]},
+        dynamics={"action_latency": 1, "obs_noise_std": 0.01},
+    )
     m = env.unwrapped.model
     nominal = m.body_mass.copy()
     masses = []

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,16 +30,33 @@ def cfg(name, overrides):
 
 def cli(*args, timeout=300):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "sim2real.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "sim2real.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module", params=["ppo", "sac"])
 def trained(request, tmp_path_factory):
     algo = request.param
     out = tmp_path_factory.mktemp(f"train_{algo}")
-    train(cfg("train", ["task=navigate", "steps=256", "eval.interval=128", "eval.episodes=2",
-                        "checkpoint_interval=128", f"out_dir={out}", *TINY[algo]]))
+    train(
+        cfg(
+            "train",
+            [
+                "task=navigate",
+                "steps=256",
+                "eval.interval=128",
+                "eval.episodes=2",
+                "checkpoint_interval=128",
+                f"out_dir={out}",
+                *TINY[algo],
+            ],
+        )
+    )
     return algo, out
 
 
@@ -61,8 +77,22 @@ def test_run_directory_contents(trained):
 def test_finetune_and_evaluate(trained, tmp_path):
     algo, out = trained
     ft_dir = tmp_path / "ft"
-    finetune(cfg("finetune", [f"init={out}", "task=navigate", f"algo={algo}", "dynamics=real", "steps=128",
-                              "eval.interval=0", "finetune.lr=5e-5", f"out_dir={ft_dir}", *TINY[algo][1:]]))
+    finetune(
+        cfg(
+            "finetune",
+            [
+                f"init={out}",
+                "task=navigate",
+                f"algo={algo}",
+                "dynamics=real",
+                "steps=128",
+                "eval.interval=0",
+                "finetune.lr=5e-5",
+                f"out_dir={ft_dir}",
+                *TINY[algo][1:],
+            ],
+        )
+    )
     meta = json.loads((ft_dir / "run.json").read_text())
     assert meta["dynamics"]["name"] == "real" and meta["finetune"]["lr"] == 5e-5 and meta["init"] == str(out)
     model = load_model(resolve_policy(ft_dir))
@@ -120,10 +150,24 @@ def test_finetune_scopes(trained, scope):
 
 def test_resume_after_sigkill(tmp_path):
     run = tmp_path / "run"
-    args = ["train", "task=navigate", "steps=6000", "n_envs=2", "algo.n_steps=128", "algo.batch_size=64",
-            "algo.n_epochs=1", "checkpoint_interval=512", "eval.interval=0", f"hydra.run.dir={run}"]
-    proc = subprocess.Popen([sys.executable, "-m", "sim2real.cli", *args], env={**os.environ, "OMP_NUM_THREADS": "1"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        "train",
+        "task=navigate",
+        "steps=6000",
+        "n_envs=2",
+        "algo.n_steps=128",
+        "algo.batch_size=64",
+        "algo.n_epochs=1",
+        "checkpoint_interval=512",
+        "eval.interval=0",
+        f"hydra.run.dir={run}",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim2real.cli", *args],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
     while time.time() < deadline:
         latest = run / "checkpoints" / "latest"
@@ -146,15 +190,18 @@ def test_resume_without_checkpoint_is_refused(tmp_path):
     assert r.returncode == 2 and "no checkpoint" in r.stderr
 
 
-@pytest.mark.parametrize("args,match", [
-    (["train", "task=nope"], "Could not find 'task/nope'"),
-    (["train", "steps=-5"], "steps=-5"),
-    (["train", "dr.friction_scale=[2,1]"], "low 2 > high 1"),
-    (["finetune", "init=/does/not/exist"], "neither a run directory nor a shipped policy"),
-    (["evaluate", "policy=/does/not/exist"], "neither a run directory nor a shipped policy"),
-    (["export"], "not built yet"),
-    (["bogus"], "unknown subcommand"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["train", "task=nope"], "Could not find 'task/nope'"),
+        (["train", "steps=-5"], "steps=-5"),
+        (["train", "dr.friction_scale=[2,1]"], "low 2 > high 1"),
+        (["finetune", "init=/does/not/exist"], "neither a run directory nor a shipped policy"),
+        (["evaluate", "policy=/does/not/exist"], "neither a run directory nor a shipped policy"),
+        (["export"], "not built yet"),
+        (["bogus"], "unknown subcommand"),
+    ],
+)
 def test_bad_inputs_fail_fast(args, match):
     t = time.time()
     r = cli(*args, timeout=60)
@@ -187,7 +234,9 @@ def test_behaviour_cloning_imitates_the_scripted_controller():
     model = PPO("MlpPolicy", make_vec_env("grasp", 1, 0), seed=0, device="cpu")
     x = (demos.obs - demos.obs.mean(0)) / (demos.obs.std(0) + 1e-8)
     with th.no_grad():
-        before = ((model.policy._predict(th.as_tensor(x, dtype=th.float32), True).numpy() - demos.actions) ** 2).mean()
+        before = (
+            (model.policy._predict(th.as_tensor(x, dtype=th.float32), True).numpy() - demos.actions) ** 2
+        ).mean()
     after = behaviour_clone(model, x, demos.actions, epochs=60, lr=1e-3, batch_size=64, seed=0, log_std=-1.5)
     assert after < before / 3
     assert np.allclose(model.policy.log_std.detach().numpy(), -1.5)

@@ -3,12 +3,12 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import sim2real.envs  # noqa: F401
 from gymnasium.utils.env_checker import check_env
+from sim2real.envs.scripted import scripted_policy
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-import sim2real.envs  # noqa: F401
 from sim2real.dynamics import DynamicsError, resolve_randomization, task_tables
-from sim2real.envs.scripted import scripted_policy
 from tests.conftest import IDS
 
 VARIANTS = [{}, {"randomization": "default"}, {"randomization": "wide"}, {"dynamics": "real"}]
@@ -16,8 +16,17 @@ VARIANTS = [{}, {"randomization": "default"}, {"randomization": "wide"}, {"dynam
 
 def signature(env):
     m = env.unwrapped.model
-    return np.concatenate([m.body_mass, m.body_inertia.ravel(), m.geom_friction[:, 0], m.dof_damping,
-                           m.actuator_gainprm[:, 0], m.actuator_biasprm[:, :3].ravel(), m.geom_size.ravel()])
+    return np.concatenate(
+        [
+            m.body_mass,
+            m.body_inertia.ravel(),
+            m.geom_friction[:, 0],
+            m.dof_damping,
+            m.actuator_gainprm[:, 0],
+            m.actuator_biasprm[:, :3].ravel(),
+            m.geom_size.ravel(),
+        ]
+    )
 
 
 @pytest.mark.parametrize("env_id", IDS)
@@ -168,14 +177,17 @@ def test_collision_ends_episode_without_success():
     assert info["reward_terms"]["collision"] < 0
 
 
-@pytest.mark.parametrize("bad,match", [
-    ({"randomization": "nope"}, "not a preset"),
-    ({"dynamics": "nope"}, "not a target profile"),
-    ({"dynamics": {"mass_scale": -1}}, "mass_scale"),
-    ({"dynamics": {"warp_drive": 1}}, "unknown dynamics parameter 'warp_drive'"),
-    ({"randomization": {"friction_scale": [1.5, 0.5]}}, "low 1.5 > high 0.5"),
-    ({"dynamics": {"action_latency": 1.5}}, "whole number"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({"randomization": "nope"}, "not a preset"),
+        ({"dynamics": "nope"}, "not a target profile"),
+        ({"dynamics": {"mass_scale": -1}}, "mass_scale"),
+        ({"dynamics": {"warp_drive": 1}}, "unknown dynamics parameter 'warp_drive'"),
+        ({"randomization": {"friction_scale": [1.5, 0.5]}}, "low 1.5 > high 0.5"),
+        ({"dynamics": {"action_latency": 1.5}}, "whole number"),
+    ],
+)
 def test_bad_dynamics_are_refused(bad, match):
     with pytest.raises(DynamicsError, match=match):
         gym.make(IDS[0], **bad)
