@@ -11,12 +11,13 @@ from typing import Any
 import gymnasium as gym
 import torch as th
 from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.utils import LinearSchedule
 
 import sim2real.envs as envs
 from sim2real.io import command_line, git_commit, versions
 
 ACTIVATIONS = {"tanh": th.nn.Tanh, "relu": th.nn.ReLU, "elu": th.nn.ELU}
-NON_SB3_KEYS = ("name", "norm_reward", "policy")
+NON_SB3_KEYS = ("name", "norm_reward", "policy", "lr_schedule")
 
 
 class ConfigError(ValueError):
@@ -42,6 +43,11 @@ def dynamics_spec(node: Any) -> dict[str, Any] | None:
 def algo_kwargs(algo_cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """SB3 constructor keywords and ``policy_kwargs`` from an ``algo`` config."""
     kwargs = {k: v for k, v in algo_cfg.items() if k not in NON_SB3_KEYS}
+    schedule = algo_cfg.get("lr_schedule", "constant")
+    if schedule == "linear":  # anneal to zero over the run (SB3 calls it with the remaining progress, 1 -> 0)
+        kwargs["learning_rate"] = LinearSchedule(float(algo_cfg["learning_rate"]), 0.0, 1.0)
+    elif schedule != "constant":
+        raise ConfigError(f"algo.lr_schedule='{schedule}' is unknown; choose constant or linear")
     pol = dict(algo_cfg.get("policy", {}))
     act = pol.pop("activation", "tanh")
     if act not in ACTIVATIONS:
