@@ -13,8 +13,10 @@ from sim2real.envs.navigate import NavigateEnv
 TASKS = {"grasp": "sim2real/Grasp-v0", "navigate": "sim2real/Navigate-v0"}
 MAX_EPISODE_STEPS = {"grasp": 100, "navigate": 200}
 
-for _task, _cls in (("grasp", GraspEnv), ("navigate", NavigateEnv)):
-    if TASKS[_task] not in registry:
-        register(id=TASKS[_task], entry_point=_cls, max_episode_steps=MAX_EPISODE_STEPS[_task])
+ENTRY_POINTS = {"grasp": "sim2real.envs.grasp:GraspEnv", "navigate": "sim2real.envs.navigate:NavigateEnv"}
+
+for _task, _entry in ENTRY_POINTS.items():
+    if TASKS[_task] not in registry:  # a string entry point keeps the spec serialisable (Minari stores it)
+        register(id=TASKS[_task], entry_point=_entry, max_episode_steps=MAX_EPISODE_STEPS[_task])
 
 __all__ = ["GraspEnv", "NavigateEnv", "TASKS", "MAX_EPISODE_STEPS"]

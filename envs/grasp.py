@@ -76,6 +76,22 @@ class GraspEnv(Sim2RealEnv):
     params: ClassVar[tuple[str, ...]] = tuple(PARAMS)
     frame_skip: ClassVar[int] = 40
     rest_action: ClassVar[np.ndarray] = np.array([0.0, 0.0, 0.0, -1.0])
+    observation_layout: ClassVar[tuple[tuple[str, str], ...]] = (
+        *((f"pinch_{a}", "m") for a in "xyz"),
+        *((f"gripper_v{a}", "m/s") for a in "xyz"),
+        ("finger_gap", "m"),
+        *((f"object_{a}", "m") for a in "xyz"),
+        *((f"object_minus_pinch_{a}", "m") for a in "xyz"),
+        *((f"object_v{a}", "m/s") for a in "xyz"),
+        *((f"object_half_extent_{a}", "m") for a in "xyz"),
+        *((f"previous_action_{n}", "action units") for n in ("dx", "dy", "dz", "grip")),
+    )
+    action_layout: ClassVar[tuple[tuple[str, str, float], ...]] = (
+        ("dx", "m per control step", MAX_STEP),
+        ("dy", "m per control step", MAX_STEP),
+        ("dz", "m per control step", MAX_STEP),
+        ("grip", "finger position, -1 open (80 mm gap) to +1 closed", 1.0),
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         self._target = np.zeros(3)

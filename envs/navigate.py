@@ -71,6 +71,21 @@ class NavigateEnv(Sim2RealEnv):
     params: ClassVar[tuple[str, ...]] = tuple(p for p in PARAMS if p not in OBJECT_PARAMS)
     frame_skip: ClassVar[int] = 20
     rest_action: ClassVar[np.ndarray] = np.zeros(2)
+    observation_layout: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("goal_x_robot", "m"),
+        ("goal_y_robot", "m"),
+        ("goal_distance", "m"),
+        ("base_v_forward", "m/s"),
+        ("base_v_lateral", "m/s"),
+        ("yaw_rate", "rad/s"),
+        *((f"range_{k}", "m") for k in range(N_RAYS)),
+        ("previous_action_forward", "action units"),
+        ("previous_action_turn", "action units"),
+    )
+    action_layout: ClassVar[tuple[tuple[str, str, float], ...]] = (
+        ("forward_speed", "m/s", V_MAX),
+        ("turn_rate", "rad/s, counter-clockwise", W_MAX),
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         self.goal = np.zeros(2)

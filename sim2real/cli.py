@@ -14,15 +14,13 @@ from typing import Any
 from sim2real.config import ConfigError
 from sim2real.dynamics import DynamicsError
 
-USER_ERRORS = (ConfigError, DynamicsError, FileNotFoundError, ValueError)
+USER_ERRORS = (ConfigError, DynamicsError, FileNotFoundError, ValueError)  # BundleError, DatasetError are ValueErrors
 
 PLANNED = {
     "compare": "the transfer comparison (zero-shot vs fine-tuned vs from-scratch)",
     "sweep": "robustness sweeps over one dynamics parameter",
     "collect": "collecting logged episodes as a Minari dataset",
     "calibrate": "calibrating the simulator from logged data",
-    "export": "exporting a policy to an ONNX deploy bundle",
-    "deploy": "running a deploy bundle in a control loop",
     "data": "importing and inspecting logged datasets",
 }
 
@@ -68,10 +66,34 @@ def _from_policy(argv: list[str], key: str, with_algo: bool) -> list[str]:
     return [*argv, *extra]
 
 
+def _export(cfg: Any) -> None:
+    from sim2real.deploy_cmd import export_cmd
+
+    export_cmd(cfg)
+
+
+def _deploy(cfg: Any) -> None:
+    from sim2real.deploy_cmd import deploy_cmd
+
+    deploy_cmd(cfg)
+
+
+def _task_from_bundle(argv: list[str]) -> list[str]:
+    """Fill ``task=`` from the bundle's policy.json (read as JSON: no torch on the deploy path)."""
+    spec = _arg(argv, "bundle")
+    if spec is None or _arg(argv, "task"):
+        return argv
+    from sim2real.deploy import Bundle
+
+    return [*argv, f"task={Bundle.load(spec).meta['task']}"]
+
+
 COMMANDS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "train": ("train", _train),
     "finetune": ("finetune", _finetune),
     "evaluate": ("evaluate", _evaluate),
+    "export": ("export", _export),
+    "deploy": ("deploy", _deploy),
 }
 
 
@@ -84,6 +106,8 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
             argv = _from_policy(argv, "policy", with_algo=False)
         elif name == "finetune":
             argv = _from_policy(argv, "init", with_algo=True)
+        elif name == "deploy":
+            argv = _task_from_bundle(argv)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
