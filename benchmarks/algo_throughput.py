@@ -21,10 +21,15 @@ from sim2real.vec import make_vec_env, normalize
 
 def rate(task: str, algo: str, steps: int) -> float:
     with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
-        cfg = compose("train", overrides=[f"task={task}", f"algo={algo}", "out_dir=/tmp/sim2real-throughput"]
-                      + (["n_envs=1"] if algo == "sac" else []))
+        cfg = compose(
+            "train",
+            overrides=[f"task={task}", f"algo={algo}", "out_dir=/tmp/sim2real-throughput"]
+            + (["n_envs=1"] if algo == "sac" else []),
+        )
     spec = build_spec(cfg)
-    norm = normalize(make_vec_env(task, spec.n_envs, 0, spec.randomization, spec.dynamics), spec.gamma, spec.norm_reward)
+    norm = normalize(
+        make_vec_env(task, spec.n_envs, 0, spec.randomization, spec.dynamics), spec.gamma, spec.norm_reward
+    )
     model = build_model(spec, norm)
     if algo == "sac":
         model.learn(model.learning_starts)  # fill the warm-up buffer outside the timed part
@@ -39,7 +44,9 @@ def main() -> None:
     parser.add_argument("--sac-steps", type=int, default=3000)
     args = parser.parse_args()
     th.set_num_threads(1)
-    print(f"{'task':9s} {'algo':4s} {'env steps/s':>11s}  (PPO {args.ppo_steps} steps, SAC {args.sac_steps} after warm-up)")
+    print(
+        f"{'task':9s} {'algo':4s} {'env steps/s':>11s}  (PPO {args.ppo_steps} steps, SAC {args.sac_steps} after warm-up)"
+    )
     for task in ("navigate", "grasp"):
         for algo, steps in (("ppo", args.ppo_steps), ("sac", args.sac_steps)):
             print(f"{task:9s} {algo:4s} {rate(task, algo, steps):11.0f}", flush=True)

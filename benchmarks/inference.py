@@ -52,8 +52,10 @@ def main() -> None:
         for fn in (bundle, sb3):  # warm-up
             timed(fn, obs[:200])
         ort_us, sb3_us = timed(bundle, obs), timed(sb3, obs)
-        print(f"policy {args.policy} ({src.task}, {src.algo}), {args.n} observations, one thread; "
-              f"export parity {meta['parity_max_abs_diff']:.1e}")
+        print(
+            f"policy {args.policy} ({src.task}, {src.algo}), {args.n} observations, one thread; "
+            f"export parity {meta['parity_max_abs_diff']:.1e}"
+        )
         print(f"{'':22s} {'p50 us':>8s} {'p99 us':>8s} {'mean us':>8s}")
         for name, v in (("bundle (onnxruntime)", ort_us), ("SB3 model.predict", sb3_us)):
             print(f"{name:22s} {np.percentile(v, 50):8.1f} {np.percentile(v, 99):8.1f} {v.mean():8.1f}")
@@ -66,10 +68,12 @@ def main() -> None:
 
         loop = ControlLoop(bundle, CallbackRobot(observe, lambda a: None, lambda: None), rate_hz=args.rate)
         s = loop.run(args.loop_steps, realtime=True).summary()
-        print(f"control loop at {args.rate:g} Hz for {s['steps']} steps: deadline misses {s['deadline_misses']}, "
-              f"late ticks {s['late_ticks']}, faults {s['faults']}; jitter p50 {s['jitter_us']['p50']:.0f} us, "
-              f"p99 {s['jitter_us']['p99']:.0f} us, max {s['jitter_us']['max']:.0f} us; inference p99 "
-              f"{s['latency_us']['p99']:.0f} us")
+        print(
+            f"control loop at {args.rate:g} Hz for {s['steps']} steps: deadline misses {s['deadline_misses']}, "
+            f"late ticks {s['late_ticks']}, faults {s['faults']}; jitter p50 {s['jitter_us']['p50']:.0f} us, "
+            f"p99 {s['jitter_us']['p99']:.0f} us, max {s['jitter_us']['max']:.0f} us; inference p99 "
+            f"{s['latency_us']['p99']:.0f} us"
+        )
 
 
 if __name__ == "__main__":

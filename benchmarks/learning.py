@@ -39,9 +39,7 @@ def train(task: str, seed: int, out: Path, extra: list[str]) -> Path:
         *extra,
     ]
     log = (out / f"{task}_s{seed}.log").open("w")
-    subprocess.run(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True
-    )
+    subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
     return run
 
 
@@ -97,9 +95,7 @@ def main() -> None:
         )
     for key in ("train", "nominal", "real"):
         v = np.array([r[key] for r in rows])
-        print(
-            f"final {key:8s} success: mean {v.mean():.0%} (min {v.min():.0%}, max {v.max():.0%}) over {len(v)} seeds"
-        )
+        print(f"final {key:8s} success: mean {v.mean():.0%} (min {v.min():.0%}, max {v.max():.0%}) over {len(v)} seeds")
 
 
 if __name__ == "__main__":

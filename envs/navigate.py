@@ -108,16 +108,12 @@ class NavigateEnv(Sim2RealEnv):
             raise ValueError(f"navigate model: unexpected sensor layout ({m.nsensordata} values)")
 
     def _model_index(self) -> ModelIndex:
-        return ModelIndex.from_model(
-            self.model, robot_roots=("robot",), friction_geoms=("wheel_left", "wheel_right")
-        )
+        return ModelIndex.from_model(self.model, robot_roots=("robot",), friction_geoms=("wheel_left", "wheel_right"))
 
     # -- layout ------------------------------------------------------------------------------
     def _sample_layout(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
         """Start (x, y), goal (x, y), start heading (rad) and obstacle centres, in a random orientation."""
-        sx, sy, gx, gy, t, off = rng.uniform(
-            [-1.7, -1.6, 1.3, -1.6, 0.35, -0.1], [-1.3, 1.6, 1.7, 1.6, 0.65, 0.1]
-        )
+        sx, sy, gx, gy, t, off = rng.uniform([-1.7, -1.6, 1.3, -1.6, 0.35, -0.1], [-1.3, 1.6, 1.7, 1.6, 0.65, 0.1])
         lx, ly = gx - sx, gy - sy
         norm = math.hypot(lx, ly)
         placed = [(sx + t * lx - off * ly / norm, sy + t * ly + off * lx / norm)]

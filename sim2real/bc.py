@@ -60,9 +60,7 @@ def collect_demonstrations(
             act_l.extend(ep_act)
     env.close()
     if not obs_l:
-        raise RuntimeError(
-            f"the scripted {task} controller succeeded in none of {episodes} demonstration episodes"
-        )
+        raise RuntimeError(f"the scripted {task} controller succeeded in none of {episodes} demonstration episodes")
     return Demonstrations(np.asarray(obs_l), np.clip(np.asarray(act_l), -1, 1), episodes, wins)
 
 
@@ -82,9 +80,7 @@ def behaviour_clone(
     x = th.as_tensor(obs, dtype=th.float32)
     y = th.as_tensor(np.clip(actions, -0.97, 0.97), dtype=th.float32)  # SAC's tanh cannot reach +-1
     actor_params = [
-        p
-        for n, p in policy.named_parameters()
-        if not n.startswith(("critic", "value_net", "mlp_extractor.value"))
+        p for n, p in policy.named_parameters() if not n.startswith(("critic", "value_net", "mlp_extractor.value"))
     ]
     opt = th.optim.Adam(actor_params, lr=lr)
     loss = th.tensor(0.0)

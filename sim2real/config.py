@@ -51,9 +51,7 @@ def algo_kwargs(algo_cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     pol = dict(algo_cfg.get("policy", {}))
     act = pol.pop("activation", "tanh")
     if act not in ACTIVATIONS:
-        raise ConfigError(
-            f"algo.policy.activation='{act}' is unknown; choose one of: {', '.join(ACTIVATIONS)}"
-        )
+        raise ConfigError(f"algo.policy.activation='{act}' is unknown; choose one of: {', '.join(ACTIVATIONS)}")
     pol["activation_fn"] = ACTIVATIONS[act]
     if "net_arch" in pol:
         pol["net_arch"] = list(pol["net_arch"])
@@ -159,9 +157,7 @@ def build_spec(cfg: DictConfig) -> RunSpec:
             check_env_spec(task, None, t)
     resume = OmegaConf.select(cfg, "resume", default=False)
     if not isinstance(resume, bool):
-        raise ConfigError(
-            f"resume={resume!r}: use resume=true (with hydra.run.dir=<run dir>) or resume=<run dir>"
-        )
+        raise ConfigError(f"resume={resume!r}: use resume=true (with hydra.run.dir=<run dir>) or resume=<run dir>")
     progress = OmegaConf.select(cfg, "progress", default="auto")
     return RunSpec(
         task=task,

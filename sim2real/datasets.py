@@ -31,8 +31,9 @@ def _use_root(root: str | Path) -> Path:
     return root
 
 
-def write_dataset(dataset_id: str, root: str | Path, task: str, episodes: list[EpisodeLog],
-                  metadata: dict[str, Any]) -> Path:
+def write_dataset(
+    dataset_id: str, root: str | Path, task: str, episodes: list[EpisodeLog], metadata: dict[str, Any]
+) -> Path:
     """Write ``episodes`` as Minari dataset ``dataset_id`` (``namespace/name-v0``) under ``root``."""
     import minari
     from minari.data_collector import EpisodeBuffer
@@ -58,14 +59,29 @@ def write_dataset(dataset_id: str, root: str | Path, task: str, episodes: list[E
     with warnings.catch_warnings():  # Minari nags about optional author/permalink fields
         warnings.simplefilter("ignore", UserWarning)
         ds = minari.create_dataset_from_buffers(
-            dataset_id=dataset_id, buffer=buffers, env=env, eval_env=env, algorithm_name=metadata.get("source", "sim2real"),
-            author="sim2real", author_email="n/a", code_permalink="n/a",
-            description=f"sim2real {task} episodes", data_format="hdf5",
+            dataset_id=dataset_id,
+            buffer=buffers,
+            env=env,
+            eval_env=env,
+            algorithm_name=metadata.get("source", "sim2real"),
+            author="sim2real",
+            author_email="n/a",
+            code_permalink="n/a",
+            description=f"sim2real {task} episodes",
+            data_format="hdf5",
         )
-    ds.storage.update_metadata({"sim2real_task": task, "sim2real_control_rate_hz": float(1.0 / env.unwrapped.dt),
-                                **{f"sim2real_{k}": v for k, v in metadata.items() if isinstance(v, (str, int, float))}})
+    ds.storage.update_metadata(
+        {
+            "sim2real_task": task,
+            "sim2real_control_rate_hz": float(1.0 / env.unwrapped.dt),
+            **{f"sim2real_{k}": v for k, v in metadata.items() if isinstance(v, (str, int, float))},
+        }
+    )
     ds.storage.update_episode_metadata(
-        [{"success": ep.success, **{f"true_dynamics.{k}": float(v) for k, v in ep.dynamics.items()}} for ep in episodes],
+        [
+            {"success": ep.success, **{f"true_dynamics.{k}": float(v) for k, v in ep.dynamics.items()}}
+            for ep in episodes
+        ],
         episode_indices=range(len(episodes)),
     )
     return root / dataset_id
@@ -89,8 +105,10 @@ def load_dataset(dataset_id: str, root: str | Path, task: str) -> Any:
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     for ep in ds.iterate_episodes():
         if ep.observations.shape[1:] != (obs_dim,) or ep.actions.shape[1:] != (act_dim,):
-            raise DatasetError(f"dataset {dataset_id}, episode {ep.id}: observations {ep.observations.shape[1:]} / "
-                               f"actions {ep.actions.shape[1:]}, task {task} needs ({obs_dim},) / ({act_dim},)")
+            raise DatasetError(
+                f"dataset {dataset_id}, episode {ep.id}: observations {ep.observations.shape[1:]} / "
+                f"actions {ep.actions.shape[1:]}, task {task} needs ({obs_dim},) / ({act_dim},)"
+            )
         if not (np.isfinite(ep.observations).all() and np.isfinite(ep.actions).all() and np.isfinite(ep.rewards).all()):
             raise DatasetError(f"dataset {dataset_id}, episode {ep.id}: non-finite values (NaN or inf)")
     return ds

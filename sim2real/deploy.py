@@ -65,7 +65,9 @@ class Bundle:
             if not f.is_file():
                 raise BundleError(f"bundle {path}: {name} is missing")
             if _sha256(f) != digest:
-                raise BundleError(f"bundle {path}: {name} does not match its SHA-256 in manifest.json (changed or corrupt)")
+                raise BundleError(
+                    f"bundle {path}: {name} does not match its SHA-256 in manifest.json (changed or corrupt)"
+                )
         try:
             meta = json.loads((path / "policy.json").read_text())
         except json.JSONDecodeError as e:
@@ -87,8 +89,9 @@ class Bundle:
         session = ort.InferenceSession(str(path / "policy.onnx"), sess_options=opts, providers=["CPUExecutionProvider"])
         n_obs = session.get_inputs()[0].shape[-1]
         if n_obs != len(meta["observation"]):
-            raise BundleError(f"bundle {path}: policy.onnx takes {n_obs} observations, policy.json lists "
-                              f"{len(meta['observation'])}")
+            raise BundleError(
+                f"bundle {path}: policy.onnx takes {n_obs} observations, policy.json lists {len(meta['observation'])}"
+            )
         return cls(path, meta, session, low, high, np.clip(safe, low, high))
 
     @property
@@ -130,8 +133,9 @@ class CallbackRobot(Robot):
                               safe_stop=driver.brake)
     """
 
-    def __init__(self, observe: Callable[[], np.ndarray], act: Callable[[np.ndarray], None],
-                 safe_stop: Callable[[], None]) -> None:
+    def __init__(
+        self, observe: Callable[[], np.ndarray], act: Callable[[np.ndarray], None], safe_stop: Callable[[], None]
+    ) -> None:
         self._observe, self._act, self._stop = observe, act, safe_stop
 
     def observe(self) -> np.ndarray:
@@ -164,10 +168,16 @@ class LoopStats:
             "deadline_misses": self.deadline_misses,
             "late_ticks": self.late_ticks,
             "faults": len(self.faults),
-            "latency_us": {"p50": pct(self.latency_us, 50), "p99": pct(self.latency_us, 99),
-                           "max": max(self.latency_us, default=None)},
-            "jitter_us": {"p50": pct(self.jitter_us, 50), "p99": pct(self.jitter_us, 99),
-                          "max": max(self.jitter_us, default=None)},
+            "latency_us": {
+                "p50": pct(self.latency_us, 50),
+                "p99": pct(self.latency_us, 99),
+                "max": max(self.latency_us, default=None),
+            },
+            "jitter_us": {
+                "p50": pct(self.jitter_us, 50),
+                "p99": pct(self.jitter_us, 99),
+                "max": max(self.jitter_us, default=None),
+            },
         }
 
 
@@ -180,8 +190,14 @@ class ControlLoop:
     bundle's bounds before it reaches the robot.
     """
 
-    def __init__(self, bundle: Bundle, robot: Robot, rate_hz: float | None = None, deadline_s: float | None = None,
-                 on_step: Callable[[np.ndarray, np.ndarray], None] | None = None) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        robot: Robot,
+        rate_hz: float | None = None,
+        deadline_s: float | None = None,
+        on_step: Callable[[np.ndarray, np.ndarray], None] | None = None,
+    ) -> None:
         self.bundle, self.robot = bundle, robot
         self.rate_hz = float(rate_hz or bundle.control_rate_hz)
         if not self.rate_hz > 0:

@@ -21,8 +21,10 @@ def export_cmd(cfg: DictConfig) -> None:
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"parity_observations={n!r}: must be a positive integer")
     meta = export(cfg.policy, Path(cfg.out), n)
-    print(f"export: {cfg.policy} -> {cfg.out} (parity max |onnx - SB3| = {meta['parity_max_abs_diff']:.1e} "
-          f"over {n} observations)")
+    print(
+        f"export: {cfg.policy} -> {cfg.out} (parity max |onnx - SB3| = {meta['parity_max_abs_diff']:.1e} "
+        f"over {n} observations)"
+    )
 
 
 def deploy_cmd(cfg: DictConfig) -> dict:
@@ -41,19 +43,34 @@ def deploy_cmd(cfg: DictConfig) -> dict:
     stats = loop.run(max_steps, realtime=bool(cfg.realtime), until=lambda: len(robot.episodes) >= episodes)
     eps = robot.episodes[:episodes]
     success = sum(e.success for e in eps) / len(eps)
-    summary = {"bundle": str(cfg.bundle), "task": task, "dynamics": OmegaConf.select(cfg, "dynamics.name"),
-               "episodes": len(eps), "success_rate": success, "realtime": bool(cfg.realtime),
-               "rate_hz": loop.rate_hz, **stats.summary()}
+    summary = {
+        "bundle": str(cfg.bundle),
+        "task": task,
+        "dynamics": OmegaConf.select(cfg, "dynamics.name"),
+        "episodes": len(eps),
+        "success_rate": success,
+        "realtime": bool(cfg.realtime),
+        "rate_hz": loop.rate_hz,
+        **stats.summary(),
+    }
     if cfg.log:
         from sim2real.datasets import write_dataset
 
-        path = write_dataset(cfg.log, cfg.data_dir, task, eps, {"source": f"deploy {cfg.bundle}",
-                                                                  "dynamics_profile": str(summary["dynamics"])})
+        path = write_dataset(
+            cfg.log,
+            cfg.data_dir,
+            task,
+            eps,
+            {"source": f"deploy {cfg.bundle}", "dynamics_profile": str(summary["dynamics"])},
+        )
         summary["dataset"] = str(path)
     write_json(Path(cfg.out_dir) / "deploy.json", summary)
     lat = summary["latency_us"]
-    print(f"deploy: {task} on {summary['dynamics']}: success {success:.0%} over {len(eps)} episodes; inference "
-          f"p50 {lat['p50']:.0f} us, p99 {lat['p99']:.0f} us; deadline misses {stats.deadline_misses}, "
-          f"faults {len(stats.faults)}" + (f"; dataset {summary['dataset']}" if cfg.log else "")
-          + f" -> {Path(cfg.out_dir) / 'deploy.json'}")
+    print(
+        f"deploy: {task} on {summary['dynamics']}: success {success:.0%} over {len(eps)} episodes; inference "
+        f"p50 {lat['p50']:.0f} us, p99 {lat['p99']:.0f} us; deadline misses {stats.deadline_misses}, "
+        f"faults {len(stats.faults)}"
+        + (f"; dataset {summary['dataset']}" if cfg.log else "")
+        + f" -> {Path(cfg.out_dir) / 'deploy.json'}"
+    )
     return summary

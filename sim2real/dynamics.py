@@ -35,9 +35,7 @@ PARAMS: dict[str, ParamSpec] = {
     p.name: p
     for p in (
         ParamSpec("mass_scale", 1.0, 0.05, 20.0, "scale", "robot body masses and inertias"),
-        ParamSpec(
-            "friction_scale", 1.0, 0.01, 10.0, "scale", "sliding friction of the robot's contact geoms"
-        ),
+        ParamSpec("friction_scale", 1.0, 0.01, 10.0, "scale", "sliding friction of the robot's contact geoms"),
         ParamSpec("object_mass_scale", 1.0, 0.05, 20.0, "scale", "grasped object's mass and inertia"),
         ParamSpec("object_friction_scale", 1.0, 0.01, 10.0, "scale", "grasped object's sliding friction"),
         ParamSpec("object_size_scale", 1.0, 0.5, 1.5, "scale", "grasped object's dimensions"),
@@ -69,9 +67,7 @@ def _check_name(name: str, where: str, allowed: tuple[str, ...], at_nominal: boo
         return True
     if at_nominal:
         return False
-    raise DynamicsError(
-        f"{where}.{name} does not apply to this task (leave it null); it accepts: {', '.join(allowed)}"
-    )
+    raise DynamicsError(f"{where}.{name} does not apply to this task (leave it null); it accepts: {', '.join(allowed)}")
 
 
 def _check_value(name: str, value: Any, where: str) -> float:
@@ -95,17 +91,12 @@ def validate_values(values: Mapping[str, Any], allowed: tuple[str, ...], where: 
     for name, value in values.items():
         if name == "name":  # a profile's label, not a parameter
             continue
-        if (
-            _check_name(name, where, allowed, value is None or value == NOMINAL.get(name))
-            and value is not None
-        ):
+        if _check_name(name, where, allowed, value is None or value == NOMINAL.get(name)) and value is not None:
             out[name] = _check_value(name, value, where)
     return out
 
 
-def validate_ranges(
-    ranges: Mapping[str, Any], allowed: tuple[str, ...], where: str = "randomization"
-) -> Ranges:
+def validate_ranges(ranges: Mapping[str, Any], allowed: tuple[str, ...], where: str = "randomization") -> Ranges:
     """Check ``{name: [low, high]}`` (a scalar means a fixed value; ``None`` means not randomised)."""
     out: Ranges = {}
     for name, rng in ranges.items():
@@ -122,9 +113,7 @@ def validate_ranges(
         if lo > hi:
             raise DynamicsError(f"{where}.{name}: low {lo:g} > high {hi:g}; write [low, high]")
         if PARAMS[name].kind == "scale" and lo <= 0:
-            raise DynamicsError(
-                f"{where}.{name}: a scale range must be > 0 for log-uniform sampling, got {lo:g}"
-            )
+            raise DynamicsError(f"{where}.{name}: a scale range must be > 0 for log-uniform sampling, got {lo:g}")
         out[name] = (lo, hi)
     return out
 
@@ -154,9 +143,7 @@ def task_tables(task: str) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
-def resolve_randomization(
-    spec: str | Mapping[str, Any] | None, task: str, allowed: tuple[str, ...]
-) -> Ranges:
+def resolve_randomization(spec: str | Mapping[str, Any] | None, task: str, allowed: tuple[str, ...]) -> Ranges:
     """A preset name (``"default"``, ``"wide"``, ``"none"``) or a ``{name: [low, high]}`` mapping."""
     if spec is None or spec == "none":
         return {}

@@ -20,9 +20,7 @@ def evaluate(cfg: DictConfig) -> dict:
     src = resolve_policy(cfg.policy)
     task = cfg.task.name
     if task != src.task:
-        raise ConfigError(
-            f"policy '{cfg.policy}' was trained on task '{src.task}', not '{task}'; drop task= or fix it"
-        )
+        raise ConfigError(f"policy '{cfg.policy}' was trained on task '{src.task}', not '{task}'; drop task= or fix it")
     episodes = cfg.episodes
     if not isinstance(episodes, int) or episodes < 1:
         raise ConfigError(f"episodes={episodes!r}: must be a positive integer")

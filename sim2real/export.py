@@ -52,7 +52,12 @@ class DeterministicActor(th.nn.Module):
         self.register_buffer("high", th.as_tensor(space.high, dtype=th.float32))
         if isinstance(model, PPO):
             p = model.policy
-            self.features, self.body, self.head, self.squash = p.pi_features_extractor, p.mlp_extractor.policy_net, p.action_net, False
+            self.features, self.body, self.head, self.squash = (
+                p.pi_features_extractor,
+                p.mlp_extractor.policy_net,
+                p.action_net,
+                False,
+            )
         elif isinstance(model, SAC):
             a = model.actor
             self.features, self.body, self.head, self.squash = a.features_extractor, a.latent_pi, a.mu, True
@@ -74,8 +79,9 @@ def _sha256(path: Path) -> str:
 def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
     env = gym.make(envs.TASKS[src.task]).unwrapped
     meta = src.meta
-    trained_latency = (meta.get("randomization", {}).get("ranges", {}).get("action_latency")
-                       or meta.get("dynamics", {}).get("values", {}).get("action_latency", 0))
+    trained_latency = meta.get("randomization", {}).get("ranges", {}).get("action_latency") or meta.get(
+        "dynamics", {}
+    ).get("values", {}).get("action_latency", 0)
     return {
         "format": BUNDLE_FORMAT,
         "task": src.task,
@@ -87,8 +93,14 @@ def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
             for i, (n, u) in enumerate(env.observation_layout)
         ],
         "action": [
-            {"index": i, "name": n, "unit": u, "scale": s, "low": float(env.action_space.low[i]),
-             "high": float(env.action_space.high[i])}
+            {
+                "index": i,
+                "name": n,
+                "unit": u,
+                "scale": s,
+                "low": float(env.action_space.low[i]),
+                "high": float(env.action_space.high[i]),
+            }
             for i, (n, u, s) in enumerate(env.action_layout)
         ],
         "safe_action": [float(x) for x in env.rest_action],
@@ -110,7 +122,9 @@ def parity(model: BaseAlgorithm, norm: dict[str, np.ndarray], onnx_path: Path, o
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     ours = sess.run(None, {"obs": obs.astype(np.float32)})[0]
-    ref_policy = normalized_policy(model, norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]), float(norm["epsilon"]))
+    ref_policy = normalized_policy(
+        model, norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]), float(norm["epsilon"])
+    )
     ref = ref_policy(obs)
     return float(np.max(np.abs(ours - ref)))
 
@@ -131,9 +145,18 @@ def sample_observations(task: str, n: int, seed: int = 0) -> np.ndarray:
 
 def _onnx_export(actor: DeterministicActor, dummy: th.Tensor, path: Path) -> None:
     """The dynamo exporter (needs onnxscript), weights embedded, a dynamic batch dimension."""
-    th.onnx.export(actor, (dummy,), str(path), input_names=["obs"], output_names=["action"], dynamo=True,
-                   external_data=False, opset_version=18, verbose=False,
-                   dynamic_shapes={"obs": {0: th.export.Dim("batch", min=1, max=65536)}})
+    th.onnx.export(
+        actor,
+        (dummy,),
+        str(path),
+        input_names=["obs"],
+        output_names=["action"],
+        dynamo=True,
+        external_data=False,
+        opset_version=18,
+        verbose=False,
+        dynamic_shapes={"obs": {0: th.export.Dim("batch", min=1, max=65536)}},
+    )
 
 
 def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any]:
@@ -156,7 +179,9 @@ def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any
         _onnx_export(actor, dummy, tmp / "policy.onnx")
     onnx.checker.check_model(onnx.load(str(tmp / "policy.onnx")), full_check=True)
     if any(p.name != "policy.onnx" for p in tmp.iterdir()):
-        raise RuntimeError(f"export wrote side files {sorted(p.name for p in tmp.iterdir())}; expected one self-contained policy.onnx")
+        raise RuntimeError(
+            f"export wrote side files {sorted(p.name for p in tmp.iterdir())}; expected one self-contained policy.onnx"
+        )
     diff = parity(model, norm, tmp / "policy.onnx", sample_observations(src.task, n_parity))
     if not diff <= PARITY_TOLERANCE:
         raise RuntimeError(f"export parity failed: max |onnx - SB3| = {diff:.2e} > {PARITY_TOLERANCE:.0e}")

@@ -86,21 +86,15 @@ def _controls(cfg: DictConfig, src: PolicySource) -> dict[str, Any]:
     if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not np.isfinite(lr) or lr <= 0:
         raise ConfigError(f"finetune.lr={lr!r}: must be a positive number")
     if ft.get("scope") not in SCOPES:
-        raise ConfigError(
-            f"finetune.scope='{ft.get('scope')}' is unknown; choose one of: {', '.join(SCOPES)}"
-        )
+        raise ConfigError(f"finetune.scope='{ft.get('scope')}' is unknown; choose one of: {', '.join(SCOPES)}")
     for key in ("update_norm", "keep_buffer"):
         if not isinstance(ft.get(key), bool):
             raise ConfigError(f"finetune.{key}={ft.get(key)!r}: must be true or false")
     if ft["keep_buffer"]:
         if src.algo != "sac":
-            raise ConfigError(
-                "finetune.keep_buffer=true applies to SAC policies only; PPO keeps no replay buffer"
-            )
+            raise ConfigError("finetune.keep_buffer=true applies to SAC policies only; PPO keeps no replay buffer")
         if not (src.path / "replay_buffer.pkl").is_file():
-            raise ConfigError(
-                f"finetune.keep_buffer=true: {src.path} has no replay_buffer.pkl; set keep_buffer=false"
-            )
+            raise ConfigError(f"finetune.keep_buffer=true: {src.path} has no replay_buffer.pkl; set keep_buffer=false")
     return ft
 
 

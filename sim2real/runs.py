@@ -70,9 +70,7 @@ def resolve_policy(spec: str | Path) -> PolicySource:
         path = latest_checkpoint(path) or path  # an unfinished run: use its last checkpoint
     for name in ("run.json", "model.zip", "normalization.npz"):
         if not (path / name).is_file():
-            raise FileNotFoundError(
-                f"policy '{spec_s}': {path / name} is missing; is this a finished run directory?"
-            )
+            raise FileNotFoundError(f"policy '{spec_s}': {path / name} is missing; is this a finished run directory?")
     meta = read_json(path / "run.json")
     for key in ("task", "algo", "obs_dim", "action_dim"):
         if key not in meta:
@@ -122,7 +120,5 @@ def load_model(src: PolicySource, env: object = None, **kwargs: object) -> BaseA
     """Load the SB3 model of ``src`` on the CPU; checks its spaces against ``run.json``."""
     model = ALGOS[src.algo].load(src.model_path, env=env, device="cpu", **kwargs)
     if model.observation_space.shape != (src.meta["obs_dim"],):
-        raise ValueError(
-            f"{src.model_path}: observation shape {model.observation_space.shape} does not match run.json"
-        )
+        raise ValueError(f"{src.model_path}: observation shape {model.observation_space.shape} does not match run.json")
     return model

@@ -29,7 +29,11 @@ def evaluate_everywhere(run: Path, episodes: int) -> dict[str, dict[str, float]]
     norm = read_normalization(src.norm_path)
     policy = normalized_policy(model, norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]))
     out = {}
-    for name, rand, dyn in (("nominal", None, None), ("default_randomization", "default", None), ("real", None, "real")):
+    for name, rand, dyn in (
+        ("nominal", None, None),
+        ("default_randomization", "default", None),
+        ("real", None, "real"),
+    ):
         s = summarize(run_episodes(policy, src.task, episodes, 0, rand, dyn))
         out[name] = {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": episodes}
     return out

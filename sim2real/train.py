@@ -67,14 +67,10 @@ class TrainCallback(BaseCallback):
         return save_checkpoint(self.spec.run_dir, self.model, self.norm, self.meta)
 
     def evaluate(self) -> dict[str, float]:
-        policy = normalized_policy(
-            self.model, self.norm.obs_rms.mean, self.norm.obs_rms.var, self.norm.clip_obs
-        )
+        policy = normalized_policy(self.model, self.norm.obs_rms.mean, self.norm.obs_rms.var, self.norm.clip_obs)
         row: dict[str, Any] = {"timesteps": int(self.model.num_timesteps), "wall_time_s": self.wall_time()}
         for name, (rand, dyn) in self.spec.eval_targets.items():
-            s = summarize(
-                run_episodes(policy, self.spec.task, self.spec.eval_episodes, self.spec.seed, rand, dyn)
-            )
+            s = summarize(run_episodes(policy, self.spec.task, self.spec.eval_episodes, self.spec.seed, rand, dyn))
             self.logger.record(f"eval/{name}/success_rate", s["success_rate"])
             self.logger.record(f"eval/{name}/mean_return", s["mean_return"])
             row[f"{name}/success_rate"] = s["success_rate"]
@@ -152,9 +148,7 @@ def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = latest_checkpoint(spec.run_dir) if spec.resume else None
     if spec.resume and ckpt is None:
-        raise ConfigError(
-            f"resume: no checkpoint in {spec.run_dir}/checkpoints; start a new run without resume"
-        )
+        raise ConfigError(f"resume: no checkpoint in {spec.run_dir}/checkpoints; start a new run without resume")
     norm = normalize(
         make_vec_env(spec.task, spec.n_envs, spec.seed, spec.randomization, spec.dynamics),
         spec.gamma,
@@ -163,9 +157,7 @@ def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
     if ckpt is not None:
         meta = json.loads((ckpt / "run.json").read_text())
         if meta["task"] != spec.task or meta["algo"] != spec.algo:
-            raise ConfigError(
-                f"resume: {ckpt} is a {meta['task']}/{meta['algo']} run, not {spec.task}/{spec.algo}"
-            )
+            raise ConfigError(f"resume: {ckpt} is a {meta['task']}/{meta['algo']} run, not {spec.task}/{spec.algo}")
         load_normalization(ckpt / "normalization.npz", norm)
         norm.training = meta.get("update_norm", True)
         model = ALGOS[spec.algo].load(
@@ -191,8 +183,7 @@ def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
     except KeyboardInterrupt:
         path = callback.checkpoint()
         print(
-            f"interrupted: saved {path}; continue with: sim2real {cfg.get('command', 'train')} "
-            f"resume={spec.run_dir}",
+            f"interrupted: saved {path}; continue with: sim2real {cfg.get('command', 'train')} resume={spec.run_dir}",
             file=sys.stderr,
         )
         raise SystemExit(130) from None

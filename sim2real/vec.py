@@ -48,9 +48,7 @@ def make_env(task: str, randomization: Any = None, dynamics: Any = None) -> gym.
     return Monitor(EpisodeDynamics(env), info_keywords=("is_success",))
 
 
-def make_vec_env(
-    task: str, n_envs: int, seed: int, randomization: Any = None, dynamics: Any = None
-) -> VecEnv:
+def make_vec_env(task: str, n_envs: int, seed: int, randomization: Any = None, dynamics: Any = None) -> VecEnv:
     """``n_envs`` envs in one process (DummyVecEnv); env i is seeded ``seed * 1000 + i``."""
     if n_envs < 1:
         raise ValueError(f"n_envs={n_envs}: need at least one env")
@@ -60,9 +58,7 @@ def make_vec_env(
 
 
 def normalize(venv: VecEnv, gamma: float, norm_reward: bool = True) -> VecNormalize:
-    return VecNormalize(
-        venv, norm_obs=True, norm_reward=norm_reward, clip_obs=10.0, clip_reward=10.0, gamma=gamma
-    )
+    return VecNormalize(venv, norm_obs=True, norm_reward=norm_reward, clip_obs=10.0, clip_reward=10.0, gamma=gamma)
 
 
 def save_normalization(path: Path, vn: VecNormalize) -> None:

@@ -49,16 +49,12 @@ class DynamicsWrapper(gym.Wrapper):
         super().__init__(env)
         for arg, value in (("randomization", randomization), ("dynamics", dynamics)):
             if isinstance(value, str):
-                raise DynamicsError(
-                    f"{arg}='{value}': named presets exist for the sim2real tasks only; pass a dict"
-                )
+                raise DynamicsError(f"{arg}='{value}': named presets exist for the sim2real tasks only; pass a dict")
         self.ranges = validate_ranges(randomization or {}, ROBOT_PARAMS)
         self.profile = validate_values(dynamics or {}, ROBOT_PARAMS)
         model = env.unwrapped.model
         if robot_roots is None:
-            robot_roots = tuple(
-                model.body(b).name for b in range(1, model.nbody) if model.body_parentid[b] == 0
-            )
+            robot_roots = tuple(model.body(b).name for b in range(1, model.nbody) if model.body_parentid[b] == 0)
         self.index = ModelIndex.from_model(model, robot_roots)
         self.nominal = Nominal.snapshot(model)
         space = env.action_space

@@ -165,9 +165,24 @@ assert not bad, bad
 
 def test_deploy_on_target_writes_a_valid_dataset(bundle_dir, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "sim2real.cli", "deploy", f"bundle={bundle_dir}", "dynamics=real",
-                        "episodes=2", "log=sim2real/test-deploy-v0", f"data_dir={tmp_path / 'data'}",
-                        f"hydra.run.dir={tmp_path / 'out'}"], capture_output=True, text=True, timeout=300, env=env)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sim2real.cli",
+            "deploy",
+            f"bundle={bundle_dir}",
+            "dynamics=real",
+            "episodes=2",
+            "log=sim2real/test-deploy-v0",
+            f"data_dir={tmp_path / 'data'}",
+            f"hydra.run.dir={tmp_path / 'out'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     assert "deadline misses 0" in r.stdout
     summary = json.loads((tmp_path / "out" / "deploy.json").read_text())
@@ -180,8 +195,12 @@ def test_deploy_on_target_writes_a_valid_dataset(bundle_dir, tmp_path):
 
 
 def test_deploy_bad_bundle_is_one_line(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "sim2real.cli", "deploy", f"bundle={tmp_path}"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "sim2real.cli", "deploy", f"bundle={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and r.stderr.strip().startswith("error: bundle") and r.stderr.count("\n") == 1
 
 

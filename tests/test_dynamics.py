@@ -14,9 +14,7 @@ ALL = tuple(PARAMS)
 
 def test_sampling_stays_in_range_and_is_log_uniform_for_scales():
     rng = np.random.default_rng(0)
-    ranges = validate_ranges(
-        {"mass_scale": [0.25, 4.0], "action_latency": [0, 3], "obs_noise_std": [0, 0.1]}, ALL
-    )
+    ranges = validate_ranges({"mass_scale": [0.25, 4.0], "action_latency": [0, 3], "obs_noise_std": [0, 0.1]}, ALL)
     draws = [sample(ranges, rng) for _ in range(4000)]
     m = np.array([d["mass_scale"] for d in draws])
     assert m.min() >= 0.25 and m.max() <= 4.0

@@ -234,9 +234,7 @@ def test_behaviour_cloning_imitates_the_scripted_controller():
     model = PPO("MlpPolicy", make_vec_env("grasp", 1, 0), seed=0, device="cpu")
     x = (demos.obs - demos.obs.mean(0)) / (demos.obs.std(0) + 1e-8)
     with th.no_grad():
-        before = (
-            (model.policy._predict(th.as_tensor(x, dtype=th.float32), True).numpy() - demos.actions) ** 2
-        ).mean()
+        before = ((model.policy._predict(th.as_tensor(x, dtype=th.float32), True).numpy() - demos.actions) ** 2).mean()
     after = behaviour_clone(model, x, demos.actions, epochs=60, lr=1e-3, batch_size=64, seed=0, log_std=-1.5)
     assert after < before / 3
     assert np.allclose(model.policy.log_std.detach().numpy(), -1.5)
