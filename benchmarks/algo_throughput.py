@@ -44,9 +44,8 @@ def main() -> None:
     parser.add_argument("--sac-steps", type=int, default=3000)
     args = parser.parse_args()
     th.set_num_threads(1)
-    print(
-        f"{'task':9s} {'algo':4s} {'env steps/s':>11s}  (PPO {args.ppo_steps} steps, SAC {args.sac_steps} after warm-up)"
-    )
+    budget = f"PPO {args.ppo_steps} steps, SAC {args.sac_steps} after warm-up"
+    print(f"{'task':9s} {'algo':4s} {'env steps/s':>11s}  ({budget})")
     for task in ("navigate", "grasp"):
         for algo, steps in (("ppo", args.ppo_steps), ("sac", args.sac_steps)):
             print(f"{task:9s} {algo:4s} {rate(task, algo, steps):11.0f}", flush=True)
