@@ -17,7 +17,6 @@ from sim2real.dynamics import DynamicsError
 USER_ERRORS = (ConfigError, DynamicsError, FileNotFoundError, ValueError)  # BundleError, DatasetError are ValueErrors
 
 PLANNED = {
-    "compare": "the transfer comparison (zero-shot vs fine-tuned vs from-scratch)",
     "sweep": "robustness sweeps over one dynamics parameter",
     "collect": "collecting logged episodes as a Minari dataset",
     "calibrate": "calibrating the simulator from logged data",
@@ -66,6 +65,18 @@ def _from_policy(argv: list[str], key: str, with_algo: bool) -> list[str]:
     return [*argv, *extra]
 
 
+def _compare(cfg: Any) -> None:
+    from sim2real.compare import compare
+
+    compare(cfg)
+
+
+def _unit(cfg: Any) -> None:
+    from sim2real.compare import run_unit
+
+    run_unit(cfg)
+
+
 def _export(cfg: Any) -> None:
     from sim2real.deploy_cmd import export_cmd
 
@@ -94,6 +105,8 @@ COMMANDS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "evaluate": ("evaluate", _evaluate),
     "export": ("export", _export),
     "deploy": ("deploy", _deploy),
+    "compare": ("compare", _compare),
+    "unit": ("unit", _unit),
 }
 
 

@@ -131,11 +131,14 @@ class RunSpec:
 
 
 def eval_targets(names: list[str], randomization: Any, dynamics: Any) -> dict[str, tuple[Any, Any]]:
-    """``train`` = the training distribution; ``nominal``; any other name = that target profile."""
+    """``train`` = the training distribution; ``nominal``; ``dr:<preset>`` = that randomisation preset;
+    any other name = that target profile."""
     out = {}
     for name in names:
         if name == "train":
             out[name] = (randomization, dynamics)
+        elif name.startswith("dr:"):
+            out[name] = (name[3:], None)
         elif name == "nominal":
             out[name] = (None, None)
         else:
@@ -152,9 +155,8 @@ def build_spec(cfg: DictConfig) -> RunSpec:
     randomization, dynamics = dynamics_spec(cfg.dr), dynamics_spec(cfg.dynamics)
     check_env_spec(task, randomization, dynamics)
     targets = list(plain(OmegaConf.select(cfg, "eval.targets", default=[])) or [])
-    for t in targets:
-        if t not in ("train", "nominal"):
-            check_env_spec(task, None, t)
+    for t, (rand, dyn) in eval_targets(targets, randomization, dynamics).items():
+        check_env_spec(task, rand, dyn)
     resume = OmegaConf.select(cfg, "resume", default=False)
     if not isinstance(resume, bool):
         raise ConfigError(f"resume={resume!r}: use resume=true (with hydra.run.dir=<run dir>) or resume=<run dir>")

@@ -1,0 +1,186 @@
+"""``sim2real compare``: zero-shot vs fine-tuned vs from-scratch on a target, over seeds and budgets.
+
+The grid is expanded into *units*, each described by a small JSON file and identified by a hash of
+that description, so a finished unit is found again by its config and an interrupted or extended
+compare runs only what is missing. Units run as a Hydra multirun of ``sim2real unit`` (one Hydra job
+and directory per unit), through any Hydra launcher: joblib locally, submitit on SLURM, Ray.
+
+Conditions:
+
+- ``zero_shot``: the pretrained (randomised-sim) policy evaluated on the target;
+- ``nominal_zero_shot``: the nominal-sim baseline policy evaluated on the target;
+- ``finetune`` / ``finetune_last`` / ``finetune_features``: the pretrained policy trained on the
+  target (fine-tuning scope all / last / features), evaluated on the target at fixed step
+  intervals up to the largest budget, and back in the randomised sim (retention);
+- ``scratch``: a fresh policy trained on the target (tuned algorithm, no demonstrations).
+
+With a constant learning rate (the fine-tuning default), the run for the largest budget passes
+through every smaller budget, so one run per (condition, seed) gives every budget's figure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from sim2real.config import ConfigError, check_env_spec, check_task, dynamics_spec, plain
+from sim2real.io import read_json, write_json
+from sim2real.runs import resolve_policy
+
+CURVE_CONDITIONS = {"finetune": "all", "finetune_last": "last", "finetune_features": "features", "scratch": None}
+EVAL_CONDITIONS = ("zero_shot", "nominal_zero_shot")
+CONDITIONS = (*EVAL_CONDITIONS, *CURVE_CONDITIONS)
+
+
+def _unit_id(spec: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def validate(cfg: DictConfig) -> dict[str, Any]:
+    """Check the grid; every problem is a one-line ConfigError before any unit runs."""
+    task = check_task(cfg.task.name)
+    seeds = cfg.seeds
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ConfigError(f"seeds={seeds!r}: must be a positive integer (5 or more for reported numbers)")
+    budgets = plain(cfg.budgets)
+    if not isinstance(budgets, list) or not budgets:
+        raise ConfigError("budgets=[]: give at least one target-step budget, e.g. budgets=[10000,30000]")
+    if any(not isinstance(b, int) or isinstance(b, bool) or b <= 0 for b in budgets):
+        raise ConfigError(f"budgets={budgets}: each budget must be a positive integer number of target steps")
+    interval = cfg.eval.interval
+    if not isinstance(interval, int) or interval <= 0 or any(b % interval for b in budgets):
+        raise ConfigError(f"eval.interval={interval!r}: must be a positive integer that divides every budget {budgets}")
+    conditions = plain(cfg.conditions)
+    unknown = [c for c in conditions if c not in CONDITIONS]
+    if unknown or not conditions:
+        raise ConfigError(f"conditions={conditions}: unknown {unknown}; choose from {', '.join(CONDITIONS)}")
+    dyn = dynamics_spec(cfg.dynamics)
+    check_env_spec(task, None, dyn)
+    pretrained = resolve_policy(cfg.pretrained)
+    if pretrained.task != task:
+        raise ConfigError(f"pretrained='{cfg.pretrained}' is a {pretrained.task} policy, not {task}")
+    baseline = None
+    if "nominal_zero_shot" in conditions:
+        baseline = resolve_policy(cfg.baseline)
+        if baseline.task != task:
+            raise ConfigError(f"baseline='{cfg.baseline}' is a {baseline.task} policy, not {task}")
+    return {"task": task, "dynamics_name": str(OmegaConf.select(cfg, "dynamics.name", default="custom")), "seeds": seeds, "budgets": sorted(set(budgets)), "conditions": conditions,
+            "dynamics": dyn or {}, "pretrained": str(pretrained.path), "baseline": str(baseline.path) if baseline else None,
+            "interval": interval}
+
+
+def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
+    """The unit specs of the grid (plain JSON-able dicts)."""
+    common = {"task": grid["task"], "dynamics": grid["dynamics"], "dynamics_name": grid["dynamics_name"],
+              "episodes": int(cfg.eval.episodes)}
+    units = []
+    for seed in range(grid["seeds"]):
+        units.append({**common, "kind": "eval", "condition": "sim", "seed": seed, "policy": grid["pretrained"],
+                      "randomization": "default", "dynamics": {}, "dynamics_name": "nominal"})
+        for cond in grid["conditions"]:
+            if cond == "zero_shot":
+                units.append({**common, "kind": "eval", "condition": cond, "seed": seed, "policy": grid["pretrained"]})
+            elif cond == "nominal_zero_shot":
+                units.append({**common, "kind": "eval", "condition": cond, "seed": seed, "policy": grid["baseline"]})
+            else:
+                units.append({**common, "kind": "curve", "condition": cond, "seed": seed,
+                              "init": None if cond == "scratch" else grid["pretrained"],
+                              "scope": CURVE_CONDITIONS[cond], "steps": grid["budgets"][-1],
+                              "interval": grid["interval"], "lr": float(cfg.finetune.lr),
+                              "update_norm": bool(cfg.finetune.update_norm), "n_envs": int(cfg.n_envs),
+                              "scratch_lr": float(cfg.scratch.lr)})
+    for u in units:
+        u["id"] = _unit_id(u)
+    return units
+
+
+def launch(units: list[dict[str, Any]], out: Path, cfg: DictConfig) -> None:
+    """Run the units that have no result yet, as one Hydra multirun of ``sim2real unit``."""
+    todo = [u for u in units if not (out / "units" / u["id"] / "result.json").is_file()]
+    print(f"compare: {len(units)} units, {len(units) - len(todo)} already done, {len(todo)} to run")
+    if not todo:
+        return
+    files = ",".join(str(out / "units" / f"{u['id']}.json") for u in todo)
+    cmd = [sys.executable, "-m", "sim2real.cli", "unit", "-m", f"unit={files}",
+           f"hydra/launcher={cfg.launcher}", f"hydra.sweep.dir={out / 'multirun'}", "hydra.sweep.subdir=${hydra.job.num}",
+           *plain(cfg.launcher_overrides)]
+    if cfg.launcher == "joblib":
+        cmd.append(f"hydra.launcher.n_jobs={int(cfg.n_jobs)}")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    rc = subprocess.call(cmd, env=env)
+    failed = [u["id"] for u in todo if not (out / "units" / u["id"] / "result.json").is_file()]
+    if rc or failed:
+        raise RuntimeError(f"compare: {len(failed)} unit(s) failed ({', '.join(failed[:5])}); see {out / 'multirun'}; "
+                           "rerun the same command to retry only those")
+
+
+def compare(cfg: DictConfig) -> Path:
+    """Validate, expand, run what is missing, aggregate; returns the report directory."""
+    from sim2real.report import write_report
+
+    grid = validate(cfg)
+    out = Path(cfg.out)
+    (out / "units").mkdir(parents=True, exist_ok=True)
+    units = expand(cfg, grid)
+    for u in units:
+        path = out / "units" / f"{u['id']}.json"
+        if not path.is_file():
+            write_json(path, u)
+    launch(units, out, cfg)
+    results = [{**u, "result": read_json(out / "units" / u["id"] / "result.json")} for u in units]
+    write_report(out, grid, results, threshold=float(cfg.threshold))
+    return out
+
+
+def run_unit(cfg: DictConfig) -> None:
+    """One unit (a Hydra job of ``sim2real unit``): evaluate, fine-tune or train from scratch, then result.json."""
+    from hydra import compose
+
+    spec = read_json(Path(cfg.unit))
+    d = Path(cfg.unit).with_suffix("")
+    if (d / "result.json").is_file():
+        print(f"unit {spec['id']}: done before, reused")
+        return
+    dyn_overrides = [f"dynamics.{k}={v}" for k, v in spec["dynamics"].items()] + [f"dynamics.name={spec['dynamics_name']}"]
+    if spec["kind"] == "eval":
+        from sim2real.evaluate_cmd import evaluate
+
+        rand = spec.get("randomization")
+        ov = [f"task={spec['task']}", f"policy={spec['policy']}", f"episodes={spec['episodes']}",
+              f"seed={spec['seed']}", f"out_dir={d}", "dynamics=nominal", *dyn_overrides]
+        if rand:
+            ov.append(f"dr={rand}")
+        s = evaluate(compose("evaluate", overrides=ov))
+        result = {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}
+    else:
+        ov = [f"task={spec['task']}", f"seed={spec['seed']}", f"steps={spec['steps']}", f"out_dir={d}",
+              "dynamics=nominal", *dyn_overrides, f"eval.interval={spec['interval']}",
+              f"eval.episodes={spec['episodes']}", f"checkpoint_interval={spec['steps']}", "progress=false",
+              f"n_envs={spec['n_envs']}"]
+        if spec["init"] is None:
+            from sim2real.train import train
+
+            train(compose("train", overrides=[*ov, "dr=none", "warm_start.demos=0", "eval.targets=[train]",
+                                              "algo=ppo", f"algo.learning_rate={spec['scratch_lr']}",
+                                              "algo.lr_schedule=constant"]))
+        else:
+            from sim2real.finetune import finetune
+
+            algo = resolve_policy(spec["init"]).algo
+            finetune(compose("finetune", overrides=[
+                *ov, f"init={spec['init']}", f"algo={algo}", f"finetune.lr={spec['lr']}",
+                f"finetune.scope={spec['scope']}", f"finetune.update_norm={str(spec['update_norm']).lower()}",
+                "eval.targets=[train,dr:default]"]))
+        rows = [json.loads(x) for x in (d / "evaluations.jsonl").read_text().splitlines()]
+        result = {"curve": [{"step": r["timesteps"], "success_rate": r["train/success_rate"],
+                             "mean_return": r["train/mean_return"],
+                             "sim_success_rate": r.get("dr:default/success_rate")} for r in rows]}
+    write_json(d / "result.json", {**result, "unit": spec})
+    print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")

@@ -1,0 +1,249 @@
+"""The comparison report: results.csv, summary.json, report.md, PNG plots and TensorBoard scalars."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim2real import stats
+from sim2real.io import write_json
+
+FINETUNES = ("finetune", "finetune_last", "finetune_features")
+
+
+def _curve(result: dict[str, Any], interval: int, until: int, key: str = "success_rate") -> tuple[list[int], list[float]]:
+    """A curve's points snapped to multiples of the evaluation interval, up to ``until`` steps."""
+    steps, vals = [], []
+    for p in result["curve"]:
+        s = int(round(p["step"] / interval) * interval)
+        if s <= until and p.get(key) is not None and s not in steps:
+            steps.append(s)
+            vals.append(float(p[key]))
+    return steps, vals
+
+
+def _rows(results: list[dict[str, Any]], budgets: list[int], interval: int) -> list[dict[str, Any]]:
+    rows = []
+    for r in results:
+        u, res = r, r["result"]
+        if u["kind"] == "eval":
+            rows.append({"condition": u["condition"], "seed": u["seed"], "budget": 0, "step": 0,
+                         "success_rate": res["success_rate"], "mean_return": res["mean_return"]})
+            continue
+        for b in budgets:
+            steps, succ = _curve(res, interval, b)
+            _, rets = _curve(res, interval, b, "mean_return")
+            for s, v, ret in zip(steps, succ, rets, strict=True):
+                rows.append({"condition": u["condition"], "seed": u["seed"], "budget": b, "step": s,
+                             "success_rate": v, "mean_return": ret})
+    return rows
+
+
+def _ci(values: list[float]) -> dict[str, float]:
+    point, lo, hi = stats.iqm_ci(values)
+    return {"iqm": point, "ci_low": lo, "ci_high": hi, "n_seeds": len(values)}
+
+
+def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    budgets, interval = grid["budgets"], grid["interval"]
+    by_cond: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by_cond.setdefault(r["condition"], []).append(r)
+    out: dict[str, Any] = {"task": grid["task"], "dynamics_name": grid.get("dynamics_name"), "dynamics": grid["dynamics"], "seeds": grid["seeds"],
+                           "budgets": budgets, "threshold": threshold, "conditions": {}, "transfer": {}}
+    sim = [r["result"]["success_rate"] for r in by_cond.get("sim", [])]
+    for cond in EVAL_LIKE(by_cond):
+        rs = by_cond[cond]
+        out["conditions"][cond] = {"success": _ci([r["result"]["success_rate"] for r in rs]),
+                                   "return": _ci([r["result"]["mean_return"] for r in rs])}
+    for cond in [c for c in by_cond if c in (*FINETUNES, "scratch")]:
+        rs = sorted(by_cond[cond], key=lambda r: r["seed"])
+        per_budget = {}
+        for b in budgets:
+            finals = [_curve(r["result"], interval, b)[1][-1] for r in rs]
+            rets = [_curve(r["result"], interval, b, "mean_return")[1][-1] for r in rs]
+            entry = {"success": _ci(finals), "return": _ci(rets)}
+            if cond in FINETUNES:
+                ret_sim = [_curve(r["result"], interval, b, "sim_success_rate")[1][-1] for r in rs]
+                entry["retention"] = {"finetuned_sim_success": _ci(ret_sim), "pretrained_sim_success": _ci(sim)}
+            per_budget[str(b)] = entry
+        out["conditions"][cond] = per_budget
+    if sim and "zero_shot" in by_cond:
+        zs = [r["result"]["success_rate"] for r in by_cond["zero_shot"]]
+        out["sim_to_target_gap"] = dict(zip(("mean", "ci_low", "ci_high"), stats.difference_ci(sim, zs), strict=True))
+    if "scratch" in by_cond:
+        sc = sorted(by_cond["scratch"], key=lambda r: r["seed"])
+        for cond in [c for c in FINETUNES if c in by_cond]:
+            ft = sorted(by_cond[cond], key=lambda r: r["seed"])
+            out["transfer"][cond] = _transfer(ft, sc, budgets, interval, threshold)
+    return out
+
+
+def EVAL_LIKE(by_cond: dict[str, Any]) -> list[str]:  # noqa: N802
+    return [c for c in ("sim", "zero_shot", "nominal_zero_shot") if c in by_cond]
+
+
+def _transfer(ft: list[dict], sc: list[dict], budgets: list[int], interval: int, threshold: float) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    for b in budgets:
+        per_seed = []
+        for f, s in zip(ft, sc, strict=True):
+            steps_f, v_f = _curve(f["result"], interval, b)
+            steps_s, v_s = _curve(s["result"], interval, b)
+            common = [x for x in steps_f if x in steps_s]
+            vf = [v_f[steps_f.index(x)] for x in common]
+            vs = [v_s[steps_s.index(x)] for x in common]
+            per_seed.append(stats.transfer_metrics(common, vf, vs, threshold))
+        final_ft = [_curve(f["result"], interval, b)[1][-1] for f in ft]
+        final_sc = [_curve(s["result"], interval, b)[1][-1] for s in sc]
+        diff = stats.difference_ci(final_ft, final_sc)
+        ratio = stats.transfer_ratio_ci([m["auc_finetuned"] for m in per_seed], [m["auc_scratch"] for m in per_seed])
+        entry = {k: _ci([m[k] for m in per_seed]) for k in ("jumpstart", "asymptotic", "auc_finetuned", "auc_scratch")}
+        entry["transfer_ratio"] = dict(zip(("mean", "ci_low", "ci_high"), ratio, strict=True))
+        for k in ("time_to_threshold_finetuned", "time_to_threshold_scratch"):
+            vals = [m[k] for m in per_seed]
+            entry[k] = {"per_seed": vals, "reached": sum(v is not None for v in vals)}
+        entry["finetuned_minus_scratch"] = dict(zip(("mean", "ci_low", "ci_high"), diff, strict=True))
+        entry["probability_of_improvement"] = stats.probability_of_improvement(final_ft, final_sc)
+        entry["negative_transfer"] = bool(diff[2] < 0)
+        res[str(b)] = entry
+    return res
+
+
+def _fmt(d: dict[str, float] | None, pct: bool = True) -> str:
+    if not d:
+        return "-"
+    p = d.get("iqm", d.get("mean"))
+    if p is None:
+        return "undefined"
+    f = (lambda x: f"{100 * x:.0f}%") if pct else (lambda x: f"{x:.2f}")
+    return f"{f(p)} [{f(d['ci_low'])}, {f(d['ci_high'])}]"
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    s = summary
+    lines = [f"# Transfer report: {s['task']} on `{s['dynamics_name']}`", "", f"Target dynamics: {s['dynamics']}.", "",
+             f"{s['seeds']} seeds; success rate and return as IQM [95 % stratified-bootstrap CI] over seeds.", "",
+             "| condition | budget (target steps) | success | return |", "|---|---|---|---|"]
+    for cond, v in s["conditions"].items():
+        if "success" in v:
+            lines.append(f"| {cond} | 0 | {_fmt(v['success'])} | {_fmt(v['return'], False)} |")
+        else:
+            for b, e in v.items():
+                lines.append(f"| {cond} | {b} | {_fmt(e['success'])} | {_fmt(e['return'], False)} |")
+    if "sim_to_target_gap" in s:
+        lines += ["", f"Sim-to-target gap (randomised-sim success minus zero-shot target success): "
+                      f"{_fmt(s['sim_to_target_gap'])}."]
+    for cond, per_b in s["transfer"].items():
+        lines += ["", f"## {cond} against scratch (Taylor & Stone 2009)", "",
+                  "| budget | jumpstart | asymptotic | AUC ft | AUC scratch | transfer ratio | ft - scratch | P(ft > scratch) | verdict |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for b, e in per_b.items():
+            verdict = "NEGATIVE TRANSFER" if e["negative_transfer"] else "no negative transfer"
+            lines.append(f"| {b} | {_fmt(e['jumpstart'])} | {_fmt(e['asymptotic'])} | {_fmt(e['auc_finetuned'])} | "
+                         f"{_fmt(e['auc_scratch'])} | {_fmt(e['transfer_ratio'], False)} | "
+                         f"{_fmt(e['finetuned_minus_scratch'])} | {e['probability_of_improvement']:.2f} | {verdict} |")
+        b = list(per_b)[-1]
+        t = per_b[b]
+        lines.append(f"\nTime to {100 * s['threshold']:.0f}% success (budget {b}): fine-tuned reached it in "
+                     f"{t['time_to_threshold_finetuned']['reached']}/{s['seeds']} seeds "
+                     f"({t['time_to_threshold_finetuned']['per_seed']}), scratch in "
+                     f"{t['time_to_threshold_scratch']['reached']}/{s['seeds']} ({t['time_to_threshold_scratch']['per_seed']}).")
+        ret = s["conditions"][cond][b].get("retention")
+        if ret:
+            lines.append(f"Retention (success back in the randomised sim): fine-tuned {_fmt(ret['finetuned_sim_success'])} "
+                         f"vs pretrained {_fmt(ret['pretrained_sim_success'])}.")
+    return "\n".join(lines) + "\n"
+
+
+def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summary: dict[str, Any]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budgets, interval = grid["budgets"], grid["interval"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for cond in [c for c in (*FINETUNES, "scratch") if any(r["condition"] == c for r in results)]:
+        rs = [r for r in results if r["condition"] == cond]
+        curves = [_curve(r["result"], interval, budgets[-1]) for r in rs]
+        steps = sorted(set.intersection(*(set(c[0]) for c in curves)))
+        mat = np.array([[c[1][c[0].index(s)] for s in steps] for c in curves])
+        est = [stats.iqm_ci(mat[:, j]) for j in range(len(steps))]
+        ax.plot(steps, [e[0] for e in est], label=cond)
+        ax.fill_between(steps, [e[1] for e in est], [e[2] for e in est], alpha=0.2)
+    for cond, style in (("zero_shot", "--"), ("nominal_zero_shot", ":")):
+        if cond in summary["conditions"]:
+            ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="k", label=cond)
+    ax.set_xlabel("target environment steps")
+    ax.set_ylabel("success rate on the target (IQM, 95 % CI)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{grid['task']} on {grid.get('dynamics_name')}: learning on the target, {grid['seeds']} seeds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    p1 = out / "learning_curves.png"
+    fig.savefig(p1, dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    conds = [c for c in summary["conditions"] if c != "sim"]
+    width = 0.8 / max(len(budgets), 1)
+    for i, b in enumerate(budgets):
+        vals, lo, hi = [], [], []
+        for c in conds:
+            e = summary["conditions"][c]
+            e = e["success"] if "success" in e else e[str(b)]["success"]
+            vals.append(e["iqm"])
+            lo.append(e["iqm"] - e["ci_low"])
+            hi.append(e["ci_high"] - e["iqm"])
+        x = np.arange(len(conds)) + i * width
+        ax.bar(x, vals, width, yerr=[lo, hi], capsize=3, label=f"{b} target steps")
+    ax.set_xticks(np.arange(len(conds)) + width * (len(budgets) - 1) / 2, conds, rotation=20, fontsize=8)
+    ax.set_ylabel("success rate on the target (IQM, 95 % CI)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{grid['task']}: success per condition and budget")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    p2 = out / "budgets.png"
+    fig.savefig(p2, dpi=120)
+    plt.close(fig)
+    return [p1, p2]
+
+
+def tensorboard(out: Path, summary: dict[str, Any]) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    w = SummaryWriter(str(out / "tb"))
+    for cond, v in summary["conditions"].items():
+        if "success" in v:
+            w.add_scalar(f"compare/{cond}/success_iqm", v["success"]["iqm"], 0)
+        else:
+            for b, e in v.items():
+                w.add_scalar(f"compare/{cond}/success_iqm", e["success"]["iqm"], int(b))
+                w.add_scalar(f"compare/{cond}/return_iqm", e["return"]["iqm"], int(b))
+    for cond, per_b in summary["transfer"].items():
+        for b, e in per_b.items():
+            for k in ("jumpstart", "asymptotic", "auc_finetuned", "auc_scratch"):
+                w.add_scalar(f"transfer/{cond}/{k}", e[k]["iqm"], int(b))
+            if e["transfer_ratio"]["mean"] is not None:
+                w.add_scalar(f"transfer/{cond}/transfer_ratio", e["transfer_ratio"]["mean"], int(b))
+            w.add_scalar(f"transfer/{cond}/probability_of_improvement", e["probability_of_improvement"], int(b))
+    w.close()
+
+
+def write_report(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    rows = _rows(results, grid["budgets"], grid["interval"])
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["condition", "seed", "budget", "step", "success_rate", "mean_return"])
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = summarize(grid, results, threshold)
+    write_json(out / "summary.json", summary)
+    (out / "report.md").write_text(markdown(summary))
+    plots(out, grid, results, summary)
+    tensorboard(out, summary)
+    print(f"compare: report in {out} (report.md, summary.json, results.csv, learning_curves.png, budgets.png, tb/)")
+    return summary

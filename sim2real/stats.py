@@ -1,0 +1,99 @@
+"""Statistics for reported numbers: IQM with stratified-bootstrap confidence intervals (rliable), the
+transfer metrics of Taylor & Stone (2009) on learning curves, and the probability of improvement.
+
+Curves are success rates (0-1) at increasing target steps; every metric is computed per seed and
+aggregated over seeds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from rliable import library as rly
+from rliable import metrics
+
+CI_REPS = 2000
+logging.getLogger("absl").setLevel(logging.WARNING)  # rliable logs every estimate at INFO
+
+
+def iqm(x: np.ndarray) -> float:
+    """Interquartile mean of a 1-D sample (mean of the middle 50 %, fractional ends weighted)."""
+    return float(metrics.aggregate_iqm(np.asarray(x, dtype=float).reshape(-1, 1)))
+
+
+def iqm_ci(x: Sequence[float], seed: int = 0, reps: int = CI_REPS) -> tuple[float, float, float]:
+    """IQM over seeds and its 95 % stratified-bootstrap confidence interval (one task: plain bootstrap)."""
+    return interval(np.asarray(x, dtype=float), lambda s: metrics.aggregate_iqm(s), seed, reps)
+
+
+def interval(x: np.ndarray, stat: Callable[[np.ndarray], float], seed: int = 0, reps: int = CI_REPS
+             ) -> tuple[float, float, float]:
+    """Point estimate and 95 % percentile-bootstrap CI of ``stat`` over runs (rows of ``x``)."""
+    scores = {"x": np.asarray(x, dtype=float).reshape(len(x), -1)}
+    np.random.seed(seed)  # rliable draws from numpy's global generator
+    point, ci = rly.get_interval_estimates(scores, lambda s: np.array([stat(s)]), reps=reps)
+    return float(point["x"][0]), float(ci["x"][0, 0]), float(ci["x"][1, 0])
+
+
+def difference_ci(a: Sequence[float], b: Sequence[float], seed: int = 0, reps: int = CI_REPS
+                  ) -> tuple[float, float, float]:
+    """Mean(a) - mean(b) with a 95 % bootstrap CI, resampling the runs of a and b independently."""
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    boots = [rng.choice(a, len(a)).mean() - rng.choice(b, len(b)).mean() for _ in range(reps)]
+    return float(a.mean() - b.mean()), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+def probability_of_improvement(a: Sequence[float], b: Sequence[float]) -> float:
+    """P(X > Y) + 0.5 P(X = Y) for X from runs ``a`` and Y from runs ``b`` (rliable, one task)."""
+    return float(metrics.probability_of_improvement(np.asarray(a, float).reshape(-1, 1),
+                                                    np.asarray(b, float).reshape(-1, 1)))
+
+
+def auc(steps: Sequence[float], values: Sequence[float]) -> float:
+    """Area under the curve by the trapezoid rule, divided by the step span (so 0-1 for success)."""
+    s, v = np.asarray(steps, float), np.asarray(values, float)
+    if len(s) < 2 or s[-1] == s[0]:
+        return float(v[-1]) if len(v) else float("nan")
+    return float(np.trapezoid(v, s) / (s[-1] - s[0]))
+
+
+def time_to_threshold(steps: Sequence[float], values: Sequence[float], threshold: float) -> float | None:
+    """The first step at which the curve reaches ``threshold``; ``None`` if it never does."""
+    for s, v in zip(steps, values, strict=True):
+        if v >= threshold:
+            return float(s)
+    return None
+
+
+def transfer_metrics(steps: Sequence[float], ft: Sequence[float], scratch: Sequence[float], threshold: float
+                     ) -> dict[str, float | None]:
+    """Taylor & Stone metrics of one fine-tuned curve against one from-scratch curve on the same steps."""
+    auc_ft, auc_sc = auc(steps, ft), auc(steps, scratch)
+    return {
+        "jumpstart": float(ft[0] - scratch[0]),
+        "asymptotic": float(ft[-1] - scratch[-1]),
+        "auc_finetuned": auc_ft,
+        "auc_scratch": auc_sc,
+        "transfer_ratio": (auc_ft - auc_sc) / auc_sc if auc_sc > 0 else None,
+        "time_to_threshold_finetuned": time_to_threshold(steps, ft, threshold),
+        "time_to_threshold_scratch": time_to_threshold(steps, scratch, threshold),
+    }
+
+
+def transfer_ratio_ci(auc_ft: Sequence[float], auc_sc: Sequence[float], seed: int = 0, reps: int = CI_REPS
+                      ) -> tuple[float | None, float | None, float | None]:
+    """(mean AUC_ft - mean AUC_scratch) / mean AUC_scratch with a 95 % bootstrap CI over seeds;
+    ``None`` where the from-scratch AUC is zero (the ratio is undefined)."""
+    a, b = np.asarray(auc_ft, float), np.asarray(auc_sc, float)
+    if b.mean() <= 0:
+        return None, None, None
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(reps):
+        bb = rng.choice(b, len(b)).mean()
+        if bb > 0:
+            boots.append((rng.choice(a, len(a)).mean() - bb) / bb)
+    return float((a.mean() - b.mean()) / b.mean()), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))

@@ -1,0 +1,83 @@
+"""A tiny end-to-end compare, resuming it, bad grids, the submitit path."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from sim2real.train import train
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory):
+    out = {}
+    for name, dr in (("dr", "default"), ("nominal", "none")):
+        d = tmp_path_factory.mktemp(name)
+        with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
+            cfg = compose("train", overrides=["task=navigate", f"dr={dr}", "steps=256", "eval.interval=0", "n_envs=2",
+                                              "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1",
+                                              "warm_start.demos=0", f"out_dir={d}"])
+        train(cfg)
+        out[name] = d
+    return out
+
+
+def run_compare(policies, out, *extra, timeout=600):
+    args = ["compare", "task=navigate", "seeds=2", "budgets=[256,512]", "eval.interval=256", "eval.episodes=2",
+            "n_envs=2", f"pretrained={policies['dr']}", f"baseline={policies['nominal']}", f"out={out}", *extra]
+    return subprocess.run([sys.executable, "-m", "sim2real.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+
+
+def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
+    out = tmp_path / "cmp"
+    r = run_compare(policies, out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for name in ("results.csv", "summary.json", "report.md", "learning_curves.png", "budgets.png"):
+        assert (out / name).is_file(), name
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert set(rows[0]) == {"condition", "seed", "budget", "step", "success_rate", "mean_return"}
+    assert {r["condition"] for r in rows} == {"sim", "zero_shot", "nominal_zero_shot", "finetune", "scratch"}
+    assert {r["budget"] for r in rows if r["condition"] == "finetune"} == {"256", "512"}
+    s = json.loads((out / "summary.json").read_text())
+    assert {"iqm", "ci_low", "ci_high"} <= set(s["conditions"]["zero_shot"]["success"])
+    t = s["transfer"]["finetune"]["512"]
+    assert {"jumpstart", "asymptotic", "auc_finetuned", "transfer_ratio", "probability_of_improvement",
+            "negative_transfer", "time_to_threshold_finetuned"} <= set(t)
+    assert "retention" in s["conditions"]["finetune"]["512"] and "sim_to_target_gap" in s
+    # resuming: delete two unit results, rerun, only those two run again
+    done = sorted((out / "units").glob("*/result.json"))
+    for p in done[:2]:
+        p.unlink()
+    r = run_compare(policies, out)
+    assert r.returncode == 0 and f"{len(done)} units, {len(done) - 2} already done, 2 to run" in r.stdout
+    # extending the grid by one seed runs only the new seed's units
+    r = run_compare(policies, out, "seeds=3")
+    assert r.returncode == 0 and f"{len(done) + 5} units, {len(done)} already done, 5 to run" in r.stdout
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["budgets=[]"], "give at least one target-step budget"),
+    (["seeds=0"], "seeds=0"),
+    (["conditions=[zero_shot,teleport]"], "unknown ['teleport']"),
+    (["budgets=[300]"], "divides every budget"),
+    (["pretrained=/nope"], "neither a run directory nor a shipped policy"),
+])
+def test_bad_grids_fail_fast(policies, tmp_path, extra, match):
+    r = run_compare(policies, tmp_path / "bad", *extra, timeout=60)
+    assert r.returncode == 2 and match in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_submitit_local_launcher_path(policies, tmp_path):
+    out = tmp_path / "sub"
+    r = run_compare(policies, out, "seeds=1", "budgets=[256]", "conditions=[zero_shot]", "launcher=submitit_local")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / "report.md").is_file()
+    assert list((out / "multirun").rglob(".submitit")), "the units did not go through submitit"
