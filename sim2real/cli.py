@@ -17,7 +17,6 @@ from sim2real.dynamics import DynamicsError
 USER_ERRORS = (ConfigError, DynamicsError, FileNotFoundError, ValueError)  # BundleError, DatasetError are ValueErrors
 
 PLANNED = {
-    "sweep": "robustness sweeps over one dynamics parameter",
     "collect": "collecting logged episodes as a Minari dataset",
     "calibrate": "calibrating the simulator from logged data",
     "data": "importing and inspecting logged datasets",
@@ -71,6 +70,12 @@ def _compare(cfg: Any) -> None:
     compare(cfg)
 
 
+def _sweep(cfg: Any) -> None:
+    from sim2real.sweep import sweep
+
+    sweep(cfg)
+
+
 def _unit(cfg: Any) -> None:
     from sim2real.compare import run_unit
 
@@ -107,6 +112,7 @@ COMMANDS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "deploy": ("deploy", _deploy),
     "compare": ("compare", _compare),
     "unit": ("unit", _unit),
+    "sweep": ("sweep", _sweep),
 }
 
 

@@ -71,31 +71,63 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
         baseline = resolve_policy(cfg.baseline)
         if baseline.task != task:
             raise ConfigError(f"baseline='{cfg.baseline}' is a {baseline.task} policy, not {task}")
-    return {"task": task, "dynamics_name": str(OmegaConf.select(cfg, "dynamics.name", default="custom")), "seeds": seeds, "budgets": sorted(set(budgets)), "conditions": conditions,
-            "dynamics": dyn or {}, "pretrained": str(pretrained.path), "baseline": str(baseline.path) if baseline else None,
-            "interval": interval}
+    return {
+        "task": task,
+        "dynamics_name": str(OmegaConf.select(cfg, "dynamics.name", default="custom")),
+        "seeds": seeds,
+        "budgets": sorted(set(budgets)),
+        "conditions": conditions,
+        "dynamics": dyn or {},
+        "pretrained": str(pretrained.path),
+        "baseline": str(baseline.path) if baseline else None,
+        "interval": interval,
+    }
 
 
 def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
     """The unit specs of the grid (plain JSON-able dicts)."""
-    common = {"task": grid["task"], "dynamics": grid["dynamics"], "dynamics_name": grid["dynamics_name"],
-              "episodes": int(cfg.eval.episodes)}
+    common = {
+        "task": grid["task"],
+        "dynamics": grid["dynamics"],
+        "dynamics_name": grid["dynamics_name"],
+        "episodes": int(cfg.eval.episodes),
+    }
     units = []
     for seed in range(grid["seeds"]):
-        units.append({**common, "kind": "eval", "condition": "sim", "seed": seed, "policy": grid["pretrained"],
-                      "randomization": "default", "dynamics": {}, "dynamics_name": "nominal"})
+        units.append(
+            {
+                **common,
+                "kind": "eval",
+                "condition": "sim",
+                "seed": seed,
+                "policy": grid["pretrained"],
+                "randomization": "default",
+                "dynamics": {},
+                "dynamics_name": "nominal",
+            }
+        )
         for cond in grid["conditions"]:
             if cond == "zero_shot":
                 units.append({**common, "kind": "eval", "condition": cond, "seed": seed, "policy": grid["pretrained"]})
             elif cond == "nominal_zero_shot":
                 units.append({**common, "kind": "eval", "condition": cond, "seed": seed, "policy": grid["baseline"]})
             else:
-                units.append({**common, "kind": "curve", "condition": cond, "seed": seed,
-                              "init": None if cond == "scratch" else grid["pretrained"],
-                              "scope": CURVE_CONDITIONS[cond], "steps": grid["budgets"][-1],
-                              "interval": grid["interval"], "lr": float(cfg.finetune.lr),
-                              "update_norm": bool(cfg.finetune.update_norm), "n_envs": int(cfg.n_envs),
-                              "scratch_lr": float(cfg.scratch.lr)})
+                units.append(
+                    {
+                        **common,
+                        "kind": "curve",
+                        "condition": cond,
+                        "seed": seed,
+                        "init": None if cond == "scratch" else grid["pretrained"],
+                        "scope": CURVE_CONDITIONS[cond],
+                        "steps": grid["budgets"][-1],
+                        "interval": grid["interval"],
+                        "lr": float(cfg.finetune.lr),
+                        "update_norm": bool(cfg.finetune.update_norm),
+                        "n_envs": int(cfg.n_envs),
+                        "scratch_lr": float(cfg.scratch.lr),
+                    }
+                )
     for u in units:
         u["id"] = _unit_id(u)
     return units
@@ -108,17 +140,28 @@ def launch(units: list[dict[str, Any]], out: Path, cfg: DictConfig) -> None:
     if not todo:
         return
     files = ",".join(str(out / "units" / f"{u['id']}.json") for u in todo)
-    cmd = [sys.executable, "-m", "sim2real.cli", "unit", "-m", f"unit={files}",
-           f"hydra/launcher={cfg.launcher}", f"hydra.sweep.dir={out / 'multirun'}", "hydra.sweep.subdir=${hydra.job.num}",
-           *plain(cfg.launcher_overrides)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sim2real.cli",
+        "unit",
+        "-m",
+        f"unit={files}",
+        f"hydra/launcher={cfg.launcher}",
+        f"hydra.sweep.dir={out / 'multirun'}",
+        "hydra.sweep.subdir=${hydra.job.num}",
+        *plain(cfg.launcher_overrides),
+    ]
     if cfg.launcher == "joblib":
         cmd.append(f"hydra.launcher.n_jobs={int(cfg.n_jobs)}")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     rc = subprocess.call(cmd, env=env)
     failed = [u["id"] for u in todo if not (out / "units" / u["id"] / "result.json").is_file()]
     if rc or failed:
-        raise RuntimeError(f"compare: {len(failed)} unit(s) failed ({', '.join(failed[:5])}); see {out / 'multirun'}; "
-                           "rerun the same command to retry only those")
+        raise RuntimeError(
+            f"compare: {len(failed)} unit(s) failed ({', '.join(failed[:5])}); see {out / 'multirun'}; "
+            "rerun the same command to retry only those"
+        )
 
 
 def compare(cfg: DictConfig) -> Path:
@@ -148,39 +191,86 @@ def run_unit(cfg: DictConfig) -> None:
     if (d / "result.json").is_file():
         print(f"unit {spec['id']}: done before, reused")
         return
-    dyn_overrides = [f"dynamics.{k}={v}" for k, v in spec["dynamics"].items()] + [f"dynamics.name={spec['dynamics_name']}"]
+    dyn_overrides = [f"dynamics.{k}={v}" for k, v in spec["dynamics"].items()] + [
+        f"dynamics.name={spec['dynamics_name']}"
+    ]
     if spec["kind"] == "eval":
         from sim2real.evaluate_cmd import evaluate
 
         rand = spec.get("randomization")
-        ov = [f"task={spec['task']}", f"policy={spec['policy']}", f"episodes={spec['episodes']}",
-              f"seed={spec['seed']}", f"out_dir={d}", "dynamics=nominal", *dyn_overrides]
+        ov = [
+            f"task={spec['task']}",
+            f"policy={spec['policy']}",
+            f"episodes={spec['episodes']}",
+            f"seed={spec['seed']}",
+            f"out_dir={d}",
+            "dynamics=nominal",
+            *dyn_overrides,
+        ]
         if rand:
             ov.append(f"dr={rand}")
         s = evaluate(compose("evaluate", overrides=ov))
         result = {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}
     else:
-        ov = [f"task={spec['task']}", f"seed={spec['seed']}", f"steps={spec['steps']}", f"out_dir={d}",
-              "dynamics=nominal", *dyn_overrides, f"eval.interval={spec['interval']}",
-              f"eval.episodes={spec['episodes']}", f"checkpoint_interval={spec['steps']}", "progress=false",
-              f"n_envs={spec['n_envs']}"]
+        ov = [
+            f"task={spec['task']}",
+            f"seed={spec['seed']}",
+            f"steps={spec['steps']}",
+            f"out_dir={d}",
+            "dynamics=nominal",
+            *dyn_overrides,
+            f"eval.interval={spec['interval']}",
+            f"eval.episodes={spec['episodes']}",
+            f"checkpoint_interval={spec['steps']}",
+            "progress=false",
+            f"n_envs={spec['n_envs']}",
+        ]
         if spec["init"] is None:
             from sim2real.train import train
 
-            train(compose("train", overrides=[*ov, "dr=none", "warm_start.demos=0", "eval.targets=[train]",
-                                              "algo=ppo", f"algo.learning_rate={spec['scratch_lr']}",
-                                              "algo.lr_schedule=constant"]))
+            train(
+                compose(
+                    "train",
+                    overrides=[
+                        *ov,
+                        "dr=none",
+                        "warm_start.demos=0",
+                        "eval.targets=[train]",
+                        "algo=ppo",
+                        f"algo.learning_rate={spec['scratch_lr']}",
+                        "algo.lr_schedule=constant",
+                    ],
+                )
+            )
         else:
             from sim2real.finetune import finetune
 
             algo = resolve_policy(spec["init"]).algo
-            finetune(compose("finetune", overrides=[
-                *ov, f"init={spec['init']}", f"algo={algo}", f"finetune.lr={spec['lr']}",
-                f"finetune.scope={spec['scope']}", f"finetune.update_norm={str(spec['update_norm']).lower()}",
-                "eval.targets=[train,dr:default]"]))
+            finetune(
+                compose(
+                    "finetune",
+                    overrides=[
+                        *ov,
+                        f"init={spec['init']}",
+                        f"algo={algo}",
+                        f"finetune.lr={spec['lr']}",
+                        f"finetune.scope={spec['scope']}",
+                        f"finetune.update_norm={str(spec['update_norm']).lower()}",
+                        "eval.targets=[train,dr:default]",
+                    ],
+                )
+            )
         rows = [json.loads(x) for x in (d / "evaluations.jsonl").read_text().splitlines()]
-        result = {"curve": [{"step": r["timesteps"], "success_rate": r["train/success_rate"],
-                             "mean_return": r["train/mean_return"],
-                             "sim_success_rate": r.get("dr:default/success_rate")} for r in rows]}
+        result = {
+            "curve": [
+                {
+                    "step": r["timesteps"],
+                    "success_rate": r["train/success_rate"],
+                    "mean_return": r["train/mean_return"],
+                    "sim_success_rate": r.get("dr:default/success_rate"),
+                }
+                for r in rows
+            ]
+        }
     write_json(d / "result.json", {**result, "unit": spec})
     print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")

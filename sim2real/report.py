@@ -14,7 +14,9 @@ from sim2real.io import write_json
 FINETUNES = ("finetune", "finetune_last", "finetune_features")
 
 
-def _curve(result: dict[str, Any], interval: int, until: int, key: str = "success_rate") -> tuple[list[int], list[float]]:
+def _curve(
+    result: dict[str, Any], interval: int, until: int, key: str = "success_rate"
+) -> tuple[list[int], list[float]]:
     """A curve's points snapped to multiples of the evaluation interval, up to ``until`` steps."""
     steps, vals = [], []
     for p in result["curve"]:
@@ -30,15 +32,31 @@ def _rows(results: list[dict[str, Any]], budgets: list[int], interval: int) -> l
     for r in results:
         u, res = r, r["result"]
         if u["kind"] == "eval":
-            rows.append({"condition": u["condition"], "seed": u["seed"], "budget": 0, "step": 0,
-                         "success_rate": res["success_rate"], "mean_return": res["mean_return"]})
+            rows.append(
+                {
+                    "condition": u["condition"],
+                    "seed": u["seed"],
+                    "budget": 0,
+                    "step": 0,
+                    "success_rate": res["success_rate"],
+                    "mean_return": res["mean_return"],
+                }
+            )
             continue
         for b in budgets:
             steps, succ = _curve(res, interval, b)
             _, rets = _curve(res, interval, b, "mean_return")
             for s, v, ret in zip(steps, succ, rets, strict=True):
-                rows.append({"condition": u["condition"], "seed": u["seed"], "budget": b, "step": s,
-                             "success_rate": v, "mean_return": ret})
+                rows.append(
+                    {
+                        "condition": u["condition"],
+                        "seed": u["seed"],
+                        "budget": b,
+                        "step": s,
+                        "success_rate": v,
+                        "mean_return": ret,
+                    }
+                )
     return rows
 
 
@@ -52,13 +70,23 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
     by_cond: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         by_cond.setdefault(r["condition"], []).append(r)
-    out: dict[str, Any] = {"task": grid["task"], "dynamics_name": grid.get("dynamics_name"), "dynamics": grid["dynamics"], "seeds": grid["seeds"],
-                           "budgets": budgets, "threshold": threshold, "conditions": {}, "transfer": {}}
+    out: dict[str, Any] = {
+        "task": grid["task"],
+        "dynamics_name": grid.get("dynamics_name"),
+        "dynamics": grid["dynamics"],
+        "seeds": grid["seeds"],
+        "budgets": budgets,
+        "threshold": threshold,
+        "conditions": {},
+        "transfer": {},
+    }
     sim = [r["result"]["success_rate"] for r in by_cond.get("sim", [])]
     for cond in EVAL_LIKE(by_cond):
         rs = by_cond[cond]
-        out["conditions"][cond] = {"success": _ci([r["result"]["success_rate"] for r in rs]),
-                                   "return": _ci([r["result"]["mean_return"] for r in rs])}
+        out["conditions"][cond] = {
+            "success": _ci([r["result"]["success_rate"] for r in rs]),
+            "return": _ci([r["result"]["mean_return"] for r in rs]),
+        }
     for cond in [c for c in by_cond if c in (*FINETUNES, "scratch")]:
         rs = sorted(by_cond[cond], key=lambda r: r["seed"])
         per_budget = {}
@@ -125,9 +153,16 @@ def _fmt(d: dict[str, float] | None, pct: bool = True) -> str:
 
 def markdown(summary: dict[str, Any]) -> str:
     s = summary
-    lines = [f"# Transfer report: {s['task']} on `{s['dynamics_name']}`", "", f"Target dynamics: {s['dynamics']}.", "",
-             f"{s['seeds']} seeds; success rate and return as IQM [95 % stratified-bootstrap CI] over seeds.", "",
-             "| condition | budget (target steps) | success | return |", "|---|---|---|---|"]
+    lines = [
+        f"# Transfer report: {s['task']} on `{s['dynamics_name']}`",
+        "",
+        f"Target dynamics: {s['dynamics']}.",
+        "",
+        f"{s['seeds']} seeds; success rate and return as IQM [95 % stratified-bootstrap CI] over seeds.",
+        "",
+        "| condition | budget (target steps) | success | return |",
+        "|---|---|---|---|",
+    ]
     for cond, v in s["conditions"].items():
         if "success" in v:
             lines.append(f"| {cond} | 0 | {_fmt(v['success'])} | {_fmt(v['return'], False)} |")
@@ -135,27 +170,40 @@ def markdown(summary: dict[str, Any]) -> str:
             for b, e in v.items():
                 lines.append(f"| {cond} | {b} | {_fmt(e['success'])} | {_fmt(e['return'], False)} |")
     if "sim_to_target_gap" in s:
-        lines += ["", f"Sim-to-target gap (randomised-sim success minus zero-shot target success): "
-                      f"{_fmt(s['sim_to_target_gap'])}."]
+        lines += [
+            "",
+            f"Sim-to-target gap (randomised-sim success minus zero-shot target success): "
+            f"{_fmt(s['sim_to_target_gap'])}.",
+        ]
     for cond, per_b in s["transfer"].items():
-        lines += ["", f"## {cond} against scratch (Taylor & Stone 2009)", "",
-                  "| budget | jumpstart | asymptotic | AUC ft | AUC scratch | transfer ratio | ft - scratch | P(ft > scratch) | verdict |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {cond} against scratch (Taylor & Stone 2009)",
+            "",
+            "| budget | jumpstart | asymptotic | AUC ft | AUC scratch | transfer ratio | ft - scratch | P(ft > scratch) | verdict |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for b, e in per_b.items():
             verdict = "NEGATIVE TRANSFER" if e["negative_transfer"] else "no negative transfer"
-            lines.append(f"| {b} | {_fmt(e['jumpstart'])} | {_fmt(e['asymptotic'])} | {_fmt(e['auc_finetuned'])} | "
-                         f"{_fmt(e['auc_scratch'])} | {_fmt(e['transfer_ratio'], False)} | "
-                         f"{_fmt(e['finetuned_minus_scratch'])} | {e['probability_of_improvement']:.2f} | {verdict} |")
+            lines.append(
+                f"| {b} | {_fmt(e['jumpstart'])} | {_fmt(e['asymptotic'])} | {_fmt(e['auc_finetuned'])} | "
+                f"{_fmt(e['auc_scratch'])} | {_fmt(e['transfer_ratio'], False)} | "
+                f"{_fmt(e['finetuned_minus_scratch'])} | {e['probability_of_improvement']:.2f} | {verdict} |"
+            )
         b = list(per_b)[-1]
         t = per_b[b]
-        lines.append(f"\nTime to {100 * s['threshold']:.0f}% success (budget {b}): fine-tuned reached it in "
-                     f"{t['time_to_threshold_finetuned']['reached']}/{s['seeds']} seeds "
-                     f"({t['time_to_threshold_finetuned']['per_seed']}), scratch in "
-                     f"{t['time_to_threshold_scratch']['reached']}/{s['seeds']} ({t['time_to_threshold_scratch']['per_seed']}).")
+        lines.append(
+            f"\nTime to {100 * s['threshold']:.0f}% success (budget {b}): fine-tuned reached it in "
+            f"{t['time_to_threshold_finetuned']['reached']}/{s['seeds']} seeds "
+            f"({t['time_to_threshold_finetuned']['per_seed']}), scratch in "
+            f"{t['time_to_threshold_scratch']['reached']}/{s['seeds']} ({t['time_to_threshold_scratch']['per_seed']})."
+        )
         ret = s["conditions"][cond][b].get("retention")
         if ret:
-            lines.append(f"Retention (success back in the randomised sim): fine-tuned {_fmt(ret['finetuned_sim_success'])} "
-                         f"vs pretrained {_fmt(ret['pretrained_sim_success'])}.")
+            lines.append(
+                f"Retention (success back in the randomised sim): fine-tuned {_fmt(ret['finetuned_sim_success'])} "
+                f"vs pretrained {_fmt(ret['pretrained_sim_success'])}."
+            )
     return "\n".join(lines) + "\n"
 
 

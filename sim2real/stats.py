@@ -28,8 +28,9 @@ def iqm_ci(x: Sequence[float], seed: int = 0, reps: int = CI_REPS) -> tuple[floa
     return interval(np.asarray(x, dtype=float), lambda s: metrics.aggregate_iqm(s), seed, reps)
 
 
-def interval(x: np.ndarray, stat: Callable[[np.ndarray], float], seed: int = 0, reps: int = CI_REPS
-             ) -> tuple[float, float, float]:
+def interval(
+    x: np.ndarray, stat: Callable[[np.ndarray], float], seed: int = 0, reps: int = CI_REPS
+) -> tuple[float, float, float]:
     """Point estimate and 95 % percentile-bootstrap CI of ``stat`` over runs (rows of ``x``)."""
     scores = {"x": np.asarray(x, dtype=float).reshape(len(x), -1)}
     np.random.seed(seed)  # rliable draws from numpy's global generator
@@ -37,8 +38,9 @@ def interval(x: np.ndarray, stat: Callable[[np.ndarray], float], seed: int = 0, 
     return float(point["x"][0]), float(ci["x"][0, 0]), float(ci["x"][1, 0])
 
 
-def difference_ci(a: Sequence[float], b: Sequence[float], seed: int = 0, reps: int = CI_REPS
-                  ) -> tuple[float, float, float]:
+def difference_ci(
+    a: Sequence[float], b: Sequence[float], seed: int = 0, reps: int = CI_REPS
+) -> tuple[float, float, float]:
     """Mean(a) - mean(b) with a 95 % bootstrap CI, resampling the runs of a and b independently."""
     rng = np.random.default_rng(seed)
     a, b = np.asarray(a, float), np.asarray(b, float)
@@ -48,8 +50,9 @@ def difference_ci(a: Sequence[float], b: Sequence[float], seed: int = 0, reps: i
 
 def probability_of_improvement(a: Sequence[float], b: Sequence[float]) -> float:
     """P(X > Y) + 0.5 P(X = Y) for X from runs ``a`` and Y from runs ``b`` (rliable, one task)."""
-    return float(metrics.probability_of_improvement(np.asarray(a, float).reshape(-1, 1),
-                                                    np.asarray(b, float).reshape(-1, 1)))
+    return float(
+        metrics.probability_of_improvement(np.asarray(a, float).reshape(-1, 1), np.asarray(b, float).reshape(-1, 1))
+    )
 
 
 def auc(steps: Sequence[float], values: Sequence[float]) -> float:
@@ -68,8 +71,9 @@ def time_to_threshold(steps: Sequence[float], values: Sequence[float], threshold
     return None
 
 
-def transfer_metrics(steps: Sequence[float], ft: Sequence[float], scratch: Sequence[float], threshold: float
-                     ) -> dict[str, float | None]:
+def transfer_metrics(
+    steps: Sequence[float], ft: Sequence[float], scratch: Sequence[float], threshold: float
+) -> dict[str, float | None]:
     """Taylor & Stone metrics of one fine-tuned curve against one from-scratch curve on the same steps."""
     auc_ft, auc_sc = auc(steps, ft), auc(steps, scratch)
     return {
@@ -83,8 +87,9 @@ def transfer_metrics(steps: Sequence[float], ft: Sequence[float], scratch: Seque
     }
 
 
-def transfer_ratio_ci(auc_ft: Sequence[float], auc_sc: Sequence[float], seed: int = 0, reps: int = CI_REPS
-                      ) -> tuple[float | None, float | None, float | None]:
+def transfer_ratio_ci(
+    auc_ft: Sequence[float], auc_sc: Sequence[float], seed: int = 0, reps: int = CI_REPS
+) -> tuple[float | None, float | None, float | None]:
     """(mean AUC_ft - mean AUC_scratch) / mean AUC_scratch with a 95 % bootstrap CI over seeds;
     ``None`` where the from-scratch AUC is zero (the ratio is undefined)."""
     a, b = np.asarray(auc_ft, float), np.asarray(auc_sc, float)

@@ -20,19 +20,43 @@ def policies(tmp_path_factory):
     for name, dr in (("dr", "default"), ("nominal", "none")):
         d = tmp_path_factory.mktemp(name)
         with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
-            cfg = compose("train", overrides=["task=navigate", f"dr={dr}", "steps=256", "eval.interval=0", "n_envs=2",
-                                              "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1",
-                                              "warm_start.demos=0", f"out_dir={d}"])
+            cfg = compose(
+                "train",
+                overrides=[
+                    "task=navigate",
+                    f"dr={dr}",
+                    "steps=256",
+                    "eval.interval=0",
+                    "n_envs=2",
+                    "algo.n_steps=64",
+                    "algo.batch_size=64",
+                    "algo.n_epochs=1",
+                    "warm_start.demos=0",
+                    f"out_dir={d}",
+                ],
+            )
         train(cfg)
         out[name] = d
     return out
 
 
 def run_compare(policies, out, *extra, timeout=600):
-    args = ["compare", "task=navigate", "seeds=2", "budgets=[256,512]", "eval.interval=256", "eval.episodes=2",
-            "n_envs=2", f"pretrained={policies['dr']}", f"baseline={policies['nominal']}", f"out={out}", *extra]
-    return subprocess.run([sys.executable, "-m", "sim2real.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=ENV)
+    args = [
+        "compare",
+        "task=navigate",
+        "seeds=2",
+        "budgets=[256,512]",
+        "eval.interval=256",
+        "eval.episodes=2",
+        "n_envs=2",
+        f"pretrained={policies['dr']}",
+        f"baseline={policies['nominal']}",
+        f"out={out}",
+        *extra,
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "sim2real.cli", *args], capture_output=True, text=True, timeout=timeout, env=ENV
+    )
 
 
 def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
@@ -49,8 +73,15 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert {"iqm", "ci_low", "ci_high"} <= set(s["conditions"]["zero_shot"]["success"])
     t = s["transfer"]["finetune"]["512"]
-    assert {"jumpstart", "asymptotic", "auc_finetuned", "transfer_ratio", "probability_of_improvement",
-            "negative_transfer", "time_to_threshold_finetuned"} <= set(t)
+    assert {
+        "jumpstart",
+        "asymptotic",
+        "auc_finetuned",
+        "transfer_ratio",
+        "probability_of_improvement",
+        "negative_transfer",
+        "time_to_threshold_finetuned",
+    } <= set(t)
     assert "retention" in s["conditions"]["finetune"]["512"] and "sim_to_target_gap" in s
     # resuming: delete two unit results, rerun, only those two run again
     done = sorted((out / "units").glob("*/result.json"))
@@ -63,13 +94,16 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
     assert r.returncode == 0 and f"{len(done) + 5} units, {len(done)} already done, 5 to run" in r.stdout
 
 
-@pytest.mark.parametrize("extra,match", [
-    (["budgets=[]"], "give at least one target-step budget"),
-    (["seeds=0"], "seeds=0"),
-    (["conditions=[zero_shot,teleport]"], "unknown ['teleport']"),
-    (["budgets=[300]"], "divides every budget"),
-    (["pretrained=/nope"], "neither a run directory nor a shipped policy"),
-])
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["budgets=[]"], "give at least one target-step budget"),
+        (["seeds=0"], "seeds=0"),
+        (["conditions=[zero_shot,teleport]"], "unknown ['teleport']"),
+        (["budgets=[300]"], "divides every budget"),
+        (["pretrained=/nope"], "neither a run directory nor a shipped policy"),
+    ],
+)
 def test_bad_grids_fail_fast(policies, tmp_path, extra, match):
     r = run_compare(policies, tmp_path / "bad", *extra, timeout=60)
     assert r.returncode == 2 and match in r.stderr and r.stderr.count("\n") == 1
@@ -81,3 +115,37 @@ def test_submitit_local_launcher_path(policies, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "report.md").is_file()
     assert list((out / "multirun").rglob(".submitit")), "the units did not go through submitit"
+
+
+def test_sweep_writes_curves(policies, tmp_path):
+    args = [
+        "sweep",
+        "task=navigate",
+        f"policies=[{policies['dr']},{policies['nominal']}]",
+        "param=friction_scale",
+        "values=[0.5,1.0]",
+        "seeds=2",
+        "episodes=2",
+        "n_jobs=1",
+        f"hydra.run.dir={tmp_path / 'sw'}",
+    ]
+    r = subprocess.run(
+        [sys.executable, "-m", "sim2real.cli", *args], capture_output=True, text=True, timeout=300, env=ENV
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    s = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert len(s["curves"]) == 2 and all(len(c) == 2 for c in s["curves"].values())
+    assert (tmp_path / "sw" / "sweep.png").is_file()
+    rows = list(csv.DictReader(open(tmp_path / "sw" / "sweep.csv")))
+    assert len(rows) == 2 * 2 * 2
+
+
+def test_sweep_bad_param(policies, tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "sim2real.cli", "sweep", "param=gravity", f"policies=[{policies['dr']}]"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+    )
+    assert r.returncode == 2 and "param='gravity' is not a dynamics parameter" in r.stderr
