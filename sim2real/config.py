@@ -155,7 +155,7 @@ def build_spec(cfg: DictConfig) -> RunSpec:
     randomization, dynamics = dynamics_spec(cfg.dr), dynamics_spec(cfg.dynamics)
     check_env_spec(task, randomization, dynamics)
     targets = list(plain(OmegaConf.select(cfg, "eval.targets", default=[])) or [])
-    for t, (rand, dyn) in eval_targets(targets, randomization, dynamics).items():
+    for rand, dyn in eval_targets(targets, randomization, dynamics).values():
         check_env_spec(task, rand, dyn)
     resume = OmegaConf.select(cfg, "resume", default=False)
     if not isinstance(resume, bool):

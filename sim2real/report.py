@@ -180,7 +180,8 @@ def markdown(summary: dict[str, Any]) -> str:
             "",
             f"## {cond} against scratch (Taylor & Stone 2009)",
             "",
-            "| budget | jumpstart | asymptotic | AUC ft | AUC scratch | transfer ratio | ft - scratch | P(ft > scratch) | verdict |",
+            "| budget | jumpstart | asymptotic | AUC ft | AUC scratch | transfer ratio | ft - scratch "
+            "| P(ft > scratch) | verdict |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for b, e in per_b.items():
