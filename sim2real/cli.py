@@ -120,6 +120,11 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
     import hydra
 
     argv = list(argv)
+    required = {"evaluate": "policy", "finetune": "init", "deploy": "bundle"}.get(name)
+    asks_hydra = any(a.startswith(("-h", "--help", "--cfg", "--info")) for a in argv)
+    if required and _arg(argv, required) is None and not asks_hydra:
+        print(f"error: {required} is required: add {required}=<value>", file=sys.stderr)
+        raise SystemExit(2)
     try:
         if name == "evaluate":
             argv = _from_policy(argv, "policy", with_algo=False)
@@ -136,8 +141,13 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
             argv.append(f"hydra.run.dir={arg.split('=', 1)[1]}")
 
     def guarded(cfg: Any) -> None:
+        from omegaconf.errors import MissingMandatoryValue
+
         try:
             fn(cfg)
+        except MissingMandatoryValue as e:
+            print(f"error: {e.full_key} is required: add {e.full_key}=<value>", file=sys.stderr)
+            raise SystemExit(2) from None
         except USER_ERRORS as e:
             print(f"error: {e}", file=sys.stderr)
             raise SystemExit(2) from None

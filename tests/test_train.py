@@ -18,7 +18,8 @@ from sim2real.runs import load_model, resolve_policy
 from sim2real.train import train
 
 TINY = {
-    "ppo": ["algo=ppo", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=2", "n_envs=2"],
+    "ppo": ["algo=ppo", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=2", "n_envs=2",
+            "algo.lr_schedule=constant"],
     "sac": ["algo=sac", "algo.learning_starts=64", "algo.buffer_size=2000", "algo.batch_size=32", "n_envs=1"],
 }
 
@@ -198,7 +199,8 @@ def test_resume_without_checkpoint_is_refused(tmp_path):
         (["train", "dr.friction_scale=[2,1]"], "low 2 > high 1"),
         (["finetune", "init=/does/not/exist"], "neither a run directory nor a shipped policy"),
         (["evaluate", "policy=/does/not/exist"], "neither a run directory nor a shipped policy"),
-        (["export"], "not built yet"),
+        (["export"], "policy is required: add policy=<value>"),
+        (["collect"], "not built yet"),
         (["bogus"], "unknown subcommand"),
     ],
 )
@@ -238,3 +240,9 @@ def test_behaviour_cloning_imitates_the_scripted_controller():
     after = behaviour_clone(model, x, demos.actions, epochs=60, lr=1e-3, batch_size=64, seed=0, log_std=-1.5)
     assert after < before / 3
     assert np.allclose(model.policy.log_std.detach().numpy(), -1.5)
+
+
+@pytest.mark.parametrize("cmd,key", [("evaluate", "policy"), ("finetune", "init"), ("deploy", "bundle")])
+def test_missing_policy_argument_is_one_line(cmd, key):
+    r = cli(cmd, timeout=60)
+    assert r.returncode == 2 and r.stderr == f"error: {key} is required: add {key}=<value>\n"
