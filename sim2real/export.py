@@ -163,8 +163,8 @@ def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any
     """Write the bundle for ``policy`` into ``out``; returns ``policy.json``'s content. Raises if parity fails."""
     import onnx
 
-    for name in ("onnx_ir", "onnxscript", "torch.onnx"):  # the exporter's pass-by-pass INFO lines
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("onnx_ir", "onnxscript", "torch.onnx"):  # pass-by-pass INFO lines, "torchvision is not installed"
+        logging.getLogger(name).setLevel(logging.ERROR)
     src = resolve_policy(policy)
     model = load_model(src)
     norm = read_normalization(src.norm_path)

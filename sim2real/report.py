@@ -131,6 +131,10 @@ def _transfer(ft: list[dict], sc: list[dict], budgets: list[int], interval: int,
         ratio = stats.transfer_ratio_ci([m["auc_finetuned"] for m in per_seed], [m["auc_scratch"] for m in per_seed])
         entry = {k: _ci([m[k] for m in per_seed]) for k in ("jumpstart", "asymptotic", "auc_finetuned", "auc_scratch")}
         entry["transfer_ratio"] = dict(zip(("mean", "ci_low", "ci_high"), ratio, strict=True))
+        # the same ratio on return curves: defined where scratch's return AUC is positive (success AUC can be 0)
+        auc_ret = [[stats.auc(*_curve(r["result"], interval, b, "mean_return")) for r in runs] for runs in (ft, sc)]
+        ratio_ret = stats.transfer_ratio_ci(*auc_ret)
+        entry["transfer_ratio_return"] = dict(zip(("mean", "ci_low", "ci_high"), ratio_ret, strict=True))
         for k in ("time_to_threshold_finetuned", "time_to_threshold_scratch"):
             vals = [m[k] for m in per_seed]
             entry[k] = {"per_seed": vals, "reached": sum(v is not None for v in vals)}
@@ -146,7 +150,7 @@ def _fmt(d: dict[str, float] | None, pct: bool = True) -> str:
         return "-"
     p = d.get("iqm", d.get("mean"))
     if p is None:
-        return "undefined"
+        return "undefined (scratch AUC <= 0)"
     f = (lambda x: f"{100 * x:.0f}%") if pct else (lambda x: f"{x:.2f}")
     return f"{f(p)} [{f(d['ci_low'])}, {f(d['ci_high'])}]"
 
@@ -180,15 +184,16 @@ def markdown(summary: dict[str, Any]) -> str:
             "",
             f"## {cond} against scratch (Taylor & Stone 2009)",
             "",
-            "| budget | jumpstart | asymptotic | AUC ft | AUC scratch | transfer ratio | ft - scratch "
-            "| P(ft > scratch) | verdict |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| budget | jumpstart | asymptotic | AUC ft | AUC scratch | transfer ratio | transfer ratio (return) "
+            "| ft - scratch | P(ft > scratch) | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for b, e in per_b.items():
             verdict = "NEGATIVE TRANSFER" if e["negative_transfer"] else "no negative transfer"
             lines.append(
                 f"| {b} | {_fmt(e['jumpstart'])} | {_fmt(e['asymptotic'])} | {_fmt(e['auc_finetuned'])} | "
                 f"{_fmt(e['auc_scratch'])} | {_fmt(e['transfer_ratio'], False)} | "
+                f"{_fmt(e['transfer_ratio_return'], False)} | "
                 f"{_fmt(e['finetuned_minus_scratch'])} | {e['probability_of_improvement']:.2f} | {verdict} |"
             )
         b = list(per_b)[-1]
