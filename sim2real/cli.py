@@ -158,8 +158,16 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
 
 def demo() -> int:
     """A small transfer comparison on navigation with the shipped policies (2 seeds, small budgets)."""
-    args = ["compare", "task=navigate", "dynamics=real", "seeds=2", "budgets=[5000,10000]", "eval.interval=5000",
-            "eval.episodes=10", "out=runs/demo/compare-navigate-real"]
+    args = [
+        "compare",
+        "task=navigate",
+        "dynamics=real",
+        "seeds=2",
+        "budgets=[5000,10000]",
+        "eval.interval=5000",
+        "eval.episodes=10",
+        "out=runs/demo/compare-navigate-real",
+    ]
     print("$ sim2real " + " ".join(args), flush=True)
     rc = subprocess.call([sys.executable, "-m", "sim2real.cli", *args])
     if rc == 0:

@@ -77,6 +77,16 @@ def check_env_spec(task: str, randomization: Any, dynamics: Any) -> None:
     gym.make(envs.TASKS[task], randomization=randomization, dynamics=dynamics).close()
 
 
+def episodes_and_dynamics(cfg: DictConfig, task: str) -> tuple[int, Any, Any]:
+    """``episodes`` (a positive int) and the ``dr``/``dynamics`` groups of an evaluate/deploy config, checked."""
+    episodes = cfg.episodes
+    if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
+        raise ConfigError(f"episodes={episodes!r}: must be a positive integer")
+    rand, dyn = dynamics_spec(cfg.dr), dynamics_spec(cfg.dynamics)
+    check_env_spec(task, rand, dyn)
+    return episodes, rand, dyn
+
+
 @dataclass
 class RunSpec:
     """Everything one training (or fine-tuning) run needs, validated."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from sim2real.config import ConfigError, check_env_spec, dynamics_spec
+from sim2real.config import ConfigError, episodes_and_dynamics
 from sim2real.deploy import Bundle, BundleError, ControlLoop
 from sim2real.io import write_json
 from sim2real.sim_robot import SimRobot
@@ -32,11 +32,7 @@ def deploy_cmd(cfg: DictConfig) -> dict:
     task = cfg.task.name
     if task != bundle.meta["task"]:
         raise BundleError(f"bundle {cfg.bundle} is a {bundle.meta['task']} policy, not {task}; drop task=")
-    episodes = cfg.episodes
-    if not isinstance(episodes, int) or episodes < 1:
-        raise ConfigError(f"episodes={episodes!r}: must be a positive integer")
-    rand, dyn = dynamics_spec(cfg.dr), dynamics_spec(cfg.dynamics)
-    check_env_spec(task, rand, dyn)
+    episodes, rand, dyn = episodes_and_dynamics(cfg, task)
     robot = SimRobot(task, dynamics=dyn, randomization=rand, seed=DEPLOY_SEED_BASE + 10_000 * int(cfg.seed))
     loop = ControlLoop(bundle, robot, rate_hz=cfg.rate_hz)
     max_steps = episodes * 10_000

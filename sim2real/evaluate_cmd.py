@@ -7,7 +7,7 @@ from pathlib import Path
 import torch as th
 from omegaconf import DictConfig, OmegaConf
 
-from sim2real.config import ConfigError, check_env_spec, dynamics_spec
+from sim2real.config import ConfigError, episodes_and_dynamics
 from sim2real.evaluate import normalized_policy, run_episodes, summarize
 from sim2real.io import write_json
 from sim2real.runs import load_model, resolve_policy
@@ -21,11 +21,7 @@ def evaluate(cfg: DictConfig) -> dict:
     task = cfg.task.name
     if task != src.task:
         raise ConfigError(f"policy '{cfg.policy}' was trained on task '{src.task}', not '{task}'; drop task= or fix it")
-    episodes = cfg.episodes
-    if not isinstance(episodes, int) or episodes < 1:
-        raise ConfigError(f"episodes={episodes!r}: must be a positive integer")
-    rand, dyn = dynamics_spec(cfg.dr), dynamics_spec(cfg.dynamics)
-    check_env_spec(task, rand, dyn)
+    episodes, rand, dyn = episodes_and_dynamics(cfg, task)
     model = load_model(src)
     norm = read_normalization(src.norm_path)
     policy = normalized_policy(model, norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]))

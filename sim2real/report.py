@@ -233,14 +233,12 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
         if cond in summary["conditions"]:
             ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="k", label=cond)
     ax.set_xlabel("target environment steps")
-    ax.set_ylabel("success rate on the target (IQM, 95 % CI)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{grid['task']} on {grid.get('dynamics_name')}: learning on the target, {grid['seeds']} seeds")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    p1 = out / "learning_curves.png"
-    fig.savefig(p1, dpi=120)
-    plt.close(fig)
+    p1 = _save(
+        fig,
+        ax,
+        out / "learning_curves.png",
+        f"{grid['task']} on {grid.get('dynamics_name')}: learning on the target, {grid['seeds']} seeds",
+    )
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     conds = [c for c in summary["conditions"] if c != "sim"]
@@ -256,15 +254,22 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
         x = np.arange(len(conds)) + i * width
         ax.bar(x, vals, width, yerr=[lo, hi], capsize=3, label=f"{b} target steps")
     ax.set_xticks(np.arange(len(conds)) + width * (len(budgets) - 1) / 2, conds, rotation=20, fontsize=8)
+    p2 = _save(fig, ax, out / "budgets.png", f"{grid['task']}: success per condition and budget")
+    return [p1, p2]
+
+
+def _save(fig: Any, ax: Any, path: Path, title: str) -> Path:
+    """Shared axis labelling and saving of the report's success plots."""
+    import matplotlib.pyplot as plt
+
     ax.set_ylabel("success rate on the target (IQM, 95 % CI)")
-    ax.set_ylim(0, 1.05)
-    ax.set_title(f"{grid['task']}: success per condition and budget")
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    p2 = out / "budgets.png"
-    fig.savefig(p2, dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    return [p1, p2]
+    return path
 
 
 def tensorboard(out: Path, summary: dict[str, Any]) -> None:
