@@ -193,6 +193,8 @@ def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
     meta["wall_time_s"] = callback.wall_time()
     meta["final_evaluation"] = callback.evaluate() if spec.eval_interval else None
     save_policy(spec.run_dir, model, norm, meta)
+    if hasattr(model, "save_replay_buffer"):  # SAC: kept for finetune.keep_buffer=true
+        model.save_replay_buffer(spec.run_dir / "replay_buffer.pkl")
     callback.checkpoint()
     OmegaConf.save(cfg, spec.run_dir / "config.yaml", resolve=True)
     return spec.run_dir

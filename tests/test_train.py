@@ -122,6 +122,21 @@ def _lr_after_learning(out, algo, set_lr):
     return old, opt.param_groups[0]["lr"]
 
 
+def test_sac_keep_buffer_starts_from_the_pretraining_buffer(trained, tmp_path):
+    algo, out = trained
+    args = [f"init={out}", "task=navigate", f"algo={algo}", "steps=64", "eval.interval=0", f"out_dir={tmp_path}",
+            *TINY[algo][1:]]
+    if algo == "ppo":
+        with pytest.raises(ValueError, match="SAC policies only"):
+            finetune(cfg("finetune", [*args, "finetune.keep_buffer=true"]))
+        return
+    finetune(cfg("finetune", [*args, "finetune.keep_buffer=true"]))
+    from stable_baselines3.common.save_util import load_from_pkl
+
+    kept = load_from_pkl(tmp_path / "replay_buffer.pkl")
+    assert kept.size() >= 256 + 64 - 1  # the pretraining transitions plus the new ones
+
+
 def test_learning_rate_control_takes_effect(trained):
     algo, out = trained
     old, lr = _lr_after_learning(out, algo, set_learning_rate)
