@@ -81,7 +81,7 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
         "transfer": {},
     }
     sim = [r["result"]["success_rate"] for r in by_cond.get("sim", [])]
-    for cond in EVAL_LIKE(by_cond):
+    for cond in [c for c in ("sim", "zero_shot", "nominal_zero_shot") if c in by_cond]:
         rs = by_cond[cond]
         out["conditions"][cond] = {
             "success": _ci([r["result"]["success_rate"] for r in rs]),
@@ -108,10 +108,6 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
             ft = sorted(by_cond[cond], key=lambda r: r["seed"])
             out["transfer"][cond] = _transfer(ft, sc, budgets, interval, threshold)
     return out
-
-
-def EVAL_LIKE(by_cond: dict[str, Any]) -> list[str]:  # noqa: N802
-    return [c for c in ("sim", "zero_shot", "nominal_zero_shot") if c in by_cond]
 
 
 def _transfer(ft: list[dict], sc: list[dict], budgets: list[int], interval: int, threshold: float) -> dict[str, Any]:

@@ -65,5 +65,5 @@ class SimRobot(Robot):
             self._new_episode()
 
     def safe_stop(self) -> None:
-        """In simulation: hold the rest action for one step and mark the robot stopped."""
+        """In simulation nothing keeps moving between steps: mark the robot stopped."""
         self.stopped = True
