@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from importlib import resources
 from pathlib import Path
 
 import torch as th
@@ -20,7 +21,7 @@ from sim2real.io import read_json, write_json
 from sim2real.runs import load_model, resolve_policy
 from sim2real.vec import read_normalization
 
-POLICIES = Path(__file__).resolve().parent.parent / "policies"
+POLICIES = Path(str(resources.files("sim2real.policies")))  # policies/ in a checkout (editable install)
 
 
 def evaluate_everywhere(run: Path, episodes: int) -> dict[str, dict[str, float]]:
