@@ -18,10 +18,9 @@ import numpy as np
 import torch as th
 
 from sim2real.deploy import Bundle, CallbackRobot, ControlLoop
-from sim2real.evaluate import normalized_policy
+from sim2real.evaluate import stored_policy
 from sim2real.export import export, sample_observations
-from sim2real.runs import load_model, resolve_policy
-from sim2real.vec import read_normalization
+from sim2real.runs import resolve_policy
 
 
 def timed(fn, inputs: np.ndarray) -> np.ndarray:
@@ -46,9 +45,7 @@ def main() -> None:
         meta = export(args.policy, Path(tmp) / "bundle")
         bundle = Bundle.load(Path(tmp) / "bundle")
         obs = sample_observations(src.task, args.n, seed=1)
-        model = load_model(src)
-        norm = read_normalization(src.norm_path)
-        sb3 = normalized_policy(model, norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]))
+        sb3 = stored_policy(src)
         for fn in (bundle, sb3):  # warm-up
             timed(fn, obs[:200])
         ort_us, sb3_us = timed(bundle, obs), timed(sb3, obs)

@@ -11,13 +11,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from sim2real.dynamics import (
-    PARAMS,
-    Values,
-    resolve_dynamics,
-    resolve_randomization,
-    sample,
-)
+from sim2real.dynamics import Values, resolve_dynamics, resolve_randomization, sample
 from sim2real.perturb import ActionChannel, ModelIndex, Nominal, ObsChannel, apply_to_model
 
 _SENSOR_OFF = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
@@ -190,4 +184,4 @@ def _plain(spec: Any) -> Any:
     return spec
 
 
-__all__ = ["Sim2RealEnv", "PARAMS"]
+__all__ = ["Sim2RealEnv"]

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sim2real.vec import EVAL_SEED_BASE, make_env
+from sim2real.runs import PolicySource, load_model
+from sim2real.vec import EVAL_SEED_BASE, make_env, read_normalization
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -41,20 +42,27 @@ def normalized_policy(
     return act
 
 
+def stored_policy(src: PolicySource, model: BaseAlgorithm | None = None) -> Policy:
+    """The deterministic policy of a run or shipped policy, with its saved normalisation (clip, epsilon)."""
+    norm = read_normalization(src.norm_path)
+    return normalized_policy(
+        model or load_model(src), norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]), float(norm["epsilon"])
+    )
+
+
 def run_episodes(
-    policy: Policy | Callable[[Any], Policy],
+    policy: Policy,
     task: str,
     episodes: int,
     seed: int = 0,
     randomization: Any = None,
     dynamics: Any = None,
-    per_env: bool = False,
 ) -> list[Episode]:
-    """Roll out ``episodes`` episodes; with ``per_env`` the policy is built per env (scripted controllers)."""
+    """Roll out ``episodes`` deterministic-policy episodes (a policy with ``reset()`` is reset per episode)."""
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: need at least one evaluation episode")
     env = make_env(task, randomization, dynamics)
-    act = policy(env) if per_env else policy
+    act = policy
     out = []
     for k in range(episodes):
         ep_seed = EVAL_SEED_BASE + 10_000 * seed + k

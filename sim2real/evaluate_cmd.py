@@ -8,10 +8,9 @@ import torch as th
 from omegaconf import DictConfig, OmegaConf
 
 from sim2real.config import ConfigError, episodes_and_dynamics
-from sim2real.evaluate import normalized_policy, run_episodes, summarize
+from sim2real.evaluate import run_episodes, stored_policy, summarize
 from sim2real.io import write_json
-from sim2real.runs import load_model, resolve_policy
-from sim2real.vec import read_normalization
+from sim2real.runs import resolve_policy
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -22,10 +21,7 @@ def evaluate(cfg: DictConfig) -> dict:
     if task != src.task:
         raise ConfigError(f"policy '{cfg.policy}' was trained on task '{src.task}', not '{task}'; drop task= or fix it")
     episodes, rand, dyn = episodes_and_dynamics(cfg, task)
-    model = load_model(src)
-    norm = read_normalization(src.norm_path)
-    policy = normalized_policy(model, norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]))
-    summary = summarize(run_episodes(policy, task, episodes, int(cfg.seed), rand, dyn))
+    summary = summarize(run_episodes(stored_policy(src), task, episodes, int(cfg.seed), rand, dyn))
     summary.update(
         policy=str(src.path),
         task=task,

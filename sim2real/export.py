@@ -29,7 +29,7 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 import sim2real.envs as envs
-from sim2real.evaluate import normalized_policy
+from sim2real.evaluate import stored_policy
 from sim2real.io import versions, write_json
 from sim2real.runs import PolicySource, load_model, resolve_policy
 from sim2real.vec import read_normalization
@@ -116,16 +116,13 @@ def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
     }
 
 
-def parity(model: BaseAlgorithm, norm: dict[str, np.ndarray], onnx_path: Path, obs: np.ndarray) -> float:
+def parity(src: PolicySource, model: BaseAlgorithm, onnx_path: Path, obs: np.ndarray) -> float:
     """Max |bundle action - SB3 predict action| over ``obs``."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     ours = sess.run(None, {"obs": obs.astype(np.float32)})[0]
-    ref_policy = normalized_policy(
-        model, norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]), float(norm["epsilon"])
-    )
-    ref = ref_policy(obs)
+    ref = stored_policy(src, model)(obs)
     return float(np.max(np.abs(ours - ref)))
 
 
@@ -182,7 +179,7 @@ def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any
         raise RuntimeError(
             f"export wrote side files {sorted(p.name for p in tmp.iterdir())}; expected one self-contained policy.onnx"
         )
-    diff = parity(model, norm, tmp / "policy.onnx", sample_observations(src.task, n_parity))
+    diff = parity(src, model, tmp / "policy.onnx", sample_observations(src.task, n_parity))
     if not diff <= PARITY_TOLERANCE:
         raise RuntimeError(f"export parity failed: max |onnx - SB3| = {diff:.2e} > {PARITY_TOLERANCE:.0e}")
     meta = policy_metadata(src, diff)

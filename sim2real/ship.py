@@ -16,19 +16,16 @@ from pathlib import Path
 
 import torch as th
 
-from sim2real.evaluate import normalized_policy, run_episodes, summarize
+from sim2real.evaluate import run_episodes, stored_policy, summarize
 from sim2real.io import read_json, write_json
-from sim2real.runs import load_model, resolve_policy
-from sim2real.vec import read_normalization
+from sim2real.runs import resolve_policy
 
 POLICIES = Path(str(resources.files("sim2real.policies")))  # policies/ in a checkout (editable install)
 
 
 def evaluate_everywhere(run: Path, episodes: int) -> dict[str, dict[str, float]]:
     src = resolve_policy(run)
-    model = load_model(src)
-    norm = read_normalization(src.norm_path)
-    policy = normalized_policy(model, norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]))
+    policy = stored_policy(src)
     out = {}
     for name, rand, dyn in (
         ("nominal", None, None),

@@ -21,18 +21,14 @@ from omegaconf import DictConfig, OmegaConf
 from sim2real import stats
 from sim2real.config import ConfigError, check_env_spec, check_task, dynamics_spec, plain
 from sim2real.dynamics import PARAMS
-from sim2real.evaluate import normalized_policy, run_episodes
+from sim2real.evaluate import run_episodes, stored_policy
 from sim2real.io import write_json
-from sim2real.runs import load_model, resolve_policy
-from sim2real.vec import read_normalization
+from sim2real.runs import resolve_policy
 
 
 def _point(policy: str, task: str, profile: dict, param: str, value: float, seed: int, episodes: int) -> dict:
     th.set_num_threads(1)
-    src = resolve_policy(policy)
-    norm = read_normalization(src.norm_path)
-    act = normalized_policy(load_model(src), norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]))
-    eps = run_episodes(act, task, episodes, seed, None, {**profile, param: value})
+    eps = run_episodes(stored_policy(resolve_policy(policy)), task, episodes, seed, None, {**profile, param: value})
     return {
         "policy": policy,
         "value": value,
@@ -54,8 +50,9 @@ def sweep(cfg: DictConfig) -> Path:
     if not isinstance(policies, list) or not policies:
         raise ConfigError("policies=[]: give one or more run directories or shipped policy names")
     for p in policies:
-        if resolve_policy(p).task != task:
-            raise ConfigError(f"policy '{p}' is a {resolve_policy(p).task} policy, not {task}")
+        other = resolve_policy(p).task
+        if other != task:
+            raise ConfigError(f"policy '{p}' is a {other} policy, not {task}")
     if not isinstance(cfg.seeds, int) or cfg.seeds < 1 or not isinstance(cfg.episodes, int) or cfg.episodes < 1:
         raise ConfigError(f"seeds={cfg.seeds!r}, episodes={cfg.episodes!r}: both must be positive integers")
     profile = dynamics_spec(cfg.dynamics) or {}
