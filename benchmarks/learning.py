@@ -32,7 +32,7 @@ def train(task: str, seed: int, out: Path, extra: list[str]) -> Path:
         "sim2real.cli",
         "train",
         f"task={task}",
-        "dr=default",
+        *([] if any(e.startswith("dr=") for e in extra) else ["dr=default"]),
         f"seed={seed}",
         "progress=false",
         f"hydra.run.dir={run}",
@@ -80,7 +80,8 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(args.jobs) as pool:
             runs = list(pool.map(lambda s: train(args.task, s, args.out, extra), args.seeds))
-    print(f"task={args.task} dr=default threshold={threshold:.0%} on the training distribution")
+    dr = next((e for e in extra if e.startswith("dr=")), "dr=default")
+    print(f"task={args.task} {dr} threshold={threshold:.0%} on the training distribution")
     print(
         f"{'seed':>4} {'steps to thr':>12} {'min to thr':>10} {'final steps':>11} {'min':>6} "
         f"{'train':>6} {'nominal':>7} {'real':>6} {'eps':>4} {'warm s':>6}"

@@ -166,6 +166,33 @@ class Sim2RealEnv(gym.Env, ABC):
         info = {"is_success": False, "physics_unstable": True, "reward_terms": {}}
         return self._observe(), 0.0, True, False, info
 
+    # -- replay of logged data (calibration) -----------------------------------------------------
+    def set_values(self, values: Values) -> None:
+        """Apply ``values`` to the model now (outside ``reset``; used to replay logs under candidate parameters)."""
+        self.values = {**self.profile, **values}
+        apply_to_model(self.model, self.nominal, self.index, self.values)
+
+    def replay_context(self, observations: np.ndarray, applied: np.ndarray) -> Any:
+        """Controller state per step that the observations do not carry, rebuilt from a logged episode.
+
+        ``observations`` (T + 1, obs_dim) and the actions the actuators received (T, act_dim), after
+        latency and deadzone. Default: none."""
+        return None
+
+    def restore(self, obs: np.ndarray, context: Any, t: int) -> None:
+        """Set the simulator to the state the logged observation ``obs`` describes (step ``t`` of an episode)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot replay logged observations")
+
+    def replay_step(self, applied: np.ndarray, sent: np.ndarray) -> np.ndarray | None:
+        """One control step: ``applied`` reaches the actuators (already delayed), ``sent`` is what the policy
+        sent this step (the observation's previous-action entries). The true observation, or None on a blow-up."""
+        self._last_action = sent
+        self._task_command(applied)
+        self._physics_step()
+        if self._diverged():
+            return None
+        return self._task_observe().copy()
+
     @property
     def dynamics_values(self) -> Values:
         """The parameter values of the current episode (canonical names)."""

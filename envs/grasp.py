@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+import mujoco
 import numpy as np
 from sim2real.envs.base import Sim2RealEnv
 
@@ -112,6 +113,65 @@ class GraspEnv(Sim2RealEnv):
         # object vel 11-13, pad-object contacts 14-15 (see assets/grasp.xml)
         if m.nsensordata != 16:
             raise ValueError(f"grasp model: expected 16 sensor values, found {m.nsensordata}")
+        self._obj_vadr = m.jnt_dofadr[m.joint("object").id]
+        probe = mujoco.MjData(m)
+        mujoco.mj_kinematics(m, probe)
+        self._pinch_offset = probe.site("pinch").xpos.copy()  # pinch position at zero joint positions, m
+
+    # -- replay of logged observations (calibration) ------------------------------------------
+    def replay_context(self, observations: np.ndarray, applied: np.ndarray) -> dict[str, np.ndarray]:
+        """Smoothed gripper and box positions, and the Cartesian controller's commanded position before each
+        step, (T + 1, 3) each in m.
+
+        Positions are smoothed over +-3 steps with the (far less noisy) velocity readings carrying each
+        neighbour to step t: a stiff servo turns millimetres of position noise into large forces. The
+        commanded position is rebuilt as ``_task_command`` builds it, from the first position, the applied
+        displacements and the anti-wind-up limit around the measured position."""
+        pinch = smooth_positions(observations[:, 0:3], observations[:, 3:6], self.dt)
+        obj = smooth_positions(observations[:, 7:10], observations[:, 13:16], self.dt)
+        joints = pinch - self._pinch_offset
+        targets = np.empty((len(applied) + 1, 3))
+        targets[0] = joints[0]
+        for j in range(len(applied)):
+            t = targets[j] + applied[j, :3] * MAX_STEP
+            t = np.minimum(np.maximum(t, joints[j] - MAX_LEAD), joints[j] + MAX_LEAD)
+            targets[j + 1] = np.minimum(np.maximum(t, self._lo), self._hi)
+        return {"targets": targets, "pinch": pinch, "object": obj}
+
+    def restore(self, obs: np.ndarray, context: dict[str, np.ndarray], t: int) -> None:
+        """Gripper, fingers and box from the observation. The box's yaw is not observed: zero, or for a box held
+        between the pads the yaw whose width across them matches the finger gap; its spin is zero. A box
+        reported inside the table or wider than the gap is moved to touching (noisy readings)."""
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        half = m.geom_size[self._obj_geom]
+        self._half = half.copy()
+        pinch, obj = context["pinch"][t], context["object"][t].copy()
+        obj[2] = max(obj[2], half[2])
+        gap = float(obs[6])
+        between = (
+            abs(obj[0] - pinch[0]) < 0.02 and abs(obj[1] - pinch[1]) < half[1] + 0.01 and abs(obj[2] - pinch[2]) < 0.04
+        )
+        yaw = 0.0
+        if between:
+            gap = max(gap, 2 * half[1])
+            # a box held across the pads at yaw psi spans half_x |sin psi| + half_y |cos psi| = gap / 2 along y
+            # (the sign of psi is not observable; either gives the same contacts)
+            ratio = min(gap / 2 / math.hypot(half[0], half[1]), 1.0)
+            yaw = max(math.asin(ratio) - math.atan2(half[1], half[0]), 0.0)
+        d.qpos[0:3] = pinch - self._pinch_offset
+        d.qvel[0:3] = obs[3:6]
+        d.qpos[3] = d.qpos[4] = min(max((2 * FINGER_TRAVEL - gap) / 2, 0.0), FINGER_TRAVEL)
+        q, v = self._obj_qadr, self._obj_vadr
+        d.qpos[q : q + 7] = [*obj, math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
+        d.qvel[v : v + 3] = obs[13:16]
+        d.ctrl[:3] = context["targets"][t]
+        d.ctrl[3] = d.ctrl[4] = (obs[22] + 1.0) * 0.5 * FINGER_TRAVEL
+        self._target = context["targets"][t].copy()
+        self._held = 0
+        self._last_action = np.asarray(obs[19:23], dtype=np.float64)
+        mujoco.mj_forward(m, d)
+        self._warnings = d.warning[self._bad_qacc].number
 
     def _model_index(self) -> ModelIndex:
         return ModelIndex.from_model(
@@ -179,3 +239,15 @@ class GraspEnv(Sim2RealEnv):
         off_table = abs(ox) > TABLE_HALF or abs(oy) > TABLE_HALF or oz < -0.05
         info = {"is_success": success, "grasped": grasped, "lift_height": lift, "dropped": off_table}
         return terms, off_table, info
+
+
+def smooth_positions(pos: np.ndarray, vel: np.ndarray, dt: float, half_window: int = 3) -> np.ndarray:
+    """Each position as the mean of its +-``half_window`` neighbours moved to its time by the trapezoid
+    integral of the velocities (m, m/s, s)."""
+    disp = np.concatenate([np.zeros((1, pos.shape[1])), np.cumsum(0.5 * (vel[1:] + vel[:-1]) * dt, axis=0)])
+    anchored = pos - disp
+    n = len(pos)
+    csum = np.concatenate([np.zeros((1, pos.shape[1])), np.cumsum(anchored, axis=0)])
+    lo = np.clip(np.arange(n) - half_window, 0, n)
+    hi = np.clip(np.arange(n) + half_window + 1, 0, n)
+    return (csum[hi] - csum[lo]) / (hi - lo)[:, None] + disp

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+import mujoco
 import numpy as np
 from sim2real.envs.base import Sim2RealEnv
 
@@ -106,6 +107,9 @@ class NavigateEnv(Sim2RealEnv):
         self._c0 = 12 + N_RAYS
         if m.nsensordata != self._c0 + 1 + N_OBSTACLES:
             raise ValueError(f"navigate model: unexpected sensor layout ({m.nsensordata} values)")
+        self._base_v = m.jnt_dofadr[m.joint("base").id]
+        self._wheel_v = np.array([m.jnt_dofadr[m.joint(w).id] for w in ("wheel_left", "wheel_right")])
+        self._rest_z = WHEEL_RADIUS  # base height on level ground (the wheels' axle height)
 
     def _model_index(self) -> ModelIndex:
         return ModelIndex.from_model(self.model, robot_roots=("robot",), friction_geoms=("wheel_left", "wheel_right"))
@@ -146,6 +150,28 @@ class NavigateEnv(Sim2RealEnv):
         self.model.site_pos[self._goal_site, :2] = self.goal
         self._prev_dist = float(np.linalg.norm(self.goal - start))
         self.collisions = 0
+
+    # -- replay of logged observations (calibration) ------------------------------------------
+    def restore(self, obs: np.ndarray, context: object, t: int) -> None:
+        """The base at the arena centre heading +x (the robot frame is then the world frame) with the
+        observed velocities, wheels rolling without slip, the goal where the observation puts it, and
+        the obstacles parked outside (the rangefinders are not replayed)."""
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        q, v = self._base_q, self._base_v
+        d.qpos[q : q + 7] = [0.0, 0.0, self._rest_z, 1.0, 0.0, 0.0, 0.0]
+        fwd, lat, wz = (float(x) for x in obs[3:6])
+        d.qvel[v : v + 6] = [fwd, lat, 0.0, 0.0, 0.0, wz]
+        d.qvel[self._wheel_v] = [(fwd - wz * HALF_TRACK) / WHEEL_RADIUS, (fwd + wz * HALF_TRACK) / WHEEL_RADIUS]
+        d.mocap_pos[self._mocap, 0] = 10.0 + np.arange(N_OBSTACLES)
+        d.mocap_pos[self._mocap, 1] = 10.0
+        self.goal = np.asarray(obs[0:2], dtype=np.float64).copy()
+        self.model.site_pos[self._goal_site, :2] = self.goal
+        self._prev_dist = float(np.hypot(*self.goal))
+        self.collisions = 0
+        self._last_action = np.asarray(obs[6 + N_RAYS :], dtype=np.float64)
+        mujoco.mj_forward(m, d)
+        self._warnings = d.warning[self._bad_qacc].number
 
     # -- control, observation, reward ---------------------------------------------------------
     def _task_command(self, action: np.ndarray) -> None:

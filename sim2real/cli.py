@@ -9,18 +9,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sim2real.config import ConfigError
 from sim2real.dynamics import DynamicsError
 
 USER_ERRORS = (ConfigError, DynamicsError, FileNotFoundError, ValueError)  # BundleError, DatasetError are ValueErrors
-
-PLANNED = {
-    "collect": "collecting logged episodes as a Minari dataset",
-    "calibrate": "calibrating the simulator from logged data",
-    "data": "importing and inspecting logged datasets",
-}
 
 
 def _train(cfg: Any) -> None:
@@ -94,6 +89,62 @@ def _deploy(cfg: Any) -> None:
     deploy_cmd(cfg)
 
 
+def _collect(cfg: Any) -> None:
+    from sim2real.collect import collect
+
+    collect(cfg)
+
+
+def _calibrate(cfg: Any) -> None:
+    from sim2real.calibrate_cmd import calibrate_cmd
+
+    calibrate_cmd(cfg)
+
+
+def _task_from_dataset(argv: list[str]) -> list[str]:
+    """Fill ``task=`` from the dataset's recorded task."""
+    spec = _arg(argv, "data")
+    if spec is None or _arg(argv, "task"):
+        return argv
+    from sim2real.datasets import read
+
+    return [*argv, f"task={read(spec).task}"]
+
+
+def _group_file(argv: list[str]) -> list[str]:
+    """``dr=<file or dir>`` / ``dynamics=<file>``: a YAML written by ``calibrate`` (or by hand) becomes
+    ``dr=none dr.<name>=[low,high] ...`` (``dynamics=nominal dynamics.<name>=value ...``), so every
+    command, sweep and launcher takes it like a preset."""
+    import yaml
+
+    from sim2real.dynamics import PARAMS
+
+    out = []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key not in ("dr", "dynamics") or not ("/" in value or value.endswith((".yaml", ".yml"))) or "," in value:
+            out.append(arg)
+            continue
+        path = Path(value)
+        if path.is_dir():
+            path = path / f"{key}.yaml"
+        if not path.is_file():
+            raise ConfigError(
+                f"{key}={value}: no such file (a calibration run directory holds dr.yaml and dynamics.yaml)"
+            )
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{key}={value}: expected a mapping of parameter names")
+        out += [f"{key}={'none' if key == 'dr' else 'nominal'}", f"{key}.name={data.pop('name', path.stem)}"]
+        for name, v in data.items():
+            if name not in PARAMS:
+                raise ConfigError(
+                    f"{key}={value}: unknown dynamics parameter '{name}'; valid names: {', '.join(PARAMS)}"
+                )
+            out.append(f"{key}.{name}=[{float(v[0])},{float(v[1])}]" if isinstance(v, list) else f"{key}.{name}={v}")
+    return out
+
+
 def _task_from_bundle(argv: list[str]) -> list[str]:
     """Fill ``task=`` from the bundle's policy.json (read as JSON: no torch on the deploy path)."""
     spec = _arg(argv, "bundle")
@@ -113,6 +164,8 @@ COMMANDS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "compare": ("compare", _compare),
     "unit": ("unit", _unit),
     "sweep": ("sweep", _sweep),
+    "collect": ("collect", _collect),
+    "calibrate": ("calibrate", _calibrate),
 }
 
 
@@ -120,7 +173,13 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
     import hydra
 
     argv = list(argv)
-    required = {"evaluate": "policy", "finetune": "init", "deploy": "bundle"}.get(name)
+    required = {
+        "evaluate": "policy",
+        "finetune": "init",
+        "deploy": "bundle",
+        "collect": "policy",
+        "calibrate": "data",
+    }.get(name)
     asks_hydra = any(a.startswith(("-h", "--help", "--cfg", "--info")) for a in argv)
     if required and _arg(argv, required) is None and not asks_hydra:
         print(f"error: {required} is required: add {required}=<value>", file=sys.stderr)
@@ -132,6 +191,11 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
             argv = _from_policy(argv, "init", with_algo=True)
         elif name == "deploy":
             argv = _task_from_bundle(argv)
+        elif name == "collect" and _arg(argv, "policy") != "scripted":
+            argv = _from_policy(argv, "policy", with_algo=False)
+        elif name == "calibrate":
+            argv = _task_from_dataset(argv)
+        argv = _group_file(argv)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -178,18 +242,19 @@ def demo() -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
-        names = ", ".join([*COMMANDS, *PLANNED, "demo"])
+        names = ", ".join([*COMMANDS, "data", "demo"])
         print(f"usage: sim2real <subcommand> [key=value ...] [-m]\nsubcommands: {names}")
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
     if cmd == "demo":
         return demo()
-    if cmd in PLANNED:
-        print(f"error: 'sim2real {cmd}' ({PLANNED[cmd]}) is not built yet", file=sys.stderr)
-        return 2
+    if cmd == "data":
+        from sim2real.data_cmd import data_main
+
+        return data_main(rest)
     if cmd not in COMMANDS:
         print(
-            f"error: unknown subcommand '{cmd}'; choose one of: {', '.join([*COMMANDS, *PLANNED, 'demo'])}",
+            f"error: unknown subcommand '{cmd}'; choose one of: {', '.join([*COMMANDS, 'data', 'demo'])}",
             file=sys.stderr,
         )
         return 2

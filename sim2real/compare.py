@@ -12,7 +12,12 @@ Conditions:
 - ``finetune`` / ``finetune_last`` / ``finetune_features``: the pretrained policy trained on the
   target (fine-tuning scope all / last / features), evaluated on the target at fixed step
   intervals up to the largest budget, and back in the randomised sim (retention);
-- ``scratch``: a fresh policy trained on the target (tuned algorithm, no demonstrations).
+- ``scratch``: a fresh policy trained on the target (tuned algorithm, no demonstrations);
+- ``calibrated``: a policy pretrained in the calibrated sim (``calibrated=<run>``: ``sim2real train
+  dr=<calibration run>``), evaluated zero-shot on the target;
+- ``logged``: the pretrained policy fine-tuned offline on the first N episodes of a logged target
+  dataset (``data=<dataset>``, ``logged_episodes=[N, ...]``: the budget is logged episodes, not target
+  steps), then evaluated on the target.
 
 With a constant learning rate (the fine-tuning default), the run for the largest budget passes
 through every smaller budget, so one run per (condition, seed) gives every budget's figure.
@@ -35,8 +40,8 @@ from sim2real.io import read_json, write_json
 from sim2real.runs import resolve_policy
 
 CURVE_CONDITIONS = {"finetune": "all", "finetune_last": "last", "finetune_features": "features", "scratch": None}
-EVAL_CONDITIONS = ("zero_shot", "nominal_zero_shot")
-CONDITIONS = (*EVAL_CONDITIONS, *CURVE_CONDITIONS)
+EVAL_CONDITIONS = ("zero_shot", "nominal_zero_shot", "calibrated")
+CONDITIONS = (*EVAL_CONDITIONS, *CURVE_CONDITIONS, "logged")
 
 
 def _unit_id(spec: dict[str, Any]) -> str:
@@ -71,6 +76,30 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
         baseline = resolve_policy(cfg.baseline)
         if baseline.task != task:
             raise ConfigError(f"baseline='{cfg.baseline}' is a {baseline.task} policy, not {task}")
+    calibrated = None
+    if "calibrated" in conditions:
+        if OmegaConf.select(cfg, "calibrated") is None:
+            raise ConfigError("conditions has calibrated: add calibrated=<run trained with dr=<calibration run>>")
+        calibrated = resolve_policy(cfg.calibrated)
+        if calibrated.task != task:
+            raise ConfigError(f"calibrated='{cfg.calibrated}' is a {calibrated.task} policy, not {task}")
+    data, logged_episodes = None, []
+    if "logged" in conditions:
+        from sim2real.datasets import read
+
+        if OmegaConf.select(cfg, "data") is None:
+            raise ConfigError("conditions has logged: add data=<logged target dataset>")
+        n_logged = read(cfg.data, task).episodes
+        logged_episodes = plain(cfg.logged_episodes)
+        if (
+            not isinstance(logged_episodes, list)
+            or not logged_episodes
+            or any(not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= n_logged for n in logged_episodes)
+        ):
+            raise ConfigError(
+                f"logged_episodes={logged_episodes}: give episode counts between 1 and {n_logged} (the dataset's size)"
+            )
+        data = str(Path(cfg.data).resolve())
     return {
         "task": task,
         "dynamics_name": str(OmegaConf.select(cfg, "dynamics.name", default="custom")),
@@ -80,6 +109,9 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
         "dynamics": dyn or {},
         "pretrained": str(pretrained.path),
         "baseline": str(baseline.path) if baseline else None,
+        "calibrated": str(calibrated.path) if calibrated else None,
+        "data": data,
+        "logged_episodes": sorted(set(logged_episodes)),
         "interval": interval,
     }
 
@@ -111,6 +143,22 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
                 units.append({**common, "kind": "eval", "condition": cond, "seed": seed, "policy": grid["pretrained"]})
             elif cond == "nominal_zero_shot":
                 units.append({**common, "kind": "eval", "condition": cond, "seed": seed, "policy": grid["baseline"]})
+            elif cond == "calibrated":
+                units.append({**common, "kind": "eval", "condition": cond, "seed": seed, "policy": grid["calibrated"]})
+            elif cond == "logged":
+                for n in grid["logged_episodes"]:
+                    units.append(
+                        {
+                            **common,
+                            "kind": "logged",
+                            "condition": cond,
+                            "seed": seed,
+                            "init": grid["pretrained"],
+                            "data": grid["data"],
+                            "logged_episodes": n,
+                            "offline": plain(cfg.offline),
+                        }
+                    )
             else:
                 units.append(
                     {
@@ -194,7 +242,9 @@ def run_unit(cfg: DictConfig) -> None:
     dyn_overrides = [f"dynamics.{k}={v}" for k, v in spec["dynamics"].items()] + [
         f"dynamics.name={spec['dynamics_name']}"
     ]
-    if spec["kind"] == "eval":
+    if spec["kind"] == "logged":
+        result = _run_logged(spec, d, dyn_overrides)
+    elif spec["kind"] == "eval":
         from sim2real.evaluate_cmd import evaluate
 
         rand = spec.get("randomization")
@@ -274,3 +324,50 @@ def run_unit(cfg: DictConfig) -> None:
         }
     write_json(d / "result.json", {**result, "unit": spec})
     print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
+
+
+def _run_logged(spec: dict[str, Any], d: Path, dyn_overrides: list[str]) -> dict[str, Any]:
+    """Fine-tune offline on the first ``logged_episodes`` episodes, then evaluate on the target."""
+    from hydra import compose
+
+    from sim2real.evaluate_cmd import evaluate
+    from sim2real.finetune import finetune
+
+    algo = resolve_policy(spec["init"]).algo
+    off = [f"offline.{k}={v}" for k, v in spec["offline"].items()]
+    run = finetune(
+        compose(
+            "finetune",
+            overrides=[
+                f"task={spec['task']}",
+                f"init={spec['init']}",
+                f"algo={algo}",
+                f"seed={spec['seed']}",
+                f"data={spec['data']}",
+                "mode=offline",
+                "steps=0",
+                *off,
+                f"offline.episodes={spec['logged_episodes']}",
+                "eval.interval=0",
+                "progress=false",
+                f"out_dir={d / 'run'}",
+                "dynamics=nominal",
+                *dyn_overrides,
+            ],
+        )
+    )
+    s = evaluate(
+        compose(
+            "evaluate",
+            overrides=[
+                f"task={spec['task']}",
+                f"policy={run}",
+                f"episodes={spec['episodes']}",
+                f"seed={spec['seed']}",
+                f"out_dir={d}",
+                "dynamics=nominal",
+                *dyn_overrides,
+            ],
+        )
+    )
+    return {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}

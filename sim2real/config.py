@@ -156,6 +156,11 @@ def eval_targets(names: list[str], randomization: Any, dynamics: Any) -> dict[st
     return out
 
 
+def _offline_only(cfg: DictConfig) -> bool:
+    """A fine-tuning run on logged data alone may take zero target steps."""
+    return OmegaConf.select(cfg, "data") is not None and OmegaConf.select(cfg, "mode") == "offline"
+
+
 def build_spec(cfg: DictConfig) -> RunSpec:
     """Validate a ``train``/``finetune`` config and turn it into a :class:`RunSpec`."""
     task = check_task(OmegaConf.select(cfg, "task.name"))
@@ -176,7 +181,7 @@ def build_spec(cfg: DictConfig) -> RunSpec:
         algo=algo_cfg["name"],
         algo_cfg=algo_cfg,
         seed=_positive_int(cfg, "seed", allow_zero=True),
-        steps=_positive_int(cfg, "steps"),
+        steps=_positive_int(cfg, "steps", allow_zero=_offline_only(cfg)),
         n_envs=_positive_int(cfg, "n_envs"),
         run_dir=Path(cfg.out_dir),
         randomization=randomization,

@@ -8,8 +8,10 @@ non-finite values, with a one-line error naming the problem.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,19 @@ from sim2real.sim_robot import EpisodeLog
 
 class DatasetError(ValueError):
     """A dataset that does not fit the task; the message names the episode and the field."""
+
+
+_ID = re.compile(r"^[A-Za-z0-9_.]+(-[A-Za-z0-9_.]+)*-v\d+$")
+
+
+def split_path(path: str | Path) -> tuple[Path, str]:
+    """A dataset directory ``<root>/<name>-v<N>`` as (root, Minari dataset id)."""
+    p = Path(path)
+    if not _ID.match(p.name):
+        raise DatasetError(
+            f"dataset '{path}': the last path component must be a Minari id '<name>-v<N>', e.g. data/grasp-real-v0"
+        )
+    return p.parent, p.name
 
 
 def _use_root(root: str | Path) -> Path:
@@ -88,27 +103,208 @@ def write_dataset(
 
 
 def load_dataset(dataset_id: str, root: str | Path, task: str) -> Any:
-    """Load and check a dataset for ``task``: spaces, finiteness, non-empty."""
+    """Load and check a dataset for ``task``: spaces, finiteness, non-empty (a Minari ``MinariDataset``)."""
     import minari
 
     _use_root(root)
+    if not (Path(root) / dataset_id).is_dir():
+        raise DatasetError(f"dataset {Path(root) / dataset_id}: no such dataset directory")
     try:
-        ds = minari.load_dataset(dataset_id)
-    except (FileNotFoundError, ValueError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            ds = minari.load_dataset(dataset_id)
+    except (FileNotFoundError, ValueError, KeyError, OSError) as e:
         raise DatasetError(f"dataset {dataset_id} under {root}: cannot be loaded ({e})") from None
     if ds.total_episodes == 0:
         raise DatasetError(f"dataset {dataset_id}: it holds no episodes")
     stored_task = ds.storage.metadata.get("sim2real_task")
     if stored_task is not None and stored_task != task:
-        raise DatasetError(f"dataset {dataset_id}: it is a {stored_task} dataset, not {task}")
+        raise DatasetError(f"dataset {dataset_id}: it is a {stored_task} dataset, not {task}; use task={stored_task}")
     env = gym.make(envs.TASKS[task])
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     for ep in ds.iterate_episodes():
-        if ep.observations.shape[1:] != (obs_dim,) or ep.actions.shape[1:] != (act_dim,):
-            raise DatasetError(
-                f"dataset {dataset_id}, episode {ep.id}: observations {ep.observations.shape[1:]} / "
-                f"actions {ep.actions.shape[1:]}, task {task} needs ({obs_dim},) / ({act_dim},)"
-            )
-        if not (np.isfinite(ep.observations).all() and np.isfinite(ep.actions).all() and np.isfinite(ep.rewards).all()):
-            raise DatasetError(f"dataset {dataset_id}, episode {ep.id}: non-finite values (NaN or inf)")
+        check_episode(
+            f"dataset {dataset_id}, episode {ep.id}", task, ep.observations, ep.actions, ep.rewards, obs_dim, act_dim
+        )
     return ds
+
+
+def check_episode(
+    where: str, task: str, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, obs_dim: int, act_dim: int
+) -> None:
+    """One episode's arrays against the task's spaces: shapes, lengths, finite values, actions in [-1, 1]."""
+    if obs.ndim != 2 or actions.ndim != 2 or obs.shape[1] != obs_dim or actions.shape[1] != act_dim:
+        raise DatasetError(
+            f"{where}: observations {obs.shape[1:]} / actions {actions.shape[1:]}, task {task} needs "
+            f"({obs_dim},) / ({act_dim},)"
+        )
+    if len(actions) == 0 or len(obs) != len(actions) + 1 or len(rewards) != len(actions):
+        raise DatasetError(
+            f"{where}: {len(obs)} observations, {len(actions)} actions, {len(rewards)} rewards; an episode of T >= 1 "
+            "steps needs T + 1 observations and T actions and rewards"
+        )
+    if not (np.isfinite(obs).all() and np.isfinite(actions).all() and np.isfinite(rewards).all()):
+        raise DatasetError(f"{where}: non-finite values (NaN or inf); drop or repair those episodes")
+    if np.abs(actions).max() > 1.0 + 1e-6:
+        raise DatasetError(f"{where}: actions outside [-1, 1]; log the normalised actions the policy sent")
+
+
+@dataclass
+class Logged:
+    """A checked dataset in memory: per-episode arrays and metadata.
+
+    ``true_dynamics`` holds the target's parameter values where the data came from a simulator; the
+    calibration never reads it (it exists to score estimates)."""
+
+    task: str
+    path: Path
+    observations: list[np.ndarray]  # each (T + 1, obs_dim)
+    actions: list[np.ndarray]  # each (T, act_dim)
+    rewards: list[np.ndarray]
+    terminations: list[np.ndarray]
+    truncations: list[np.ndarray]
+    success: list[bool]
+    metadata: dict[str, Any]
+    true_dynamics: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def episodes(self) -> int:
+        return len(self.actions)
+
+    @property
+    def steps(self) -> int:
+        return int(sum(len(a) for a in self.actions))
+
+    def head(self, n: int) -> Logged:
+        """The first ``n`` episodes."""
+        return Logged(
+            self.task,
+            self.path,
+            self.observations[:n],
+            self.actions[:n],
+            self.rewards[:n],
+            self.terminations[:n],
+            self.truncations[:n],
+            self.success[:n],
+            self.metadata,
+            self.true_dynamics[:n],
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """What ``sim2real data info`` prints."""
+        returns = [float(r.sum()) for r in self.rewards]
+        return {
+            "dataset": str(self.path),
+            "task": self.task,
+            "episodes": self.episodes,
+            "steps": self.steps,
+            "control_rate_hz": self.metadata.get("sim2real_control_rate_hz"),
+            "success_rate": float(np.mean(self.success)),
+            "mean_return": float(np.mean(returns)),
+            "mean_length": float(np.mean([len(a) for a in self.actions])),
+            "source": self.metadata.get("sim2real_source", self.metadata.get("algorithm_name")),
+            "dynamics_profile": self.metadata.get("sim2real_dynamics_profile"),
+            "true_dynamics_recorded": bool(self.true_dynamics and self.true_dynamics[0]),
+        }
+
+
+def read(path: str | Path, task: str | None = None) -> Logged:
+    """Load and check the dataset at ``path`` (``<root>/<name>-v<N>``) for ``task`` (default: its own task)."""
+    root, dataset_id = split_path(path)
+    if not Path(path).is_dir():
+        raise DatasetError(f"dataset {path}: no such dataset directory")
+    if task is None:
+        meta_file = Path(path) / "data" / "metadata.json"
+        if meta_file.is_file():
+            import json
+
+            task = json.loads(meta_file.read_text()).get("sim2real_task")
+        if task not in envs.TASKS:
+            raise DatasetError(f"dataset {path}: it does not record its task; add task=<{'|'.join(envs.TASKS)}>")
+    ds = load_dataset(dataset_id, root, task)
+    eps = list(ds.iterate_episodes())
+    ep_meta = list(ds.storage.get_episode_metadata(range(ds.total_episodes)))
+    true_dyn = [
+        {k[len("true_dynamics.") :]: float(v) for k, v in m.items() if k.startswith("true_dynamics.")} for m in ep_meta
+    ]
+    success = [
+        bool(m["success"]) if "success" in m else bool(np.asarray(e.infos.get("success", [False]))[-1])
+        for e, m in zip(eps, ep_meta, strict=True)
+    ]
+    return Logged(
+        task=task,
+        path=Path(path),
+        observations=[np.asarray(e.observations, dtype=np.float64) for e in eps],
+        actions=[np.asarray(e.actions, dtype=np.float64) for e in eps],
+        rewards=[np.asarray(e.rewards, dtype=np.float64) for e in eps],
+        terminations=[np.asarray(e.terminations, dtype=bool) for e in eps],
+        truncations=[np.asarray(e.truncations, dtype=bool) for e in eps],
+        success=success,
+        metadata=dict(ds.storage.metadata),
+        true_dynamics=true_dyn,
+    )
+
+
+def write(path: str | Path, task: str, episodes: list[EpisodeLog], metadata: dict[str, Any]) -> Path:
+    """Write ``episodes`` as the dataset at ``path`` (``<root>/<name>-v<N>``); replaces an existing one."""
+    root, dataset_id = split_path(path)
+    return write_dataset(dataset_id, root, task, episodes, metadata)
+
+
+NPZ_KEYS = ("observations", "actions", "rewards", "terminations", "truncations", "episode_lengths")
+
+
+def import_npz(npz: str | Path, task: str, out: str | Path) -> tuple[Path, list[str]]:
+    """Convert a plain NumPy log (layout in ``docs/datasets.md``) into a checked dataset at ``out``.
+
+    Returns the dataset path and notes on what was repaired (episodes logged without an end flag
+    are marked truncated on their last step)."""
+    try:
+        f = np.load(npz, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{npz}: not a readable .npz file ({e})") from None
+    missing = [k for k in NPZ_KEYS if k not in f.files]
+    if missing:
+        raise DatasetError(f"{npz}: missing arrays {', '.join(missing)}; the layout needs {', '.join(NPZ_KEYS)}")
+    lengths = np.asarray(f["episode_lengths"])
+    if lengths.ndim != 1 or len(lengths) == 0 or not np.issubdtype(lengths.dtype, np.integer) or (lengths < 1).any():
+        raise DatasetError(f"{npz}: episode_lengths must be a non-empty 1-D integer array of steps (each >= 1)")
+    obs, act = np.asarray(f["observations"], dtype=np.float64), np.asarray(f["actions"], dtype=np.float64)
+    per_step = {k: np.asarray(f[k]).reshape(-1) for k in ("rewards", "terminations", "truncations")}
+    n = int(lengths.sum())
+    if len(act) != n or len(obs) != n + len(lengths) or any(len(v) != n for v in per_step.values()):
+        raise DatasetError(
+            f"{npz}: episode_lengths sum to {n} steps over {len(lengths)} episodes, so actions, rewards, terminations "
+            f"and truncations need {n} rows and observations {n + len(lengths)} (T + 1 per episode); found "
+            f"{len(act)}, {len(per_step['rewards'])}, {len(per_step['terminations'])}, "
+            f"{len(per_step['truncations'])} and {len(obs)}"
+        )
+    success = np.asarray(f["success"], dtype=bool) if "success" in f.files else np.zeros(len(lengths), bool)
+    if len(success) != len(lengths):
+        raise DatasetError(f"{npz}: success has {len(success)} entries for {len(lengths)} episodes")
+    env = gym.make(envs.TASKS[task])
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    notes, logs, o0, a0 = [], [], 0, 0
+    for i, t in enumerate(lengths.tolist()):
+        o, a = obs[o0 : o0 + t + 1], act[a0 : a0 + t]
+        r = per_step["rewards"][a0 : a0 + t].astype(np.float64)
+        term = per_step["terminations"][a0 : a0 + t].astype(bool)
+        trunc = per_step["truncations"][a0 : a0 + t].astype(bool)
+        check_episode(f"{npz}, episode {i}", task, o, a, r, obs_dim, act_dim)
+        if not (term[-1] or trunc[-1]):
+            trunc = trunc.copy()
+            trunc[-1] = True
+            notes.append(f"episode {i}: no end flag on its last step, marked truncated")
+        logs.append(
+            EpisodeLog(
+                seed=i,
+                observations=list(o),
+                actions=list(a),
+                rewards=r.tolist(),
+                terminations=term.tolist(),
+                truncations=trunc.tolist(),
+                success=bool(success[i]),
+            )
+        )
+        o0, a0 = o0 + t + 1, a0 + t
+    return write(out, task, logs, {"source": f"import {Path(npz).name}"}), notes

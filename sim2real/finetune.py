@@ -8,22 +8,27 @@ Controls (``finetune.*`` in the config):
   feature extractor under freshly initialised output layers);
 - ``update_norm``: whether the observation normalisation keeps adapting to the target;
 - ``keep_buffer`` (SAC): start from the pretraining replay buffer.
+
+With ``data=<dataset>`` the policy also learns from logged data (``mode=offline|mixed``, ``offline.*``;
+see :mod:`sim2real.offline`); ``steps=0`` with ``mode=offline`` is a purely offline run.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch as th
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sim2real.config import ConfigError, build_spec, plain
+from sim2real.datasets import Logged
 from sim2real.runs import PolicySource, load_model, resolve_policy
 from sim2real.train import run
 from sim2real.vec import load_normalization
@@ -98,8 +103,62 @@ def _controls(cfg: DictConfig, src: PolicySource) -> dict[str, Any]:
     return ft
 
 
+def _logged(cfg: DictConfig, src: PolicySource, task: str, ft: dict[str, Any]) -> tuple[Logged | None, dict[str, Any]]:
+    """The logged dataset and offline settings of ``data=...`` (checked before any work), or ``(None, {})``."""
+    from sim2real.datasets import read
+    from sim2real.offline import MODES
+
+    data = OmegaConf.select(cfg, "data")
+    if data is None:
+        return None, {}
+    off = plain(cfg.offline)
+    mode = OmegaConf.select(cfg, "mode")
+    if mode not in MODES:
+        raise ConfigError(f"mode={mode!r} is unknown; choose one of: {', '.join(MODES)}")
+    if src.algo == "ppo" and mode == "mixed":
+        raise ConfigError("mode=mixed needs an off-policy (SAC) policy; for PPO use mode=offline (behaviour cloning)")
+    if ft["keep_buffer"] and mode == "mixed":
+        raise ConfigError("finetune.keep_buffer=true and mode=mixed both fill the buffer; choose one")
+    for key in ("gradient_steps", "batch_size", "epochs"):
+        v = off.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ConfigError(f"offline.{key}={v!r}: must be a positive integer")
+    for key in ("bc_weight", "lr"):
+        v = off.get(key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v) or v < 0:
+            raise ConfigError(f"offline.{key}={v!r}: must be a non-negative number")
+    logged = read(data, task)
+    n = off.get("episodes")
+    if n is not None:
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= logged.episodes:
+            raise ConfigError(f"offline.episodes={n!r}: must be between 1 and {logged.episodes} (the dataset's size)")
+        logged = logged.head(n)
+    return logged, {**off, "mode": mode, "data": str(data)}
+
+
+def _apply_logged(
+    model: BaseAlgorithm, logged: Logged, off: dict[str, Any], norm: VecNormalize, seed: int
+) -> dict[str, Any]:
+    """Offline updates or the mixed buffer, per :mod:`sim2real.offline`; returns what was done."""
+    from sim2real.offline import logged_buffer, ppo_offline, sac_offline, use_mixed_buffer
+
+    t = time.time()
+    info: dict[str, Any] = {**off, "episodes": logged.episodes, "transitions": logged.steps}
+    if isinstance(model, PPO):
+        info["bc"] = ppo_offline(model, logged, norm, off["epochs"], off["lr"], off["batch_size"], seed)
+    elif off["mode"] == "offline":
+        buf = logged_buffer(logged, model)
+        info["losses"] = sac_offline(model, buf, norm, off["gradient_steps"], off["batch_size"], off["bc_weight"], seed)
+    else:
+        use_mixed_buffer(model, logged_buffer(logged, model))
+    info["seconds"] = time.time() - t
+    print(f"logged data: {off['mode']} on {logged.episodes} episodes ({logged.steps} steps) in {info['seconds']:.0f} s")
+    return info
+
+
 def finetune(cfg: DictConfig) -> Path:
-    """Fine-tune ``cfg.init`` on ``cfg.dynamics`` for ``cfg.steps`` steps; returns the run directory."""
+    """Fine-tune ``cfg.init`` on ``cfg.dynamics`` for ``cfg.steps`` steps (and/or on ``cfg.data``); returns the
+    run directory."""
     src = resolve_policy(cfg.init)
     spec = build_spec(cfg)
     if src.task != spec.task:
@@ -107,6 +166,7 @@ def finetune(cfg: DictConfig) -> Path:
     if src.algo != spec.algo:
         raise ConfigError(f"init '{cfg.init}' is a {src.algo} policy; drop algo= or set algo={src.algo}")
     ft = _controls(cfg, src)
+    logged, off = _logged(cfg, src, spec.task, ft)
 
     def from_init(norm: VecNormalize) -> tuple[BaseAlgorithm, dict[str, Any]]:
         load_normalization(src.norm_path, norm)
@@ -118,6 +178,9 @@ def finetune(cfg: DictConfig) -> Path:
         if ft["keep_buffer"]:
             model.load_replay_buffer(src.path / "replay_buffer.pkl")
         meta = spec.meta()
+        if logged is not None:
+            meta["logged"] = _apply_logged(model, logged, off, norm, spec.seed)
+            meta["wall_time_s"] = meta["logged"]["seconds"]
         meta.update(
             init=str(src.path),
             init_meta={k: src.meta.get(k) for k in ("randomization", "seed", "commit")},

@@ -31,12 +31,12 @@ def _rows(results: list[dict[str, Any]], budgets: list[int], interval: int) -> l
     rows = []
     for r in results:
         u, res = r, r["result"]
-        if u["kind"] == "eval":
+        if u["kind"] in ("eval", "logged"):
             rows.append(
                 {
                     "condition": u["condition"],
                     "seed": u["seed"],
-                    "budget": 0,
+                    "budget": u.get("logged_episodes", 0),  # logged: episodes of logged data
                     "step": 0,
                     "success_rate": res["success_rate"],
                     "mean_return": res["mean_return"],
@@ -81,7 +81,7 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
         "transfer": {},
     }
     sim = [r["result"]["success_rate"] for r in by_cond.get("sim", [])]
-    for cond in [c for c in ("sim", "zero_shot", "nominal_zero_shot") if c in by_cond]:
+    for cond in [c for c in ("sim", "zero_shot", "nominal_zero_shot", "calibrated") if c in by_cond]:
         rs = by_cond[cond]
         out["conditions"][cond] = {
             "success": _ci([r["result"]["success_rate"] for r in rs]),
@@ -99,6 +99,16 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
                 entry["retention"] = {"finetuned_sim_success": _ci(ret_sim), "pretrained_sim_success": _ci(sim)}
             per_budget[str(b)] = entry
         out["conditions"][cond] = per_budget
+    if "logged" in by_cond:  # budgets are logged episodes
+        per_n: dict[str, Any] = {}
+        for n in sorted({r["logged_episodes"] for r in by_cond["logged"]}):
+            rs = [r for r in by_cond["logged"] if r["logged_episodes"] == n]
+            per_n[str(n)] = {
+                "success": _ci([r["result"]["success_rate"] for r in rs]),
+                "return": _ci([r["result"]["mean_return"] for r in rs]),
+                "budget_unit": "logged episodes",
+            }
+        out["conditions"]["logged"] = per_n
     if sim and "zero_shot" in by_cond:
         zs = [r["result"]["success_rate"] for r in by_cond["zero_shot"]]
         out["sim_to_target_gap"] = dict(zip(("mean", "ci_low", "ci_high"), stats.difference_ci(sim, zs), strict=True))
@@ -168,7 +178,8 @@ def markdown(summary: dict[str, Any]) -> str:
             lines.append(f"| {cond} | 0 | {_fmt(v['success'])} | {_fmt(v['return'], False)} |")
         else:
             for b, e in v.items():
-                lines.append(f"| {cond} | {b} | {_fmt(e['success'])} | {_fmt(e['return'], False)} |")
+                unit = " logged episodes" if e.get("budget_unit") else ""
+                lines.append(f"| {cond} | {b}{unit} | {_fmt(e['success'])} | {_fmt(e['return'], False)} |")
     if "sim_to_target_gap" in s:
         lines += [
             "",
@@ -225,7 +236,7 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
         est = [stats.iqm_ci(mat[:, j]) for j in range(len(steps))]
         ax.plot(steps, [e[0] for e in est], label=cond)
         ax.fill_between(steps, [e[1] for e in est], [e[2] for e in est], alpha=0.2)
-    for cond, style in (("zero_shot", "--"), ("nominal_zero_shot", ":")):
+    for cond, style in (("zero_shot", "--"), ("nominal_zero_shot", ":"), ("calibrated", "-.")):
         if cond in summary["conditions"]:
             ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="k", label=cond)
     ax.set_xlabel("target environment steps")
@@ -237,7 +248,7 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
     )
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    conds = [c for c in summary["conditions"] if c != "sim"]
+    conds = [c for c in summary["conditions"] if c not in ("sim", "logged")]
     width = 0.8 / max(len(budgets), 1)
     for i, b in enumerate(budgets):
         vals, lo, hi = [], [], []
@@ -251,7 +262,25 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
         ax.bar(x, vals, width, yerr=[lo, hi], capsize=3, label=f"{b} target steps")
     ax.set_xticks(np.arange(len(conds)) + width * (len(budgets) - 1) / 2, conds, rotation=20, fontsize=8)
     p2 = _save(fig, ax, out / "budgets.png", f"{grid['task']}: success per condition and budget")
-    return [p1, p2]
+    paths = [p1, p2]
+    if "logged" in summary["conditions"]:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        per_n = summary["conditions"]["logged"]
+        ns = [int(n) for n in per_n]
+        est = [per_n[str(n)]["success"] for n in ns]
+        ax.errorbar(
+            ns,
+            [e["iqm"] for e in est],
+            yerr=[[e["iqm"] - e["ci_low"] for e in est], [e["ci_high"] - e["iqm"] for e in est]],
+            marker="o",
+            capsize=3,
+            label="logged (offline)",
+        )
+        if "zero_shot" in summary["conditions"]:
+            ax.axhline(summary["conditions"]["zero_shot"]["success"]["iqm"], ls="--", color="k", label="zero_shot")
+        ax.set_xlabel("logged target episodes")
+        paths.append(_save(fig, ax, out / "logged.png", f"{grid['task']}: fine-tuned on logged episodes"))
+    return paths
 
 
 def _save(fig: Any, ax: Any, path: Path, title: str) -> Path:

@@ -172,7 +172,7 @@ def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
     remaining = spec.steps - model.num_timesteps
     old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if remaining > 0:
+        if remaining >= 0:  # learn(0) still sets up the logger and the callback (offline-only runs)
             model.learn(
                 remaining,
                 callback=callback,

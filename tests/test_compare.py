@@ -149,3 +149,50 @@ def test_sweep_bad_param(policies, tmp_path):
         env=ENV,
     )
     assert r.returncode == 2 and "param='gravity' is not a dynamics parameter" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def nav_dataset(tmp_path_factory):
+    from sim2real.envs.scripted import scripted_policy
+
+    from sim2real.collect import rollout
+    from sim2real.datasets import write
+
+    logs = rollout(scripted_policy, "navigate", 2, 0, None, "real", action_noise=0.1)
+    return write(tmp_path_factory.mktemp("logs") / "nav-real-v0", "navigate", logs, {"source": "test"})
+
+
+def test_calibrated_and_logged_conditions(policies, nav_dataset, tmp_path):
+    out = tmp_path / "cmp"
+    r = run_compare(
+        policies,
+        out,
+        "seeds=1",
+        "budgets=[256]",
+        "conditions=[zero_shot,calibrated,logged]",
+        f"calibrated={policies['nominal']}",
+        f"data={nav_dataset}",
+        "logged_episodes=[1,2]",
+        "offline.epochs=1",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    assert "success" in s["conditions"]["calibrated"]
+    assert set(s["conditions"]["logged"]) == {"1", "2"}
+    assert s["conditions"]["logged"]["2"]["budget_unit"] == "logged episodes"
+    assert "| logged | 2 logged episodes |" in (out / "report.md").read_text()
+    assert (out / "logged.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["conditions=[calibrated]"], "add calibrated=<run"),
+        (["conditions=[logged]"], "add data=<logged target dataset>"),
+        (["conditions=[logged]", "logged_episodes=[50]"], "between 1 and 2"),
+    ],
+)
+def test_bad_logged_grids_fail_fast(policies, nav_dataset, tmp_path, extra, match):
+    data = [] if extra == ["conditions=[logged]"] else [f"data={nav_dataset}"]
+    r = run_compare(policies, tmp_path / "bad", *extra, *data, timeout=60)
+    assert r.returncode == 2 and match in r.stderr and r.stderr.count("\n") == 1, r.stderr

@@ -1,0 +1,75 @@
+"""``sim2real calibrate``: calibration.json, a randomisation centred on the estimate (``dr.yaml``) and the
+point estimate as a target profile (``dynamics.yaml``) in the run directory."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig
+
+from sim2real.calibrate import DEFAULT_PARAMS, CalibrationError, calibrate, randomization_from
+from sim2real.config import plain
+from sim2real.datasets import read
+from sim2real.io import write_json
+
+
+def _int(cfg: DictConfig, key: str, low: int) -> int:
+    v = cfg[key]
+    if not isinstance(v, int) or isinstance(v, bool) or v < low:
+        raise CalibrationError(f"{key}={v!r}: must be an integer >= {low}")
+    return v
+
+
+def write_yaml(path: Path, data: dict[str, Any], header: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(header + yaml.safe_dump(data, sort_keys=False))
+    tmp.replace(path)
+
+
+def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
+    task = cfg.task.name
+    params = plain(cfg.params) or DEFAULT_PARAMS[task]
+    if not isinstance(params, list):
+        raise CalibrationError(f"params={params!r}: give a list, e.g. params=[mass_scale,action_latency]")
+    budget, seed = _int(cfg, "budget", 10), _int(cfg, "seed", 0)
+    horizon, stride = _int(cfg, "horizon", 1), _int(cfg, "stride", 1)
+    weight = cfg.prior_weight
+    if not isinstance(weight, (int, float)) or weight < 0:
+        raise CalibrationError(f"prior_weight={weight!r}: must be a number >= 0")
+    logged = read(cfg.data, task)
+    result = calibrate(logged, list(params), budget, seed, horizon, stride, float(weight))
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    default = plain(cfg.task.randomization).get(str(cfg.base_dr))
+    if default is None:
+        raise CalibrationError(f"base_dr='{cfg.base_dr}' is not a preset of task {task}")
+    ranges = randomization_from(result, default)
+    write_json(out / "calibration.json", result)
+    write_yaml(
+        out / "dr.yaml",
+        {"name": "calibrated", **ranges},
+        f"# Randomisation centred on the calibration in {out / 'calibration.json'} (base preset: {cfg.base_dr}).\n"
+        "# Use it as dr=<this file or its directory>.\n",
+    )
+    write_yaml(
+        out / "dynamics.yaml",
+        {
+            "name": "calibrated",
+            **{k: int(v) if k == "action_latency" else float(v) for k, v in result["estimate"].items()},
+        },
+        "# The calibrated point estimate as a target profile: dynamics=<this file>.\n",
+    )
+    ident = [p for p, ok in result["identified"].items() if ok]
+    parts = []
+    for p, v in result["estimate"].items():
+        s = result["std"][p]
+        std = f" +- {s:.2g}" if isinstance(s, float) and math.isfinite(s) else ""
+        parts.append(f"{p}={v:.3g}{std}" + ("" if p in ident else " (not identified)"))
+    print(
+        f"calibrate: {task} from {logged.episodes} episodes: replay error {result['replay_error_before']:.3f} -> "
+        f"{result['replay_error_after']:.3f}; " + ", ".join(parts) + f" -> {out / 'calibration.json'}"
+    )
+    return result

@@ -1,0 +1,226 @@
+"""Logged data: collect -> load round trip, the .npz importer, bad-dataset errors, calibration."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sim2real.envs.scripted import scripted_policy
+
+from sim2real.calibrate import Replay, calibrate
+from sim2real.collect import rollout
+from sim2real.data_cmd import data_main
+from sim2real.datasets import DatasetError, import_npz, read, write
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "sim2real.cli", *args], capture_output=True, text=True, timeout=timeout, env=ENV
+    )
+
+
+def test_collect_round_trip(tmp_path):
+    out = tmp_path / "data" / "grasp-real-v0"
+    r = _cli(
+        "collect",
+        "policy=scripted",
+        "task=grasp",
+        "episodes=2",
+        "action_noise=0.1",
+        f"out={out}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert r.returncode == 0, r.stderr
+    logged = read(out)  # the task comes from the dataset
+    assert logged.task == "grasp" and logged.episodes == 2 and logged.steps == 200
+    assert all(o.shape == (101, 23) for o in logged.observations) and all(a.shape == (100, 4) for a in logged.actions)
+    assert logged.true_dynamics[0]["action_latency"] == 2  # the real profile, kept for scoring only
+    assert logged.metadata["sim2real_action_noise"] == 0.1 and logged.metadata["sim2real_dynamics_profile"] == "real"
+    assert np.abs(np.concatenate(logged.actions)).max() <= 1.0
+    info = _cli("data", "info", str(out), "--json")
+    assert info.returncode == 0 and json.loads(info.stdout)["episodes"] == 2
+
+
+def _npz(path, lengths=(3, 2), obs_dim=32, act_dim=2, **change):
+    n = sum(lengths)
+    rng = np.random.default_rng(0)
+    arrays = {
+        "observations": rng.normal(size=(n + len(lengths), obs_dim)),
+        "actions": rng.uniform(-1, 1, size=(n, act_dim)),
+        "rewards": rng.normal(size=n),
+        "terminations": np.zeros(n, bool),
+        "truncations": np.zeros(n, bool),
+        "episode_lengths": np.asarray(lengths),
+    }
+    arrays["terminations"][lengths[0] - 1] = True  # the first episode ends on its last step; the second has no flag
+    arrays.update(change)
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    np.savez(path, **arrays)
+    return arrays
+
+
+def test_import_hand_written_npz(tmp_path):
+    src = _npz(tmp_path / "log.npz")
+    path, notes = import_npz(tmp_path / "log.npz", "navigate", tmp_path / "d" / "nav-log-v0")
+    assert notes == ["episode 1: no end flag on its last step, marked truncated"]
+    logged = read(path, "navigate")
+    assert logged.episodes == 2 and [len(a) for a in logged.actions] == [3, 2]
+    np.testing.assert_allclose(logged.observations[1], src["observations"][4:], rtol=1e-6)
+    np.testing.assert_allclose(logged.actions[0], src["actions"][:3], rtol=1e-6)
+    assert logged.terminations[0][-1] and logged.truncations[1][-1]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"rewards": None}, "missing arrays rewards"),
+        ({"observations": np.zeros((7, 31))}, "observations (31,)"),
+        ({"observations": np.full((7, 32), np.nan)}, "non-finite values"),
+        ({"episode_lengths": np.zeros(0, int)}, "episode_lengths must be a non-empty"),
+        ({"actions": np.zeros((4, 2))}, "need 5 rows"),
+        ({"actions": np.full((5, 2), 3.0)}, "actions outside [-1, 1]"),
+    ],
+)
+def test_bad_npz_is_one_line(tmp_path, capsys, change, message):
+    _npz(tmp_path / "bad.npz", **change)
+    rc = data_main(["import", str(tmp_path / "bad.npz"), "task=navigate", f"out={tmp_path / 'x-v0'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[0].startswith("error:") and message in err[0], err
+
+
+def test_bad_datasets_on_load(tmp_path, capsys):
+    _npz(tmp_path / "log.npz")
+    path, _ = import_npz(tmp_path / "log.npz", "navigate", tmp_path / "d" / "nav-log-v0")
+    with pytest.raises(DatasetError, match="navigate dataset, not grasp"):
+        read(path, "grasp")
+    with pytest.raises(DatasetError, match="no such dataset directory"):
+        read(tmp_path / "d" / "missing-v0", "grasp")
+    with pytest.raises(DatasetError, match="Minari id"):
+        read(tmp_path / "d" / "no_version", "grasp")
+    with pytest.raises(DatasetError, match="no finished episodes"):
+        write(tmp_path / "d" / "empty-v0", "grasp", [], {})
+    assert data_main(["info", str(tmp_path / "d" / "missing-v0")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def _scripted(env):
+    return scripted_policy(env)
+
+
+def test_calibration_recovers_known_scales(tmp_path):
+    """Noise-free grasp logs with gain 0.6 and 2 steps of latency: the search (gain and latency free) recovers
+    both, and the replay error at the estimate is far below the nominal one."""
+    true = {"actuator_gain_scale": 0.6, "action_latency": 2}
+    logs = rollout(_scripted, "grasp", 3, 0, None, true, action_noise=0.2)
+    path = write(tmp_path / "d" / "syn-v0", "grasp", logs, {"source": "test"})
+    logged = read(path, "grasp")
+    result = calibrate(logged, ["actuator_gain_scale", "action_latency"], budget=40, seed=0, stride=20)
+    est = result["estimate"]
+    assert est["action_latency"] == 2
+    assert abs(est["actuator_gain_scale"] / 0.6 - 1) < 0.1, est
+    assert result["replay_error_after"] < 0.5 * result["replay_error_before"]
+    assert result["identified"]["action_latency"] and result["identified"]["actuator_gain_scale"]
+    # the true values replay (almost) perfectly: what remains is the smoothing of the initial states
+    assert Replay(logged, 10, 20)(true).rms < 0.5 * result["replay_error_before"]
+
+
+def _tiny_run(out, algo):
+    from hydra import compose, initialize_config_module
+
+    from sim2real.train import train
+
+    extra = {
+        "ppo": ["algo=ppo", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1", "n_envs=2"],
+        "sac": ["algo=sac", "algo.learning_starts=32", "algo.buffer_size=500", "algo.batch_size=16", "n_envs=1"],
+    }[algo]
+    with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
+        cfg = compose("train", overrides=["task=navigate", "steps=64", "eval.interval=0", f"out_dir={out}", *extra])
+    train(cfg)
+    return out
+
+
+def _finetune(init, out, *overrides):
+    from hydra import compose, initialize_config_module
+
+    from sim2real.finetune import finetune
+
+    with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
+        cfg = compose(
+            "finetune", overrides=[f"init={init}", "task=navigate", f"out_dir={out}", "eval.interval=0", *overrides]
+        )
+    return finetune(cfg)
+
+
+@pytest.fixture(scope="module")
+def nav_logs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("logs")
+    logs = rollout(_scripted, "navigate", 2, 0, None, "real", action_noise=0.1)
+    assert any(ep.success for ep in logs)
+    return write(root / "nav-real-v0", "navigate", logs, {"source": "test"})
+
+
+def _actor_params(run):
+    from sim2real.runs import load_model, resolve_policy
+
+    model = load_model(resolve_policy(run))
+    return [p.detach().clone() for n, p in model.policy.named_parameters() if "critic" not in n and "value" not in n]
+
+
+@pytest.mark.parametrize("algo", ["sac", "ppo"])
+def test_offline_finetuning_changes_the_policy(tmp_path, nav_logs, algo):
+    init = _tiny_run(tmp_path / "init", algo)
+    extra = [f"algo={algo}", *(["algo.batch_size=16"] if algo == "sac" else [])]
+    run = _finetune(
+        init,
+        tmp_path / "ft",
+        f"data={nav_logs}",
+        "mode=offline",
+        "steps=0",
+        "offline.gradient_steps=20",
+        "offline.batch_size=32",
+        "offline.epochs=2",
+        *extra,
+    )
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["logged"]["mode"] == "offline" and meta["logged"]["episodes"] == 2
+    before, after = _actor_params(init), _actor_params(run)
+    assert any(not np.allclose(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_mixed_finetuning_samples_half_logged(tmp_path, nav_logs):
+    from sim2real.offline import MixedReplayBuffer, logged_buffer
+    from sim2real.runs import load_model, resolve_policy
+
+    init = _tiny_run(tmp_path / "init", "sac")
+    run = _finetune(
+        init,
+        tmp_path / "ft",
+        f"data={nav_logs}",
+        "mode=mixed",
+        "algo=sac",
+        "steps=32",
+        "algo.batch_size=16",
+        "n_envs=1",
+    )
+    assert (run / "model.zip").is_file()
+    model = load_model(resolve_policy(init))
+    offline = logged_buffer(read(nav_logs, "navigate"), model)
+    mixed = MixedReplayBuffer(100, model.observation_space, model.action_space, device="cpu", offline=offline)
+    obs = np.full((1, 32), 7.0, dtype=np.float32)
+    for _ in range(5):
+        mixed.add(obs, obs, np.zeros((1, 2)), np.zeros(1), np.zeros(1), [{}])
+    batch = mixed.sample(20)
+    from_online = (batch.observations == 7.0).all(dim=1).sum().item()
+    assert from_online == 10
+
+
+def test_ppo_cannot_mix(tmp_path, nav_logs):
+    from sim2real.config import ConfigError
+
+    init = _tiny_run(tmp_path / "init", "ppo")
+    with pytest.raises(ConfigError, match="mode=mixed needs an off-policy"):
+        _finetune(init, tmp_path / "ft", f"data={nav_logs}", "mode=mixed", "algo=ppo")
