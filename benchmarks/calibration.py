@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
-
 def run(cmd: list[str]) -> float:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "sim2real.cli", *cmd], check=True)
