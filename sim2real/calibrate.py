@@ -196,8 +196,31 @@ def _step(name: str, value: float) -> float:
     return 0.2 * value if PARAMS[name].kind == "scale" or value > 0.1 else 0.02
 
 
-def _sensitivity(replay: Replay, est: Values, names: list[str], n: int) -> dict[str, Any]:
-    """Axis probes (+-20 %) and a finite-difference Hessian of the mean squared replay error in the continuous
+def _response_surface(
+    replay: Replay, est: Values, cont: list[str], h: dict[str, float], base: float, up: dict, down: dict, seed: int
+) -> np.ndarray:
+    """Hessian of the mean squared replay error from a least-squares quadratic fit over the +-``h`` box around
+    the estimate: the axis probes plus 2 x (number of coefficients) random points. A fit, rather than
+    finite differences, averages out the small-scale roughness that contact events give the error."""
+    d = len(cont)
+    rng = np.random.default_rng(seed)
+    pts = [np.zeros(d)] + [s * np.eye(d)[i] for i in range(d) for s in (1.0, -1.0)]
+    vals = [base] + [v for p in cont for v in (up[p], down[p])]
+    for u in rng.uniform(-1.0, 1.0, size=(2 * (1 + d + d * (d + 1) // 2), d)):
+        pts.append(u)
+        vals.append(replay({**est, **{p: max(est[p] + u[i] * h[p], 0.0) for i, p in enumerate(cont)}}).rms ** 2)
+    iu = np.triu_indices(d)
+    rows = [np.concatenate([[1.0], u, np.outer(u, u)[iu]]) for u in pts]
+    coef = np.linalg.lstsq(np.asarray(rows), np.asarray(vals), rcond=None)[0]
+    quad = np.zeros((d, d))
+    quad[iu] = coef[1 + d :]
+    hess_u = quad + quad.T  # d2/du_i du_j of sum_{i<=j} c_ij u_i u_j
+    scale = np.array([h[p] for p in cont])
+    return hess_u / np.outer(scale, scale)
+
+
+def _sensitivity(replay: Replay, est: Values, names: list[str], n: int, seed: int = 0) -> dict[str, Any]:
+    """Axis probes (+-20 %) and a response-surface Hessian of the mean squared replay error in the continuous
     parameters; their marginal standard deviations from the Laplace approximation (segments as independent
     samples). A flat direction shared by parameters (e.g. gain and mass scaled together) shows up as large
     marginal stds although each axis probe alone moves the error."""
@@ -214,13 +237,7 @@ def _sensitivity(replay: Replay, est: Values, names: list[str], n: int) -> dict[
         up[p] = replay({**est, p: est[p] + h[p]}).rms ** 2
         down[p] = replay({**est, p: max(est[p] - h[p], 0.0)}).rms ** 2
     d = len(cont)
-    hess = np.zeros((d, d))
-    for i, p in enumerate(cont):
-        hess[i, i] = (up[p] + down[p] - 2 * base) / h[p] ** 2
-        for j in range(i):
-            q = cont[j]
-            pp = replay({**est, p: est[p] + h[p], q: est[q] + h[q]}).rms ** 2
-            hess[i, j] = hess[j, i] = (pp - up[p] - up[q] + base) / (h[p] * h[q])
+    hess = _response_surface(replay, est, cont, h, base, up, down, seed) if d else np.zeros((0, 0))
     # Laplace covariance over the curved directions; a flat or downhill direction (eigenvalue <= 1e-6 of
     # the largest) leaves every parameter that loads on it unbounded.
     cov, unbounded = np.zeros((d, d)), np.zeros(d, bool)
@@ -324,7 +341,7 @@ def calibrate(
                 if f < best_f:
                     best_f, est = f, v
     after = replay(est)
-    sens = _sensitivity(replay, est, params, replay.n_segments)
+    sens = _sensitivity(replay, est, params, replay.n_segments, seed)
     report: dict[str, Any] = {}
     for p in params:
         std = sens["std"].get(p, math.nan)
