@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from sim2real.calibrate import DEFAULT_PARAMS, CalibrationError, calibrate, randomization_from
 from sim2real.config import plain
 from sim2real.datasets import read
-from sim2real.io import write_json
+from sim2real.io import atomic_write, write_json
 
 
 def _int(cfg: DictConfig, key: str, low: int) -> int:
@@ -24,9 +24,8 @@ def _int(cfg: DictConfig, key: str, low: int) -> int:
 
 
 def write_yaml(path: Path, data: dict[str, Any], header: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(header + yaml.safe_dump(data, sort_keys=False))
-    tmp.replace(path)
+    """``header`` then ``data`` as YAML, written atomically."""
+    atomic_write(path, lambda p: Path(p).write_text(header + yaml.safe_dump(data, sort_keys=False)))
 
 
 def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:

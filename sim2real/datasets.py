@@ -49,13 +49,16 @@ def _use_root(root: str | Path) -> Path:
 def write_dataset(
     dataset_id: str, root: str | Path, task: str, episodes: list[EpisodeLog], metadata: dict[str, Any]
 ) -> Path:
-    """Write ``episodes`` as Minari dataset ``dataset_id`` (``namespace/name-v0``) under ``root``."""
+    """Write ``episodes`` as Minari dataset ``dataset_id`` (``namespace/name-v0``) under ``root``: built under
+    ``root/.partial`` and moved into place once complete, so a crash never leaves a half-written dataset."""
     import minari
     from minari.data_collector import EpisodeBuffer
 
     if not episodes:
         raise DatasetError(f"dataset {dataset_id}: no finished episodes to write")
-    root = _use_root(root)
+    root = Path(root).resolve()
+    partial = _use_root(root / ".partial")  # written here first, moved into place when complete
+    shutil.rmtree(partial / dataset_id, ignore_errors=True)
     env = gym.make(envs.TASKS[task])
     buffers = [
         EpisodeBuffer(
@@ -70,7 +73,6 @@ def write_dataset(
         )
         for i, ep in enumerate(episodes)
     ]
-    shutil.rmtree(root / dataset_id, ignore_errors=True)  # replace an earlier (or half-written) dataset
     with warnings.catch_warnings():  # Minari nags about optional author/permalink fields
         warnings.simplefilter("ignore", UserWarning)
         ds = minari.create_dataset_from_buffers(
@@ -99,7 +101,13 @@ def write_dataset(
         ],
         episode_indices=range(len(episodes)),
     )
-    return root / dataset_id
+    env.close()
+    final = root / dataset_id
+    shutil.rmtree(final, ignore_errors=True)  # an earlier dataset of that name goes only now
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(partial / dataset_id, final)
+    _use_root(root)
+    return final
 
 
 def load_dataset(dataset_id: str, root: str | Path, task: str) -> Any:

@@ -224,3 +224,55 @@ def test_ppo_cannot_mix(tmp_path, nav_logs):
     init = _tiny_run(tmp_path / "init", "ppo")
     with pytest.raises(ConfigError, match="mode=mixed needs an off-policy"):
         _finetune(init, tmp_path / "ft", f"data={nav_logs}", "mode=mixed", "algo=ppo")
+
+
+def test_calibrate_command_writes_a_usable_randomisation(tmp_path, nav_logs):
+    cal = tmp_path / "cal"
+    r = _cli(
+        "calibrate",
+        f"data={nav_logs}",
+        "params=[actuator_gain_scale,action_latency]",
+        "budget=10",
+        f"hydra.run.dir={cal}",
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("calibrate: navigate from 2 episodes: replay error")
+    result = json.loads((cal / "calibration.json").read_text())
+    assert {"estimate", "std", "identifiability", "replay_error_before", "replay_error_after", "optimiser"} <= set(
+        result
+    )
+    assert result["optimiser"]["budget"] == 10 and result["optimiser"]["seed"] == 0
+    run = tmp_path / "run"
+    r = _cli(
+        "train",
+        "task=navigate",
+        f"dr={cal}",
+        f"dynamics={cal / 'dynamics.yaml'}",
+        "steps=64",
+        "n_envs=1",
+        "algo.n_steps=64",
+        "algo.batch_size=64",
+        "eval.interval=0",
+        "warm_start.demos=0",
+        "progress=false",
+        f"hydra.run.dir={run}",
+    )
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["randomization"]["name"] == "calibrated"
+    assert meta["randomization"]["ranges"]["action_latency"][0] == result["estimate"]["action_latency"]
+    assert meta["dynamics"]["name"] == "calibrated"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["params=[teleport]"], "'teleport' cannot be calibrated"),
+        (["params=[object_mass_scale]"], "does not apply to task navigate"),
+        (["budget=3"], "budget=3"),
+        (["task=grasp"], "navigate dataset, not grasp"),
+    ],
+)
+def test_bad_calibration_requests_are_one_line(tmp_path, nav_logs, args, message):
+    r = _cli("calibrate", f"data={nav_logs}", *args, f"hydra.run.dir={tmp_path}", timeout=60)
+    assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.stderr
