@@ -252,13 +252,37 @@ def _sensitivity(replay: Replay, est: Values, names: list[str], n: int, seed: in
     rise = {
         p: np.mean([math.sqrt(v) for v in (up[p], down[p]) if math.isfinite(v)]) / math.sqrt(base) - 1 for p in names
     }
+    combos = _identified_directions(hess, cont, est, base, n) if d else []
     corr = {}
     for i, p in enumerate(cont):
         for j in range(i):
             denom = math.sqrt(abs(cov[i, i] * cov[j, j]))
             if denom > 0 and not (unbounded[i] or unbounded[j]):
                 corr[f"{cont[j]}:{p}"] = float(cov[i, j] / denom)
-    return {"rise": rise, "std": marginal, "corr": corr, "minus": down, "plus": up}
+    return {"rise": rise, "std": marginal, "corr": corr, "minus": down, "plus": up, "combinations": combos}
+
+
+def _identified_directions(hess: np.ndarray, cont: list[str], est: Values, base: float, n: int) -> list[dict]:
+    """The combinations of parameters the data pins down even when the parameters alone are not: principal
+    directions of the Hessian in log-parameters (scales) whose Laplace std is below 10 %, e.g.
+    ``log actuator_gain_scale - log mass_scale`` when gain and mass are only seen as a ratio."""
+    jac = np.array([est[p] if PARAMS[p].kind == "scale" else 1.0 for p in cont])
+    lam, vec = np.linalg.eigh(hess * np.outer(jac, jac))
+    out = []
+    for k in np.argsort(lam)[::-1]:
+        if lam[k] <= 0:
+            continue
+        std = math.sqrt(2 * base / (n * lam[k]))
+        if std > MAX_REL_STD:
+            continue
+        v = vec[:, k] * np.sign(vec[np.argmax(np.abs(vec[:, k])), k])
+        terms = {
+            (f"log {p}" if PARAMS[p].kind == "scale" else p): round(float(c), 2)
+            for p, c in zip(cont, v, strict=True)
+            if abs(c) > 0.15
+        }
+        out.append({"direction": terms, "std": std})
+    return out
 
 
 def calibrate(
@@ -374,6 +398,7 @@ def calibrate(
         "identifiability": {p: r["identifiability"] for p, r in report.items()},
         "identified": {p: r["identified"] for p, r in report.items()},
         "correlation": sens["corr"],
+        "identified_combinations": sens["combinations"],
         "parameters": report,
         "replay_error_before": before.rms,
         "replay_error_after": after.rms,
