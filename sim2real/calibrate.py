@@ -153,6 +153,59 @@ class Replay:
         per = np.asarray(errs)
         return ReplayError(float(math.sqrt(per.mean())), per, diverged)
 
+    def first_step_residuals(self, values: Values, dims: list[int]) -> list[np.ndarray]:
+        """Per episode, the one-step prediction residuals (logged - predicted, obs units) of ``dims`` from
+        every logged state: (T, len(dims)) arrays."""
+        values = {**self.fixed, **values}
+        env = self.env
+        env.set_values({k: v for k, v in values.items() if k in env.params})
+        latency = int(values.get("action_latency", 0))
+        deadzone = float(values.get("actuator_deadzone", 0.0))
+        out = []
+        for obs, act in zip(self.obs, self.actions, strict=True):
+            applied = self.applied(act, latency, deadzone)
+            ctx = env.replay_context(obs, applied)
+            res = []
+            for t in range(len(act)):
+                env.restore(obs[t], ctx, t)
+                pred = env.replay_step(applied[t], act[t])
+                if pred is not None:
+                    res.append(obs[t + 1, dims] - pred[dims])
+            out.append(np.asarray(res).reshape(-1, len(dims)))
+        return out
+
+
+def _kinematic_residuals(task: str, obs: np.ndarray, dt: float) -> np.ndarray:
+    """(T, k): each position reading's change over a step minus the trapezoid integral of its velocity
+    readings. Grasping: gripper and box positions against their velocities; navigation: the goal
+    distance against the base velocity's component towards the goal."""
+    if task == "grasp":
+        pos, vel = obs[:, [0, 1, 2, 7, 8, 9]], obs[:, [3, 4, 5, 13, 14, 15]]
+        return np.diff(pos, axis=0) - 0.5 * (vel[1:] + vel[:-1]) * dt
+    dist = np.maximum(obs[:, 2], 1e-3)
+    rate = -(obs[:, 0] * obs[:, 3] + obs[:, 1] * obs[:, 4]) / dist  # d(goal distance)/dt, m/s
+    return (np.diff(obs[:, 2]) - 0.5 * (rate[1:] + rate[:-1]) * dt)[:, None]
+
+
+def noise_and_bias(task: str, logged: Logged, dt: float) -> dict[str, float]:
+    """Observation noise std and bias bound (obs units) from kinematic consistency, without any model.
+
+    For white noise n and a per-episode constant offset c on each reading, a step's residual is
+    n_t - n_(t-1) - c_v dt (c_v: the velocity reading's offset; the integral's own noise, x dt, is
+    small). Noise: std = 1.4826 MAD / sqrt(2) (robust to contact jolts). Bias: an episode's residuals sum
+    to n_T - n_0 - c_v T dt, so -sum / (T dt) estimates c_v with variance 2 std^2 / (T dt)^2; with
+    c ~ U(-b, b), E[estimate^2] = b^2 / 3 + that variance."""
+    res = [_kinematic_residuals(task, o, dt) for o in logged.observations]
+    r = np.concatenate(res).ravel()
+    noise = float(1.4826 * np.median(np.abs(r - np.median(r))) / math.sqrt(2))
+    offsets, spread = [], []
+    for e in res:
+        t = len(e)
+        offsets.append(-e.sum(axis=0) / (t * dt))
+        spread.append(2 * noise**2 / (t * dt) ** 2)
+    second = float(np.mean(np.concatenate(offsets) ** 2)) - float(np.mean(spread))
+    return {"obs_noise_std": noise, "obs_bias": math.sqrt(3 * max(second, 0.0))}
+
 
 def _encode(name: str, value: float) -> float:
     lo, hi = PRIOR[name]
@@ -379,6 +432,14 @@ def calibrate(
             "replay_error_plus": math.sqrt(sens["plus"][p]),
             "identified": bool(identified),
         }
+    for p, v in noise_and_bias(task, logged, replay.env.dt).items():
+        report[p] = {
+            "estimate": v,
+            "std": math.nan,
+            "identifiability": math.nan,
+            "identified": True,
+            "measured": "kinematic consistency of position and velocity readings (see calibrate.noise_and_bias)",
+        }
     for p, v in fixed.items():
         report[p] = {
             "estimate": v,
@@ -425,11 +486,15 @@ def calibrate(
 
 def randomization_from(result: dict[str, Any], default: dict[str, list[float]]) -> dict[str, list[float]]:
     """A randomisation centred on the estimate: identified parameters within +-max(10 %, 2 std) (latency
-    exactly); the others over the union of the ``default`` preset's range and +-25 % (or +-0.05) around
-    the estimate; the parameters not calibrated (noise, bias) keep the preset's range."""
+    exactly); observation noise and bias from zero to 1.25 x their estimates; the others over the union of
+    the ``default`` preset's range and +-25 % (or +-0.05) around the estimate; parameters not calibrated
+    (action noise) keep the preset's range."""
     out = {k: [float(v[0]), float(v[1])] for k, v in default.items()}
     for p, r in result["parameters"].items():
         est = float(r["estimate"])
+        if p in ("obs_noise_std", "obs_bias"):  # measured: from none up to 1.25 x the estimate
+            out[p] = [0.0, round(1.25 * est, 5)]
+            continue
         if p == "action_latency":
             out[p] = [int(est), int(est)] if r["identified"] else [int(max(est - 1, 0)), int(est) + 1]
             continue

@@ -276,3 +276,14 @@ def test_calibrate_command_writes_a_usable_randomisation(tmp_path, nav_logs):
 def test_bad_calibration_requests_are_one_line(tmp_path, nav_logs, args, message):
     r = _cli("calibrate", f"data={nav_logs}", *args, f"hydra.run.dir={tmp_path}", timeout=60)
     assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_observation_noise_and_bias_from_kinematics(tmp_path):
+    from sim2real.calibrate import noise_and_bias
+
+    true = {"obs_noise_std": 0.01, "obs_bias": 0.02}
+    logs = rollout(_scripted, "grasp", 6, 0, None, true, action_noise=0.1)
+    logged = read(write(tmp_path / "noise-v0", "grasp", logs, {"source": "test"}), "grasp")
+    est = noise_and_bias("grasp", logged, 0.04)
+    assert abs(est["obs_noise_std"] / 0.01 - 1) < 0.1, est
+    assert abs(est["obs_bias"] / 0.02 - 1) < 0.3, est
