@@ -64,7 +64,7 @@ def main() -> None:
         help="scripted (default: its fast, large motions excite the dynamics, as system-identification data "
         "should) or a policy name/run, e.g. grasp-dr (one task at a time then)",
     )
-    ap.add_argument("--budget", type=int, default=240)
+    ap.add_argument("--budget", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     with ThreadPoolExecutor(2) as pool:

@@ -253,13 +253,13 @@ def _response_surface(
     replay: Replay, est: Values, cont: list[str], h: dict[str, float], base: float, up: dict, down: dict, seed: int
 ) -> np.ndarray:
     """Hessian of the mean squared replay error from a least-squares quadratic fit over the +-``h`` box around
-    the estimate: the axis probes plus 2 x (number of coefficients) random points. A fit, rather than
+    the estimate: the axis probes plus as many random points as the quadratic has coefficients. A fit, rather than
     finite differences, averages out the small-scale roughness that contact events give the error."""
     d = len(cont)
     rng = np.random.default_rng(seed)
     pts = [np.zeros(d)] + [s * np.eye(d)[i] for i in range(d) for s in (1.0, -1.0)]
     vals = [base] + [v for p in cont for v in (up[p], down[p])]
-    for u in rng.uniform(-1.0, 1.0, size=(2 * (1 + d + d * (d + 1) // 2), d)):
+    for u in rng.uniform(-1.0, 1.0, size=(1 + d + d * (d + 1) // 2, d)):
         pts.append(u)
         vals.append(replay({**est, **{p: max(est[p] + u[i] * h[p], 0.0) for i, p in enumerate(cont)}}).rms ** 2)
     iu = np.triu_indices(d)
@@ -341,7 +341,7 @@ def _identified_directions(hess: np.ndarray, cont: list[str], est: Values, base:
 def calibrate(
     logged: Logged,
     params: list[str],
-    budget: int = 240,
+    budget: int = 200,
     seed: int = 0,
     horizon: int = 10,
     stride: int = 20,
