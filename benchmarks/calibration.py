@@ -44,7 +44,16 @@ def one(task: str, args: argparse.Namespace) -> dict:
         ]
     )
     cal_dir = args.out / task / "calibrate"
-    wall = run(["calibrate", f"data={data}", f"seed={args.seed}", f"budget={args.budget}", f"hydra.run.dir={cal_dir}"])
+    wall = run(
+        [
+            "calibrate",
+            f"data={data}",
+            f"seed={args.seed}",
+            f"budget={args.budget}",
+            "gap_of=[real]",
+            f"hydra.run.dir={cal_dir}",
+        ]
+    )
     result = json.loads((cal_dir / "calibration.json").read_text())
     from sim2real.datasets import read
 
@@ -80,6 +89,7 @@ def main() -> None:
             f"replay error {r['replay_error_before']:.3f} (nominal) -> {r['replay_error_after']:.3f} "
             f"(calibrated): {drop:.0%} lower"
         )
+        print(f"replay error at the true parameters (the `real` profile): {r['replay_error_of']['real']:.3f}")
         print(f"{'parameter':22s} {'true':>7s} {'estimate':>9s} {'std':>7s} {'error':>7s} {'ident.':>7s}  identified")
         for p, est in r["estimate"].items():
             t = o["true"].get(p, math.nan)

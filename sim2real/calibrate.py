@@ -346,6 +346,7 @@ def calibrate(
     horizon: int = 10,
     stride: int = 20,
     prior_weight: float = 1e-3,
+    profiles: dict[str, Values] | None = None,
 ) -> dict[str, Any]:
     """Estimate ``params`` from ``logged``; returns the ``calibration.json`` record.
 
@@ -463,6 +464,8 @@ def calibrate(
         "parameters": report,
         "replay_error_before": before.rms,
         "replay_error_after": after.rms,
+        # the sim-to-real gap of other parameter sets, measured the same way (values not given: nominal)
+        "replay_error_of": {name: replay(values).rms for name, values in (profiles or {}).items()},
         "diverged_segments_after": after.diverged,
         "replay": {
             "horizon_steps": horizon,

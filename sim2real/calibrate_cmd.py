@@ -10,9 +10,10 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig
 
-from sim2real.calibrate import DEFAULT_PARAMS, CalibrationError, calibrate, randomization_from
+from sim2real.calibrate import DEFAULT_PARAMS, CalibrationError, calibrate, envs_params, randomization_from
 from sim2real.config import plain
 from sim2real.datasets import read
+from sim2real.dynamics import resolve_dynamics
 from sim2real.io import atomic_write, write_json
 
 
@@ -38,8 +39,14 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
     weight = cfg.prior_weight
     if not isinstance(weight, (int, float)) or weight < 0:
         raise CalibrationError(f"prior_weight={weight!r}: must be a number >= 0")
+    profiles = {}
+    for spec in plain(cfg.gap_of) or []:
+        values = yaml.safe_load(Path(spec).read_text()) if str(spec).endswith((".yaml", ".yml")) else spec
+        if isinstance(values, dict):
+            values = {k: v for k, v in values.items() if k != "name"}
+        profiles[str(spec)] = resolve_dynamics(values, task, envs_params(task))
     logged = read(cfg.data, task)
-    result = calibrate(logged, list(params), budget, seed, horizon, stride, float(weight))
+    result = calibrate(logged, list(params), budget, seed, horizon, stride, float(weight), profiles)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     default = plain(cfg.task.randomization).get(str(cfg.base_dr))
@@ -67,8 +74,9 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
         s = result["std"][p]
         std = f" +- {s:.2g}" if isinstance(s, float) and math.isfinite(s) else ""
         parts.append(f"{p}={v:.3g}{std}" + ("" if p in ident else " (not identified)"))
+    gaps = "".join(f"; replay error of {k}: {v:.3f}" for k, v in result["replay_error_of"].items())
     print(
         f"calibrate: {task} from {logged.episodes} episodes: replay error {result['replay_error_before']:.3f} -> "
-        f"{result['replay_error_after']:.3f}; " + ", ".join(parts) + f" -> {out / 'calibration.json'}"
+        f"{result['replay_error_after']:.3f}; " + ", ".join(parts) + gaps + f" -> {out / 'calibration.json'}"
     )
     return result

@@ -233,6 +233,7 @@ def test_calibrate_command_writes_a_usable_randomisation(tmp_path, nav_logs):
         f"data={nav_logs}",
         "params=[actuator_gain_scale,action_latency]",
         "budget=10",
+        "gap_of=[real,nominal]",
         f"hydra.run.dir={cal}",
     )
     assert r.returncode == 0, r.stderr
@@ -242,6 +243,8 @@ def test_calibrate_command_writes_a_usable_randomisation(tmp_path, nav_logs):
         result
     )
     assert result["optimiser"]["budget"] == 10 and result["optimiser"]["seed"] == 0
+    assert result["replay_error_of"]["nominal"] == pytest.approx(result["replay_error_before"])
+    assert result["replay_error_of"]["real"] < result["replay_error_before"]
     run = tmp_path / "run"
     r = _cli(
         "train",
