@@ -173,6 +173,11 @@ class GraspEnv(Sim2RealEnv):
         mujoco.mj_forward(m, d)
         self._warnings = d.warning[self._bad_qacc].number
 
+    @property
+    def nominal_half_extents(self) -> np.ndarray:
+        """The box's half-extents (x, y, z) in the unscaled model, m."""
+        return self.nominal.geom_size[self._obj_geom].copy()
+
     def _model_index(self) -> ModelIndex:
         return ModelIndex.from_model(
             self.model,

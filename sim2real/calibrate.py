@@ -77,8 +77,10 @@ def measured_values(task: str, logged: Logged) -> Values:
     """Parameters read directly off the observations (not searched): the grasped box's size."""
     if task != "grasp":
         return {}
+    env = gym.make(envs.TASKS[task]).unwrapped
+    nominal = float(np.median(env.nominal_half_extents))  # m, the box's half-extents in the model
     halves = np.concatenate([o[:, 16:19] for o in logged.observations])
-    return {"object_size_scale": float(np.median(halves) / 0.02)}  # nominal half-extent 2 cm (assets/grasp.xml)
+    return {"object_size_scale": float(np.median(halves) / nominal)}
 
 
 @dataclass
@@ -153,27 +155,6 @@ class Replay:
         per = np.asarray(errs)
         return ReplayError(float(math.sqrt(per.mean())), per, diverged)
 
-    def first_step_residuals(self, values: Values, dims: list[int]) -> list[np.ndarray]:
-        """Per episode, the one-step prediction residuals (logged - predicted, obs units) of ``dims`` from
-        every logged state: (T, len(dims)) arrays."""
-        values = {**self.fixed, **values}
-        env = self.env
-        env.set_values({k: v for k, v in values.items() if k in env.params})
-        latency = int(values.get("action_latency", 0))
-        deadzone = float(values.get("actuator_deadzone", 0.0))
-        out = []
-        for obs, act in zip(self.obs, self.actions, strict=True):
-            applied = self.applied(act, latency, deadzone)
-            ctx = env.replay_context(obs, applied)
-            res = []
-            for t in range(len(act)):
-                env.restore(obs[t], ctx, t)
-                pred = env.replay_step(applied[t], act[t])
-                if pred is not None:
-                    res.append(obs[t + 1, dims] - pred[dims])
-            out.append(np.asarray(res).reshape(-1, len(dims)))
-        return out
-
 
 def _kinematic_residuals(task: str, obs: np.ndarray, dt: float) -> np.ndarray:
     """(T, k): each position reading's change over a step minus the trapezoid integral of its velocity
@@ -227,6 +208,7 @@ def _decode(name: str, x: float) -> float:
 
 
 def check_params(task: str, params: list[str]) -> list[str]:
+    """``params`` if every name can be calibrated on ``task``; else a one-line CalibrationError."""
     allowed = envs_params(task)
     for p in params:
         if p not in PRIOR:
@@ -241,6 +223,7 @@ def check_params(task: str, params: list[str]) -> list[str]:
 
 
 def envs_params(task: str) -> tuple[str, ...]:
+    """The canonical parameters ``task`` accepts."""
     return gym.make(envs.TASKS[task]).unwrapped.params
 
 
@@ -447,7 +430,7 @@ def calibrate(
             "std": math.nan,
             "identifiability": math.nan,
             "identified": True,
-            "measured": "read off the observations (median box half-extent / 2 cm)",
+            "measured": "read off the observations (median box half-extent reading / the model's)",
         }
     return {
         "task": task,
