@@ -276,8 +276,9 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
             capsize=3,
             label="logged (offline)",
         )
-        if "zero_shot" in summary["conditions"]:
-            ax.axhline(summary["conditions"]["zero_shot"]["success"]["iqm"], ls="--", color="k", label="zero_shot")
+        for cond, style in (("zero_shot", "--"), ("calibrated", "-.")):
+            if cond in summary["conditions"]:
+                ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="k", label=cond)
         ax.set_xlabel("logged target episodes")
         paths.append(_save(fig, ax, out / "logged.png", f"{grid['task']}: fine-tuned on logged episodes"))
     return paths
