@@ -30,6 +30,7 @@ def write_yaml(path: Path, data: dict[str, Any], header: str) -> None:
 
 
 def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
+    """Validate every input, calibrate, write the three files and print the one-line summary."""
     task = cfg.task.name
     params = plain(cfg.params) or DEFAULT_PARAMS[task]
     if not isinstance(params, list):
@@ -39,6 +40,9 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
     weight = cfg.prior_weight
     if not isinstance(weight, (int, float)) or weight < 0:
         raise CalibrationError(f"prior_weight={weight!r}: must be a number >= 0")
+    default = plain(cfg.task.randomization).get(str(cfg.base_dr))
+    if default is None:
+        raise CalibrationError(f"base_dr='{cfg.base_dr}' is not a preset of task {task}")
     profiles = {}
     for spec in plain(cfg.gap_of) or []:
         values = yaml.safe_load(Path(spec).read_text()) if str(spec).endswith((".yaml", ".yml")) else spec
@@ -49,9 +53,6 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
     result = calibrate(logged, list(params), budget, seed, horizon, stride, float(weight), profiles)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    default = plain(cfg.task.randomization).get(str(cfg.base_dr))
-    if default is None:
-        raise CalibrationError(f"base_dr='{cfg.base_dr}' is not a preset of task {task}")
     ranges = randomization_from(result, default)
     write_json(out / "calibration.json", result)
     write_yaml(

@@ -274,6 +274,8 @@ def test_calibrate_command_writes_a_usable_randomisation(tmp_path, nav_logs):
         (["params=[object_mass_scale]"], "does not apply to task navigate"),
         (["budget=3"], "budget=3"),
         (["task=grasp"], "navigate dataset, not grasp"),
+        (["base_dr=huge"], "base_dr='huge' is not a preset"),
+        (["gap_of=[moon]"], "'moon' is not a target profile"),
     ],
 )
 def test_bad_calibration_requests_are_one_line(tmp_path, nav_logs, args, message):
