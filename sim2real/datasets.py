@@ -7,6 +7,7 @@ non-finite values, with a one-line error naming the problem.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -224,8 +225,6 @@ def read(path: str | Path, task: str | None = None) -> Logged:
     if task is None:
         meta_file = Path(path) / "data" / "metadata.json"
         if meta_file.is_file():
-            import json
-
             task = json.loads(meta_file.read_text()).get("sim2real_task")
         if task not in envs.TASKS:
             raise DatasetError(f"dataset {path}: it does not record its task; add task=<{'|'.join(envs.TASKS)}>")
