@@ -179,9 +179,9 @@ class Sim2RealEnv(gym.Env, ABC):
         latency and deadzone. Default: none."""
         return None
 
+    @abstractmethod
     def restore(self, obs: np.ndarray, context: Any, t: int) -> None:
         """Set the simulator to the state the logged observation ``obs`` describes (step ``t`` of an episode)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot replay logged observations")
 
     def replay_step(self, applied: np.ndarray, sent: np.ndarray) -> np.ndarray | None:
         """One control step: ``applied`` reaches the actuators (already delayed), ``sent`` is what the policy

@@ -73,11 +73,10 @@ class CalibrationError(ValueError):
     """A bad calibration request (parameter, budget, dataset); the message names the fix."""
 
 
-def measured_values(task: str, logged: Logged) -> Values:
+def measured_values(env: gym.Env, logged: Logged) -> Values:
     """Parameters read directly off the observations (not searched): the grasped box's size."""
-    if task != "grasp":
+    if logged.task != "grasp":
         return {}
-    env = gym.make(envs.TASKS[task]).unwrapped
     nominal = float(np.median(env.nominal_half_extents))  # m, the box's half-extents in the model
     halves = np.concatenate([o[:, 16:19] for o in logged.observations])
     return {"object_size_scale": float(np.median(halves) / nominal)}
@@ -86,7 +85,6 @@ def measured_values(task: str, logged: Logged) -> Values:
 @dataclass
 class ReplayError:
     rms: float  # replay error (scale units)
-    per_segment: np.ndarray  # mean squared error of each segment
     diverged: int  # segments that blew up (their remaining steps count as error 100 per entry)
 
 
@@ -152,8 +150,7 @@ class Replay:
                     e = np.abs((pred[dims] - obs[k + 1, dims]) * inv)
                     se += float(np.where(e <= HUBER, e * e, HUBER * (2 * e - HUBER)).sum())
                 errs.append(se / ((end - t) * len(dims)))
-        per = np.asarray(errs)
-        return ReplayError(float(math.sqrt(per.mean())), per, diverged)
+        return ReplayError(float(math.sqrt(np.mean(errs))), diverged)
 
 
 def _kinematic_residuals(task: str, obs: np.ndarray, dt: float) -> np.ndarray:
@@ -343,9 +340,9 @@ def calibrate(
     params = check_params(task, params)
     if not isinstance(budget, int) or budget < 10:
         raise CalibrationError(f"budget={budget!r}: must be an integer >= 10 (CMA-ES replay evaluations)")
-    fixed = measured_values(task, logged)
+    replay = Replay(logged, horizon, stride)
+    fixed = replay.fixed = measured_values(replay.env, logged)
     params = [p for p in params if p not in fixed]
-    replay = Replay(logged, horizon, stride, fixed)
     nominal = {p: PARAMS[p].nominal for p in params}
     before = replay(nominal)
     x0 = np.array([_encode(p, nominal[p]) for p in params])

@@ -13,6 +13,7 @@ from sim2real.calibrate import Replay, calibrate
 from sim2real.collect import rollout
 from sim2real.data_cmd import data_main
 from sim2real.datasets import DatasetError, import_npz, read, write
+from tests.helpers import tiny_train
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -128,21 +129,6 @@ def test_calibration_recovers_known_scales(tmp_path):
     assert Replay(logged, 10, 20)(true).rms < 0.5 * result["replay_error_before"]
 
 
-def _tiny_run(out, algo):
-    from hydra import compose, initialize_config_module
-
-    from sim2real.train import train
-
-    extra = {
-        "ppo": ["algo=ppo", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1", "n_envs=2"],
-        "sac": ["algo=sac", "algo.learning_starts=32", "algo.buffer_size=500", "algo.batch_size=16", "n_envs=1"],
-    }[algo]
-    with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
-        cfg = compose("train", overrides=["task=navigate", "steps=64", "eval.interval=0", f"out_dir={out}", *extra])
-    train(cfg)
-    return out
-
-
 def _finetune(init, out, *overrides):
     from hydra import compose, initialize_config_module
 
@@ -172,7 +158,7 @@ def _actor_params(run):
 
 @pytest.mark.parametrize("algo", ["sac", "ppo"])
 def test_offline_finetuning_changes_the_policy(tmp_path, nav_logs, algo):
-    init = _tiny_run(tmp_path / "init", algo)
+    init = tiny_train(tmp_path / "init", algo, steps=64)
     extra = [f"algo={algo}", *(["algo.batch_size=16"] if algo == "sac" else [])]
     run = _finetune(
         init,
@@ -195,7 +181,7 @@ def test_mixed_finetuning_samples_half_logged(tmp_path, nav_logs):
     from sim2real.offline import MixedReplayBuffer, logged_buffer
     from sim2real.runs import load_model, resolve_policy
 
-    init = _tiny_run(tmp_path / "init", "sac")
+    init = tiny_train(tmp_path / "init", "sac", steps=64)
     run = _finetune(
         init,
         tmp_path / "ft",
@@ -221,7 +207,7 @@ def test_mixed_finetuning_samples_half_logged(tmp_path, nav_logs):
 def test_ppo_cannot_mix(tmp_path, nav_logs):
     from sim2real.config import ConfigError
 
-    init = _tiny_run(tmp_path / "init", "ppo")
+    init = tiny_train(tmp_path / "init", "ppo", steps=64)
     with pytest.raises(ConfigError, match="mode=mixed needs an off-policy"):
         _finetune(init, tmp_path / "ft", f"data={nav_logs}", "mode=mixed", "algo=ppo")
 

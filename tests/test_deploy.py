@@ -9,28 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_module
 
 from sim2real.datasets import load_dataset
 from sim2real.deploy import Bundle, BundleError, CallbackRobot, ControlLoop
 from sim2real.export import export
-from sim2real.train import train
-
-
-def _train(out, algo):
-    extra = {
-        "ppo": ["algo=ppo", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1", "n_envs=2"],
-        "sac": ["algo=sac", "algo.learning_starts=32", "algo.buffer_size=500", "algo.batch_size=16", "n_envs=1"],
-    }[algo]
-    with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
-        cfg = compose("train", overrides=["task=navigate", "steps=128", "eval.interval=0", f"out_dir={out}", *extra])
-    train(cfg)
-    return out
+from tests.helpers import tiny_train
 
 
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory):
-    run = _train(tmp_path_factory.mktemp("run"), "ppo")
+    run = tiny_train(tmp_path_factory.mktemp("run"), "ppo")
     out = tmp_path_factory.mktemp("bundles") / "nav"
     meta = export(run, out, n_parity=1000)
     assert meta["parity_max_abs_diff"] <= 1e-5
@@ -50,7 +38,7 @@ def test_bundle_contents(bundle_dir):
 
 
 def test_sac_export_parity(tmp_path):
-    run = _train(tmp_path / "sac", "sac")
+    run = tiny_train(tmp_path / "sac", "sac")
     meta = export(run, tmp_path / "bundle", n_parity=1000)
     assert meta["parity_max_abs_diff"] <= 1e-5
 

@@ -1,0 +1,20 @@
+"""Shared test helpers."""
+
+from hydra import compose, initialize_config_module
+
+from sim2real.train import train
+
+TINY = {
+    "ppo": ["algo=ppo", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1", "n_envs=2"],
+    "sac": ["algo=sac", "algo.learning_starts=32", "algo.buffer_size=500", "algo.batch_size=16", "n_envs=1"],
+}
+
+
+def tiny_train(out, algo, steps=128):
+    """A tiny navigation run of ``algo`` in ``out`` (seconds); returns ``out``."""
+    with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
+        cfg = compose(
+            "train", overrides=["task=navigate", f"steps={steps}", "eval.interval=0", f"out_dir={out}", *TINY[algo]]
+        )
+    train(cfg)
+    return out
