@@ -15,7 +15,8 @@ from typing import Any
 from sim2real.config import ConfigError
 from sim2real.dynamics import DynamicsError
 
-USER_ERRORS = (ConfigError, DynamicsError, FileNotFoundError, ValueError)  # BundleError, DatasetError are ValueErrors
+# BundleError, DatasetError, CalibrationError and InUseError are ValueErrors
+USER_ERRORS = (ConfigError, DynamicsError, FileNotFoundError, FileExistsError, ValueError)
 
 
 def _train(cfg: Any) -> None:
@@ -169,10 +170,73 @@ COMMANDS: dict[str, tuple[str, Callable[[Any], None]]] = {
 }
 
 
+GROUPS = ("task", "dr", "dynamics", "algo")
+
+
+def resume_args(argv: list[str]) -> list[str]:
+    """``resume=<run dir>`` (or ``resume=true hydra.run.dir=<run dir>``): the run's own overrides, saved by Hydra
+    in ``<run dir>/.hydra/overrides.yaml``, then the new ones; the run checks that its config is unchanged."""
+    target = _arg(argv, "resume")
+    if target is None or target.lower() == "false":
+        return argv
+    run_dir = _arg(argv, "hydra.run.dir") if target.lower() == "true" else target
+    if run_dir is None:
+        raise ConfigError("resume=true needs hydra.run.dir=<run dir>; or write resume=<run dir>")
+    saved = Path(run_dir) / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        raise ConfigError(
+            f"resume={run_dir}: {saved} is missing; resume takes a run directory written by sim2real train/finetune"
+        )
+    import yaml
+
+    old = [a for a in (yaml.safe_load(saved.read_text()) or []) if not str(a).startswith("resume=")]
+    new = [a for a in argv if not a.startswith(("resume=", "hydra.run.dir="))]
+    return [*old, *new, "resume=true", f"hydra.run.dir={run_dir}"]
+
+
+def _hydra_message(e: Exception) -> str:
+    """Hydra's multi-line composition errors as one line."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(e, MissingConfigException) and e.options is not None and e.missing_cfg_file:
+        group, _, value = str(e.missing_cfg_file).rpartition("/")
+        if group in GROUPS:
+            return f"{group}={value} is unknown; choose one of: {', '.join(e.options)}"
+    text = str(e)
+    if text.startswith("Could not override '"):
+        key = text.split("'")[1]
+        return f"{key}: no such config key; `--cfg job` after the subcommand lists the keys"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("Config search path", "provider=", "full_key", "object_type"))]
+    return " ".join(lines)
+
+
+def _precheck(config_name: str, argv: list[str]) -> None:
+    """Compose the config once before Hydra runs it, so that an unknown group option, key or malformed override
+    is one ``error:`` line with exit code 2 (Hydra itself prints several lines and exits 1)."""
+    if any(a in ("-m", "--multirun") for a in argv) or any(a.startswith("-") for a in argv):
+        return  # sweeps and Hydra's flags: Hydra checks them itself
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = [a for a in argv if not a.startswith("hydra.")]
+    try:
+        with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
+            compose(config_name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as e:
+        print(f"error: {_hydra_message(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: list[str]) -> None:
     import hydra
 
-    argv = list(argv)
+    try:
+        argv = resume_args(list(argv))
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     required = {
         "evaluate": "policy",
         "finetune": "init",
@@ -199,10 +263,8 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    for i, arg in enumerate(argv):  # resume=<run dir> continues in that directory
-        if arg.startswith("resume=") and arg.split("=", 1)[1].lower() not in ("true", "false"):
-            argv[i] = "resume=true"
-            argv.append(f"hydra.run.dir={arg.split('=', 1)[1]}")
+    if not asks_hydra:
+        _precheck(config_name, argv)
 
     def guarded(cfg: Any) -> None:
         from omegaconf.errors import MissingMandatoryValue

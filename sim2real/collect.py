@@ -17,9 +17,9 @@ import torch as th
 from omegaconf import DictConfig, OmegaConf
 
 from sim2real.config import ConfigError, episodes_and_dynamics
-from sim2real.datasets import read, split_path, write
+from sim2real.datasets import check_new, read, write
+from sim2real.episodes import EpisodeLog
 from sim2real.evaluate import Policy, stored_policy
-from sim2real.sim_robot import EpisodeLog
 from sim2real.vec import make_env
 
 COLLECT_SEED_BASE = 1_500_000_000
@@ -86,7 +86,10 @@ def collect(cfg: DictConfig) -> Path:
         raise ConfigError(f"action_noise={noise!r}: must be a number in [0, 1] (std, action units)")
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
         raise ConfigError(f"seed={cfg.seed!r}: must be a non-negative integer")
-    split_path(cfg.out)  # a bad name fails before any rollout
+    overwrite = cfg.overwrite
+    if not isinstance(overwrite, bool):
+        raise ConfigError(f"overwrite={overwrite!r}: must be true or false")
+    check_new(cfg.out, overwrite)  # a bad name or an existing dataset fails before any rollout
     factory = policy_factory(str(cfg.policy), task)
     logs = rollout(factory, task, episodes, int(cfg.seed), rand, dyn, float(noise))
     meta = {
@@ -97,7 +100,7 @@ def collect(cfg: DictConfig) -> Path:
         "action_noise": float(noise),
         "seed": int(cfg.seed),
     }
-    path = write(cfg.out, task, logs, meta)
+    path = write(cfg.out, task, logs, meta, overwrite)
     info = read(path, task).summary()
     print(
         f"collect: {task} policy={cfg.policy} on {meta['dynamics_profile']} (action noise {noise}): "

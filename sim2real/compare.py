@@ -25,19 +25,26 @@ through every smaller budget, so one run per (condition, seed) gives every budge
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from sim2real.config import ConfigError, check_env_spec, check_task, dynamics_spec, plain
-from sim2real.io import read_json, write_json
-from sim2real.runs import resolve_policy
+from sim2real.evaluate import evaluate_policy
+from sim2real.io import exclusive, read_json, write_json
+from sim2real.runs import latest_checkpoint, resolve_policy
+from sim2real.train import STARTED_CONFIG
 
 CURVE_CONDITIONS = {"finetune": "all", "finetune_last": "last", "finetune_features": "features", "scratch": None}
 EVAL_CONDITIONS = ("zero_shot", "nominal_zero_shot", "calibrated")
@@ -62,7 +69,22 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     interval = cfg.eval.interval
     if not isinstance(interval, int) or interval <= 0 or any(b % interval for b in budgets):
         raise ConfigError(f"eval.interval={interval!r}: must be a positive integer that divides every budget {budgets}")
+    for key, low in (("eval.episodes", 1), ("n_envs", 1), ("n_jobs", 1)):
+        v = OmegaConf.select(cfg, key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            raise ConfigError(f"{key}={v!r}: must be a positive integer")
+    for key in ("finetune.lr", "scratch.lr"):
+        v = OmegaConf.select(cfg, key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
+            raise ConfigError(f"{key}={v!r}: must be a learning rate in (0, 1)")
+    if not isinstance(cfg.finetune.update_norm, bool):
+        raise ConfigError(f"finetune.update_norm={cfg.finetune.update_norm!r}: must be true or false")
+    th_ = cfg.threshold
+    if not isinstance(th_, (int, float)) or isinstance(th_, bool) or not 0 < th_ <= 1:
+        raise ConfigError(f"threshold={th_!r}: must be a success rate in (0, 1]")
     conditions = plain(cfg.conditions)
+    if not isinstance(conditions, list):
+        raise ConfigError(f"conditions={conditions!r}: give a list, e.g. conditions=[zero_shot,finetune,scratch]")
     unknown = [c for c in conditions if c not in CONDITIONS]
     if unknown or not conditions:
         raise ConfigError(f"conditions={conditions}: unknown {unknown}; choose from {', '.join(CONDITIONS)}")
@@ -202,8 +224,8 @@ def launch(units: list[dict[str, Any]], out: Path, cfg: DictConfig) -> None:
     ]
     if cfg.launcher == "joblib":
         cmd.append(f"hydra.launcher.n_jobs={int(cfg.n_jobs)}")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    rc = subprocess.call(cmd, env=env)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", PARENT_ENV: str(os.getpid())}
+    rc = run_group(cmd, env)
     failed = [u["id"] for u in todo if not (out / "units" / u["id"] / "result.json").is_file()]
     if rc or failed:
         raise RuntimeError(
@@ -212,12 +234,81 @@ def launch(units: list[dict[str, Any]], out: Path, cfg: DictConfig) -> None:
         )
 
 
+PARENT_ENV = "SIM2REAL_COMPARE_PID"  # set for the unit workers: they end when this process is gone
+
+
+def _die_with_parent() -> None:
+    """In the launched child: receive SIGKILL when compare dies, even by ``kill -9`` (Linux ``prctl``)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # elsewhere the unit watchdog (watch_parent) still ends the workers
+
+
+def run_group(cmd: list[str], env: dict[str, str]) -> int:
+    """Run ``cmd`` in its own process group and end the whole group when this process exits or is signalled."""
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+    old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return proc.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, killed but not yet reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+
+
+def watch_parent(interval_s: float = 1.0) -> None:
+    """In a unit worker: end this process once the compare that launched it is gone (``kill -9`` included)."""
+    pid = os.environ.get(PARENT_ENV)
+    if not pid or not pid.isdigit():
+        return
+
+    def loop() -> None:
+        while _alive(int(pid)):
+            time.sleep(interval_s)
+        os._exit(137)
+
+    threading.Thread(target=loop, name="compare-watchdog", daemon=True).start()
+
+
 def compare(cfg: DictConfig) -> Path:
     """Validate, expand, run what is missing, aggregate; returns the report directory."""
-    from sim2real.report import write_report
-
     grid = validate(cfg)
     out = Path(cfg.out)
+    with exclusive(out, "compare directory"):
+        return _compare_locked(cfg, grid, out)
+
+
+def _compare_locked(cfg: DictConfig, grid: dict[str, Any], out: Path) -> Path:
+    from sim2real.report import write_report
+
     (out / "units").mkdir(parents=True, exist_ok=True)
     units = expand(cfg, grid)
     for u in units:
@@ -232,34 +323,47 @@ def compare(cfg: DictConfig) -> Path:
 
 def run_unit(cfg: DictConfig) -> None:
     """One unit (a Hydra job of ``sim2real unit``): evaluate, fine-tune or train from scratch, then result.json."""
-    from hydra import compose
 
+    watch_parent()
     spec = read_json(Path(cfg.unit))
     d = Path(cfg.unit).with_suffix("")
+    with exclusive(d.parent, "compare unit", name=f"{d.name}.lock"):
+        _run_unit_locked(spec, d)
+
+
+def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
+    """A unit, holding its lock: reuse a result, resume an interrupted curve from its checkpoint, or run it."""
+    from hydra import compose
+
     if (d / "result.json").is_file():
         print(f"unit {spec['id']}: done before, reused")
         return
+    resume = spec["kind"] == "curve" and latest_checkpoint(d) is not None
+    if not resume:  # an interrupted unit's own partial outputs (no checkpoint to resume from)
+        for name in ("evaluations.jsonl", STARTED_CONFIG, "run"):
+            p = d / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+        shutil.rmtree(d / "tb", ignore_errors=True)
+        shutil.rmtree(d / "checkpoints", ignore_errors=True)
     dyn_overrides = [f"dynamics.{k}={v}" for k, v in spec["dynamics"].items()] + [
         f"dynamics.name={spec['dynamics_name']}"
     ]
     if spec["kind"] == "logged":
         result = _run_logged(spec, d, dyn_overrides)
     elif spec["kind"] == "eval":
-        from sim2real.evaluate_cmd import evaluate
-
-        rand = spec.get("randomization")
-        ov = [
-            f"task={spec['task']}",
-            f"policy={spec['policy']}",
-            f"episodes={spec['episodes']}",
-            f"seed={spec['seed']}",
-            f"out_dir={d}",
-            "dynamics=nominal",
-            *dyn_overrides,
-        ]
-        if rand:
-            ov.append(f"dr={rand}")
-        s = evaluate(compose("evaluate", overrides=ov))
+        s = evaluate_policy(
+            spec["policy"],
+            spec["task"],
+            spec["episodes"],
+            spec["seed"],
+            spec.get("randomization"),
+            spec["dynamics"] or None,
+            (spec.get("randomization"), spec["dynamics_name"]),
+        )
+        write_json(d / "evaluation.json", s)
         result = {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}
     else:
         ov = [
@@ -271,7 +375,8 @@ def run_unit(cfg: DictConfig) -> None:
             *dyn_overrides,
             f"eval.interval={spec['interval']}",
             f"eval.episodes={spec['episodes']}",
-            f"checkpoint_interval={spec['steps']}",
+            f"checkpoint_interval={spec['interval']}",  # an interrupted unit resumes from its last evaluation
+            f"resume={str(resume).lower()}",
             "progress=false",
             f"n_envs={spec['n_envs']}",
         ]
@@ -330,7 +435,6 @@ def _run_logged(spec: dict[str, Any], d: Path, dyn_overrides: list[str]) -> dict
     """Fine-tune offline on the first ``logged_episodes`` episodes, then evaluate on the target."""
     from hydra import compose
 
-    from sim2real.evaluate_cmd import evaluate
     from sim2real.finetune import finetune
 
     algo = resolve_policy(spec["init"]).algo
@@ -356,18 +460,8 @@ def _run_logged(spec: dict[str, Any], d: Path, dyn_overrides: list[str]) -> dict
             ],
         )
     )
-    s = evaluate(
-        compose(
-            "evaluate",
-            overrides=[
-                f"task={spec['task']}",
-                f"policy={run}",
-                f"episodes={spec['episodes']}",
-                f"seed={spec['seed']}",
-                f"out_dir={d}",
-                "dynamics=nominal",
-                *dyn_overrides,
-            ],
-        )
+    s = evaluate_policy(
+        run, spec["task"], spec["episodes"], spec["seed"], None, spec["dynamics"] or None, (None, spec["dynamics_name"])
     )
+    write_json(d / "evaluation.json", s)
     return {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}

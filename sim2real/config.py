@@ -3,7 +3,9 @@ with a one-line message, before any training starts)."""
 
 from __future__ import annotations
 
+import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,51 @@ def dynamics_spec(node: Any) -> dict[str, Any] | None:
     return out or None
 
 
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# The admissible values of every SB3 hyperparameter the configs set, in one place: (check, what it must be).
+ALGO_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "learning_rate": (lambda v: _num(v) and 0 < v < 1, "a number in (0, 1)"),
+    "gamma": (lambda v: _num(v) and 0 < v < 1, "a number in (0, 1), e.g. 0.99"),
+    "gae_lambda": (lambda v: _num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "n_steps": (lambda v: _int(v) and v >= 1, "a positive integer (steps per env per rollout)"),
+    "batch_size": (lambda v: _int(v) and v >= 1, "a positive integer"),
+    "n_epochs": (lambda v: _int(v) and v >= 1, "a positive integer"),
+    "clip_range": (lambda v: _num(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "ent_coef": (lambda v: (_num(v) and v >= 0) or (isinstance(v, str) and v.startswith("auto")), "a number >= 0"),
+    "vf_coef": (lambda v: _num(v) and v >= 0, "a number >= 0"),
+    "max_grad_norm": (lambda v: _num(v) and v > 0, "a positive number"),
+    "buffer_size": (lambda v: _int(v) and v >= 1, "a positive integer"),
+    "learning_starts": (lambda v: _int(v) and v >= 0, "a non-negative integer"),
+    "tau": (lambda v: _num(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "train_freq": (lambda v: _int(v) and v >= 1, "a positive integer"),
+    "gradient_steps": (lambda v: _int(v) and (v >= 1 or v == -1), "a positive integer (or -1)"),
+    "norm_reward": (lambda v: isinstance(v, bool), "true or false"),
+}
+SAC_ONLY = ("buffer_size", "learning_starts", "tau", "train_freq", "gradient_steps")
+PPO_ONLY = ("n_steps", "n_epochs", "gae_lambda", "clip_range", "vf_coef", "max_grad_norm")
+
+
+def check_algo(algo_cfg: dict[str, Any]) -> None:
+    """Every hyperparameter in range and of its type, and none that the algorithm does not take."""
+    name = algo_cfg.get("name")
+    wrong = PPO_ONLY if name == "sac" else SAC_ONLY
+    for key, value in algo_cfg.items():
+        if key in wrong and value is not None:
+            raise ConfigError(f"algo.{key} is not a {name} setting; drop it")
+        if key in ALGO_RANGES and not ALGO_RANGES[key][0](value):
+            raise ConfigError(f"algo.{key}={value!r}: must be {ALGO_RANGES[key][1]}")
+
+
 def algo_kwargs(algo_cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """SB3 constructor keywords and ``policy_kwargs`` from an ``algo`` config."""
+    """SB3 constructor keywords and ``policy_kwargs`` from an ``algo`` config (checked by :func:`check_algo`)."""
+    check_algo(algo_cfg)
     kwargs = {k: v for k, v in algo_cfg.items() if k not in NON_SB3_KEYS}
     schedule = algo_cfg.get("lr_schedule", "constant")
     if schedule == "linear":  # anneal to zero over the run (SB3 calls it with the remaining progress, 1 -> 0)
@@ -167,6 +212,7 @@ def build_spec(cfg: DictConfig) -> RunSpec:
     algo_cfg = plain(cfg.algo)
     if algo_cfg.get("name") not in ("ppo", "sac"):
         raise ConfigError(f"algo='{algo_cfg.get('name')}' is unknown; choose one of: ppo, sac")
+    algo_kwargs(algo_cfg)  # every hyperparameter checked before any env is built
     randomization, dynamics = dynamics_spec(cfg.dr), dynamics_spec(cfg.dynamics)
     check_env_spec(task, randomization, dynamics)
     targets = list(plain(OmegaConf.select(cfg, "eval.targets", default=[])) or [])

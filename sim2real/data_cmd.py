@@ -13,7 +13,7 @@ import sim2real.envs as envs
 from sim2real.datasets import DatasetError, import_npz, read
 
 USAGE = (
-    "usage: sim2real data import <file.npz> task=<grasp|navigate> out=<root>/<name>-v<N>\n"
+    "usage: sim2real data import <file.npz> task=<grasp|navigate> out=<root>/<name>-v<N> [overwrite=true]\n"
     "       sim2real data info <root>/<name>-v<N> [task=<task>] [--json]"
 )
 
@@ -24,6 +24,12 @@ def _split(args: list[str]) -> tuple[list[str], dict[str, str]]:
     return pos, kv
 
 
+def _bool(value: str, key: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise DatasetError(f"{key}={value}: must be true or false")
+    return value.lower() == "true"
+
+
 def data_main(argv: list[str]) -> int:
     """Entry point of ``sim2real data``; returns the exit status (2 on any bad input)."""
     if not argv or argv[0] in ("-h", "--help"):
@@ -32,7 +38,7 @@ def data_main(argv: list[str]) -> int:
     verb, (pos, kv) = argv[0], _split(argv[1:])
     try:
         if verb == "import":
-            unknown = set(kv) - {"task", "out"}
+            unknown = set(kv) - {"task", "out", "overwrite"}
             if len(pos) != 1 or "task" not in kv or "out" not in kv or unknown:
                 raise DatasetError(
                     "data import needs one .npz file, task= and out="
@@ -40,7 +46,7 @@ def data_main(argv: list[str]) -> int:
                 )
             if kv["task"] not in envs.TASKS:
                 raise DatasetError(f"task='{kv['task']}' is unknown; choose one of: {', '.join(envs.TASKS)}")
-            path, notes = import_npz(pos[0], kv["task"], kv["out"])
+            path, notes = import_npz(pos[0], kv["task"], kv["out"], _bool(kv.get("overwrite", "false"), "overwrite"))
             info = read(path, kv["task"]).summary()
             for note in notes:
                 print(f"data import: note: {note}")

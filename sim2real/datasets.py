@@ -7,11 +7,14 @@ non-finite values, with a one-line error naming the problem.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import tempfile
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 import sim2real.envs as envs
-from sim2real.sim_robot import EpisodeLog
+from sim2real.episodes import EpisodeLog
 
 
 class DatasetError(ValueError):
@@ -47,19 +50,69 @@ def _use_root(root: str | Path) -> Path:
     return root
 
 
+def is_dataset(path: Path) -> bool:
+    """A directory that holds a Minari dataset (``data/metadata.json`` and ``data/main_data.hdf5``)."""
+    return (path / "data" / "metadata.json").is_file() and (path / "data" / "main_data.hdf5").is_file()
+
+
+def check_new(path: str | Path, overwrite: bool = False) -> None:
+    """Refuse to write a dataset where one exists (unless ``overwrite``) or where anything else is:
+    called before any episode is run, and again just before the move into place."""
+    root, dataset_id = split_path(path)
+    final = Path(root) / dataset_id
+    if not final.exists():
+        return
+    if not is_dataset(final):
+        raise DatasetError(
+            f"dataset {final}: exists and is not a dataset (no data/metadata.json, data/main_data.hdf5); "
+            "it is never removed: choose another out="
+        )
+    if not overwrite:
+        raise DatasetError(f"dataset {final}: already exists; choose another name (e.g. -v1) or pass overwrite=true")
+
+
 def write_dataset(
-    dataset_id: str, root: str | Path, task: str, episodes: list[EpisodeLog], metadata: dict[str, Any]
+    dataset_id: str,
+    root: str | Path,
+    task: str,
+    episodes: list[EpisodeLog],
+    metadata: dict[str, Any],
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``episodes`` as Minari dataset ``dataset_id`` (``namespace/name-v0``) under ``root``: built under
-    ``root/.partial`` and moved into place once complete, so a crash never leaves a half-written dataset."""
+    """Write ``episodes`` as Minari dataset ``dataset_id`` (``<name>-v<N>``) under ``root``: built in a staging
+    directory of this process under ``root/.partial`` and moved into place once complete, so a crash never
+    leaves a half-written dataset. An existing dataset is replaced only with ``overwrite``; anything else at
+    that path is never touched."""
     import minari
     from minari.data_collector import EpisodeBuffer
 
     if not episodes:
         raise DatasetError(f"dataset {dataset_id}: no finished episodes to write")
     root = Path(root).resolve()
-    partial = _use_root(root / ".partial")  # written here first, moved into place when complete
-    shutil.rmtree(partial / dataset_id, ignore_errors=True)
+    check_new(root / dataset_id, overwrite)
+    (root / ".partial").mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root / ".partial"))
+    try:
+        return _write_staged(dataset_id, root, staging, task, episodes, metadata, overwrite, minari, EpisodeBuffer)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # this process's own staging directory
+        with contextlib.suppress(OSError):
+            (root / ".partial").rmdir()  # only when empty: another writer may be staging there
+        _use_root(root)
+
+
+def _write_staged(
+    dataset_id: str,
+    root: Path,
+    staging: Path,
+    task: str,
+    episodes: list[EpisodeLog],
+    metadata: dict[str, Any],
+    overwrite: bool,
+    minari: Any,
+    EpisodeBuffer: Any,  # noqa: N803
+) -> Path:
+    _use_root(staging)
     env = gym.make(envs.TASKS[task])
     buffers = [
         EpisodeBuffer(
@@ -104,10 +157,12 @@ def write_dataset(
     )
     env.close()
     final = root / dataset_id
-    shutil.rmtree(final, ignore_errors=True)  # an earlier dataset of that name goes only now
+    check_new(final, overwrite)  # nothing appeared there meanwhile
     final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(partial / dataset_id, final)
-    _use_root(root)
+    if final.exists():  # an earlier dataset, replaced on request: moved aside, removed after the move
+        old = staging / "replaced"
+        os.replace(final, old)
+    os.replace(staging / dataset_id, final)
     return final
 
 
@@ -252,24 +307,49 @@ def read(path: str | Path, task: str | None = None) -> Logged:
     )
 
 
-def write(path: str | Path, task: str, episodes: list[EpisodeLog], metadata: dict[str, Any]) -> Path:
-    """Write ``episodes`` as the dataset at ``path`` (``<root>/<name>-v<N>``); replaces an existing one."""
+def write(
+    path: str | Path, task: str, episodes: list[EpisodeLog], metadata: dict[str, Any], overwrite: bool = False
+) -> Path:
+    """Write ``episodes`` as the dataset at ``path`` (``<root>/<name>-v<N>``); an existing dataset is replaced
+    only with ``overwrite``."""
     root, dataset_id = split_path(path)
-    return write_dataset(dataset_id, root, task, episodes, metadata)
+    return write_dataset(dataset_id, root, task, episodes, metadata, overwrite)
 
 
 NPZ_KEYS = ("observations", "actions", "rewards", "terminations", "truncations", "episode_lengths")
 
 
-def import_npz(npz: str | Path, task: str, out: str | Path) -> tuple[Path, list[str]]:
+def _check_flags(npz: str | Path, key: str, v: np.ndarray) -> None:
+    """Per-step end flags: booleans, or integers 0/1."""
+    ok = v.dtype == bool or (np.issubdtype(v.dtype, np.integer) and np.isin(v, (0, 1)).all())
+    if not ok:
+        raise DatasetError(f"{npz}: {key} must be booleans or 0/1 integers, got dtype {v.dtype}")
+
+
+def _success_flags(npz: str | Path, v: np.ndarray) -> np.ndarray:
+    """Per-episode success flags: booleans, or integers 0/1 (strings such as "yes" are refused, not read as True)."""
+    v = np.asarray(v).reshape(-1)
+    if v.dtype == bool:
+        return v
+    if np.issubdtype(v.dtype, np.integer) and np.isin(v, (0, 1)).all():
+        return v.astype(bool)
+    raise DatasetError(f"{npz}: success must be booleans or 0/1 integers (one per episode), got dtype {v.dtype}")
+
+
+def import_npz(
+    npz: str | Path, task: str, out: str | Path, overwrite: bool = False
+) -> tuple[Path, list[str]]:
     """Convert a plain NumPy log (layout in ``docs/datasets.md``) into a checked dataset at ``out``.
 
     Returns the dataset path and notes on what was repaired (episodes logged without an end flag
     are marked truncated on their last step)."""
+    check_new(out, overwrite)
     try:
         f = np.load(npz, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"{npz}: not a readable .npz file ({e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DatasetError(f"{npz}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    if not hasattr(f, "files"):
+        raise DatasetError(f"{npz}: a single .npy array, not an .npz archive of named arrays (see docs/datasets.md)")
     missing = [k for k in NPZ_KEYS if k not in f.files]
     if missing:
         raise DatasetError(f"{npz}: missing arrays {', '.join(missing)}; the layout needs {', '.join(NPZ_KEYS)}")
@@ -286,9 +366,11 @@ def import_npz(npz: str | Path, task: str, out: str | Path) -> tuple[Path, list[
             f"{len(act)}, {len(per_step['rewards'])}, {len(per_step['terminations'])}, "
             f"{len(per_step['truncations'])} and {len(obs)}"
         )
-    success = np.asarray(f["success"], dtype=bool) if "success" in f.files else np.zeros(len(lengths), bool)
+    success = _success_flags(npz, f["success"]) if "success" in f.files else np.zeros(len(lengths), bool)
     if len(success) != len(lengths):
         raise DatasetError(f"{npz}: success has {len(success)} entries for {len(lengths)} episodes")
+    for key in ("terminations", "truncations"):
+        _check_flags(npz, key, per_step[key])
     env = gym.make(envs.TASKS[task])
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     notes, logs, o0, a0 = [], [], 0, 0
@@ -298,6 +380,12 @@ def import_npz(npz: str | Path, task: str, out: str | Path) -> tuple[Path, list[
         term = per_step["terminations"][a0 : a0 + t].astype(bool)
         trunc = per_step["truncations"][a0 : a0 + t].astype(bool)
         check_episode(f"{npz}, episode {i}", task, o, a, r, obs_dim, act_dim)
+        if term[:-1].any() or trunc[:-1].any():
+            k = int(np.flatnonzero(term[:-1] | trunc[:-1])[0])
+            raise DatasetError(
+                f"{npz}, episode {i}: ends (termination or truncation) at step {k} of {t}; an episode ends on its "
+                "last step only: fix episode_lengths or split the episode"
+            )
         if not (term[-1] or trunc[-1]):
             trunc = trunc.copy()
             trunc[-1] = True
@@ -314,4 +402,4 @@ def import_npz(npz: str | Path, task: str, out: str | Path) -> tuple[Path, list[
             )
         )
         o0, a0 = o0 + t + 1, a0 + t
-    return write(out, task, logs, {"source": f"import {Path(npz).name}"}), notes
+    return write(out, task, logs, {"source": f"import {Path(npz).name}"}, overwrite), notes

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+BUNDLE_FORMAT = 1  # the policy.json format this runtime reads (written by sim2real.export)
+RATE_TOLERANCE = 0.1  # a loop may run within +-10 % of the rate the policy was trained at
 REQUIRED_KEYS = ("format", "task", "observation", "action", "control_rate_hz", "safe_action")
 
 
@@ -81,6 +83,15 @@ class Bundle:
             safe = np.array(meta["safe_action"], dtype=np.float32)
         except (KeyError, TypeError, ValueError):
             raise BundleError(f"bundle {path}: policy.json has a malformed action layout") from None
+        if meta["format"] != BUNDLE_FORMAT:
+            raise BundleError(
+                f"bundle {path}: policy.json has format {meta['format']!r}, this runtime reads format {BUNDLE_FORMAT}; "
+                "re-export the bundle with this version of sim2real"
+            )
+        if not (np.isfinite(low).all() and np.isfinite(high).all()):
+            raise BundleError(f"bundle {path}: policy.json's action bounds must be finite; re-export the bundle")
+        if not np.isfinite(safe).all():
+            raise BundleError(f"bundle {path}: policy.json's safe_action must be finite numbers; re-export the bundle")
         if safe.shape != low.shape or not np.all(low <= high):
             raise BundleError(f"bundle {path}: policy.json's safe_action or action bounds are inconsistent")
         opts = ort.SessionOptions()
@@ -106,6 +117,21 @@ class Bundle:
         """One observation (obs_dim,) -> one action (action_dim,), float32."""
         x = np.asarray(obs, dtype=np.float32).reshape(1, self.obs_dim)
         return self.session.run(None, {"obs": x})[0][0]
+
+
+def check_rate(rate_hz: float | None, trained_hz: float) -> float:
+    """The loop rate in Hz: ``None`` means the bundle's rate; anything else must be a number within
+    ``RATE_TOLERANCE`` of it (a policy run at another rate meets other dynamics than it was trained on)."""
+    if rate_hz is None:
+        return float(trained_hz)
+    if isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, float)) or not np.isfinite(rate_hz) or rate_hz <= 0:
+        raise ValueError(f"rate_hz={rate_hz!r}: must be a positive number of Hz (omit it for the bundle's rate)")
+    if abs(rate_hz - trained_hz) > RATE_TOLERANCE * trained_hz:
+        raise ValueError(
+            f"rate_hz={rate_hz:g}: the policy was trained at {trained_hz:g} Hz; run within "
+            f"+-{RATE_TOLERANCE:.0%} of it, or omit rate_hz"
+        )
+    return float(rate_hz)
 
 
 class Robot(ABC):
@@ -199,9 +225,7 @@ class ControlLoop:
         on_step: Callable[[np.ndarray, np.ndarray], None] | None = None,
     ) -> None:
         self.bundle, self.robot = bundle, robot
-        self.rate_hz = float(rate_hz or bundle.control_rate_hz)
-        if not self.rate_hz > 0:
-            raise ValueError(f"rate_hz={rate_hz}: must be positive")
+        self.rate_hz = check_rate(rate_hz, bundle.control_rate_hz)
         self.period = 1.0 / self.rate_hz
         self.deadline = float(deadline_s or self.period)
         self.on_step = on_step
@@ -225,6 +249,8 @@ class ControlLoop:
                 self.stats.deadline_misses += 1
                 action = self.bundle.safe_action
         action = np.clip(action, self.bundle.low, self.bundle.high)
+        if not np.isfinite(action).all():  # unreachable with a loaded bundle's finite safe action; never sent
+            raise RuntimeError(f"step {self.stats.steps}: non-finite action after the safety checks; not sent")
         self.robot.act(action)
         if self.on_step is not None:
             self.on_step(obs, action)

@@ -7,7 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from sim2real.config import ConfigError, episodes_and_dynamics
-from sim2real.deploy import Bundle, BundleError, ControlLoop
+from sim2real.deploy import Bundle, BundleError, ControlLoop, check_rate
 from sim2real.io import write_json
 from sim2real.sim_robot import SimRobot
 
@@ -27,17 +27,52 @@ def export_cmd(cfg: DictConfig) -> None:
     )
 
 
+def check_layout(bundle: Bundle, env: object) -> None:
+    """The bundle's observation and action layouts must be the task env's: same widths, same names."""
+    want_obs = [n for n, _ in env.observation_layout]
+    have_obs = [o.get("name") for o in bundle.meta["observation"]]
+    if len(have_obs) != len(want_obs):
+        raise BundleError(
+            f"bundle {bundle.path}: {len(have_obs)} observations, task {bundle.meta['task']} has {len(want_obs)}; "
+            "re-export the bundle from a policy trained on this task version"
+        )
+    if have_obs != want_obs:
+        k = next(i for i, (a, b) in enumerate(zip(have_obs, want_obs, strict=True)) if a != b)
+        raise BundleError(
+            f"bundle {bundle.path}: observation {k} is '{have_obs[k]}', the task's is '{want_obs[k]}'; "
+            "re-export the bundle from a policy trained on this task version"
+        )
+    n_act = len(env.action_layout)
+    if len(bundle.meta["action"]) != n_act:
+        raise BundleError(f"bundle {bundle.path}: {len(bundle.meta['action'])} actions, the task has {n_act}")
+
+
 def deploy_cmd(cfg: DictConfig) -> dict:
     bundle = Bundle.load(cfg.bundle)
     task = cfg.task.name
     if task != bundle.meta["task"]:
         raise BundleError(f"bundle {cfg.bundle} is a {bundle.meta['task']} policy, not {task}; drop task=")
     episodes, rand, dyn = episodes_and_dynamics(cfg, task)
-    robot = SimRobot(task, dynamics=dyn, randomization=rand, seed=DEPLOY_SEED_BASE + 10_000 * int(cfg.seed))
+    seed = cfg.seed
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed={seed!r}: must be a non-negative integer")
+    if not isinstance(cfg.realtime, bool):
+        raise ConfigError(f"realtime={cfg.realtime!r}: must be true or false")
+    if not isinstance(cfg.overwrite, bool):
+        raise ConfigError(f"overwrite={cfg.overwrite!r}: must be true or false")
+    check_rate(cfg.rate_hz, bundle.control_rate_hz)
+    if cfg.log:
+        from sim2real.datasets import check_new
+
+        check_new(Path(cfg.data_dir) / str(cfg.log), cfg.overwrite)  # before the loop runs
+    robot = SimRobot(task, dynamics=dyn, randomization=rand, seed=DEPLOY_SEED_BASE + 10_000 * seed)
+    check_layout(bundle, robot.env.unwrapped)
     loop = ControlLoop(bundle, robot, rate_hz=cfg.rate_hz)
     max_steps = episodes * 10_000
     stats = loop.run(max_steps, realtime=bool(cfg.realtime), until=lambda: len(robot.episodes) >= episodes)
     eps = robot.episodes[:episodes]
+    if not eps:
+        raise RuntimeError(f"deploy: no episode finished in {stats.steps} steps ({len(stats.faults)} faults)")
     success = sum(e.success for e in eps) / len(eps)
     summary = {
         "bundle": str(cfg.bundle),
@@ -58,13 +93,17 @@ def deploy_cmd(cfg: DictConfig) -> dict:
             task,
             eps,
             {"source": f"deploy {cfg.bundle}", "dynamics_profile": str(summary["dynamics"])},
+            cfg.overwrite,
         )
         summary["dataset"] = str(path)
     write_json(Path(cfg.out_dir) / "deploy.json", summary)
     lat = summary["latency_us"]
+    inference = (
+        f"inference p50 {lat['p50']:.0f} us, p99 {lat['p99']:.0f} us" if lat["p50"] is not None else "no inference"
+    )
     print(
-        f"deploy: {task} on {summary['dynamics']}: success {success:.0%} over {len(eps)} episodes; inference "
-        f"p50 {lat['p50']:.0f} us, p99 {lat['p99']:.0f} us; deadline misses {stats.deadline_misses}, "
+        f"deploy: {task} on {summary['dynamics']}: success {success:.0%} over {len(eps)} episodes; {inference}; "
+        f"deadline misses {stats.deadline_misses}, "
         f"faults {len(stats.faults)}"
         + (f"; dataset {summary['dataset']}" if cfg.log else "")
         + f" -> {Path(cfg.out_dir) / 'deploy.json'}"

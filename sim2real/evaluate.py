@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sim2real.runs import PolicySource, load_model
+from sim2real.runs import PolicySource, load_model, resolve_policy
 from sim2real.vec import EVAL_SEED_BASE, make_env, read_normalization
 
 Policy = Callable[[np.ndarray], np.ndarray]
@@ -102,3 +103,28 @@ def summarize(episodes: list[Episode]) -> dict[str, Any]:
         "unstable_episodes": int(sum(e.unstable for e in episodes)),
         "per_episode": [asdict(e) for e in episodes],
     }
+
+
+def evaluate_policy(
+    policy: str | Path,
+    task: str,
+    episodes: int,
+    seed: int,
+    randomization: Any = None,
+    dynamics: Any = None,
+    names: tuple[str | None, str | None] = (None, None),
+) -> dict[str, Any]:
+    """Evaluate a run directory or shipped policy on ``task`` under ``randomization``/``dynamics`` (presets or
+    mappings); ``names`` = (randomisation name, dynamics name) for the record. Returns the summary."""
+    src = resolve_policy(policy)
+    if task != src.task:
+        raise ValueError(f"policy '{policy}' was trained on task '{src.task}', not '{task}'; drop task= or fix it")
+    summary = summarize(run_episodes(stored_policy(src), task, episodes, seed, randomization, dynamics))
+    summary.update(
+        policy=str(src.path),
+        task=task,
+        seed=seed,
+        dynamics={"name": names[1], "values": dynamics or {}},
+        randomization={"name": names[0], "ranges": randomization or {}},
+    )
+    return summary

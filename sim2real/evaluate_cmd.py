@@ -8,27 +8,21 @@ import torch as th
 from omegaconf import DictConfig, OmegaConf
 
 from sim2real.config import ConfigError, episodes_and_dynamics
-from sim2real.evaluate import run_episodes, stored_policy, summarize
+from sim2real.evaluate import evaluate_policy
 from sim2real.io import write_json
-from sim2real.runs import resolve_policy
 
 
 def evaluate(cfg: DictConfig) -> dict:
     """Evaluate ``cfg.policy`` on ``cfg.task`` under ``cfg.dr``/``cfg.dynamics``; returns the summary."""
+    for key in ("seed", "threads"):
+        v = cfg[key]
+        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "seed" else 1):
+            raise ConfigError(f"{key}={v!r}: must be a {'non-negative' if key == 'seed' else 'positive'} integer")
     th.set_num_threads(int(cfg.threads))
-    src = resolve_policy(cfg.policy)
     task = cfg.task.name
-    if task != src.task:
-        raise ConfigError(f"policy '{cfg.policy}' was trained on task '{src.task}', not '{task}'; drop task= or fix it")
     episodes, rand, dyn = episodes_and_dynamics(cfg, task)
-    summary = summarize(run_episodes(stored_policy(src), task, episodes, int(cfg.seed), rand, dyn))
-    summary.update(
-        policy=str(src.path),
-        task=task,
-        seed=int(cfg.seed),
-        dynamics={"name": OmegaConf.select(cfg, "dynamics.name"), "values": dyn or {}},
-        randomization={"name": OmegaConf.select(cfg, "dr.name"), "ranges": rand or {}},
-    )
+    names = (OmegaConf.select(cfg, "dr.name"), OmegaConf.select(cfg, "dynamics.name"))
+    summary = evaluate_policy(cfg.policy, task, episodes, int(cfg.seed), rand, dyn, names)
     out = Path(cfg.out_dir) / "evaluation.json"
     write_json(out, summary)
     print(

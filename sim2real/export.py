@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from sim2real.runs import PolicySource, load_model, resolve_policy
 from sim2real.vec import read_normalization
 
 BUNDLE_FORMAT = 1
+BUNDLE_FILES = ("policy.onnx", "policy.json", "manifest.json")
 PARITY_TOLERANCE = 1e-5  # max abs action difference between the bundle and SB3 predict
 
 
@@ -162,14 +165,14 @@ def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any
 
     for name in ("onnx_ir", "onnxscript", "torch.onnx"):  # pass-by-pass INFO lines, "torchvision is not installed"
         logging.getLogger(name).setLevel(logging.ERROR)
+    out = Path(out)
+    check_output(out)
     src = resolve_policy(policy)
     model = load_model(src)
     norm = read_normalization(src.norm_path)
     actor = DeterministicActor(model, norm).eval()
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     dummy = th.zeros(1, src.meta["obs_dim"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -187,6 +190,35 @@ def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any
     write_json(tmp / "policy.json", meta)
     files = {name: _sha256(tmp / name) for name in ("policy.onnx", "policy.json")}
     (tmp / "manifest.json").write_text(json.dumps({"algorithm": "sha256", "files": files}, indent=2) + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    try:
+        check_output(out)  # re-checked: something may have appeared at ``out`` while exporting
+        if out.exists():  # an earlier bundle: replaced only after the new one is complete
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
     return meta
+
+
+def is_bundle(path: Path) -> bool:
+    """A directory that an export wrote: a manifest and only bundle files in it."""
+    return (
+        path.is_dir()
+        and (path / "manifest.json").is_file()
+        and all(p.name in BUNDLE_FILES for p in path.iterdir())
+    )
+
+
+def check_output(out: Path) -> None:
+    """Refuse an ``out`` that exists and is not an earlier bundle: export never deletes what it did not write."""
+    if out.exists() and not is_bundle(out):
+        what = "a file" if not out.is_dir() else "a directory that is not a bundle (no manifest.json, or other files)"
+        raise FileExistsError(
+            f"out={out} is {what}; export writes a new bundle directory or replaces an earlier bundle only: "
+            "choose another out="
+        )

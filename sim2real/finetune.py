@@ -29,7 +29,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sim2real.config import ConfigError, build_spec, plain
 from sim2real.datasets import Logged
-from sim2real.runs import PolicySource, load_model, resolve_policy
+from sim2real.runs import PolicySource, check_replay_buffer, load_model, resolve_policy
 from sim2real.train import run
 from sim2real.vec import load_normalization
 
@@ -177,6 +177,7 @@ def finetune(cfg: DictConfig) -> Path:
         n_trainable = apply_scope(model, ft["scope"], spec.seed)
         if ft["keep_buffer"]:
             model.load_replay_buffer(src.path / "replay_buffer.pkl")
+            check_replay_buffer(model, src.path / "replay_buffer.pkl")
         meta = spec.meta()
         if logged is not None:
             meta["logged"] = _apply_logged(model, logged, off, norm, spec.seed)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +82,30 @@ def versions() -> dict[str, str]:
 
 def command_line() -> str:
     return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+class InUseError(ValueError):
+    """A directory that another process holds (a run, a compare unit); the message names the process."""
+
+
+@contextlib.contextmanager
+def exclusive(directory: Path, what: str, name: str = ".lock") -> Iterator[None]:
+    """Hold an exclusive lock on ``directory/<name>`` (``flock``: released when the process ends, even on
+    ``kill -9``) or refuse at once with :class:`InUseError`."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / name, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise InUseError(
+                f"{what} {directory} is in use by another process (pid {holder}); wait for it to end, "
+                "or choose another directory"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -7,6 +7,7 @@ non-physical effects (latency queue, observation bias).
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -14,6 +15,17 @@ import mujoco
 import numpy as np
 
 from sim2real.dynamics import Values
+
+_mujoco_log = logging.getLogger("sim2real.mujoco")
+
+
+def _mujoco_warning(message: str) -> None:
+    """MuJoCo's warnings go to this logger (DEBUG), never to ``MUJOCO_LOG.TXT`` in the working directory;
+    the envs count blow-ups from ``data.warning`` themselves."""
+    _mujoco_log.debug("%s", message)
+
+
+mujoco.set_mju_user_warning(_mujoco_warning)
 
 
 def _subtree_bodies(model: mujoco.MjModel, root: int) -> np.ndarray:

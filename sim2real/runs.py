@@ -7,12 +7,14 @@ under ``tb/`` and ``checkpoints/ckpt-<step>/`` with a ``checkpoints/latest`` poi
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
@@ -88,24 +90,55 @@ def save_policy(directory: Path, model: BaseAlgorithm, norm: VecNormalize, meta:
     write_json(directory / "run.json", {**meta, "num_timesteps": int(model.num_timesteps)})
 
 
+def checkpoint_step(path: Path) -> int | None:
+    """The step of a ``ckpt-<step>`` directory, or ``None`` for any other name."""
+    name = path.name
+    if not name.startswith("ckpt-") or not name[5:].isdigit():
+        return None
+    return int(name[5:])
+
+
 def save_checkpoint(
     run_dir: Path, model: BaseAlgorithm, norm: VecNormalize, meta: dict[str, Any], keep: int = 2
 ) -> Path:
-    """Write ``checkpoints/ckpt-<step>`` in a temporary directory, rename it, then move the pointer."""
+    """Write ``checkpoints/ckpt-<step>`` in a temporary directory of this process, rename it, move the pointer,
+    then prune older checkpoints of this run by step (the ``keep`` newest at or below this step stay)."""
     root = run_dir / "checkpoints"
     step = int(model.num_timesteps)
     final = root / f"ckpt-{step:010d}"
-    tmp = root / f".tmp-{step:010d}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = root / f".tmp-{step:010d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)  # this process's own leftover only
     save_policy(tmp, model, norm, meta)
     if isinstance(model, SAC):
         model.save_replay_buffer(tmp / "replay_buffer.pkl")
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    if final.exists():  # the same step saved again (e.g. the final save after a periodic one)
+        old = root / f".old-{step:010d}-{os.getpid()}"
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(final)
     atomic_write(root / "latest", lambda p: Path(p).write_text(final.name + "\n"))
-    for old in sorted(root.glob("ckpt-*"))[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    older = sorted((s, p) for p in root.iterdir() if (s := checkpoint_step(p)) is not None and s <= step)
+    for _, old_ckpt in older[:-keep]:
+        shutil.rmtree(old_ckpt, ignore_errors=True)
     return final
+
+
+def check_replay_buffer(model: BaseAlgorithm, path: Path) -> None:
+    """A loaded SAC replay buffer must match the model's spaces and hold finite values only."""
+    buf = model.replay_buffer
+    n = buf.buffer_size if buf.full else buf.pos
+    obs_shape, act_shape = model.observation_space.shape, model.action_space.shape
+    if buf.observations.shape[2:] != obs_shape or buf.actions.shape[2:] != act_shape:
+        raise ValueError(
+            f"{path}: replay buffer holds observations {buf.observations.shape[2:]} / actions {buf.actions.shape[2:]}, "
+            f"the policy needs {obs_shape} / {act_shape}"
+        )
+    for name in ("observations", "next_observations", "actions", "rewards"):
+        arr = getattr(buf, name, None)
+        if arr is not None and not np.isfinite(arr[:n]).all():
+            raise ValueError(f"{path}: replay buffer {name} hold non-finite values (NaN or inf); set keep_buffer=false")
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -6,7 +6,6 @@ are kept in ``episodes`` (for printing results and for logging a dataset).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -14,20 +13,7 @@ import numpy as np
 
 import sim2real.envs as envs
 from sim2real.deploy import Robot
-
-
-@dataclass
-class EpisodeLog:
-    """One episode as the robot saw it: ``observations`` has one more row than ``actions``."""
-
-    seed: int
-    observations: list[np.ndarray] = field(default_factory=list)
-    actions: list[np.ndarray] = field(default_factory=list)
-    rewards: list[float] = field(default_factory=list)
-    terminations: list[bool] = field(default_factory=list)
-    truncations: list[bool] = field(default_factory=list)
-    success: bool = False
-    dynamics: dict[str, float] = field(default_factory=dict)
+from sim2real.episodes import EpisodeLog
 
 
 class SimRobot(Robot):

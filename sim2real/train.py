@@ -21,7 +21,8 @@ from stable_baselines3.common.vec_env import VecNormalize
 from sim2real.bc import behaviour_clone, collect_demonstrations
 from sim2real.config import ConfigError, RunSpec, algo_kwargs, build_spec
 from sim2real.evaluate import normalized_policy, run_episodes, summarize
-from sim2real.runs import ALGOS, latest_checkpoint, save_checkpoint, save_policy
+from sim2real.io import atomic_write, exclusive
+from sim2real.runs import ALGOS, check_replay_buffer, checkpoint_step, latest_checkpoint, save_checkpoint, save_policy
 from sim2real.vec import load_normalization, make_vec_env, normalize
 
 
@@ -142,13 +143,78 @@ def train(cfg: DictConfig) -> Path:
     return run(spec, cfg, fresh)
 
 
+# keys a resumed run may change: how long it runs and how it reports, never what it learns
+RESUMABLE_KEYS = ("resume", "steps", "progress", "threads", "out_dir")
+STARTED_CONFIG = "config.started.yaml"  # the resolved config the run started with
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}."))
+    return {k.rstrip("."): v for k, v in out.items()}
+
+
+def check_resume_config(run_dir: Path, config: dict[str, Any]) -> None:
+    """A resumed run must have the config it started with (``config.started.yaml``); any difference outside
+    :data:`RESUMABLE_KEYS` is refused with the key, both values and the fix."""
+    path = run_dir / STARTED_CONFIG
+    if not path.is_file():
+        return  # a run from before this file existed: nothing to compare against
+    started = _flat(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
+    now = _flat(config)
+    for key in sorted(set(started) | set(now)):
+        if key.split(".")[0] in RESUMABLE_KEYS or started.get(key) == now.get(key):
+            continue
+        raise ConfigError(
+            f"resume: {key}={now.get(key)!r} differs from the run's {key}={started.get(key)!r} ({path}); "
+            "drop that override (a resumed run keeps its config), or start a new run in another directory"
+        )
+
+
+def _truncate_evaluations(run_dir: Path, step: int) -> None:
+    """Drop evaluation rows written after the checkpoint a run resumes from (they are evaluated again)."""
+    path = run_dir / "evaluations.jsonl"
+    if not path.is_file():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    keep = [line for line in rows if json.loads(line)["timesteps"] <= step]
+    if len(keep) != len(rows):
+        atomic_write(path, lambda p: Path(p).write_text("".join(f"{line}\n" for line in keep)))
+
+
+def _check_fresh(run_dir: Path) -> None:
+    """A new run never starts in a directory that holds another run's checkpoints, model or evaluations."""
+    ckpts = run_dir / "checkpoints"
+    found = [p.name for p in (run_dir / "model.zip", run_dir / "evaluations.jsonl") if p.exists()]
+    if ckpts.is_dir() and any(checkpoint_step(p) is not None for p in ckpts.iterdir()):
+        found.append("checkpoints/")
+    if found:
+        raise ConfigError(
+            f"{run_dir} already holds a run ({', '.join(found)}); continue it with resume={run_dir}, "
+            "or choose another directory (hydra.run.dir= or out_dir=)"
+        )
+
+
 def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
-    """The training loop shared by ``train`` and ``finetune``: resume or build, learn, checkpoint, save."""
+    """The training loop shared by ``train`` and ``finetune``: lock the run directory, resume or build, learn,
+    checkpoint, save."""
     th.set_num_threads(spec.threads)
-    spec.run_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive(spec.run_dir, "run directory"):
+        return _run_locked(spec, cfg, factory)
+
+
+def _run_locked(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
     ckpt = latest_checkpoint(spec.run_dir) if spec.resume else None
     if spec.resume and ckpt is None:
         raise ConfigError(f"resume: no checkpoint in {spec.run_dir}/checkpoints; start a new run without resume")
+    if spec.resume:
+        check_resume_config(spec.run_dir, spec.config)
+    else:
+        _check_fresh(spec.run_dir)
+        atomic_write(spec.run_dir / STARTED_CONFIG, lambda p: OmegaConf.save(cfg, p, resolve=True))
     norm = normalize(
         make_vec_env(spec.task, spec.n_envs, spec.seed, spec.randomization, spec.dynamics),
         spec.gamma,
@@ -165,6 +231,8 @@ def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
         )
         if (ckpt / "replay_buffer.pkl").is_file():
             model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+            check_replay_buffer(model, ckpt / "replay_buffer.pkl")
+        _truncate_evaluations(spec.run_dir, model.num_timesteps)
         print(f"resuming {spec.run_dir} from step {model.num_timesteps}")
     else:
         model, meta = factory(norm)

@@ -6,6 +6,7 @@ deploy path can read them without SB3.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +94,33 @@ def load_normalization(path: Path, vn: VecNormalize) -> None:
     )
 
 
+NORM_KEYS = ("obs_mean", "obs_var", "obs_count", "ret_mean", "ret_var", "ret_count", "clip_obs", "epsilon")
+
+
 def read_normalization(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a ``normalization.npz`` (read without pickle)."""
+    """The arrays of a ``normalization.npz`` (read without pickle), checked: every key present, shapes that
+    agree, finite values, non-negative variances and counts, positive clip and epsilon."""
     try:
         with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: unreadable normalisation statistics ({e})") from None
+            if not hasattr(f, "files"):
+                raise ValueError("a single .npy array, not an .npz archive")
+            s = {k: np.asarray(f[k]) for k in f.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: unreadable normalisation statistics ({type(e).__name__}: {e})") from None
+    missing = [k for k in NORM_KEYS if k not in s]
+    if missing:
+        raise ValueError(f"{path}: normalisation statistics lack {', '.join(missing)}; re-save the run")
+    if s["obs_mean"].ndim != 1 or s["obs_var"].shape != s["obs_mean"].shape:
+        raise ValueError(f"{path}: obs_mean {s['obs_mean'].shape} and obs_var {s['obs_var'].shape} must be equal 1-D")
+    for k in NORM_KEYS:
+        if not np.issubdtype(s[k].dtype, np.number) or not np.isfinite(s[k]).all():
+            raise ValueError(f"{path}: {k} holds non-finite or non-numeric values; the run's statistics are corrupt")
+    for k in ("obs_var", "ret_var", "obs_count", "ret_count"):
+        if (s[k] < 0).any():
+            raise ValueError(f"{path}: {k} is negative; the run's statistics are corrupt")
+    for k in ("clip_obs", "epsilon"):
+        if not (s[k] > 0).all():
+            raise ValueError(f"{path}: {k} must be positive")
+    return s

@@ -85,7 +85,8 @@ def test_latency_shows_in_the_env():
     assert moved[0] > 0.005 and abs(moved[1]) < 0.002
 
 
-def test_physics_blow_up_ends_episode_with_finite_obs():
+def test_physics_blow_up_ends_episode_with_finite_obs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo would write MUJOCO_LOG.TXT into the working directory
     env = gym.make("sim2real/Grasp-v0")
     env.reset(seed=0)
     u = env.unwrapped
@@ -93,6 +94,7 @@ def test_physics_blow_up_ends_episode_with_finite_obs():
     obs, r, term, trunc, info = env.step(np.zeros(4))
     assert term and info["physics_unstable"] and np.all(np.isfinite(obs)) and r == 0.0
     assert u.unstable_episodes == 1
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()  # warnings go to the sim2real.mujoco logger
 
 
 def test_non_finite_action_is_not_sent():
