@@ -142,7 +142,10 @@ def _group_file(argv: list[str]) -> list[str]:
                 raise ConfigError(
                     f"{key}={value}: unknown dynamics parameter '{name}'; valid names: {', '.join(PARAMS)}"
                 )
-            out.append(f"{key}.{name}=[{float(v[0])},{float(v[1])}]" if isinstance(v, list) else f"{key}.{name}={v}")
+            if isinstance(v, list):  # every entry kept: the range check refuses anything but [low, high]
+                out.append(f"{key}.{name}=[{','.join(str(x) for x in v)}]")
+            else:
+                out.append(f"{key}.{name}={v}")
     return out
 
 
@@ -182,7 +185,9 @@ def resume_args(argv: list[str]) -> list[str]:
     run_dir = _arg(argv, "hydra.run.dir") if target.lower() == "true" else target
     if run_dir is None:
         raise ConfigError("resume=true needs hydra.run.dir=<run dir>; or write resume=<run dir>")
-    saved = Path(run_dir) / ".hydra" / "overrides.yaml"
+    saved = Path(run_dir) / "overrides.started.yaml"  # sim2real's copy; Hydra rewrites its own on every start
+    if not saved.is_file():
+        saved = Path(run_dir) / ".hydra" / "overrides.yaml"
     if not saved.is_file():
         raise ConfigError(
             f"resume={run_dir}: {saved} is missing; resume takes a run directory written by sim2real train/finetune"
@@ -229,6 +234,25 @@ def _precheck(config_name: str, argv: list[str]) -> None:
         raise SystemExit(2) from None
 
 
+def _check_run_dir(argv: list[str]) -> None:
+    """Before Hydra writes its ``.hydra/`` files into a named run directory: refuse one that another process
+    holds, and a new run in one that holds a run (Hydra would overwrite that run's record)."""
+    named = _arg(argv, "out_dir") or _arg(argv, "hydra.run.dir")
+    if named is None or not Path(named).is_dir():
+        return
+    from sim2real.io import exclusive
+    from sim2real.runs import check_fresh
+
+    try:
+        with exclusive(Path(named), "run directory"):
+            pass
+        if _arg(argv, "resume") != "true":
+            check_fresh(Path(named))
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: list[str]) -> None:
     import hydra
 
@@ -265,6 +289,8 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
         raise SystemExit(2) from None
     if not asks_hydra:
         _precheck(config_name, argv)
+        if name in ("train", "finetune"):
+            _check_run_dir(argv)
 
     def guarded(cfg: Any) -> None:
         from omegaconf.errors import MissingMandatoryValue

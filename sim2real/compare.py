@@ -44,7 +44,7 @@ from sim2real.config import ConfigError, check_env_spec, check_task, dynamics_sp
 from sim2real.evaluate import evaluate_policy
 from sim2real.io import exclusive, read_json, write_json
 from sim2real.runs import latest_checkpoint, resolve_policy
-from sim2real.train import STARTED_CONFIG
+from sim2real.train import STARTED_CONFIG, STARTED_OVERRIDES
 
 CURVE_CONDITIONS = {"finetune": "all", "finetune_last": "last", "finetune_features": "features", "scratch": None}
 EVAL_CONDITIONS = ("zero_shot", "nominal_zero_shot", "calibrated")
@@ -340,7 +340,7 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
         return
     resume = spec["kind"] == "curve" and latest_checkpoint(d) is not None
     if not resume:  # an interrupted unit's own partial outputs (no checkpoint to resume from)
-        for name in ("evaluations.jsonl", STARTED_CONFIG, "run"):
+        for name in ("evaluations.jsonl", STARTED_CONFIG, STARTED_OVERRIDES, "run"):
             p = d / name
             if p.is_dir():
                 shutil.rmtree(p)

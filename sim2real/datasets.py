@@ -178,7 +178,7 @@ def load_dataset(dataset_id: str, root: str | Path, task: str) -> Any:
             warnings.simplefilter("ignore", UserWarning)
             ds = minari.load_dataset(dataset_id)
     except (FileNotFoundError, ValueError, KeyError, OSError) as e:
-        raise DatasetError(f"dataset {dataset_id} under {root}: cannot be loaded ({e})") from None
+        raise DatasetError(f"dataset {Path(root) / dataset_id}: cannot be loaded ({str(e).splitlines()[0]})") from None
     if ds.total_episodes == 0:
         raise DatasetError(f"dataset {dataset_id}: it holds no episodes")
     stored_task = ds.storage.metadata.get("sim2real_task")
@@ -186,11 +186,22 @@ def load_dataset(dataset_id: str, root: str | Path, task: str) -> Any:
         raise DatasetError(f"dataset {dataset_id}: it is a {stored_task} dataset, not {task}; use task={stored_task}")
     env = gym.make(envs.TASKS[task])
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    for ep in ds.iterate_episodes():
+    for ep in episodes_of(ds, Path(root) / dataset_id):
         check_episode(
             f"dataset {dataset_id}, episode {ep.id}", task, ep.observations, ep.actions, ep.rewards, obs_dim, act_dim
         )
     return ds
+
+
+def episodes_of(ds: Any, path: Path) -> list[Any]:
+    """All episodes of a loaded dataset; an unreadable HDF5 file (truncated, corrupt) is a one-line error."""
+    try:
+        return list(ds.iterate_episodes())
+    except (OSError, KeyError, ValueError) as e:
+        raise DatasetError(
+            f"dataset {path}: data/main_data.hdf5 cannot be read ({str(e).splitlines()[0]}); it is truncated or "
+            "corrupt: copy it again or re-collect"
+        ) from None
 
 
 def check_episode(
@@ -284,7 +295,7 @@ def read(path: str | Path, task: str | None = None) -> Logged:
         if task not in envs.TASKS:
             raise DatasetError(f"dataset {path}: it does not record its task; add task=<{'|'.join(envs.TASKS)}>")
     ds = load_dataset(dataset_id, root, task)
-    eps = list(ds.iterate_episodes())
+    eps = episodes_of(ds, Path(path))
     ep_meta = list(ds.storage.get_episode_metadata(range(ds.total_episodes)))
     true_dyn = [
         {k[len("true_dynamics.") :]: float(v) for k, v in m.items() if k.startswith("true_dynamics.")} for m in ep_meta

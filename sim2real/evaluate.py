@@ -45,7 +45,7 @@ def normalized_policy(
 
 def stored_policy(src: PolicySource, model: BaseAlgorithm | None = None) -> Policy:
     """The deterministic policy of a run or shipped policy, with its saved normalisation (clip, epsilon)."""
-    norm = read_normalization(src.norm_path)
+    norm = read_normalization(src.norm_path, src.meta["obs_dim"])
     return normalized_policy(
         model or load_model(src), norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]), float(norm["epsilon"])
     )
@@ -119,6 +119,12 @@ def evaluate_policy(
     src = resolve_policy(policy)
     if task != src.task:
         raise ValueError(f"policy '{policy}' was trained on task '{src.task}', not '{task}'; drop task= or fix it")
+    width = make_env(task).observation_space.shape[0]
+    if width != src.meta["obs_dim"]:
+        raise ValueError(
+            f"policy '{policy}' takes {src.meta['obs_dim']} observations, task {task} has {width}; "
+            "retrain or re-export it for this task version"
+        )
     summary = summarize(run_episodes(stored_policy(src), task, episodes, seed, randomization, dynamics))
     summary.update(
         policy=str(src.path),

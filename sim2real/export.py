@@ -169,7 +169,7 @@ def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any
     check_output(out)
     src = resolve_policy(policy)
     model = load_model(src)
-    norm = read_normalization(src.norm_path)
+    norm = read_normalization(src.norm_path, src.meta["obs_dim"])
     actor = DeterministicActor(model, norm).eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))

@@ -141,6 +141,19 @@ def check_replay_buffer(model: BaseAlgorithm, path: Path) -> None:
             raise ValueError(f"{path}: replay buffer {name} hold non-finite values (NaN or inf); set keep_buffer=false")
 
 
+def check_fresh(run_dir: Path) -> None:
+    """A new run never starts in a directory that holds another run's checkpoints, model or evaluations."""
+    ckpts = run_dir / "checkpoints"
+    found = [p.name for p in (run_dir / "model.zip", run_dir / "evaluations.jsonl") if p.exists()]
+    if ckpts.is_dir() and any(checkpoint_step(p) is not None for p in ckpts.iterdir()):
+        found.append("checkpoints/")
+    if found:
+        raise ValueError(
+            f"{run_dir} already holds a run ({', '.join(found)}); continue it with resume={run_dir}, "
+            "or choose another directory (hydra.run.dir= or out_dir=)"
+        )
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     pointer = run_dir / "checkpoints" / "latest"
     if not pointer.is_file():

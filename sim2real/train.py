@@ -4,6 +4,7 @@ evaluation on named dynamics at intervals, TensorBoard, resume after a kill, sav
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
 import time
@@ -22,7 +23,7 @@ from sim2real.bc import behaviour_clone, collect_demonstrations
 from sim2real.config import ConfigError, RunSpec, algo_kwargs, build_spec
 from sim2real.evaluate import normalized_policy, run_episodes, summarize
 from sim2real.io import atomic_write, exclusive
-from sim2real.runs import ALGOS, check_replay_buffer, checkpoint_step, latest_checkpoint, save_checkpoint, save_policy
+from sim2real.runs import ALGOS, check_fresh, check_replay_buffer, latest_checkpoint, save_checkpoint, save_policy
 from sim2real.vec import load_normalization, make_vec_env, normalize
 
 
@@ -146,6 +147,7 @@ def train(cfg: DictConfig) -> Path:
 # keys a resumed run may change: how long it runs and how it reports, never what it learns
 RESUMABLE_KEYS = ("resume", "steps", "progress", "threads", "out_dir")
 STARTED_CONFIG = "config.started.yaml"  # the resolved config the run started with
+STARTED_OVERRIDES = "overrides.started.yaml"  # its command-line overrides (Hydra's copy is rewritten on resume)
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -185,19 +187,6 @@ def _truncate_evaluations(run_dir: Path, step: int) -> None:
         atomic_write(path, lambda p: Path(p).write_text("".join(f"{line}\n" for line in keep)))
 
 
-def _check_fresh(run_dir: Path) -> None:
-    """A new run never starts in a directory that holds another run's checkpoints, model or evaluations."""
-    ckpts = run_dir / "checkpoints"
-    found = [p.name for p in (run_dir / "model.zip", run_dir / "evaluations.jsonl") if p.exists()]
-    if ckpts.is_dir() and any(checkpoint_step(p) is not None for p in ckpts.iterdir()):
-        found.append("checkpoints/")
-    if found:
-        raise ConfigError(
-            f"{run_dir} already holds a run ({', '.join(found)}); continue it with resume={run_dir}, "
-            "or choose another directory (hydra.run.dir= or out_dir=)"
-        )
-
-
 def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
     """The training loop shared by ``train`` and ``finetune``: lock the run directory, resume or build, learn,
     checkpoint, save."""
@@ -213,8 +202,11 @@ def _run_locked(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
     if spec.resume:
         check_resume_config(spec.run_dir, spec.config)
     else:
-        _check_fresh(spec.run_dir)
+        check_fresh(spec.run_dir)
         atomic_write(spec.run_dir / STARTED_CONFIG, lambda p: OmegaConf.save(cfg, p, resolve=True))
+        hydra_overrides = spec.run_dir / ".hydra" / "overrides.yaml"  # the command line, for resume=<run dir>
+        if hydra_overrides.is_file():
+            atomic_write(spec.run_dir / STARTED_OVERRIDES, lambda p: shutil.copyfile(hydra_overrides, p))
     norm = normalize(
         make_vec_env(spec.task, spec.n_envs, spec.seed, spec.randomization, spec.dynamics),
         spec.gamma,

@@ -97,9 +97,10 @@ def load_normalization(path: Path, vn: VecNormalize) -> None:
 NORM_KEYS = ("obs_mean", "obs_var", "obs_count", "ret_mean", "ret_var", "ret_count", "clip_obs", "epsilon")
 
 
-def read_normalization(path: Path) -> dict[str, np.ndarray]:
+def read_normalization(path: Path, obs_dim: int | None = None) -> dict[str, np.ndarray]:
     """The arrays of a ``normalization.npz`` (read without pickle), checked: every key present, shapes that
-    agree, finite values, non-negative variances and counts, positive clip and epsilon."""
+    agree (with ``obs_dim`` observations when given), finite values, non-negative variances and counts,
+    positive clip and epsilon."""
     try:
         with np.load(path, allow_pickle=False) as f:
             if not hasattr(f, "files"):
@@ -114,6 +115,11 @@ def read_normalization(path: Path) -> dict[str, np.ndarray]:
         raise ValueError(f"{path}: normalisation statistics lack {', '.join(missing)}; re-save the run")
     if s["obs_mean"].ndim != 1 or s["obs_var"].shape != s["obs_mean"].shape:
         raise ValueError(f"{path}: obs_mean {s['obs_mean'].shape} and obs_var {s['obs_var'].shape} must be equal 1-D")
+    if obs_dim is not None and s["obs_mean"].shape != (obs_dim,):
+        raise ValueError(
+            f"{path}: statistics for {s['obs_mean'].shape[0]} observations, the policy takes {obs_dim}; "
+            "the file belongs to another run or task"
+        )
     for k in NORM_KEYS:
         if not np.issubdtype(s[k].dtype, np.number) or not np.isfinite(s[k]).all():
             raise ValueError(f"{path}: {k} holds non-finite or non-numeric values; the run's statistics are corrupt")

@@ -14,7 +14,15 @@ def tiny_train(out, algo, steps=128):
     """A tiny navigation run of ``algo`` in ``out`` (seconds); returns ``out``."""
     with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
         cfg = compose(
-            "train", overrides=["task=navigate", f"steps={steps}", "eval.interval=0", f"out_dir={out}", *TINY[algo]]
+            "train",
+            overrides=[
+                "task=navigate",
+                f"steps={steps}",
+                "eval.interval=0",
+                "warm_start.demos=0",
+                f"out_dir={out}",
+                *TINY[algo],
+            ],
         )
     train(cfg)
     return out
