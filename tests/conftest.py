@@ -10,6 +10,16 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+try:  # rliable imports absl, whose log handler closes the stream it was built with when Hydra reconfigures
+    # logging; built under pytest's capture, that stream is pytest's own. Point it at the real stderr.
+    import sys
+
+    from absl import logging as absl_logging
+
+    absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
+except ImportError:
+    pass
+
 IDS = ["sim2real/Grasp-v0", "sim2real/Navigate-v0"]
 TASKS = ["grasp", "navigate"]
 

@@ -2,7 +2,10 @@
 an export or a dataset written over something else, checkpoints of an older run, a calibration on data in
 the wrong units. Each test fails on the code before its fix."""
 
+import contextlib
+import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -28,13 +31,19 @@ from sim2real.vec import make_vec_env, normalize
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def run_cli(capsys, *argv):
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
+def run_cli(*argv):
+    """The CLI's entry function in-process; (exit code, stdout, stderr). Streams are redirected by hand, not
+    through capsys: Hydra's logging keeps the stream it was set up with, and capsys closes its own."""
+    out, err = io.StringIO(), io.StringIO()
+    handlers = list(logging.root.handlers)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main([str(a) for a in argv])
+        except SystemExit as e:
+            rc = e.code
+        finally:
+            logging.root.handlers[:] = handlers  # Hydra's job logging would keep writing to these streams
+    return rc, out.getvalue(), err.getvalue()
 
 
 def wait_for(predicate, timeout=240.0):
@@ -51,7 +60,7 @@ def latest_step(run: Path) -> int:
     return int(p.read_text().strip().split("-")[1]) if p.is_file() else -1
 
 
-def test_kill_9_then_resume_keeps_the_started_config_and_a_second_run_is_refused(tmp_path, capsys, monkeypatch):
+def test_kill_9_then_resume_keeps_the_started_config_and_a_second_run_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "run"
     args = ["train", "task=navigate", "steps=4096", "n_envs=2", "algo.n_steps=128", "algo.batch_size=64",
@@ -62,7 +71,7 @@ def test_kill_9_then_resume_keeps_the_started_config_and_a_second_run_is_refused
     try:
         assert wait_for(lambda: latest_step(run) >= 1024)
         # a second run in the same directory while the first one runs: refused, the first one's files intact
-        rc, _, err = run_cli(capsys, *args)
+        rc, _, err = run_cli(*args)
         assert rc == 2 and "in use by another process" in err, err
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -70,10 +79,10 @@ def test_kill_9_then_resume_keeps_the_started_config_and_a_second_run_is_refused
     killed_at = latest_step(run)
     assert 0 < killed_at < 4096 and not (run / "model.zip").exists()
     # an override that changes what the run learns is refused
-    rc, _, err = run_cli(capsys, "train", f"resume={run}", "algo.gamma=0.9")
+    rc, _, err = run_cli("train", f"resume={run}", "algo.gamma=0.9")
     assert rc == 2 and "algo.gamma" in err and "differs" in err, err
     # the documented command: nothing but resume=<run dir>
-    rc, out, err = run_cli(capsys, "train", f"resume={run}")
+    rc, out, err = run_cli("train", f"resume={run}")
     assert rc == 0, err
     assert f"from step {killed_at}" in out
     meta = json.loads((run / "run.json").read_text())
@@ -83,7 +92,7 @@ def test_kill_9_then_resume_keeps_the_started_config_and_a_second_run_is_refused
     assert steps == sorted(set(steps)), steps  # rows after the checkpoint were dropped, not repeated
 
 
-def test_finetune_resume_hint_works(tmp_path, capsys, monkeypatch):
+def test_finetune_resume_hint_works(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     from tests.helpers import tiny_train
 
@@ -101,7 +110,7 @@ def test_finetune_resume_hint_works(tmp_path, capsys, monkeypatch):
     hint = err.strip().splitlines()[-1].split("continue with: ")[1]
     assert hint == f"sim2real finetune resume={run}"
     started = yaml.safe_load((run / "config.started.yaml").read_text())
-    rc, out, err = run_cli(capsys, *hint.split()[1:], "steps=512")  # steps may be changed on resume
+    rc, out, err = run_cli(*hint.split()[1:], "steps=512")  # steps may be changed on resume
     assert rc == 0, err
     meta = json.loads((run / "run.json").read_text())
     assert meta["init"] == str(init) and meta["finetune"]["lr"] == 3e-4 == started["finetune"]["lr"]
@@ -164,29 +173,29 @@ def test_checkpoints_are_pruned_by_step_within_the_run(tmp_path):
     assert "ckpt-0000650000" in names  # never pruned by name order
 
 
-def test_new_run_in_a_directory_with_checkpoints_is_refused(tmp_path, capsys, monkeypatch):
+def test_new_run_in_a_directory_with_checkpoints_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     model, norm = _tiny_model(tmp_path)
     run = tmp_path / "run"
     model.num_timesteps = 600_000
     save_checkpoint(run, model, norm, {"task": "navigate"})
-    rc, _, err = run_cli(capsys, "train", "task=navigate", "steps=64", "algo.n_steps=32", "n_envs=2",
+    rc, _, err = run_cli("train", "task=navigate", "steps=64", "algo.n_steps=32", "n_envs=2",
                          "eval.interval=0", f"hydra.run.dir={run}")
     assert rc == 2 and "already holds a run" in err and f"resume={run}" in err
     assert latest_checkpoint(run).name == "ckpt-0000600000"
 
 
-def test_export_replaces_an_earlier_bundle_only(tmp_path, capsys, monkeypatch):
+def test_export_replaces_an_earlier_bundle_only(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     from tests.helpers import tiny_train
 
     run = tiny_train(tmp_path / "run", "ppo")
     for _ in range(2):  # the second export replaces the first bundle
-        rc, _, err = run_cli(capsys, "export", f"policy={run}", f"out={tmp_path / 'b'}", "parity_observations=20")
+        rc, _, err = run_cli("export", f"policy={run}", f"out={tmp_path / 'b'}", "parity_observations=20")
         assert rc == 0, err
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["manifest.json", "policy.json", "policy.onnx"]
     before = sorted(p.name for p in run.iterdir())
-    rc, _, err = run_cli(capsys, "export", f"policy={run}", f"out={run}")
+    rc, _, err = run_cli("export", f"policy={run}", f"out={run}")
     assert rc == 2 and "is a directory that is not a bundle" in err
     assert sorted(p.name for p in run.iterdir()) == before and (run / "model.zip").is_file()
     assert not list(tmp_path.glob(".*tmp*"))  # no staging directory left behind
