@@ -1,22 +1,18 @@
-"""MuJoCo tasks for sim-to-real transfer, registered with Gymnasium on import.
+"""MuJoCo tasks for sim-to-real transfer, registered with Gymnasium on import through the task registry
+(:mod:`sim2real.tasks`, from the packaged ``configs/task/*.yaml``).
 
 - ``sim2real/Grasp-v0``: :class:`~sim2real.envs.grasp.GraspEnv`
 - ``sim2real/Navigate-v0``: :class:`~sim2real.envs.navigate.NavigateEnv`
+- ``sim2real/Hopper-v5``, ``sim2real/Pusher-v5``: the stock Gymnasium envs in ``DynamicsWrapper``
 
-Both accept ``randomization=`` and ``dynamics=`` (see :mod:`sim2real.dynamics`).
+All accept ``randomization=`` and ``dynamics=`` (see :mod:`sim2real.dynamics`).
 """
 
-from gymnasium.envs.registration import register, registry
 from sim2real.envs.grasp import GraspEnv
 from sim2real.envs.navigate import NavigateEnv
 
-TASKS = {"grasp": "sim2real/Grasp-v0", "navigate": "sim2real/Navigate-v0"}
-MAX_EPISODE_STEPS = {"grasp": 100, "navigate": 200}
+from sim2real import tasks as _tasks
 
-ENTRY_POINTS = {"grasp": "sim2real.envs.grasp:GraspEnv", "navigate": "sim2real.envs.navigate:NavigateEnv"}
+_tasks.load_builtin()
 
-for _task, _entry in ENTRY_POINTS.items():
-    if TASKS[_task] not in registry:  # a string entry point keeps the spec serialisable (Minari stores it)
-        register(id=TASKS[_task], entry_point=_entry, max_episode_steps=MAX_EPISODE_STEPS[_task])
-
-__all__ = ["GraspEnv", "NavigateEnv", "TASKS", "MAX_EPISODE_STEPS"]
+__all__ = ["GraspEnv", "NavigateEnv"]

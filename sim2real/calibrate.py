@@ -20,9 +20,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-import sim2real.envs as envs
+import sim2real.envs  # noqa: F401  (registers the built-in tasks)
+from sim2real import tasks
 from sim2real.datasets import Logged
-from sim2real.dynamics import PARAMS, Values
+from sim2real.dynamics import Values, param_spec
 
 # Compared observation entries and their scales (obs units). Grasping: the gripper's position (1 cm),
 # velocity (0.1 m/s) and finger gap (1 cm); the box's entries are left out: its yaw and spin are not
@@ -102,7 +103,7 @@ class Replay:
         if horizon < 1 or stride < 1:
             raise CalibrationError(f"horizon={horizon}, stride={stride}: both must be positive integers")
         self.task = logged.task
-        self.env = gym.make(envs.TASKS[self.task]).unwrapped
+        self.env = replay_env(self.task)
         self.horizon = horizon
         self.fixed = dict(fixed or {})
         self.dims, scales = COMPARED[self.task]
@@ -189,7 +190,7 @@ def _encode(name: str, value: float) -> float:
     lo, hi = PRIOR[name]
     if name == "action_latency":
         return float(value)
-    if PARAMS[name].kind == "scale":
+    if param_spec(name).kind == "scale":
         return 10.0 * (math.log(value) - math.log(lo)) / (math.log(hi) - math.log(lo))
     return 10.0 * (value - lo) / (hi - lo)
 
@@ -199,7 +200,7 @@ def _decode(name: str, x: float) -> float:
     if name == "action_latency":
         return float(min(max(round(x), lo), hi))
     x = min(max(x, 0.0), 10.0)
-    if PARAMS[name].kind == "scale":
+    if param_spec(name).kind == "scale":
         return math.exp(math.log(lo) + x / 10.0 * (math.log(hi) - math.log(lo)))
     return lo + x / 10.0 * (hi - lo)
 
@@ -219,14 +220,27 @@ def check_params(task: str, params: list[str]) -> list[str]:
     return list(params)
 
 
+def replay_env(task: str) -> Any:
+    """The task's env with its replay hooks (``restore``, ``replay_context``, ``replay_step``), or a one-line
+    refusal that says what the task lacks."""
+    env = tasks.core(tasks.make(task))
+    missing = [h for h in ("restore", "replay_context", "replay_step", "set_values") if not hasattr(env, h)]
+    if missing:
+        raise CalibrationError(
+            f"task {task} has no replay hooks ({', '.join(missing)}): calibrate replays logged actions from logged "
+            "states, and this task's logs do not carry the simulator state; add the hooks to its env class"
+        )
+    return env
+
+
 def envs_params(task: str) -> tuple[str, ...]:
     """The canonical parameters ``task`` accepts."""
-    return gym.make(envs.TASKS[task]).unwrapped.params
+    return tasks.core(tasks.make(task)).params
 
 
 def _step(name: str, value: float) -> float:
     """The probe step of ``name`` around ``value``: 20 % for scales, +-0.02 for a deadzone near zero."""
-    return 0.2 * value if PARAMS[name].kind == "scale" or value > 0.1 else 0.02
+    return 0.2 * value if param_spec(name).kind == "scale" or value > 0.1 else 0.02
 
 
 def _response_surface(
@@ -299,7 +313,7 @@ def _identified_directions(hess: np.ndarray, cont: list[str], est: Values, base:
     """The combinations of parameters the data pins down even when the parameters alone are not: principal
     directions of the Hessian in log-parameters (scales) whose Laplace std is below 10 %, e.g.
     ``log actuator_gain_scale - log mass_scale`` when gain and mass are only seen as a ratio."""
-    jac = np.array([est[p] if PARAMS[p].kind == "scale" else 1.0 for p in cont])
+    jac = np.array([est[p] if param_spec(p).kind == "scale" else 1.0 for p in cont])
     lam, vec = np.linalg.eigh(hess * np.outer(jac, jac))
     out = []
     for k in np.argsort(lam)[::-1]:
@@ -310,7 +324,7 @@ def _identified_directions(hess: np.ndarray, cont: list[str], est: Values, base:
             continue
         v = vec[:, k] * np.sign(vec[np.argmax(np.abs(vec[:, k])), k])
         terms = {
-            (f"log {p}" if PARAMS[p].kind == "scale" else p): round(float(c), 2)
+            (f"log {p}" if param_spec(p).kind == "scale" else p): round(float(c), 2)
             for p, c in zip(cont, v, strict=True)
             if abs(c) > 0.15
         }
@@ -343,7 +357,7 @@ def calibrate(
     replay = Replay(logged, horizon, stride)
     fixed = replay.fixed = measured_values(replay.env, logged)
     params = [p for p in params if p not in fixed]
-    nominal = {p: PARAMS[p].nominal for p in params}
+    nominal = {p: param_spec(p).nominal for p in params}
     before = replay(nominal)
     x0 = np.array([_encode(p, nominal[p]) for p in params])
     lam = prior_weight * before.rms**2
@@ -481,7 +495,7 @@ def randomization_from(result: dict[str, Any], default: dict[str, list[float]]) 
         if p == "action_latency":
             out[p] = [int(est), int(est)] if r["identified"] else [int(max(est - 1, 0)), int(est) + 1]
             continue
-        linear = PARAMS[p].kind != "scale"
+        linear = param_spec(p).kind != "scale"
         if r["identified"]:
             w = max(0.1 * est, 2 * r["std"]) if math.isfinite(r["std"]) else 0.1 * est
             if linear:
@@ -491,6 +505,6 @@ def randomization_from(result: dict[str, Any], default: dict[str, list[float]]) 
             lo, hi = (max(est - 0.05, 0.0), est + 0.05) if linear else (est / 1.25, est * 1.25)
             if p in default:
                 lo, hi = min(lo, default[p][0]), max(hi, default[p][1])
-        lo, hi = max(lo, PARAMS[p].low), min(hi, PARAMS[p].high)
+        lo, hi = max(lo, param_spec(p).low), min(hi, param_spec(p).high)
         out[p] = [round(float(lo), 4), round(float(hi), 4)]
     return out

@@ -57,7 +57,7 @@ def _unit_id(spec: dict[str, Any]) -> str:
 
 def validate(cfg: DictConfig) -> dict[str, Any]:
     """Check the grid; every problem is a one-line ConfigError before any unit runs."""
-    task = check_task(cfg.task.name)
+    task = check_task(cfg.task)
     seeds = cfg.seeds
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"seeds={seeds!r}: must be a positive integer (5 or more for reported numbers)")

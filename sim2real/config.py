@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import torch as th
 from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.utils import LinearSchedule
 
-import sim2real.envs as envs
+import sim2real.envs  # noqa: F401  (registers the built-in tasks)
+from sim2real import tasks
 from sim2real.io import command_line, git_commit, versions
 
 ACTIVATIONS = {"tanh": th.nn.Tanh, "relu": th.nn.ReLU, "elu": th.nn.ELU}
@@ -111,15 +111,18 @@ def _positive_int(cfg: DictConfig, key: str, allow_zero: bool = False) -> int:
     return v
 
 
-def check_task(task: str) -> str:
-    if task not in envs.TASKS:
-        raise ConfigError(f"task='{task}' is unknown; choose one of: {', '.join(envs.TASKS)}")
-    return task
+def check_task(task: Any) -> str:
+    """The name of a registered task, from a name or a composed ``task`` node (a user's task YAML on Hydra's
+    search path is registered here); an unknown task is one line listing the registered ones."""
+    try:
+        return tasks.ensure(task).name
+    except tasks.TaskError as e:
+        raise ConfigError(str(e)) from None
 
 
 def check_env_spec(task: str, randomization: Any, dynamics: Any) -> None:
     """Build the env once so that bad dynamics values fail now, not after minutes of work."""
-    gym.make(envs.TASKS[task], randomization=randomization, dynamics=dynamics).close()
+    tasks.make(task, randomization=randomization, dynamics=dynamics).close()
 
 
 def episodes_and_dynamics(cfg: DictConfig, task: str) -> tuple[int, Any, Any]:
@@ -167,7 +170,7 @@ class RunSpec:
 
     def meta(self) -> dict[str, Any]:
         """The ``run.json`` record of this run."""
-        env = gym.make(envs.TASKS[self.task]).unwrapped
+        env = tasks.core(tasks.make(self.task))
         return {
             "task": self.task,
             "algo": self.algo,
@@ -208,7 +211,7 @@ def _offline_only(cfg: DictConfig) -> bool:
 
 def build_spec(cfg: DictConfig) -> RunSpec:
     """Validate a ``train``/``finetune`` config and turn it into a :class:`RunSpec`."""
-    task = check_task(OmegaConf.select(cfg, "task.name"))
+    task = check_task(cfg.task)
     algo_cfg = plain(cfg.algo)
     if algo_cfg.get("name") not in ("ppo", "sac"):
         raise ConfigError(f"algo='{algo_cfg.get('name')}' is unknown; choose one of: ppo, sac")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import sys
 
-import sim2real.envs as envs
+import sim2real.envs  # noqa: F401  (registers the built-in tasks)
+from sim2real import tasks
 from sim2real.datasets import DatasetError, import_npz, read
 
 USAGE = (
@@ -44,8 +45,8 @@ def data_main(argv: list[str]) -> int:
                     "data import needs one .npz file, task= and out="
                     + (f" (unknown: {', '.join(unknown)})" if unknown else "")
                 )
-            if kv["task"] not in envs.TASKS:
-                raise DatasetError(f"task='{kv['task']}' is unknown; choose one of: {', '.join(envs.TASKS)}")
+            if kv["task"] not in tasks.names():
+                raise DatasetError(f"task='{kv['task']}' is unknown; registered: {', '.join(tasks.names())}")
             path, notes = import_npz(pos[0], kv["task"], kv["out"], _bool(kv.get("overwrite", "false"), "overwrite"))
             info = read(path, kv["task"]).summary()
             for note in notes:

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
-import sim2real.envs as envs
+import sim2real.envs  # noqa: F401  (registers the built-in tasks)
+from sim2real import tasks
 from sim2real.episodes import EpisodeLog
 
 
@@ -113,7 +113,7 @@ def _write_staged(
     EpisodeBuffer: Any,  # noqa: N803
 ) -> Path:
     _use_root(staging)
-    env = gym.make(envs.TASKS[task])
+    env = tasks.make(task)
     buffers = [
         EpisodeBuffer(
             id=i,
@@ -144,7 +144,7 @@ def _write_staged(
     ds.storage.update_metadata(
         {
             "sim2real_task": task,
-            "sim2real_control_rate_hz": float(1.0 / env.unwrapped.dt),
+            "sim2real_control_rate_hz": float(1.0 / tasks.core(env).dt),
             **{f"sim2real_{k}": v for k, v in metadata.items() if isinstance(v, (str, int, float))},
         }
     )
@@ -184,7 +184,7 @@ def load_dataset(dataset_id: str, root: str | Path, task: str) -> Any:
     stored_task = ds.storage.metadata.get("sim2real_task")
     if stored_task is not None and stored_task != task:
         raise DatasetError(f"dataset {dataset_id}: it is a {stored_task} dataset, not {task}; use task={stored_task}")
-    env = gym.make(envs.TASKS[task])
+    env = tasks.make(task)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     for ep in episodes_of(ds, Path(root) / dataset_id):
         check_episode(
@@ -292,8 +292,8 @@ def read(path: str | Path, task: str | None = None) -> Logged:
         meta_file = Path(path) / "data" / "metadata.json"
         if meta_file.is_file():
             task = json.loads(meta_file.read_text()).get("sim2real_task")
-        if task not in envs.TASKS:
-            raise DatasetError(f"dataset {path}: it does not record its task; add task=<{'|'.join(envs.TASKS)}>")
+        if task not in tasks.names():
+            raise DatasetError(f"dataset {path}: it does not record its task; add task=<{'|'.join(tasks.names())}>")
     ds = load_dataset(dataset_id, root, task)
     eps = episodes_of(ds, Path(path))
     ep_meta = list(ds.storage.get_episode_metadata(range(ds.total_episodes)))
@@ -382,7 +382,7 @@ def import_npz(
         raise DatasetError(f"{npz}: success has {len(success)} entries for {len(lengths)} episodes")
     for key in ("terminations", "truncations"):
         _check_flags(npz, key, per_step[key])
-    env = gym.make(envs.TASKS[task])
+    env = tasks.make(task)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     notes, logs, o0, a0 = [], [], 0, 0
     for i, t in enumerate(lengths.tolist()):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from sim2real import tasks
 from sim2real.config import ConfigError, episodes_and_dynamics
 from sim2real.deploy import Bundle, BundleError, ControlLoop, check_rate
 from sim2real.io import write_json
@@ -66,7 +67,7 @@ def deploy_cmd(cfg: DictConfig) -> dict:
 
         check_new(Path(cfg.data_dir) / str(cfg.log), cfg.overwrite)  # before the loop runs
     robot = SimRobot(task, dynamics=dyn, randomization=rand, seed=DEPLOY_SEED_BASE + 10_000 * seed)
-    check_layout(bundle, robot.env.unwrapped)
+    check_layout(bundle, tasks.core(robot.env))
     loop = ControlLoop(bundle, robot, rate_hz=cfg.rate_hz)
     max_steps = episodes * 10_000
     stats = loop.run(max_steps, realtime=bool(cfg.realtime), until=lambda: len(robot.episodes) >= episodes)

@@ -8,15 +8,12 @@ a pure function ``sample(ranges, rng) -> values``; applying values to a model li
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import numpy as np
-import yaml
 
 
 @dataclass(frozen=True)
@@ -46,9 +43,36 @@ PARAMS: dict[str, ParamSpec] = {
         ParamSpec("action_noise_std", 0.0, 0.0, 2.0, "linear", "std of Gaussian action noise, action units"),
         ParamSpec("actuator_deadzone", 0.0, 0.0, 0.99, "linear", "|command| below this fraction is zeroed"),
         ParamSpec("obs_bias", 0.0, 0.0, 10.0, "linear", "max |per-episode constant observation offset|"),
+        ParamSpec("payload_mass", 0.0, 0.0, 100.0, "linear", "kg added at the task's payload body (its COM)"),
     )
 }
+# The per-body family: ``body_mass_scale.<body>`` scales one named body's mass and inertia (the task spec
+# lists its addressable bodies).
+BODY_MASS = ParamSpec("body_mass_scale", 1.0, 0.05, 20.0, "scale", "one named body's mass and inertia")
 NOMINAL: dict[str, float] = {name: spec.nominal for name, spec in PARAMS.items()}
+
+
+def param_spec(name: str) -> ParamSpec | None:
+    """The spec of a canonical name, ``body_mass_scale.<body>`` included; ``None`` for an unknown name."""
+    if name.startswith(BODY_MASS.name + ".") and len(name) > len(BODY_MASS.name) + 1:
+        return BODY_MASS
+    return PARAMS.get(name)
+
+
+def nominal(name: str) -> float:
+    spec = param_spec(name)
+    return spec.nominal if spec else 0.0
+
+
+def flatten(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"body_mass_scale": {"torso": 1.6}}`` (as Hydra composes it) -> ``{"body_mass_scale.torso": 1.6}``."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == BODY_MASS.name and isinstance(value, Mapping):
+            out.update({f"{name}.{body}": v for body, v in value.items()})
+        else:
+            out[name] = value
+    return out
 OBJECT_PARAMS = ("object_mass_scale", "object_friction_scale", "object_size_scale")
 
 Ranges = dict[str, tuple[float, float]]
@@ -61,8 +85,10 @@ class DynamicsError(ValueError):
 
 def _check_name(name: str, where: str, allowed: tuple[str, ...], at_nominal: bool) -> bool:
     """True if ``name`` applies; a name that does not apply is accepted only at its nominal value."""
-    if name not in PARAMS:
-        raise DynamicsError(f"{where}: unknown dynamics parameter '{name}'; valid names: {', '.join(PARAMS)}")
+    if param_spec(name) is None:
+        raise DynamicsError(
+            f"{where}: unknown dynamics parameter '{name}'; valid names: {', '.join(PARAMS)}, {BODY_MASS.name}.<body>"
+        )
     if name in allowed:
         return True
     if at_nominal:
@@ -71,7 +97,7 @@ def _check_name(name: str, where: str, allowed: tuple[str, ...], at_nominal: boo
 
 
 def _check_value(name: str, value: Any, where: str) -> float:
-    spec = PARAMS[name]
+    spec = param_spec(name)
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -87,11 +113,11 @@ def _check_value(name: str, value: Any, where: str) -> float:
 
 def validate_values(values: Mapping[str, Any], allowed: tuple[str, ...], where: str = "dynamics") -> Values:
     """Check a ``{name: value}`` profile; returns a complete profile (missing names are nominal)."""
-    out = {name: NOMINAL[name] for name in allowed}
-    for name, value in values.items():
+    out = {name: nominal(name) for name in allowed}
+    for name, value in flatten(values).items():
         if name == "name":  # a profile's label, not a parameter
             continue
-        if _check_name(name, where, allowed, value is None or value == NOMINAL.get(name)) and value is not None:
+        if _check_name(name, where, allowed, value is None or value == nominal(name)) and value is not None:
             out[name] = _check_value(name, value, where)
     return out
 
@@ -99,10 +125,10 @@ def validate_values(values: Mapping[str, Any], allowed: tuple[str, ...], where: 
 def validate_ranges(ranges: Mapping[str, Any], allowed: tuple[str, ...], where: str = "randomization") -> Ranges:
     """Check ``{name: [low, high]}`` (a scalar means a fixed value; ``None`` means not randomised)."""
     out: Ranges = {}
-    for name, rng in ranges.items():
+    for name, rng in flatten(ranges).items():
         if name == "name":
             continue
-        fixed_nominal = rng is None or (isinstance(rng, (list, tuple)) and set(rng) == {NOMINAL.get(name)})
+        fixed_nominal = rng is None or (isinstance(rng, (list, tuple)) and set(rng) == {nominal(name)})
         if not _check_name(name, where, allowed, fixed_nominal) or rng is None:
             continue
         if isinstance(rng, (int, float)):
@@ -112,7 +138,7 @@ def validate_ranges(ranges: Mapping[str, Any], allowed: tuple[str, ...], where: 
         lo, hi = (_check_value(name, v, where) for v in rng)
         if lo > hi:
             raise DynamicsError(f"{where}.{name}: low {lo:g} > high {hi:g}; write [low, high]")
-        if PARAMS[name].kind == "scale" and lo <= 0:
+        if param_spec(name).kind == "scale" and lo <= 0:
             raise DynamicsError(f"{where}.{name}: a scale range must be > 0 for log-uniform sampling, got {lo:g}")
         out[name] = (lo, hi)
     return out
@@ -122,7 +148,7 @@ def sample(ranges: Ranges, rng: np.random.Generator) -> Values:
     """Draw one value per range: log-uniform for scales, uniform integers for latency, else uniform."""
     out: Values = {}
     for name, (lo, hi) in ranges.items():
-        kind = PARAMS[name].kind
+        kind = param_spec(name).kind
         if lo == hi:
             out[name] = lo
         elif kind == "scale":
@@ -134,13 +160,15 @@ def sample(ranges: Ranges, rng: np.random.Generator) -> Values:
     return out
 
 
-@functools.cache
 def task_tables(task: str) -> dict[str, Any]:
-    """The task's named randomisation presets and target profiles, from the packaged ``configs/task``."""
-    path = resources.files("sim2real.configs").joinpath("task", f"{task}.yaml")
-    if not path.is_file():
-        raise DynamicsError(f"unknown task '{task}'; expected a file configs/task/{task}.yaml")
-    return yaml.safe_load(path.read_text())
+    """The task's named randomisation presets and target profiles, from the task registry."""
+    from sim2real import tasks
+
+    try:
+        spec = tasks.get(task)
+    except tasks.TaskError as e:
+        raise DynamicsError(str(e)) from None
+    return {"randomization": dict(spec.randomization), "targets": dict(spec.targets)}
 
 
 def resolve_randomization(spec: str | Mapping[str, Any] | None, task: str, allowed: tuple[str, ...]) -> Ranges:

@@ -24,13 +24,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-import sim2real.envs as envs
+import sim2real.envs  # noqa: F401  (registers the built-in tasks)
+from sim2real import tasks
 from sim2real.evaluate import stored_policy
 from sim2real.io import versions, write_json
 from sim2real.runs import PolicySource, load_model, resolve_policy
@@ -80,7 +80,7 @@ def _sha256(path: Path) -> str:
 
 
 def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
-    env = gym.make(envs.TASKS[src.task]).unwrapped
+    env = tasks.core(tasks.make(src.task))
     meta = src.meta
     trained_latency = meta.get("randomization", {}).get("ranges", {}).get("action_latency") or meta.get(
         "dynamics", {}
@@ -88,7 +88,7 @@ def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
     return {
         "format": BUNDLE_FORMAT,
         "task": src.task,
-        "env_id": envs.TASKS[src.task],
+        "env_id": tasks.env_id(src.task),
         "algo": src.algo,
         "control_rate_hz": 1.0 / env.dt,
         "observation": [
@@ -131,7 +131,7 @@ def parity(src: PolicySource, model: BaseAlgorithm, onnx_path: Path, obs: np.nda
 
 def sample_observations(task: str, n: int, seed: int = 0) -> np.ndarray:
     """``n`` observations from random-action rollouts under the wide randomisation (varied inputs)."""
-    env = gym.make(envs.TASKS[task], randomization="wide")
+    env = tasks.make(task, randomization="wide")
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
     out = []

@@ -17,6 +17,7 @@ import numpy as np
 from sim2real.dynamics import Values
 
 _mujoco_log = logging.getLogger("sim2real.mujoco")
+BODY_MASS_PREFIX = "body_mass_scale."
 
 
 def _mujoco_warning(message: str) -> None:
@@ -47,6 +48,8 @@ class ModelIndex:
     object_geoms: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     dofs: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     actuators: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    named_bodies: dict[str, int] = field(default_factory=dict)  # body_mass_scale.<name> -> body id
+    payload_body: int = -1  # payload_mass is added here (-1: none)
 
     @classmethod
     def from_model(
@@ -55,15 +58,18 @@ class ModelIndex:
         robot_roots: tuple[str, ...],
         object_roots: tuple[str, ...] = (),
         friction_geoms: tuple[str, ...] | None = None,
+        bodies: tuple[str, ...] = (),
+        payload_body: str | None = None,
     ) -> ModelIndex:
-        """Build the index from body names; ``friction_geoms`` defaults to every robot geom."""
+        """Build the index from body names; ``friction_geoms`` defaults to every robot geom; ``bodies`` are
+        addressable one by one (``body_mass_scale.<body>``); ``payload_body`` takes ``payload_mass``."""
 
-        def bodies(roots: tuple[str, ...]) -> np.ndarray:
+        def subtrees(roots: tuple[str, ...]) -> np.ndarray:
             ids = [_subtree_bodies(model, model.body(r).id) for r in roots]
             return np.unique(np.concatenate(ids)) if ids else np.zeros(0, int)
 
-        robot = bodies(robot_roots)
-        obj = bodies(object_roots)
+        robot = subtrees(robot_roots)
+        obj = subtrees(object_roots)
         robot_geoms = np.flatnonzero(np.isin(model.geom_bodyid, robot))
         if friction_geoms is not None:
             robot_geoms = np.asarray([model.geom(g).id for g in friction_geoms], dtype=int)
@@ -75,6 +81,8 @@ class ModelIndex:
             object_geoms=np.flatnonzero(np.isin(model.geom_bodyid, obj)),
             dofs=robot_dofs,
             actuators=np.arange(model.nu),
+            named_bodies={b: model.body(b).id for b in bodies},
+            payload_body=model.body(payload_body).id if payload_body else -1,
         )
 
 
@@ -108,6 +116,14 @@ def apply_to_model(model: mujoco.MjModel, nominal: Nominal, index: ModelIndex, v
     s = values.get("mass_scale", 1.0)
     model.body_mass[rb] = nominal.body_mass[rb] * s
     model.body_inertia[rb] = nominal.body_inertia[rb] * s
+    for name, value in values.items():
+        if name.startswith(BODY_MASS_PREFIX):  # one body, on top of mass_scale
+            b = index.named_bodies[name[len(BODY_MASS_PREFIX) :]]
+            model.body_mass[b] *= value
+            model.body_inertia[b] *= value
+    payload = values.get("payload_mass", 0.0)
+    if payload and index.payload_body >= 0:  # a point mass at the body's centre of mass: no added inertia
+        model.body_mass[index.payload_body] += payload
     model.geom_friction[index.robot_geoms, 0] = nominal.geom_friction[index.robot_geoms, 0] * values.get(
         "friction_scale", 1.0
     )

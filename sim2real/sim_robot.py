@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
-import sim2real.envs as envs
+import sim2real.envs  # noqa: F401  (registers the built-in tasks)
+from sim2real import tasks
 from sim2real.deploy import Robot
 from sim2real.episodes import EpisodeLog
 
@@ -20,7 +20,7 @@ class SimRobot(Robot):
     """``gymnasium.make(<task id>, randomization=..., dynamics=...)`` behind the Robot interface."""
 
     def __init__(self, task: str, dynamics: Any = None, randomization: Any = None, seed: int = 0) -> None:
-        self.env = gym.make(envs.TASKS[task], dynamics=dynamics, randomization=randomization)
+        self.env = tasks.make(task, dynamics=dynamics, randomization=randomization)
         self.seed = seed
         self.episodes: list[EpisodeLog] = []
         self.stopped = False

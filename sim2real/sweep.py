@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sim2real import stats
 from sim2real.config import ConfigError, check_env_spec, check_task, dynamics_spec, plain
-from sim2real.dynamics import PARAMS
+from sim2real.dynamics import PARAMS, param_spec
 from sim2real.evaluate import run_episodes, stored_policy
 from sim2real.io import write_json
 from sim2real.runs import resolve_policy
@@ -39,9 +39,9 @@ def _point(policy: str, task: str, profile: dict, param: str, value: float, seed
 
 
 def sweep(cfg: DictConfig) -> Path:
-    task = check_task(cfg.task.name)
+    task = check_task(cfg.task)
     param = cfg.param
-    if param not in PARAMS:
+    if param_spec(param) is None:
         raise ConfigError(f"param='{param}' is not a dynamics parameter; choose one of: {', '.join(PARAMS)}")
     values = plain(cfg["values"])  # (cfg.values is the mapping method)
     if not isinstance(values, list) or not values:
@@ -101,7 +101,7 @@ def _plot(path: Path, task: str, param: str, curves: dict, seeds: int, episodes:
         x = [q["value"] for q in pts]
         ax.plot(x, [q["iqm"] for q in pts], marker="o", label="/".join(Path(p).parts[-2:]))
         ax.fill_between(x, [q["ci_low"] for q in pts], [q["ci_high"] for q in pts], alpha=0.2)
-    ax.set_xlabel(f"{param} ({PARAMS[param].doc})")
+    ax.set_xlabel(f"{param} ({param_spec(param).doc})")
     ax.set_ylabel("success rate (IQM over seeds, 95 % CI)")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"{task}: robustness to {param} ({seeds} seeds x {episodes} episodes)")

@@ -16,7 +16,8 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
-import sim2real.envs as envs
+import sim2real.envs  # noqa: F401  (registers the built-in tasks)
+from sim2real import tasks
 from sim2real.io import atomic_write
 
 EVAL_SEED_BASE = 1_000_000_000  # evaluation episode seeds start here; training seeds stay far below
@@ -38,15 +39,14 @@ class EpisodeDynamics(gym.Wrapper):
 
 
 def task_env_id(task: str) -> str:
-    if task not in envs.TASKS:
-        raise ValueError(f"unknown task '{task}'; choose one of: {', '.join(envs.TASKS)}")
-    return envs.TASKS[task]
+    return tasks.env_id(task)
 
 
 def make_env(task: str, randomization: Any = None, dynamics: Any = None) -> gym.Env:
     """One monitored env (``info["is_success"]`` recorded by SB3's Monitor)."""
     env = gym.make(task_env_id(task), randomization=randomization, dynamics=dynamics)
-    return Monitor(EpisodeDynamics(env), info_keywords=("is_success",))
+    keys = ("is_success",) if tasks.get(task).success else ()  # tasks without a success signal: returns only
+    return Monitor(EpisodeDynamics(env), info_keywords=keys)
 
 
 def make_vec_env(task: str, n_envs: int, seed: int, randomization: Any = None, dynamics: Any = None) -> VecEnv:

@@ -1,9 +1,20 @@
-"""The canonical dynamics layer on any Gymnasium MuJoCo env (``Hopper-v5`` and friends).
+"""The canonical dynamics layer on any Gymnasium MuJoCo env (``Hopper-v5``, ``Pusher-v5``, a user's robot).
 
-Every robot parameter applies (``object_*`` do not: stock envs have no grasped object): masses,
-friction, damping and actuator gains of all bodies under the world body, and the action/observation
-effects (latency, noise, deadzone, bias). Actions are handled in normalised units ([-1, 1] over the
-env's action bounds), so noise and deadzone mean the same as on the sim2real tasks.
+The robot is named, not guessed: ``robot_roots`` are the bodies whose subtrees are the robot (a pushed
+object or a goal marker is not), ``friction_geoms`` its contact geoms, ``bodies`` the bodies addressable by
+``body_mass_scale.<body>`` and ``payload_body`` where ``payload_mass`` (kg) goes. Every robot parameter
+applies (``object_*`` do not). Actions are handled in normalised units ([-1, 1] over the env's action
+bounds), so noise and deadzone mean the same as on the sim2real tasks.
+
+``friction_scale`` acts on the contact: MuJoCo takes the larger friction of a contact's two geoms, so the
+robot's friction geoms get a higher ``geom_priority`` and, as their nominal friction, the value the
+contact had (the larger of their own and the largest of the geoms they can touch). Scaling them then
+changes the contact's friction as the name says, and the nominal model is unchanged.
+
+The same episode plumbing as the sim2real envs: resampling at reset from a nominal snapshot, the action
+and observation channels (skipped when inactive), a non-finite action replaced by the rest action, and a
+physics blow-up (|qvel| > 1e3, a non-finite observation or MuJoCo's bad-acceleration warning) ending the
+episode with a finite observation, reward 0 and ``info["physics_unstable"]``.
 """
 
 from __future__ import annotations
@@ -19,49 +30,84 @@ from sim2real.dynamics import (
     PARAMS,
     DynamicsError,
     Values,
+    resolve_dynamics,
+    resolve_randomization,
     sample,
-    validate_ranges,
-    validate_values,
 )
 from sim2real.perturb import ActionChannel, ModelIndex, Nominal, ObsChannel, apply_to_model
 
-ROBOT_PARAMS = tuple(p for p in PARAMS if p not in OBJECT_PARAMS)
+ROBOT_PARAMS = tuple(p for p in PARAMS if p not in (*OBJECT_PARAMS, "payload_mass"))
+MAX_QVEL = 1e3  # |qvel| above this (m/s or rad/s) is treated as a physics blow-up
 
 
-class DynamicsWrapper(gym.Wrapper):
-    """Resample ``randomization`` ranges (``{name: [low, high]}``) over a ``dynamics`` profile
-    (``{name: value}``) at every reset, from a nominal snapshot of the wrapped env's model.
+def accepted_params(bodies: tuple[str, ...] = (), payload_body: str | None = None) -> tuple[str, ...]:
+    """The canonical names a wrapped env takes."""
+    extra = ("payload_mass",) if payload_body else ()
+    return (*ROBOT_PARAMS, *extra, *(f"body_mass_scale.{b}" for b in bodies))
+
+
+class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Resample ``randomization`` ranges (``{name: [low, high]}`` or a preset of ``task``) over a ``dynamics``
+    profile (``{name: value}`` or a target profile of ``task``) at every reset, from a nominal snapshot.
 
     Args:
         env: a Gymnasium MuJoCo env (``env.unwrapped.model``/``data``, Box action space).
-        randomization: ranges per canonical name; ``None`` for none.
-        dynamics: fixed values per canonical name; ``None`` for nominal.
-        robot_roots: names of the bodies whose subtrees are the robot (default: every child of the world).
+        randomization: ranges per canonical name, a preset name of ``task``, or ``None``.
+        dynamics: values per canonical name, a profile name of ``task``, or ``None`` (nominal).
+        robot_roots: bodies whose subtrees are the robot (default: every child of the world body).
+        friction_geoms: the robot's contact geoms (default: every geom of the robot's bodies).
+        bodies: bodies addressable by ``body_mass_scale.<body>``.
+        payload_body: the body that takes ``payload_mass`` (kg).
+        task: the registered task whose presets and profiles named values refer to.
     """
 
     def __init__(
         self,
         env: gym.Env,
-        randomization: dict | None = None,
-        dynamics: dict | None = None,
+        randomization: str | dict | None = None,
+        dynamics: str | dict | None = None,
         robot_roots: tuple[str, ...] | None = None,
+        friction_geoms: tuple[str, ...] | None = None,
+        bodies: tuple[str, ...] = (),
+        payload_body: str | None = None,
+        task: str | None = None,
     ) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(
+            self,
+            randomization=randomization,
+            dynamics=dynamics,
+            robot_roots=robot_roots,
+            friction_geoms=friction_geoms,
+            bodies=bodies,
+            payload_body=payload_body,
+            task=task,
+        )
+        gym.Wrapper.__init__(self, env)
         for arg, value in (("randomization", randomization), ("dynamics", dynamics)):
-            if isinstance(value, str):
-                raise DynamicsError(f"{arg}='{value}': named presets exist for the sim2real tasks only; pass a dict")
-        self.ranges = validate_ranges(randomization or {}, ROBOT_PARAMS)
-        self.profile = validate_values(dynamics or {}, ROBOT_PARAMS)
-        model = env.unwrapped.model
+            if isinstance(value, str) and task is None and value not in ("none", "nominal"):
+                raise DynamicsError(f"{arg}='{value}': a named preset needs task=<registered task>; or pass a dict")
+        self.task = task or "custom"
+        self.params = accepted_params(tuple(bodies), payload_body)
+        self.ranges = resolve_randomization(_plain(randomization), self.task, self.params)
+        self.profile = resolve_dynamics(_plain(dynamics), self.task, self.params)
+        u = env.unwrapped
+        model = u.model
         if robot_roots is None:
             robot_roots = tuple(model.body(b).name for b in range(1, model.nbody) if model.body_parentid[b] == 0)
-        self.index = ModelIndex.from_model(model, robot_roots)
+        self.index = ModelIndex.from_model(model, tuple(robot_roots), (), friction_geoms, tuple(bodies), payload_body)
+        _contact_friction_priority(model, self.index.robot_geoms)
         self.nominal = Nominal.snapshot(model)
         space = env.action_space
         self._low, self._high = space.low.astype(np.float64), space.high.astype(np.float64)
+        self.rest_action = np.zeros(space.shape[0])  # normalised: the middle of the bounds
         self.action_channel = ActionChannel(space.shape[0])
         self.obs_channel = ObsChannel(int(np.prod(env.observation_space.shape)))
         self.values: Values = dict(self.profile)
+        self.dt = float(getattr(u, "dt", model.opt.timestep))
+        self.unstable_episodes = 0
+        self._bad_qacc = int(mujoco.mjtWarning.mjWARN_BADQACC)
+        self._warnings = 0
+        self._act_active = self._obs_active = False
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
         obs, info = self.env.reset(**kwargs)
@@ -72,16 +118,108 @@ class DynamicsWrapper(gym.Wrapper):
         mujoco.mj_forward(u.model, u.data)
         self.action_channel.reset(self.values)
         self.obs_channel.reset(self.values, rng)
+        v = self.values
+        self._act_active = bool(v.get("action_latency") or v.get("action_noise_std") or v.get("actuator_deadzone"))
+        self._obs_active = bool(v.get("obs_noise_std") or v.get("obs_bias"))
+        self._warnings = u.data.warning[self._bad_qacc].number
         info["dynamics"] = dict(self.values)
         return self._obs(obs), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        a = 2.0 * (np.asarray(action, dtype=np.float64) - self._low) / (self._high - self._low) - 1.0
-        a = self.action_channel(np.clip(a, -1.0, 1.0), self.env.unwrapped.np_random)
+        a = np.asarray(action, dtype=np.float64).reshape(self._low.shape)
+        if not np.isfinite(a).all():  # a non-finite command is never sent: hold the rest action
+            a = self.rest_action
+        else:
+            a = np.clip(2.0 * (a - self._low) / (self._high - self._low) - 1.0, -1.0, 1.0)
+        if self._act_active:
+            a = self.action_channel(a, self.env.unwrapped.np_random)
         a = self._low + (a + 1.0) * 0.5 * (self._high - self._low)
         obs, reward, terminated, truncated, info = self.env.step(a.astype(self.env.action_space.dtype))
+        if self._diverged(obs):
+            return self._on_divergence(truncated)
         return self._obs(obs), reward, terminated, truncated, info
 
+    def _diverged(self, obs: np.ndarray) -> bool:
+        d = self.env.unwrapped.data
+        return (
+            not np.abs(d.qvel).max(initial=0.0) < MAX_QVEL
+            or d.warning[self._bad_qacc].number != self._warnings
+            or not np.isfinite(obs).all()
+        )
+
+    def _on_divergence(self, truncated: bool) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """End the episode with a finite observation: the physics is reset to the model's initial state."""
+        self.unstable_episodes += 1
+        u = self.env.unwrapped
+        mujoco.mj_resetData(u.model, u.data)
+        mujoco.mj_forward(u.model, u.data)
+        self._warnings = u.data.warning[self._bad_qacc].number
+        obs = np.nan_to_num(np.asarray(u._get_obs(), dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        info = {"physics_unstable": True}
+        return self._obs(obs), 0.0, True, truncated, info
+
     def _obs(self, obs: np.ndarray) -> np.ndarray:
+        if not self._obs_active:
+            return obs
         out = self.obs_channel(np.asarray(obs, dtype=np.float64).ravel(), self.env.unwrapped.np_random)
         return out.reshape(np.shape(obs)).astype(self.env.observation_space.dtype)
+
+    # the task interface (sim2real.tasks.core): layouts come from the task spec
+    @property
+    def observation_layout(self) -> list[tuple[str, str]]:
+        return _layout(self.task, "observation", int(np.prod(self.env.observation_space.shape)))
+
+    @property
+    def action_layout(self) -> list[tuple[str, str, str]]:
+        return _layout(self.task, "action", self._low.shape[0])
+
+
+def _contact_friction_priority(model: mujoco.MjModel, robot_geoms: np.ndarray) -> None:
+    """Make the robot's geoms decide their contacts' friction (see the module docstring)."""
+    if len(robot_geoms) == 0:
+        return
+    others = np.setdiff1d(np.arange(model.ngeom), robot_geoms)
+    touch = others[(model.geom_contype[others] != 0) | (model.geom_conaffinity[others] != 0)]
+    top = float(model.geom_friction[touch, 0].max()) if len(touch) else 0.0
+    model.geom_friction[robot_geoms, 0] = np.maximum(model.geom_friction[robot_geoms, 0], top)
+    model.geom_priority[robot_geoms] = int(model.geom_priority.max()) + 1
+
+
+def _layout(task: str, key: str, n: int) -> list[tuple[str, ...]]:
+    from sim2real import tasks
+
+    spec = tasks.get(task) if task != "custom" else None
+    layout = list(getattr(spec, key, ()) or ())
+    if len(layout) == n:
+        return layout
+    return [(f"{key}[{i}]", "-") if key == "observation" else (f"{key}[{i}]", "-", "-") for i in range(n)]
+
+
+def make_stock(task: str, randomization: Any = None, dynamics: Any = None, **kwargs: Any) -> gym.Env:
+    """The Gymnasium entry point of a registered stock task: the stock env in a DynamicsWrapper, built from the
+    task spec (``gymnasium.make("sim2real/Hopper-v5", dynamics="real")``)."""
+    from sim2real import tasks
+
+    spec = tasks.get(task)
+    env = gym.make(spec.stock, disable_env_checker=True, **{**spec.kwargs, **kwargs})
+    return DynamicsWrapper(
+        env,
+        randomization,
+        dynamics,
+        robot_roots=spec.robot_bodies or None,
+        friction_geoms=spec.friction_geoms,
+        bodies=spec.bodies,
+        payload_body=spec.payload_body,
+        task=task,
+    )
+
+
+def _plain(spec: Any) -> Any:
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(spec, DictConfig):
+            return OmegaConf.to_container(spec, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return spec
