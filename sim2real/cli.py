@@ -205,6 +205,13 @@ def _hydra_message(e: Exception) -> str:
 
     if isinstance(e, MissingConfigException) and e.options is not None and e.missing_cfg_file:
         group, _, value = str(e.missing_cfg_file).rpartition("/")
+        if group == "task":
+            from sim2real import tasks
+
+            alias = [n for n in tasks.names() if value in (tasks.get(n).stock, tasks.get(n).env_id)]
+            if alias:
+                return f"task={value} is the Gymnasium id of task '{alias[0]}': use task={alias[0]}"
+            return f"task={value} is unknown; registered: {', '.join(e.options)}; {tasks.HOW_TO_ADD}"
         if group in GROUPS:
             return f"{group}={value} is unknown; choose one of: {', '.join(e.options)}"
     text = str(e)
@@ -214,6 +221,23 @@ def _hydra_message(e: Exception) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     lines = [ln for ln in lines if not ln.startswith(("Config search path", "provider=", "full_key", "object_type"))]
     return " ".join(lines)
+
+
+def _store_registered_tasks() -> None:
+    """Tasks registered in Python or by an entry point become ``task=<name>`` options of every command."""
+    from hydra.core.config_store import ConfigStore
+
+    from sim2real import tasks
+
+    try:
+        registered = tasks.names()
+    except tasks.TaskError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    cs = ConfigStore.instance()
+    for name in registered:
+        if not tasks.packaged(name):
+            cs.store(group="task", name=name, node=tasks.to_config(tasks.get(name)))
 
 
 def _precheck(config_name: str, argv: list[str]) -> None:
@@ -287,6 +311,7 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    _store_registered_tasks()
     if not asks_hydra:
         _precheck(config_name, argv)
         if name in ("train", "finetune"):

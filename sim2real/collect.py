@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from sim2real.config import ConfigError, episodes_and_dynamics
 from sim2real.datasets import check_new, read, write
 from sim2real.episodes import EpisodeLog
-from sim2real.evaluate import Policy, stored_policy
+from sim2real.evaluate import Policy, stored_policy, success_text
 from sim2real.vec import make_env
 
 COLLECT_SEED_BASE = 1_500_000_000
@@ -104,6 +104,6 @@ def collect(cfg: DictConfig) -> Path:
     info = read(path, task).summary()
     print(
         f"collect: {task} policy={cfg.policy} on {meta['dynamics_profile']} (action noise {noise}): "
-        f"{info['episodes']} episodes, {info['steps']} steps, success {info['success_rate']:.0%} -> {path}"
+        f"{info['episodes']} episodes, {info['steps']} steps, {success_text(info['success_rate'])} -> {path}"
     )
     return path

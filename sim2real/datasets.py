@@ -274,7 +274,7 @@ class Logged:
             "episodes": self.episodes,
             "steps": self.steps,
             "control_rate_hz": self.metadata.get("sim2real_control_rate_hz"),
-            "success_rate": float(np.mean(self.success)),
+            "success_rate": float(np.mean(self.success)) if tasks.get(self.task).success else None,
             "mean_return": float(np.mean(returns)),
             "mean_length": float(np.mean([len(a) for a in self.actions])),
             "source": self.metadata.get("sim2real_source", self.metadata.get("algorithm_name")),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sim2real import tasks
 from sim2real.config import ConfigError, episodes_and_dynamics
 from sim2real.deploy import Bundle, BundleError, ControlLoop, check_rate
+from sim2real.evaluate import success_text
 from sim2real.io import write_json
 from sim2real.sim_robot import SimRobot
 
@@ -74,13 +76,14 @@ def deploy_cmd(cfg: DictConfig) -> dict:
     eps = robot.episodes[:episodes]
     if not eps:
         raise RuntimeError(f"deploy: no episode finished in {stats.steps} steps ({len(stats.faults)} faults)")
-    success = sum(e.success for e in eps) / len(eps)
+    success = sum(e.success for e in eps) / len(eps) if tasks.get(task).success else None
     summary = {
         "bundle": str(cfg.bundle),
         "task": task,
         "dynamics": OmegaConf.select(cfg, "dynamics.name"),
         "episodes": len(eps),
         "success_rate": success,
+        "mean_return": float(np.mean([sum(e.rewards) for e in eps])),
         "realtime": bool(cfg.realtime),
         "rate_hz": loop.rate_hz,
         **stats.summary(),
@@ -103,7 +106,8 @@ def deploy_cmd(cfg: DictConfig) -> dict:
         f"inference p50 {lat['p50']:.0f} us, p99 {lat['p99']:.0f} us" if lat["p50"] is not None else "no inference"
     )
     print(
-        f"deploy: {task} on {summary['dynamics']}: success {success:.0%} over {len(eps)} episodes; {inference}; "
+        f"deploy: {task} on {summary['dynamics']}: {success_text(success)} over {len(eps)} episodes, "
+        f"mean return {summary['mean_return']:.1f}; {inference}; "
         f"deadline misses {stats.deadline_misses}, "
         f"faults {len(stats.faults)}"
         + (f"; dataset {summary['dataset']}" if cfg.log else "")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from sim2real import tasks
 from sim2real.runs import PolicySource, load_model, resolve_policy
 from sim2real.vec import EVAL_SEED_BASE, make_env, read_normalization
 
@@ -21,7 +22,7 @@ Policy = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class Episode:
-    success: bool
+    success: bool | None  # None: the task has no success signal
     ret: float  # undiscounted return
     length: int  # control steps
     seed: int
@@ -63,6 +64,7 @@ def run_episodes(
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: need at least one evaluation episode")
     env = make_env(task, randomization, dynamics)
+    has_success = tasks.get(task).success
     act = policy
     out = []
     for k in range(episodes):
@@ -78,7 +80,7 @@ def run_episodes(
             done = terminated or truncated
         out.append(
             Episode(
-                bool(info.get("is_success", False)),
+                bool(info.get("is_success", False)) if has_success else None,
                 ret,
                 n,
                 ep_seed,
@@ -91,11 +93,12 @@ def run_episodes(
 
 
 def summarize(episodes: list[Episode]) -> dict[str, Any]:
-    """Success rate, mean return and per-episode records."""
-    succ = np.array([e.success for e in episodes], dtype=float)
+    """Success rate (``None`` for a task without a success signal), mean return and per-episode records."""
+    has_success = all(e.success is not None for e in episodes)
+    succ = np.array([bool(e.success) for e in episodes], dtype=float)
     rets = np.array([e.ret for e in episodes])
     return {
-        "success_rate": float(succ.mean()),
+        "success_rate": float(succ.mean()) if has_success else None,
         "mean_return": float(rets.mean()),
         "std_return": float(rets.std()),
         "mean_length": float(np.mean([e.length for e in episodes])),
@@ -134,3 +137,8 @@ def evaluate_policy(
         randomization={"name": names[0], "ranges": randomization or {}},
     )
     return summary
+
+
+def success_text(rate: float | None) -> str:
+    """``"success 93%"``, or ``"no success signal"`` for tasks compared on returns."""
+    return "no success signal" if rate is None else f"success {rate:.0%}"

@@ -8,7 +8,7 @@ import torch as th
 from omegaconf import DictConfig, OmegaConf
 
 from sim2real.config import ConfigError, episodes_and_dynamics
-from sim2real.evaluate import evaluate_policy
+from sim2real.evaluate import evaluate_policy, success_text
 from sim2real.io import write_json
 
 
@@ -26,7 +26,7 @@ def evaluate(cfg: DictConfig) -> dict:
     out = Path(cfg.out_dir) / "evaluation.json"
     write_json(out, summary)
     print(
-        f"evaluate: {task} {cfg.policy} on {summary['dynamics']['name']}: success {summary['success_rate']:.0%} "
+        f"evaluate: {task} {cfg.policy} on {summary['dynamics']['name']}: {success_text(summary['success_rate'])} "
         f"over {episodes} episodes, mean return {summary['mean_return']:.2f} -> {out}"
     )
     return summary

@@ -130,8 +130,9 @@ def parity(src: PolicySource, model: BaseAlgorithm, onnx_path: Path, obs: np.nda
 
 
 def sample_observations(task: str, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` observations from random-action rollouts under the wide randomisation (varied inputs)."""
-    env = tasks.make(task, randomization="wide")
+    """``n`` observations from random-action rollouts under the task's widest preset (varied inputs)."""
+    presets = tasks.get(task).randomization
+    env = tasks.make(task, randomization=next((p for p in ("wide", "default") if p in presets), None))
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
     out = []

@@ -164,6 +164,33 @@ def _load_builtin_and_plugins() -> None:
         register(spec, replace=True)
 
 
+def to_config(spec: TaskSpec) -> dict[str, Any]:
+    """A spec as a plain ``task`` config node (what a task YAML holds)."""
+    d: dict[str, Any] = {}
+    for f in fields(TaskSpec):
+        v = getattr(spec, f.name)
+        if f.name == "observation":
+            v = [{"name": n, "unit": u} for n, u in v]
+        elif f.name == "action":
+            v = [{"name": n, "unit": u, "scale": sc} for n, u, sc in v]
+        elif isinstance(v, tuple):
+            v = list(v)
+        elif isinstance(v, Mapping):
+            v = _plain_mapping(v)
+        d[f.name] = v
+    return d
+
+
+def _plain_mapping(m: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain_mapping(v) if isinstance(v, Mapping) else (list(v) if isinstance(v, tuple) else v)
+            for k, v in m.items()}
+
+
+def packaged(name: str) -> bool:
+    """Whether task ``name`` has a packaged YAML (``configs/task/<name>.yaml``)."""
+    return resources.files("sim2real.configs").joinpath("task", f"{name}.yaml").is_file()
+
+
 def names() -> list[str]:
     """The registered task names."""
     _load_builtin_and_plugins()
@@ -188,9 +215,17 @@ def ensure(node: Any) -> TaskSpec:
     if not isinstance(d, Mapping) or "name" not in d:
         raise TaskError(f"task={d!r}: a task config needs a name; {HOW_TO_ADD}")
     _load_builtin_and_plugins()
-    if d["name"] in _REGISTRY or "env_id" not in d:
-        return get(str(d["name"]))
-    return register(spec_from_dict(d))
+    if d["name"] not in _REGISTRY and "env_id" in d:
+        return register(spec_from_dict(d))
+    spec = get(str(d["name"]))
+    registered = to_config(spec)
+    for key, value in d.items():  # a task's settings come from its spec: an override would be silently ignored
+        if key in registered and value != registered[key]:
+            raise TaskError(
+                f"task.{key}={value!r} differs from task '{spec.name}' ({registered[key]!r}); a task's settings are "
+                "fixed by its spec: register a task of your own instead (docs/adding_a_robot.md)"
+            )
+    return spec
 
 
 def env_id(name: str) -> str:

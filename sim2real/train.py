@@ -73,7 +73,8 @@ class TrainCallback(BaseCallback):
         row: dict[str, Any] = {"timesteps": int(self.model.num_timesteps), "wall_time_s": self.wall_time()}
         for name, (rand, dyn) in self.spec.eval_targets.items():
             s = summarize(run_episodes(policy, self.spec.task, self.spec.eval_episodes, self.spec.seed, rand, dyn))
-            self.logger.record(f"eval/{name}/success_rate", s["success_rate"])
+            if s["success_rate"] is not None:
+                self.logger.record(f"eval/{name}/success_rate", s["success_rate"])
             self.logger.record(f"eval/{name}/mean_return", s["mean_return"])
             row[f"{name}/success_rate"] = s["success_rate"]
             row[f"{name}/mean_return"] = s["mean_return"]

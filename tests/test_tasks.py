@@ -1,0 +1,218 @@
+"""The task registry: unknown names, the three ways in (Python, a task YAML on Hydra's search path, an
+entry point), stock Gymnasium envs through DynamicsWrapper, and a user's own MJCF robot through
+train -> evaluate -> export -> deploy."""
+
+import contextlib
+import io
+import json
+import logging
+import textwrap
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+import sim2real.envs  # noqa: F401
+from gymnasium.utils.env_checker import check_env
+
+from sim2real import tasks
+from sim2real.cli import main
+from sim2real.dynamics import DynamicsError
+from sim2real.wrappers import DynamicsWrapper
+
+TINY = ["steps=256", "n_envs=2", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1", "eval.interval=0",
+        "warm_start.demos=0"]
+
+
+def run_cli(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    handlers = list(logging.root.handlers)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main([str(a) for a in argv])
+        except SystemExit as e:
+            rc = e.code
+        finally:
+            logging.root.handlers[:] = handlers
+    return rc, out.getvalue(), err.getvalue()
+
+
+def test_unknown_task_lists_the_registered_ones_and_how_to_add_one():
+    with pytest.raises(tasks.TaskError) as e:
+        tasks.get("bogus")
+    msg = str(e.value)
+    assert "grasp" in msg and "hopper" in msg and "register" in msg and "entry point" in msg
+
+
+def test_builtin_tasks_come_from_the_registry():
+    assert {"grasp", "navigate", "hopper", "pusher"} <= set(tasks.names())
+    assert tasks.env_id("grasp") == "sim2real/Grasp-v0" and tasks.get("hopper").success is False
+    assert tasks.get("grasp").targets["real"]["object_size_scale"] == 0.88
+
+
+def test_env_id_override_is_refused_not_ignored(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = run_cli("train", "task.env_id=Hopper-v5", "steps=10")
+    assert rc == 2 and "task.env_id" in err and "register a task of your own" in err
+
+
+def test_wrapper_passes_gymnasiums_checker_and_is_recreatable_from_its_spec():
+    env = DynamicsWrapper(gym.make("Hopper-v5"), randomization={"mass_scale": [0.8, 1.2]},
+                          dynamics={"action_latency": 1})
+    check_env(env, skip_render_check=True)  # rendering needs a display here
+    again = gym.make(env.spec)
+    _, info = again.reset(seed=0)
+    assert info["dynamics"]["action_latency"] == 1 and 0.8 <= info["dynamics"]["mass_scale"] <= 1.2
+
+
+def test_pusher_object_and_goal_are_not_robot_bodies():
+    env = tasks.make("pusher", dynamics={"mass_scale": 2.0})
+    env.reset(seed=0)
+    m = env.unwrapped.model
+    nominal = gym.make("Pusher-v5").unwrapped.model
+    for body in ("object", "goal"):
+        assert m.body(body).mass == pytest.approx(nominal.body(body).mass)
+    assert m.body("r_upper_arm_link").mass == pytest.approx(2.0 * nominal.body("r_upper_arm_link").mass)
+
+
+def test_body_mass_scale_and_payload_act_on_one_body():
+    env = tasks.make("hopper", dynamics={"body_mass_scale": {"torso": 1.6}, "payload_mass": 2.0})
+    env.reset(seed=0)
+    m, nominal = env.unwrapped.model, gym.make("Hopper-v5").unwrapped.model
+    assert m.body("torso").mass == pytest.approx(1.6 * nominal.body("torso").mass + 2.0)
+    assert m.body("thigh").mass == pytest.approx(nominal.body("thigh").mass)
+    with pytest.raises(DynamicsError, match="body_mass_scale.wing"):
+        tasks.make("hopper", dynamics={"body_mass_scale.wing": 1.2})
+
+
+def _foot_contact_friction(friction_scale: float) -> float:
+    env = tasks.make("hopper", dynamics={"friction_scale": friction_scale})
+    env.reset(seed=0)
+    u = env.unwrapped
+    for _ in range(60):  # let the hopper land
+        env.step(np.zeros(3))
+        foot = [c for c in u.data.contact[: u.data.ncon] if u.model.geom(c.geom2).name == "foot_geom"
+                or u.model.geom(c.geom1).name == "foot_geom"]
+        if foot:
+            return float(foot[0].friction[0])
+    raise AssertionError("the foot never touched the floor")
+
+
+def test_friction_scale_changes_the_contact_even_below_the_floors_friction():
+    # stock Hopper: foot 2.0, floor 1.0; MuJoCo takes the larger, so scaling the foot to 0.6 alone does nothing
+    assert _foot_contact_friction(1.0) == pytest.approx(2.0)
+    assert _foot_contact_friction(0.3) == pytest.approx(0.6)
+
+
+def test_stock_task_guards_blow_ups_and_nan_actions():
+    env = tasks.make("hopper")
+    env.reset(seed=0)
+    obs, r, term, _, info = env.step(np.array([np.nan, 0.0, 0.0]))
+    assert np.isfinite(obs).all()
+    env.unwrapped.data.qvel[:] = 1e9
+    obs, r, term, _, info = env.step(np.zeros(3))
+    assert term and info["physics_unstable"] and r == 0.0 and np.isfinite(obs).all()
+    assert tasks.core(env).unstable_episodes == 1
+
+
+def test_user_task_yaml_on_hydra_search_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "conf" / "task").mkdir(parents=True)
+    (tmp_path / "conf" / "task" / "myhopper.yaml").write_text(textwrap.dedent("""
+        name: myhopper
+        env_id: sim2real/MyHopper-v0
+        stock: Hopper-v5
+        success: false
+        robot_bodies: [torso]
+        bodies: [torso]
+        randomization: {default: {mass_scale: [0.9, 1.1]}}
+        targets: {real: {friction_scale: 0.5}}
+    """))
+    rc, out, err = run_cli("train", "--config-dir", tmp_path / "conf", "task=myhopper", *TINY,
+                           f"hydra.run.dir={tmp_path / 'run'}")
+    assert rc == 0, err
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["task"] == "myhopper"
+
+
+SLIDER_XML = """
+<mujoco model="slider">
+  <option timestep="0.01"/>
+  <worldbody>
+    <geom name="floor" type="plane" size="2 2 0.1"/>
+    <body name="cart" pos="0 0 0.1">
+      <joint name="slide" type="slide" axis="1 0 0" damping="1"/>
+      <geom name="cart_geom" type="box" size="0.1 0.1 0.05" mass="1"/>
+    </body>
+  </worldbody>
+  <actuator><motor name="push" joint="slide" gear="5" ctrllimited="true" ctrlrange="-1 1"/></actuator>
+</mujoco>
+"""
+
+SLIDER_MODULE = '''
+"""A user's robot: a cart on a rail that must reach x = 0.5 m (a Sim2RealEnv subclass)."""
+import numpy as np
+from sim2real.envs.base import Sim2RealEnv
+from sim2real.perturb import ModelIndex
+
+class SliderEnv(Sim2RealEnv):
+    task = "slider"
+    params = ("mass_scale", "damping_scale", "actuator_gain_scale", "action_latency", "obs_noise_std")
+    frame_skip = 5
+    rest_action = np.zeros(1)
+    observation_layout = (("x", "m"), ("x_vel", "m/s"))
+    action_layout = (("push", "N", 5.0),)
+
+    def _model_index(self):
+        return ModelIndex.from_model(self.model, ("cart",))
+
+    def _task_reset(self, rng):
+        self.data.qpos[0] = rng.uniform(-0.2, 0.2)
+
+    def _task_command(self, action):
+        self.data.ctrl[0] = action[0]
+
+    def _task_observe(self):
+        return np.array([self.data.qpos[0], self.data.qvel[0]])
+
+    def _task_evaluate(self):
+        dist = abs(0.5 - self.data.qpos[0])
+        return {"distance": -dist}, False, {"is_success": dist < 0.05}
+
+    def restore(self, obs, context, t):
+        self.data.qpos[0], self.data.qvel[0] = obs[0], obs[1]
+
+def spec():
+    return {
+        "name": "slider", "env_id": "user/Slider-v0", "entry_point": "slider_robot:SliderEnv",
+        "max_episode_steps": 40, "kwargs": {"model_path": "MODEL_PATH"},
+        "randomization": {"default": {"mass_scale": [0.8, 1.25]}},
+        "targets": {"real": {"mass_scale": 1.3, "action_latency": 1}},
+    }
+'''
+
+
+def test_users_mjcf_robot_through_an_entry_point_goes_through_every_command(tmp_path, monkeypatch):
+    pkg = tmp_path / "site"
+    pkg.mkdir()
+    (pkg / "slider.xml").write_text(SLIDER_XML)
+    (pkg / "slider_robot.py").write_text(SLIDER_MODULE.replace("MODEL_PATH", str(pkg / "slider.xml")))
+    dist = pkg / "slider_robot-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: slider-robot\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[sim2real.tasks]\nslider = slider_robot:spec\n")
+    monkeypatch.syspath_prepend(str(pkg))
+    tasks._load_builtin_and_plugins.cache_clear()
+    monkeypatch.chdir(tmp_path)
+    assert "slider" in tasks.names()
+    mujoco.MjModel.from_xml_path(str(pkg / "slider.xml"))
+    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    rc, _, err = run_cli("train", "task=slider", *TINY, f"hydra.run.dir={run}")
+    assert rc == 0, err
+    rc, out, err = run_cli("evaluate", f"policy={run}", "dynamics=real", "episodes=2")
+    assert rc == 0 and "evaluate: slider" in out, err
+    rc, _, err = run_cli("export", f"policy={run}", f"out={bundle}", "parity_observations=50")
+    assert rc == 0, err
+    meta = json.loads((bundle / "policy.json").read_text())
+    assert [o["name"] for o in meta["observation"]] == ["x", "x_vel"] and meta["env_id"] == "user/Slider-v0"
+    rc, out, err = run_cli("deploy", f"bundle={bundle}", "dynamics=real", "episodes=2")
+    assert rc == 0 and "deploy: slider on real" in out, err
