@@ -223,6 +223,14 @@ def _hydra_message(e: Exception) -> str:
     return " ".join(lines)
 
 
+def _per_body(arg: str) -> str:
+    """``dynamics.body_mass_scale.<body>=v`` (and ``dr.``) need no ``+``: the generated groups hold per-body
+    values as a mapping whose keys depend on the task, so the CLI adds Hydra's ``++`` itself."""
+    if arg.startswith(("dynamics.body_mass_scale.", "dr.body_mass_scale.")):
+        return "++" + arg
+    return arg
+
+
 def _store_registered_tasks() -> None:
     """Tasks registered in Python or by an entry point become ``task=<name>`` options of every command."""
     from hydra.core.config_store import ConfigStore
@@ -312,6 +320,7 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     _store_registered_tasks()
+    argv = [_per_body(a) for a in argv]
     if not asks_hydra:
         _precheck(config_name, argv)
         if name in ("train", "finetune"):

@@ -40,7 +40,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sim2real.config import ConfigError, check_env_spec, check_task, dynamics_spec, plain
+from sim2real.config import ConfigError, check_env_spec, check_task, checked_profile, plain
 from sim2real.evaluate import evaluate_policy
 from sim2real.io import exclusive, read_json, write_json
 from sim2real.runs import latest_checkpoint, resolve_policy
@@ -88,7 +88,7 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     unknown = [c for c in conditions if c not in CONDITIONS]
     if unknown or not conditions:
         raise ConfigError(f"conditions={conditions}: unknown {unknown}; choose from {', '.join(CONDITIONS)}")
-    dyn = dynamics_spec(cfg.dynamics)
+    dyn = checked_profile(cfg, task)
     check_env_spec(task, None, dyn)
     pretrained = resolve_policy(cfg.pretrained)
     if pretrained.task != task:

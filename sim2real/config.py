@@ -125,12 +125,35 @@ def check_env_spec(task: str, randomization: Any, dynamics: Any) -> None:
     tasks.make(task, randomization=randomization, dynamics=dynamics).close()
 
 
+def groups_of(cfg: DictConfig, task: str) -> tuple[Any, Any]:
+    """The ``dr`` and ``dynamics`` groups as specs, after checking that a named preset or profile is the task's."""
+    from sim2real.groups import check_named
+
+    try:
+        check_named(cfg.dr, task, "dr")
+        check_named(cfg.dynamics, task, "dynamics")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return dynamics_spec(cfg.dr), dynamics_spec(cfg.dynamics)
+
+
+def checked_profile(cfg: DictConfig, task: str) -> Any:
+    """The ``dynamics`` group as a spec, after checking that a named profile is the task's."""
+    from sim2real.groups import check_named
+
+    try:
+        check_named(cfg.dynamics, task, "dynamics")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return dynamics_spec(cfg.dynamics)
+
+
 def episodes_and_dynamics(cfg: DictConfig, task: str) -> tuple[int, Any, Any]:
     """``episodes`` (a positive int) and the ``dr``/``dynamics`` groups of an evaluate/deploy config, checked."""
     episodes = cfg.episodes
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise ConfigError(f"episodes={episodes!r}: must be a positive integer")
-    rand, dyn = dynamics_spec(cfg.dr), dynamics_spec(cfg.dynamics)
+    rand, dyn = groups_of(cfg, task)
     check_env_spec(task, rand, dyn)
     return episodes, rand, dyn
 
@@ -216,7 +239,7 @@ def build_spec(cfg: DictConfig) -> RunSpec:
     if algo_cfg.get("name") not in ("ppo", "sac"):
         raise ConfigError(f"algo='{algo_cfg.get('name')}' is unknown; choose one of: ppo, sac")
     algo_kwargs(algo_cfg)  # every hyperparameter checked before any env is built
-    randomization, dynamics = dynamics_spec(cfg.dr), dynamics_spec(cfg.dynamics)
+    randomization, dynamics = groups_of(cfg, task)
     check_env_spec(task, randomization, dynamics)
     targets = list(plain(OmegaConf.select(cfg, "eval.targets", default=[])) or [])
     for rand, dyn in eval_targets(targets, randomization, dynamics).values():
