@@ -37,6 +37,7 @@ class TrainCallback(BaseCallback):
         self.wall_before = float(meta.get("wall_time_s", 0.0))
         self.next_ckpt = self.next_eval = 0
         self.dyn: dict[str, list[float]] = {}
+        self.last_row: dict[str, Any] | None = None
 
     def _on_training_start(self) -> None:
         n = self.model.num_timesteps
@@ -81,6 +82,7 @@ class TrainCallback(BaseCallback):
         self.logger.dump(self.model.num_timesteps)
         with open(self.spec.run_dir / "evaluations.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
+        self.last_row = row
         return row
 
 
@@ -252,7 +254,10 @@ def _run_locked(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
         for s, h in old.items():
             signal.signal(s, h)
     meta["wall_time_s"] = callback.wall_time()
-    meta["final_evaluation"] = callback.evaluate() if spec.eval_interval else None
+    last = callback.last_row
+    if spec.eval_interval and not (last and last["timesteps"] == model.num_timesteps):
+        last = callback.evaluate()  # the last periodic evaluation is reused when it was at this very step
+    meta["final_evaluation"] = last if spec.eval_interval else None
     save_policy(spec.run_dir, model, norm, meta)
     if hasattr(model, "save_replay_buffer"):  # SAC: kept for finetune.keep_buffer=true
         model.save_replay_buffer(spec.run_dir / "replay_buffer.pkl")

@@ -25,6 +25,13 @@ TASKS = ["grasp", "navigate"]
 
 
 @pytest.fixture(autouse=True)
+def _run_in_tmp(tmp_path, monkeypatch):
+    """Every test runs in its own temporary directory: Hydra's run directories and anything a command writes
+    by default land there, never in the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
 def _quiet_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

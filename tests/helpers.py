@@ -1,5 +1,10 @@
 """Shared test helpers."""
 
+import contextlib
+import io
+import logging
+from types import SimpleNamespace
+
 from hydra import compose, initialize_config_module
 
 from sim2real.train import train
@@ -26,3 +31,21 @@ def tiny_train(out, algo, steps=128):
         )
     train(cfg)
     return out
+
+
+def run_cli(*argv, timeout=None):
+    """The CLI's entry function in-process (about 2 s cheaper than a subprocess); returns ``returncode``,
+    ``stdout`` and ``stderr`` like ``subprocess.run``. Streams are redirected by hand, not through capsys:
+    Hydra's job logging keeps the stream it was set up with, so its handlers are restored afterwards."""
+    from sim2real.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    handlers = list(logging.root.handlers)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main([str(a) for a in argv])
+        except SystemExit as e:
+            rc = e.code
+        finally:
+            logging.root.handlers[:] = handlers
+    return SimpleNamespace(returncode=rc, stdout=out.getvalue(), stderr=err.getvalue())

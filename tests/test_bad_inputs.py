@@ -2,11 +2,8 @@
 single ``error:`` line that names what is wrong, no traceback, and that nothing the user had was deleted,
 changed or half-written."""
 
-import contextlib
 import hashlib
-import io
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -18,27 +15,17 @@ import numpy as np
 import pytest
 from sim2real.envs.scripted import scripted_policy
 
-from sim2real.cli import main
 from sim2real.collect import rollout
 from sim2real.datasets import write
+from tests.helpers import run_cli as cli
 from tests.helpers import tiny_train
 
 OBS_DIM = gym.make("sim2real/Navigate-v0").observation_space.shape[0]
 
 
 def run_cli(*argv):
-    """The CLI's entry function in-process; (exit code, stdout, stderr). Streams are redirected by hand, not
-    through capsys: Hydra's logging keeps the stream it was set up with, and capsys closes its own."""
-    out, err = io.StringIO(), io.StringIO()
-    handlers = list(logging.root.handlers)
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main([str(a) for a in argv])
-        except SystemExit as e:
-            rc = e.code
-        finally:
-            logging.root.handlers[:] = handlers  # Hydra's job logging would keep writing to these streams
-    return rc, out.getvalue(), err.getvalue()
+    r = cli(*argv)
+    return r.returncode, r.stdout, r.stderr
 
 
 def snapshot(root: Path) -> dict[str, str]:

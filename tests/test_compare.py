@@ -10,6 +10,7 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from sim2real.train import train
+from tests.helpers import run_cli
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -40,7 +41,7 @@ def policies(tmp_path_factory):
     return out
 
 
-def run_compare(policies, out, *extra, timeout=600):
+def run_compare(policies, out, *extra, timeout=600, in_process=False):
     args = [
         "compare",
         "task=navigate",
@@ -54,6 +55,8 @@ def run_compare(policies, out, *extra, timeout=600):
         f"out={out}",
         *extra,
     ]
+    if in_process:  # a grid refused before any unit runs: the entry function, not a 2-second subprocess
+        return run_cli(*args)
     return subprocess.run(
         [sys.executable, "-m", "sim2real.cli", *args], capture_output=True, text=True, timeout=timeout, env=ENV
     )
@@ -105,7 +108,7 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
     ],
 )
 def test_bad_grids_fail_fast(policies, tmp_path, extra, match):
-    r = run_compare(policies, tmp_path / "bad", *extra, timeout=60)
+    r = run_compare(policies, tmp_path / "bad", *extra, in_process=True)
     assert r.returncode == 2 and match in r.stderr and r.stderr.count("\n") == 1
 
 
@@ -141,13 +144,7 @@ def test_sweep_writes_curves(policies, tmp_path):
 
 
 def test_sweep_bad_param(policies, tmp_path):
-    r = subprocess.run(
-        [sys.executable, "-m", "sim2real.cli", "sweep", "param=gravity", f"policies=[{policies['dr']}]"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ENV,
-    )
+    r = run_cli("sweep", "param=gravity", f"policies=[{policies['dr']}]")
     assert r.returncode == 2 and "param='gravity' is not a dynamics parameter" in r.stderr
 
 
@@ -194,5 +191,5 @@ def test_calibrated_and_logged_conditions(policies, nav_dataset, tmp_path):
 )
 def test_bad_logged_grids_fail_fast(policies, nav_dataset, tmp_path, extra, match):
     data = [] if extra == ["conditions=[logged]"] else [f"data={nav_dataset}"]
-    r = run_compare(policies, tmp_path / "bad", *extra, *data, timeout=60)
+    r = run_compare(policies, tmp_path / "bad", *extra, *data, in_process=True)
     assert r.returncode == 2 and match in r.stderr and r.stderr.count("\n") == 1, r.stderr

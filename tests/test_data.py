@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,15 +11,12 @@ from sim2real.calibrate import Replay, calibrate
 from sim2real.collect import rollout
 from sim2real.data_cmd import data_main
 from sim2real.datasets import DatasetError, import_npz, read, write
-from tests.helpers import tiny_train
+from tests.helpers import run_cli, tiny_train
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def _cli(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "sim2real.cli", *args], capture_output=True, text=True, timeout=timeout, env=ENV
-    )
+_cli = run_cli  # in-process: the CLI entry function, not a subprocess
 
 
 def test_collect_round_trip(tmp_path):

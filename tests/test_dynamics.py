@@ -122,5 +122,5 @@ def test_wrapper_on_stock_hopper():
     assert len(set(masses)) == 3
     with pytest.raises(DynamicsError, match="does not apply"):
         DynamicsWrapper(gym.make("Hopper-v5"), dynamics={"object_mass_scale": 2})
-    with pytest.raises(DynamicsError, match="named presets"):
+    with pytest.raises(DynamicsError, match="named preset"):
         DynamicsWrapper(gym.make("Hopper-v5"), randomization="default")

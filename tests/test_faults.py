@@ -2,10 +2,7 @@
 an export or a dataset written over something else, checkpoints of an older run, a calibration on data in
 the wrong units. Each test fails on the code before its fix."""
 
-import contextlib
-import io
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -21,29 +18,19 @@ from stable_baselines3 import PPO
 
 from sim2real.calibrate import CalibrationError
 from sim2real.calibrate_cmd import check_result
-from sim2real.cli import main
 from sim2real.collect import rollout
 from sim2real.compare import PARENT_ENV
 from sim2real.datasets import DatasetError, write
 from sim2real.runs import latest_checkpoint, save_checkpoint
 from sim2real.vec import make_vec_env, normalize
+from tests.helpers import run_cli as cli
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def run_cli(*argv):
-    """The CLI's entry function in-process; (exit code, stdout, stderr). Streams are redirected by hand, not
-    through capsys: Hydra's logging keeps the stream it was set up with, and capsys closes its own."""
-    out, err = io.StringIO(), io.StringIO()
-    handlers = list(logging.root.handlers)
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main([str(a) for a in argv])
-        except SystemExit as e:
-            rc = e.code
-        finally:
-            logging.root.handlers[:] = handlers  # Hydra's job logging would keep writing to these streams
-    return rc, out.getvalue(), err.getvalue()
+    r = cli(*argv)
+    return r.returncode, r.stdout, r.stderr
 
 
 def wait_for(predicate, timeout=240.0):

@@ -2,10 +2,7 @@
 entry point), stock Gymnasium envs through DynamicsWrapper, and a user's own MJCF robot through
 train -> evaluate -> export -> deploy."""
 
-import contextlib
-import io
 import json
-import logging
 import textwrap
 
 import gymnasium as gym
@@ -16,25 +13,17 @@ import sim2real.envs  # noqa: F401
 from gymnasium.utils.env_checker import check_env
 
 from sim2real import tasks
-from sim2real.cli import main
 from sim2real.dynamics import DynamicsError
 from sim2real.wrappers import DynamicsWrapper
+from tests.helpers import run_cli as cli
 
 TINY = ["steps=256", "n_envs=2", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1", "eval.interval=0",
         "warm_start.demos=0"]
 
 
 def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    handlers = list(logging.root.handlers)
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main([str(a) for a in argv])
-        except SystemExit as e:
-            rc = e.code
-        finally:
-            logging.root.handlers[:] = handlers
-    return rc, out.getvalue(), err.getvalue()
+    r = cli(*argv)
+    return r.returncode, r.stdout, r.stderr
 
 
 def test_unknown_task_lists_the_registered_ones_and_how_to_add_one():

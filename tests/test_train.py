@@ -1,9 +1,6 @@
 """train -> save -> load -> finetune -> evaluate, resume after SIGKILL, fine-tuning controls, bad inputs."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +11,7 @@ from sim2real.bc import behaviour_clone, collect_demonstrations
 from sim2real.finetune import apply_scope, finetune, set_learning_rate
 from sim2real.runs import load_model, resolve_policy
 from sim2real.train import train
+from tests.helpers import run_cli
 
 TINY = {
     "ppo": ["algo=ppo", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=2", "n_envs=2",
@@ -27,15 +25,7 @@ def cfg(name, overrides):
         return compose(name, overrides=overrides)
 
 
-def cli(*args, timeout=300):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "sim2real.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+cli = run_cli  # in-process: the CLI entry function, not a subprocess
 
 
 @pytest.fixture(scope="module", params=["ppo", "sac"])
