@@ -38,10 +38,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from sim2real import tasks
 from sim2real.config import ConfigError, check_env_spec, check_task, checked_profile, plain
-from sim2real.evaluate import evaluate_policy
+from sim2real.evaluate import evaluate_policy, run_episodes, summarize
 from sim2real.io import exclusive, read_json, write_json
 from sim2real.runs import latest_checkpoint, resolve_policy
 from sim2real.train import STARTED_CONFIG, STARTED_OVERRIDES
@@ -147,7 +149,11 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
         "episodes": int(cfg.eval.episodes),
     }
     units = []
+    spec = tasks.get(grid["task"])
+    sim_preset = "default" if "default" in spec.randomization else None
     for seed in range(grid["seeds"]):
+        if not spec.success:  # the lower anchor of the normalised return: a uniformly random policy on the target
+            units.append({**common, "kind": "random", "condition": "random", "seed": seed})
         units.append(
             {
                 **common,
@@ -155,7 +161,7 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
                 "condition": "sim",
                 "seed": seed,
                 "policy": grid["pretrained"],
-                "randomization": "default",
+                "randomization": sim_preset,
                 "dynamics": {},
                 "dynamics_name": "nominal",
             }
@@ -317,8 +323,47 @@ def _compare_locked(cfg: DictConfig, grid: dict[str, Any], out: Path) -> Path:
             write_json(path, u)
     launch(units, out, cfg)
     results = [{**u, "result": read_json(out / "units" / u["id"] / "result.json")} for u in units]
-    write_report(out, grid, results, threshold=float(cfg.threshold))
+    metric = score(results, grid["task"])
+    write_report(out, grid, [r for r in results if r["condition"] != "random"], float(cfg.threshold), metric)
     return out
+
+
+SUCCESS_METRIC = {"name": "success", "label": "success rate", "definition": "episodes with info['is_success']"}
+
+
+def score(results: list[dict[str, Any]], task: str) -> dict[str, Any]:
+    """What the comparison scores. A task with a success signal: its success rate. A task without one: its
+    normalised return, (R - R_random) / (R_sim - R_random), with R_random a uniformly random policy's mean
+    return on the target and R_sim the pretrained policy's in the randomised sim (means over seeds), so that a
+    constant reward offset (an alive bonus) cannot change any figure. Rewrites ``results`` in place."""
+    if tasks.get(task).success:
+        return SUCCESS_METRIC
+    lo = float(np.mean([r["result"]["mean_return"] for r in results if r["condition"] == "random"]))
+    hi = float(np.mean([r["result"]["mean_return"] for r in results if r["condition"] == "sim"]))
+    if not hi > lo:
+        raise ConfigError(
+            f"compare: the pretrained policy's return in the randomised sim ({hi:.4g}) is not above a random "
+            f"policy's on the target ({lo:.4g}); a normalised return needs a policy that learned the task"
+        )
+
+    def norm(x: float | None) -> float | None:
+        return None if x is None else (x - lo) / (hi - lo)
+
+    for r in results:
+        res = r["result"]
+        for point in res.get("curve", []):
+            point["success_rate"] = norm(point["mean_return"])
+            point["sim_success_rate"] = norm(point.get("sim_mean_return"))
+        if "curve" not in res:
+            res["success_rate"] = norm(res["mean_return"])
+    return {
+        "name": "normalised return",
+        "label": "normalised return",
+        "definition": "(R - R_random) / (R_sim - R_random): 0 = a uniformly random policy on the target, "
+        "1 = the pretrained policy in the randomised sim",
+        "return_random_policy_on_target": lo,
+        "return_pretrained_in_sim": hi,
+    }
 
 
 def run_unit(cfg: DictConfig) -> None:
@@ -353,6 +398,10 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
     ]
     if spec["kind"] == "logged":
         result = _run_logged(spec, d, dyn_overrides)
+    elif spec["kind"] == "random":
+        s = summarize(run_episodes(random_policy(spec["task"], spec["seed"]), spec["task"], spec["episodes"],
+                                   spec["seed"], None, spec["dynamics"] or None))
+        result = {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}
     elif spec["kind"] == "eval":
         s = evaluate_policy(
             spec["policy"],
@@ -423,12 +472,20 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
                     "success_rate": r["train/success_rate"],
                     "mean_return": r["train/mean_return"],
                     "sim_success_rate": r.get("dr:default/success_rate"),
+                    "sim_mean_return": r.get("dr:default/mean_return"),
                 }
                 for r in rows
             ]
         }
     write_json(d / "result.json", {**result, "unit": spec})
     print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
+
+
+def random_policy(task: str, seed: int) -> Any:
+    """Uniform random actions in the task's bounds, seeded (the lower anchor of the normalised return)."""
+    space = tasks.make(task).action_space
+    rng = np.random.default_rng(seed)
+    return lambda obs: rng.uniform(space.low, space.high).astype(np.float32)
 
 
 def _run_logged(spec: dict[str, Any], d: Path, dyn_overrides: list[str]) -> dict[str, Any]:

@@ -163,14 +163,16 @@ def _fmt(d: dict[str, float] | None, pct: bool = True) -> str:
 
 def markdown(summary: dict[str, Any]) -> str:
     s = summary
+    label = s.get("metric", {}).get("label", "success rate")
     lines = [
         f"# Transfer report: {s['task']} on `{s['dynamics_name']}`",
         "",
         f"Target dynamics: {s['dynamics']}.",
         "",
-        f"{s['seeds']} seeds; success rate and return as IQM [95 % stratified-bootstrap CI] over seeds.",
-        "",
-        "| condition | budget (target steps) | success | return |",
+        f"{s['seeds']} seeds; {label} and return as IQM [95 % stratified-bootstrap CI] over seeds.",
+        *([f"The {label} is {s['metric']['definition']}; it carries the comparison (the column `success`).", ""]
+          if label != "success rate" else [""]),
+        f"| condition | budget (target steps) | {label} | return |",
         "|---|---|---|---|",
     ]
     for cond, v in s["conditions"].items():
@@ -183,7 +185,7 @@ def markdown(summary: dict[str, Any]) -> str:
     if "sim_to_target_gap" in s:
         lines += [
             "",
-            f"Sim-to-target gap (randomised-sim success minus zero-shot target success): "
+            f"Sim-to-target gap (randomised-sim {label} minus zero-shot target {label}): "
             f"{_fmt(s['sim_to_target_gap'])}.",
         ]
     for cond, per_b in s["transfer"].items():
@@ -206,7 +208,7 @@ def markdown(summary: dict[str, Any]) -> str:
         b = list(per_b)[-1]
         t = per_b[b]
         lines.append(
-            f"\nTime to {100 * s['threshold']:.0f}% success (budget {b}): fine-tuned reached it in "
+            f"\nTime to {100 * s['threshold']:.0f}% {label} (budget {b}): fine-tuned reached it in "
             f"{t['time_to_threshold_finetuned']['reached']}/{s['seeds']} seeds "
             f"({t['time_to_threshold_finetuned']['per_seed']}), scratch in "
             f"{t['time_to_threshold_scratch']['reached']}/{s['seeds']} ({t['time_to_threshold_scratch']['per_seed']})."
@@ -214,13 +216,14 @@ def markdown(summary: dict[str, Any]) -> str:
         ret = s["conditions"][cond][b].get("retention")
         if ret:
             lines.append(
-                f"Retention (success back in the randomised sim): fine-tuned {_fmt(ret['finetuned_sim_success'])} "
+                f"Retention ({label} back in the randomised sim): fine-tuned {_fmt(ret['finetuned_sim_success'])} "
                 f"vs pretrained {_fmt(ret['pretrained_sim_success'])}."
             )
     return "\n".join(lines) + "\n"
 
 
 def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summary: dict[str, Any]) -> list[Path]:
+    label = summary.get("metric", {}).get("label", "success rate")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -245,6 +248,7 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
         ax,
         out / "learning_curves.png",
         f"{grid['task']} on {grid.get('dynamics_name')}: learning on the target, {grid['seeds']} seeds",
+        label,
     )
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -261,7 +265,7 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
         x = np.arange(len(conds)) + i * width
         ax.bar(x, vals, width, yerr=[lo, hi], capsize=3, label=f"{b} target steps")
     ax.set_xticks(np.arange(len(conds)) + width * (len(budgets) - 1) / 2, conds, rotation=20, fontsize=8)
-    p2 = _save(fig, ax, out / "budgets.png", f"{grid['task']}: success per condition and budget")
+    p2 = _save(fig, ax, out / "budgets.png", f"{grid['task']}: {label} per condition and budget", label)
     paths = [p1, p2]
     if "logged" in summary["conditions"]:
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -280,15 +284,15 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
             if cond in summary["conditions"]:
                 ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="k", label=cond)
         ax.set_xlabel("logged target episodes")
-        paths.append(_save(fig, ax, out / "logged.png", f"{grid['task']}: fine-tuned on logged episodes"))
+        paths.append(_save(fig, ax, out / "logged.png", f"{grid['task']}: fine-tuned on logged episodes", label))
     return paths
 
 
-def _save(fig: Any, ax: Any, path: Path, title: str) -> Path:
+def _save(fig: Any, ax: Any, path: Path, title: str, label: str = "success rate") -> Path:
     """Shared axis labelling and saving of the report's success plots."""
     import matplotlib.pyplot as plt
 
-    ax.set_ylabel("success rate on the target (IQM, 95 % CI)")
+    ax.set_ylabel(f"{label} on the target (IQM, 95 % CI)")
     ax.set_ylim(-0.02, 1.05)
     ax.set_title(title)
     ax.legend(fontsize=8)
@@ -319,13 +323,22 @@ def tensorboard(out: Path, summary: dict[str, Any]) -> None:
     w.close()
 
 
-def write_report(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+def write_report(
+    out: Path,
+    grid: dict[str, Any],
+    results: list[dict[str, Any]],
+    threshold: float,
+    metric: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write results.csv, summary.json, report.md, the plots and TensorBoard scalars. ``metric`` says what the
+    ``success`` figures are (the success rate, or a normalised return for tasks without a success signal)."""
     rows = _rows(results, grid["budgets"], grid["interval"])
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["condition", "seed", "budget", "step", "success_rate", "mean_return"])
         writer.writeheader()
         writer.writerows(rows)
     summary = summarize(grid, results, threshold)
+    summary["metric"] = metric or {"name": "success", "label": "success rate"}
     write_json(out / "summary.json", summary)
     (out / "report.md").write_text(markdown(summary))
     plots(out, grid, results, summary)

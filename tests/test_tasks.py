@@ -205,3 +205,47 @@ def test_users_mjcf_robot_through_an_entry_point_goes_through_every_command(tmp_
     assert [o["name"] for o in meta["observation"]] == ["x", "x_vel"] and meta["env_id"] == "user/Slider-v0"
     rc, out, err = run_cli("deploy", f"bundle={bundle}", "dynamics=real", "episodes=2")
     assert rc == 0 and "deploy: slider on real" in out, err
+
+
+def _results(offset: float) -> list[dict]:
+    """Constructed unit results of a task without a success signal, every return shifted by ``offset``."""
+    def unit(cond, ret):
+        return {"condition": cond, "result": {"mean_return": ret + offset, "success_rate": None}}
+
+    curve = {"condition": "finetune", "result": {"curve": [
+        {"step": 0, "mean_return": 20.0 + offset, "sim_mean_return": 110.0 + offset, "success_rate": None},
+        {"step": 10, "mean_return": 60.0 + offset, "sim_mean_return": 100.0 + offset, "success_rate": None},
+    ]}}
+    return [unit("random", 10.0), unit("random", 30.0), unit("sim", 100.0), unit("sim", 120.0),
+            unit("zero_shot", 65.0), curve]
+
+
+@pytest.mark.parametrize("offset", [0.0, 5.0, -1000.0])
+def test_normalised_return_has_known_values_and_ignores_a_reward_offset(offset):
+    from sim2real.compare import score
+
+    results = _results(offset)
+    metric = score(results, "hopper")
+    assert metric["name"] == "normalised return"
+    assert metric["return_random_policy_on_target"] == pytest.approx(20.0 + offset)  # the mean of 10 and 30
+    by = {r["condition"]: r["result"] for r in results}
+    assert by["zero_shot"]["success_rate"] == pytest.approx(0.5)  # (65 - 20) / (110 - 20)
+    assert [p["success_rate"] for p in by["finetune"]["curve"]] == pytest.approx([0.0, 40 / 90])
+    assert by["finetune"]["curve"][0]["sim_success_rate"] == pytest.approx(1.0)
+
+
+def test_normalised_return_refuses_a_policy_no_better_than_random():
+    from sim2real.compare import score
+    from sim2real.config import ConfigError
+
+    results = [{"condition": "random", "result": {"mean_return": 50.0}},
+               {"condition": "sim", "result": {"mean_return": 40.0}}]
+    with pytest.raises(ConfigError, match="not above a random"):
+        score(results, "hopper")
+
+
+def test_success_tasks_keep_their_success_rate():
+    from sim2real.compare import score
+
+    results = [{"condition": "zero_shot", "result": {"mean_return": 5.0, "success_rate": 0.9}}]
+    assert score(results, "navigate")["name"] == "success" and results[0]["result"]["success_rate"] == 0.9
