@@ -18,7 +18,7 @@ import torch as th
 from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 
-from sim2real import stats
+from sim2real import stats, tasks
 from sim2real.config import ConfigError, check_env_spec, check_task, checked_profile, plain
 from sim2real.dynamics import PARAMS, param_spec
 from sim2real.evaluate import run_episodes, stored_policy
@@ -33,7 +33,7 @@ def _point(policy: str, task: str, profile: dict, param: str, value: float, seed
         "policy": policy,
         "value": value,
         "seed": seed,
-        "success_rate": float(np.mean([e.success for e in eps])),
+        "success_rate": float(np.mean([e.success for e in eps])) if tasks.get(task).success else None,
         "mean_return": float(np.mean([e.ret for e in eps])),
     }
 
@@ -68,11 +68,12 @@ def sweep(cfg: DictConfig) -> Path:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    key = "success_rate" if tasks.get(task).success else "mean_return"  # no success signal: the return carries it
     curves = {}
     for p in policies:
         curves[p] = []
         for v in values:
-            point, lo, hi = stats.iqm_ci([r["success_rate"] for r in rows if r["policy"] == p and r["value"] == v])
+            point, lo, hi = stats.iqm_ci([r[key] for r in rows if r["policy"] == p and r["value"] == v])
             curves[p].append({"value": v, "iqm": point, "ci_low": lo, "ci_high": hi})
     write_json(
         out / "sweep.json",
@@ -82,15 +83,17 @@ def sweep(cfg: DictConfig) -> Path:
             "profile": OmegaConf.select(cfg, "dynamics.name"),
             "seeds": cfg.seeds,
             "episodes": cfg.episodes,
+            "metric": key,
+            "method": "IQM over seeds of each seed's mean over its episodes, 95 % stratified bootstrap CI",
             "curves": curves,
         },
     )
-    _plot(out / "sweep.png", task, param, curves, cfg.seeds, cfg.episodes)
+    _plot(out / "sweep.png", task, param, curves, cfg.seeds, cfg.episodes, key)
     print(f"sweep: {task} over {param} for {len(policies)} policies -> {out} (sweep.csv, sweep.json, sweep.png)")
     return out
 
 
-def _plot(path: Path, task: str, param: str, curves: dict, seeds: int, episodes: int) -> None:
+def _plot(path: Path, task: str, param: str, curves: dict, seeds: int, episodes: int, key: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,8 +105,9 @@ def _plot(path: Path, task: str, param: str, curves: dict, seeds: int, episodes:
         ax.plot(x, [q["iqm"] for q in pts], marker="o", label="/".join(Path(p).parts[-2:]))
         ax.fill_between(x, [q["ci_low"] for q in pts], [q["ci_high"] for q in pts], alpha=0.2)
     ax.set_xlabel(f"{param} ({param_spec(param).doc})")
-    ax.set_ylabel("success rate (IQM over seeds, 95 % CI)")
-    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel(f"{key.replace('_', ' ')} (IQM over seeds, 95 % CI)")
+    if key == "success_rate":
+        ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"{task}: robustness to {param} ({seeds} seeds x {episodes} episodes)")
     ax.legend(fontsize=8)
     fig.tight_layout()
