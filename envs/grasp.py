@@ -74,7 +74,7 @@ class GraspEnv(Sim2RealEnv):
 
     task: ClassVar[str] = "grasp"
     asset: ClassVar[str] = "grasp.xml"
-    params: ClassVar[tuple[str, ...]] = tuple(PARAMS)
+    params: ClassVar[tuple[str, ...]] = tuple(p for p in PARAMS if p != "payload_mass")  # no payload body
     frame_skip: ClassVar[int] = 40
     rest_action: ClassVar[np.ndarray] = np.array([0.0, 0.0, 0.0, -1.0])
     observation_layout: ClassVar[tuple[tuple[str, str], ...]] = (

@@ -69,7 +69,7 @@ class NavigateEnv(Sim2RealEnv):
 
     task: ClassVar[str] = "navigate"
     asset: ClassVar[str] = "navigate.xml"
-    params: ClassVar[tuple[str, ...]] = tuple(p for p in PARAMS if p not in OBJECT_PARAMS)
+    params: ClassVar[tuple[str, ...]] = tuple(p for p in PARAMS if p not in (*OBJECT_PARAMS, "payload_mass"))
     frame_skip: ClassVar[int] = 20
     rest_action: ClassVar[np.ndarray] = np.zeros(2)
     observation_layout: ClassVar[tuple[tuple[str, str], ...]] = (

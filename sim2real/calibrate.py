@@ -46,25 +46,6 @@ PRIOR: dict[str, tuple[float, float]] = {
     "actuator_deadzone": (0.0, 0.3),
     "action_latency": (0, 5),
 }
-DEFAULT_PARAMS: dict[str, list[str]] = {
-    "grasp": [
-        "mass_scale",
-        "actuator_gain_scale",
-        "damping_scale",
-        "friction_scale",
-        "object_mass_scale",
-        "actuator_deadzone",
-        "action_latency",
-    ],
-    "navigate": [
-        "mass_scale",
-        "actuator_gain_scale",
-        "damping_scale",
-        "friction_scale",
-        "actuator_deadzone",
-        "action_latency",
-    ],
-}
 HUBER = 3.0  # scale units: errors beyond are penalised linearly (a contact event the replay misses is one outlier)
 IDENTIFIED = 0.05  # identified: moving it +-20 % raises the replay error by >= 5 % ...
 MAX_REL_STD = 0.1  # ... and its marginal std (other parameters free) is <= 10 % of the estimate

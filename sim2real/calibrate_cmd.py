@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig
 
-from sim2real.calibrate import DEFAULT_PARAMS, CalibrationError, calibrate, envs_params, randomization_from
+from sim2real import tasks
+from sim2real.calibrate import CalibrationError, calibrate, envs_params, randomization_from, replay_env
 from sim2real.config import plain
 from sim2real.datasets import read
 from sim2real.dynamics import DynamicsError, resolve_dynamics, validate_ranges, validate_values
@@ -54,7 +55,10 @@ def check_result(result: dict[str, Any], ranges: dict[str, Any], task: str, data
 def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
     """Validate every input, calibrate, write the three files and print the one-line summary."""
     task = cfg.task.name
-    params = plain(cfg.params) or DEFAULT_PARAMS[task]
+    replay_env(task)  # a task without replay hooks is refused before anything else
+    params = plain(cfg.params) or list(tasks.get(task).calibrate_params)
+    if not params:
+        raise CalibrationError(f"params=[]: task {task} names no default parameters to calibrate; give params=[...]")
     if not isinstance(params, list):
         raise CalibrationError(f"params={params!r}: give a list, e.g. params=[mass_scale,action_latency]")
     budget, seed = _int(cfg, "budget", 10), _int(cfg, "seed", 0)

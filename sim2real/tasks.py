@@ -64,6 +64,7 @@ class TaskSpec:
     action: tuple[tuple[str, str, str], ...] = ()  # stock envs: (name, unit, scale) per entry
     success: bool = True  # the env reports info["is_success"]; otherwise tasks compare on returns
     scripted: str | None = None  # "module:function(env) -> policy", a demonstrator
+    calibrate_params: tuple[str, ...] = ()  # what ``calibrate`` estimates by default (needs replay hooks)
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -78,7 +79,7 @@ class TaskSpec:
 
 
 _FIELDS = {f.name for f in fields(TaskSpec)}
-_TUPLES = ("robot_bodies", "friction_geoms", "bodies")
+_TUPLES = ("robot_bodies", "friction_geoms", "bodies", "calibrate_params")
 
 
 def spec_from_dict(d: Mapping[str, Any]) -> TaskSpec:

@@ -92,6 +92,8 @@ def world(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     logs = rollout(scripted_policy, "navigate", 2, 0, None, "real", 0.0)
     write(root / "data" / "nav-v0", "navigate", logs, {"source": "test"})
+    still = rollout(lambda env: (lambda obs: np.zeros(7, np.float32)), "pusher", 1, 0, None, None, 0.0)
+    write(root / "data" / "push-v0", "pusher", still, {"source": "test"})
     (root / "data" / "notes-v0").mkdir()
     (root / "data" / "notes-v0" / "keep.txt").write_text("mine")
     (root / "file.txt").write_text("mine")
@@ -121,6 +123,12 @@ def _cases(w: Path, t: Path) -> dict[str, tuple[list, str]]:
         # train: config groups and keys
         "task-unknown": (["train", "task=bogus"], "task=bogus"),
         "dr-unknown": (["train", "dr=bogus"], "dr=bogus"),
+        "task-gym-id": (["train", "task=Hopper-v5"], "task=hopper"),
+        "task-env-id-override": ([*tr, "task.env_id=Hopper-v5"], "task.env_id"),
+        "profile-of-another-task": ([*tr, "dynamics=heavy"], "no target profile 'heavy'"),
+        "preset-of-another-task": ([*tr, "dr=torso"], "no randomisation preset 'torso'"),
+        "body-unknown": (["train", "task=hopper", "steps=64", "dynamics.body_mass_scale.wing=1.2"], "wing"),
+        "payload-not-applicable": ([*tr, "dynamics.payload_mass=2"], "payload_mass"),
         "algo-unknown": (["train", "algo=td3"], "algo=td3"),
         "key-unknown": ([*tr, "foo=1"], "foo"),
         "gamma-1.5": ([*tr, "algo.gamma=1.5"], "algo.gamma"),
@@ -231,6 +239,7 @@ def _cases(w: Path, t: Path) -> dict[str, tuple[list, str]]:
         "calibrate-truncated": (["calibrate", f"data={t / 'trunc-v0'}", "task=navigate"], "trunc-v0"),
         "calibrate-missing": (["calibrate", f"data={t / 'none-v0'}", "task=navigate"], "no such dataset"),
         "calibrate-no-data": (["calibrate"], "data is required"),
+        "calibrate-no-replay-hooks": (["calibrate", f"data={w / 'data' / 'push-v0'}"], "no replay hooks"),
         "calibrate-budget-0": (["calibrate", f"data={data}", "budget=0"], "budget"),
         "calibrate-params": (["calibrate", f"data={data}", "params=[bogus]"], "bogus"),
         # compare: grid-wide settings before any unit runs
