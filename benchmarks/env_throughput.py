@@ -20,7 +20,9 @@ import time
 import gymnasium as gym
 import mujoco
 import numpy as np
-import sim2real.envs as envs
+import sim2real.envs  # noqa: F401
+
+from sim2real import tasks
 
 
 def measure(env_id: str, kwargs: dict, steps: int, repeats: int) -> dict[str, float]:
@@ -80,7 +82,8 @@ def main() -> None:
         f"{'ratio':>6s} {'raw replay/s':>12s} {'ratio':>6s}"
     )
     print(header)
-    for task, env_id in envs.TASKS.items():
+    for task in [t for t in tasks.names() if tasks.get(t).entry_point and tasks.packaged(t)]:
+        env_id = tasks.env_id(task)
         for label, kwargs in (("nominal", {}), ("randomised", {"randomization": "default"})):
             r = measure(env_id, kwargs, args.steps, args.repeats)
             print(

@@ -12,10 +12,17 @@ import mujoco
 import numpy as np
 
 from sim2real.dynamics import Values, resolve_dynamics, resolve_randomization, sample
-from sim2real.perturb import ActionChannel, ModelIndex, Nominal, ObsChannel, apply_to_model
+from sim2real.perturb import (
+    ActionChannel,
+    BlowUpGuard,
+    ModelIndex,
+    Nominal,
+    ObsChannel,
+    apply_to_model,
+    command_or_rest,
+)
 
 _SENSOR_OFF = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
-MAX_QVEL = 1e3  # |qvel| above this (m/s or rad/s) is treated as a physics blow-up
 
 
 class Sim2RealEnv(gym.Env, ABC):
@@ -66,7 +73,7 @@ class Sim2RealEnv(gym.Env, ABC):
         self.obs_channel = ObsChannel(obs_dim)
         self.unstable_episodes = 0  # count of episodes ended by a physics blow-up
         self._renderer: mujoco.Renderer | None = None
-        self._bad_qacc = int(mujoco.mjtWarning.mjWARN_BADQACC)
+        self._guard = BlowUpGuard()
 
     # -- hooks for tasks ---------------------------------------------------------------------
     @abstractmethod
@@ -104,7 +111,7 @@ class Sim2RealEnv(gym.Env, ABC):
         self.action_channel.reset(self.values)
         self.obs_channel.reset(self.values, rng)
         self._last_action = np.asarray(self.rest_action, dtype=np.float64)
-        self._warnings = self.data.warning[self._bad_qacc].number
+        self._guard.arm(self.data)
         return self._observe(), {"dynamics": dict(self.values)}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -113,9 +120,7 @@ class Sim2RealEnv(gym.Env, ABC):
             a = a.reshape(-1)
             if a.shape != self.action_space.shape:
                 raise ValueError(f"action has shape {np.shape(action)}, expected {self.action_space.shape}")
-        if not np.isfinite(a).all():  # a non-finite command is never sent: hold the rest action
-            a = np.asarray(self.rest_action, dtype=np.float64)
-        a = a.clip(-1.0, 1.0)
+        a = command_or_rest(a, self.rest_action).clip(-1.0, 1.0)
         self._last_action = a
         self._task_command(self.action_channel(a, self.np_random))
         self._physics_step()
@@ -153,9 +158,7 @@ class Sim2RealEnv(gym.Env, ABC):
         mujoco.mj_step(m, self.data)
 
     def _diverged(self) -> bool:
-        d = self.data
-        # NaN fails the comparison too; MuJoCo's own bad-acceleration warning also counts
-        return not np.abs(d.qvel).max() < MAX_QVEL or d.warning[self._bad_qacc].number != self._warnings
+        return self._guard(self.data)
 
     def _on_divergence(self) -> tuple[np.ndarray, float, bool, bool, dict]:
         """End the episode: reset the physics to a finite state so the last observation is finite."""

@@ -143,6 +143,30 @@ def apply_to_model(model: mujoco.MjModel, nominal: Nominal, index: ModelIndex, v
         model.geom_aabb[og] = nominal.geom_aabb[og] * size
 
 
+MAX_QVEL = 1e3  # |qvel| above this (m/s or rad/s) is treated as a physics blow-up
+
+
+class BlowUpGuard:
+    """Physics blow-up detection shared by the sim2real envs and ``DynamicsWrapper``: |qvel| above
+    :data:`MAX_QVEL` (NaN included), or MuJoCo's bad-acceleration warning raised since :meth:`arm`."""
+
+    def __init__(self) -> None:
+        self._bad_qacc = int(mujoco.mjtWarning.mjWARN_BADQACC)
+        self._count = 0
+
+    def arm(self, data: mujoco.MjData) -> None:
+        """Remember the warning count (at reset, and after a blow-up's physics reset)."""
+        self._count = data.warning[self._bad_qacc].number
+
+    def __call__(self, data: mujoco.MjData) -> bool:
+        return not np.abs(data.qvel).max(initial=0.0) < MAX_QVEL or data.warning[self._bad_qacc].number != self._count
+
+
+def command_or_rest(action: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """A non-finite command is never sent: the rest action is held instead."""
+    return action if np.isfinite(action).all() else np.asarray(rest, dtype=np.float64)
+
+
 class _NoiseBlock:
     """Standard normal draws taken from the env's generator in blocks (cheaper per step, same seed -> same draws)."""
 

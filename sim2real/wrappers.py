@@ -34,10 +34,17 @@ from sim2real.dynamics import (
     resolve_randomization,
     sample,
 )
-from sim2real.perturb import ActionChannel, ModelIndex, Nominal, ObsChannel, apply_to_model
+from sim2real.perturb import (
+    ActionChannel,
+    BlowUpGuard,
+    ModelIndex,
+    Nominal,
+    ObsChannel,
+    apply_to_model,
+    command_or_rest,
+)
 
 ROBOT_PARAMS = tuple(p for p in PARAMS if p not in (*OBJECT_PARAMS, "payload_mass"))
-MAX_QVEL = 1e3  # |qvel| above this (m/s or rad/s) is treated as a physics blow-up
 
 
 def accepted_params(bodies: tuple[str, ...] = (), payload_body: str | None = None) -> tuple[str, ...]:
@@ -105,8 +112,7 @@ class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.values: Values = dict(self.profile)
         self.dt = float(getattr(u, "dt", model.opt.timestep))
         self.unstable_episodes = 0
-        self._bad_qacc = int(mujoco.mjtWarning.mjWARN_BADQACC)
-        self._warnings = 0
+        self._guard = BlowUpGuard()
         self._act_active = self._obs_active = False
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
@@ -121,16 +127,14 @@ class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         v = self.values
         self._act_active = bool(v.get("action_latency") or v.get("action_noise_std") or v.get("actuator_deadzone"))
         self._obs_active = bool(v.get("obs_noise_std") or v.get("obs_bias"))
-        self._warnings = u.data.warning[self._bad_qacc].number
+        self._guard.arm(u.data)
         info["dynamics"] = dict(self.values)
         return self._obs(obs), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         a = np.asarray(action, dtype=np.float64).reshape(self._low.shape)
-        if not np.isfinite(a).all():  # a non-finite command is never sent: hold the rest action
-            a = self.rest_action
-        else:
-            a = np.clip(2.0 * (a - self._low) / (self._high - self._low) - 1.0, -1.0, 1.0)
+        a = np.clip(2.0 * (a - self._low) / (self._high - self._low) - 1.0, -1.0, 1.0)
+        a = command_or_rest(a, self.rest_action)
         if self._act_active:
             a = self.action_channel(a, self.env.unwrapped.np_random)
         a = self._low + (a + 1.0) * 0.5 * (self._high - self._low)
@@ -140,12 +144,7 @@ class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return self._obs(obs), reward, terminated, truncated, info
 
     def _diverged(self, obs: np.ndarray) -> bool:
-        d = self.env.unwrapped.data
-        return (
-            not np.abs(d.qvel).max(initial=0.0) < MAX_QVEL
-            or d.warning[self._bad_qacc].number != self._warnings
-            or not np.isfinite(obs).all()
-        )
+        return self._guard(self.env.unwrapped.data) or not np.isfinite(obs).all()
 
     def _on_divergence(self, truncated: bool) -> tuple[np.ndarray, float, bool, bool, dict]:
         """End the episode with a finite observation: the physics is reset to the model's initial state."""
@@ -153,7 +152,7 @@ class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         u = self.env.unwrapped
         mujoco.mj_resetData(u.model, u.data)
         mujoco.mj_forward(u.model, u.data)
-        self._warnings = u.data.warning[self._bad_qacc].number
+        self._guard.arm(u.data)
         obs = np.nan_to_num(np.asarray(u._get_obs(), dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         info = {"physics_unstable": True}
         return self._obs(obs), 0.0, True, truncated, info
