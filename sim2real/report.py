@@ -116,11 +116,21 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
         sc = sorted(by_cond["scratch"], key=lambda r: r["seed"])
         for cond in [c for c in FINETUNES if c in by_cond]:
             ft = sorted(by_cond[cond], key=lambda r: r["seed"])
-            out["transfer"][cond] = _transfer(ft, sc, budgets, interval, threshold)
+            zs = [r["result"]["success_rate"] for r in sorted(by_cond.get("zero_shot", []), key=lambda r: r["seed"])]
+            out["transfer"][cond] = _transfer(ft, sc, budgets, interval, threshold, zs or None)
     return out
 
 
-def _transfer(ft: list[dict], sc: list[dict], budgets: list[int], interval: int, threshold: float) -> dict[str, Any]:
+def _transfer(
+    ft: list[dict],
+    sc: list[dict],
+    budgets: list[int],
+    interval: int,
+    threshold: float,
+    zero_shot: list[float] | None = None,
+) -> dict[str, Any]:
+    """Taylor & Stone metrics of fine-tuned against scratch per budget, and the three-way verdicts on the
+    difference at the budget: against scratch, and against ``zero_shot`` (per-seed zero-shot scores) if given."""
     res: dict[str, Any] = {}
     for b in budgets:
         per_seed = []
@@ -135,18 +145,18 @@ def _transfer(ft: list[dict], sc: list[dict], budgets: list[int], interval: int,
         final_sc = [_curve(s["result"], interval, b)[1][-1] for s in sc]
         diff = stats.difference_ci(final_ft, final_sc)
         ratio = stats.transfer_ratio_ci([m["auc_finetuned"] for m in per_seed], [m["auc_scratch"] for m in per_seed])
-        entry = {k: _ci([m[k] for m in per_seed]) for k in ("jumpstart", "asymptotic", "auc_finetuned", "auc_scratch")}
+        entry = {k: _ci([m[k] for m in per_seed]) for k in ("jumpstart", "at_budget", "auc_finetuned", "auc_scratch")}
         entry["transfer_ratio"] = dict(zip(("mean", "ci_low", "ci_high"), ratio, strict=True))
-        # the same ratio on return curves: defined where scratch's return AUC is positive (success AUC can be 0)
-        auc_ret = [[stats.auc(*_curve(r["result"], interval, b, "mean_return")) for r in runs] for runs in (ft, sc)]
-        ratio_ret = stats.transfer_ratio_ci(*auc_ret)
-        entry["transfer_ratio_return"] = dict(zip(("mean", "ci_low", "ci_high"), ratio_ret, strict=True))
         for k in ("time_to_threshold_finetuned", "time_to_threshold_scratch"):
             vals = [m[k] for m in per_seed]
             entry[k] = {"per_seed": vals, "reached": sum(v is not None for v in vals)}
         entry["finetuned_minus_scratch"] = dict(zip(("mean", "ci_low", "ci_high"), diff, strict=True))
         entry["probability_of_improvement"] = stats.probability_of_improvement(final_ft, final_sc)
-        entry["negative_transfer"] = bool(diff[2] < 0)
+        entry["verdict_vs_scratch"] = stats.verdict(diff[1], diff[2])
+        if zero_shot:  # the harm that matters when the pretrained policy is already good
+            diff_zs = stats.difference_ci(final_ft, zero_shot)
+            entry["finetuned_minus_zero_shot"] = dict(zip(("mean", "ci_low", "ci_high"), diff_zs, strict=True))
+            entry["verdict_vs_zero_shot"] = stats.verdict(diff_zs[1], diff_zs[2])
         res[str(b)] = entry
     return res
 
@@ -170,6 +180,12 @@ def markdown(summary: dict[str, Any]) -> str:
         f"Target dynamics: {s['dynamics']}.",
         "",
         f"{s['seeds']} seeds; {label} and return as IQM [95 % stratified-bootstrap CI] over seeds.",
+        *(
+            [f"**Small sample**: with {s['seeds']} < {stats.SMALL_SAMPLE} seeds a percentile-bootstrap CI is about "
+             "the range of the seeds; read the intervals as such.", ""]
+            if s["seeds"] < stats.SMALL_SAMPLE
+            else []
+        ),
         *([f"The {label} is {s['metric']['definition']}; it carries the comparison (the column `success`).", ""]
           if label != "success rate" else [""]),
         f"| condition | budget (target steps) | {label} | return |",
@@ -193,17 +209,23 @@ def markdown(summary: dict[str, Any]) -> str:
             "",
             f"## {cond} against scratch (Taylor & Stone 2009)",
             "",
-            "| budget | jumpstart | asymptotic | AUC ft | AUC scratch | transfer ratio | transfer ratio (return) "
-            "| ft - scratch | P(ft > scratch) | verdict |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            f"Jumpstart, at budget (the difference at the budget, not an asymptote), AUC: IQM [95 % stratified "
+            f"bootstrap CI] over seeds of per-seed {label} curves; transfer ratio (AUC_ft - AUC_scratch) / AUC_scratch "
+            "and the differences: mean [95 % bootstrap CI]; P(ft > scratch): rliable's probability of improvement. "
+            "Verdicts: negative / not detected / positive by whether the difference CI lies below, holds or lies "
+            "above 0.",
+            "",
+            "| budget | jumpstart | at budget | AUC ft | AUC scratch | transfer ratio | ft - scratch | P(ft > scratch) "
+            "| vs scratch | ft - zero-shot | vs zero-shot |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for b, e in per_b.items():
-            verdict = "NEGATIVE TRANSFER" if e["negative_transfer"] else "no negative transfer"
             lines.append(
-                f"| {b} | {_fmt(e['jumpstart'])} | {_fmt(e['asymptotic'])} | {_fmt(e['auc_finetuned'])} | "
+                f"| {b} | {_fmt(e['jumpstart'])} | {_fmt(e['at_budget'])} | {_fmt(e['auc_finetuned'])} | "
                 f"{_fmt(e['auc_scratch'])} | {_fmt(e['transfer_ratio'], False)} | "
-                f"{_fmt(e['transfer_ratio_return'], False)} | "
-                f"{_fmt(e['finetuned_minus_scratch'])} | {e['probability_of_improvement']:.2f} | {verdict} |"
+                f"{_fmt(e['finetuned_minus_scratch'])} | {e['probability_of_improvement']:.2f} | "
+                f"{e['verdict_vs_scratch']} | {_fmt(e.get('finetuned_minus_zero_shot'))} | "
+                f"{e.get('verdict_vs_zero_shot', 'n/a (no zero_shot condition)')} |"
             )
         b = list(per_b)[-1]
         t = per_b[b]
@@ -315,7 +337,7 @@ def tensorboard(out: Path, summary: dict[str, Any]) -> None:
                 w.add_scalar(f"compare/{cond}/return_iqm", e["return"]["iqm"], int(b))
     for cond, per_b in summary["transfer"].items():
         for b, e in per_b.items():
-            for k in ("jumpstart", "asymptotic", "auc_finetuned", "auc_scratch"):
+            for k in ("jumpstart", "at_budget", "auc_finetuned", "auc_scratch"):
                 w.add_scalar(f"transfer/{cond}/{k}", e[k]["iqm"], int(b))
             if e["transfer_ratio"]["mean"] is not None:
                 w.add_scalar(f"transfer/{cond}/transfer_ratio", e["transfer_ratio"]["mean"], int(b))

@@ -15,6 +15,8 @@ from rliable import library as rly
 from rliable import metrics
 
 CI_REPS = 2000
+SMALL_SAMPLE = 5  # below this many seeds a percentile-bootstrap CI is little more than the range of the data
+VERDICTS = ("negative", "not detected", "positive")
 logging.getLogger("absl").setLevel(logging.WARNING)  # rliable logs every estimate at INFO
 
 
@@ -71,6 +73,18 @@ def time_to_threshold(steps: Sequence[float], values: Sequence[float], threshold
     return None
 
 
+def verdict(ci_low: float, ci_high: float) -> str:
+    """Three-way verdict on a difference CI (a - b): ``negative`` if the CI lies below 0, ``positive`` if above,
+    ``not detected`` if it holds 0. A non-finite bound is an error, never a silent "not detected"."""
+    if not (np.isfinite(ci_low) and np.isfinite(ci_high)) or ci_low > ci_high:
+        raise ValueError(f"verdict on a malformed interval [{ci_low}, {ci_high}]")
+    if ci_high < 0:
+        return "negative"
+    if ci_low > 0:
+        return "positive"
+    return "not detected"
+
+
 def transfer_metrics(
     steps: Sequence[float], ft: Sequence[float], scratch: Sequence[float], threshold: float
 ) -> dict[str, float | None]:
@@ -78,7 +92,7 @@ def transfer_metrics(
     auc_ft, auc_sc = auc(steps, ft), auc(steps, scratch)
     return {
         "jumpstart": float(ft[0] - scratch[0]),
-        "asymptotic": float(ft[-1] - scratch[-1]),
+        "at_budget": float(ft[-1] - scratch[-1]),  # the difference at the budget (not an asymptote)
         "auc_finetuned": auc_ft,
         "auc_scratch": auc_sc,
         "transfer_ratio": (auc_ft - auc_sc) / auc_sc if auc_sc > 0 else None,
@@ -90,15 +104,17 @@ def transfer_metrics(
 def transfer_ratio_ci(
     auc_ft: Sequence[float], auc_sc: Sequence[float], seed: int = 0, reps: int = CI_REPS
 ) -> tuple[float | None, float | None, float | None]:
-    """(mean AUC_ft - mean AUC_scratch) / mean AUC_scratch with a 95 % bootstrap CI over seeds;
-    ``None`` where the from-scratch AUC is zero (the ratio is undefined)."""
+    """(mean AUC_ft - mean AUC_scratch) / mean AUC_scratch with a 95 % bootstrap CI over seeds; ``None`` where
+    the from-scratch AUC is not positive (the ratio is undefined). A resample whose scratch AUC is not positive
+    has an unbounded ratio (+inf, or -inf when fine-tuned is lower): it is kept, never dropped, so a bound
+    becomes infinite when more than 2.5 % of resamples are unbounded."""
     a, b = np.asarray(auc_ft, float), np.asarray(auc_sc, float)
     if b.mean() <= 0:
         return None, None, None
     rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(reps):
-        bb = rng.choice(b, len(b)).mean()
-        if bb > 0:
-            boots.append((rng.choice(a, len(a)).mean() - bb) / bb)
-    return float((a.mean() - b.mean()) / b.mean()), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+    boots = np.empty(reps)
+    for i in range(reps):
+        aa, bb = rng.choice(a, len(a)).mean(), rng.choice(b, len(b)).mean()
+        boots[i] = (aa - bb) / bb if bb > 0 else (np.inf if aa > bb else -np.inf)
+    lo, hi = np.quantile(boots, [0.025, 0.975], method="inverted_cdf")  # no interpolation between infinities
+    return float((a.mean() - b.mean()) / b.mean()), float(lo), float(hi)

@@ -78,11 +78,12 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
     t = s["transfer"]["finetune"]["512"]
     assert {
         "jumpstart",
-        "asymptotic",
+        "at_budget",
         "auc_finetuned",
         "transfer_ratio",
         "probability_of_improvement",
-        "negative_transfer",
+        "verdict_vs_scratch",
+        "verdict_vs_zero_shot",
         "time_to_threshold_finetuned",
     } <= set(t)
     assert "retention" in s["conditions"]["finetune"]["512"] and "sim_to_target_gap" in s

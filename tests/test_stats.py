@@ -40,7 +40,7 @@ def test_transfer_metrics_on_hand_made_curves():
     sc = [0.0, 0.1, 0.3, 0.5, 0.6]
     m = stats.transfer_metrics(steps, ft, sc, threshold=0.8)
     assert m["jumpstart"] == pytest.approx(0.5)
-    assert m["asymptotic"] == pytest.approx(0.4)
+    assert m["at_budget"] == pytest.approx(0.4)
     assert m["auc_finetuned"] == pytest.approx((0.6 + 0.8 + 0.95 + 1.0) / 4)
     assert m["auc_scratch"] == pytest.approx((0.05 + 0.2 + 0.4 + 0.55) / 4)
     assert m["transfer_ratio"] == pytest.approx((3.35 - 1.2) / 1.2)
@@ -53,3 +53,98 @@ def test_transfer_ratio_undefined_when_scratch_never_learns():
     assert stats.transfer_ratio_ci([0.7, 0.8], [0.0, 0.0]) == (None, None, None)
     point, lo, hi = stats.transfer_ratio_ci([0.8, 0.7, 0.9], [0.3, 0.2, 0.4])
     assert point == pytest.approx(5 / 3) and lo <= point <= hi
+
+
+# --- known answers that a wrong statistic cannot pass (each was checked by breaking the code by hand) ---
+
+
+def _curve_result(values, step=1000):
+    return {"curve": [{"step": i * step + 2, "success_rate": v, "mean_return": v, "sim_success_rate": v}
+                      for i, v in enumerate(values)]}
+
+
+@pytest.mark.parametrize(
+    "ft_final,expected",
+    [([0.1, 0.1, 0.15, 0.1, 0.12], "negative"), ([0.5, 0.7, 0.6, 0.4, 0.55], "not detected"),
+     ([0.95, 1.0, 0.9, 0.95, 1.0], "positive")],
+)
+def test_verdict_on_constructed_curves(ft_final, expected):
+    from sim2real.report import _transfer
+
+    ft = [{"result": _curve_result([0.5, f])} for f in ft_final]
+    sc = [{"result": _curve_result([0.0, s])} for s in (0.5, 0.6, 0.55, 0.5, 0.6)]
+    zero_shot = [0.5] * 5
+    e = _transfer(ft, sc, [1000], 1000, 0.8, zero_shot)["1000"]
+    assert e["verdict_vs_scratch"] == expected
+    lo, hi = e["finetuned_minus_scratch"]["ci_low"], e["finetuned_minus_scratch"]["ci_high"]
+    assert np.isfinite(lo) and np.isfinite(hi) and lo <= e["finetuned_minus_scratch"]["mean"] <= hi
+    assert e["verdict_vs_zero_shot"] == stats.verdict(e["finetuned_minus_zero_shot"]["ci_low"],
+                                                      e["finetuned_minus_zero_shot"]["ci_high"])
+
+
+def test_verdict_refuses_a_nan_bound():
+    with pytest.raises(ValueError):
+        stats.verdict(-0.1, float("nan"))
+    assert stats.verdict(-0.3, -0.1) == "negative" and stats.verdict(-0.1, 0.1) == "not detected"
+
+
+def test_difference_ci_has_finite_bounds_that_hold_the_difference():
+    mean, lo, hi = stats.difference_ci([0.6, 0.7, 0.65, 0.6, 0.7], [0.1, 0.2, 0.15, 0.1, 0.2])
+    assert np.isfinite(lo) and np.isfinite(hi) and lo <= 0.5 <= hi and lo > 0.3 and hi < 0.7
+    assert stats.difference_ci([1, 1, 1], [0, 0, 0]) == (1.0, 1.0, 1.0)
+
+
+def test_iqm_ci_contains_and_excludes_known_values():
+    point, lo, hi = stats.iqm_ci([0.40, 0.42, 0.44, 0.46, 0.48])
+    assert point == pytest.approx(0.44) and 0.40 <= lo <= 0.44 <= hi <= 0.48
+    assert not lo <= 0.0 <= hi and not lo <= 1.0 <= hi  # a CI of [0, 1] would hold both
+    assert stats.iqm_ci([0, 10, 20, 30, 40])[0] == pytest.approx(20.0)  # not the max, not the mean of all
+
+
+def test_transfer_ratio_ci_keeps_unbounded_resamples():
+    # scratch AUC is 0 in (4/5)^5 = 33 % of resamples: the upper bound is unbounded, not 57 from the rest
+    r, lo, hi = stats.transfer_ratio_ci([0.5, 0.6, 0.55, 0.5, 0.6], [0, 0, 0, 0, 0.05])
+    assert r == pytest.approx((0.55 - 0.01) / 0.01) and hi == float("inf") and np.isfinite(lo) and lo < r
+    r, lo, hi = stats.transfer_ratio_ci([0.6, 0.7, 0.65], [0.3, 0.35, 0.32])
+    assert lo < r < hi and np.isfinite(hi)
+
+
+def test_probability_of_improvement_counts_ties_as_half():
+    assert stats.probability_of_improvement([1, 1], [1, 1]) == pytest.approx(0.5)
+    assert stats.probability_of_improvement([1, 0], [0, 0]) == pytest.approx(0.75)
+
+
+def test_summary_iqms_equal_rliables_on_the_per_seed_values():
+    from rliable import metrics
+
+    from sim2real.report import summarize
+
+    zs = [0.2, 0.9, 0.5, 0.6, 0.3]
+    results = [{"condition": "zero_shot", "seed": i, "result": {"success_rate": v, "mean_return": 10 * v}}
+               for i, v in enumerate(zs)]
+    grid = {"task": "navigate", "budgets": [1000], "interval": 1000, "seeds": 5, "dynamics": {}}
+    s = summarize(grid, results, 0.8)
+    assert s["conditions"]["zero_shot"]["success"]["iqm"] == pytest.approx(
+        float(metrics.aggregate_iqm(np.array(zs).reshape(-1, 1))))
+
+
+def test_retention_is_the_fine_tuned_policys_score_back_in_the_randomised_sim():
+    from sim2real.report import summarize
+
+    results = [{"condition": "sim", "seed": i, "result": {"success_rate": 0.9, "mean_return": 1.0}} for i in range(5)]
+    results += [{"condition": "finetune", "seed": i, "result": {"curve": [
+        {"step": 2, "success_rate": 0.5, "mean_return": 1.0, "sim_success_rate": 0.9},
+        {"step": 1000, "success_rate": 0.8, "mean_return": 1.0, "sim_success_rate": 0.6}]}} for i in range(5)]
+    grid = {"task": "navigate", "budgets": [1000], "interval": 1000, "seeds": 5, "dynamics": {}}
+    ret = summarize(grid, results, 0.8)["conditions"]["finetune"]["1000"]["retention"]
+    assert ret["finetuned_sim_success"]["iqm"] == pytest.approx(0.6)
+    assert ret["pretrained_sim_success"]["iqm"] == pytest.approx(0.9)
+
+
+def test_curves_snap_to_the_evaluation_interval():
+    from sim2real.report import _curve
+
+    result = {"curve": [{"step": 2, "success_rate": 0.1}, {"step": 1026, "success_rate": 0.2},
+                        {"step": 2050, "success_rate": 0.3}, {"step": 2050, "success_rate": 0.3},
+                        {"step": 3074, "success_rate": 0.4}]}
+    assert _curve(result, 1024, 2048) == ([0, 1024, 2048], [0.1, 0.2, 0.3])
