@@ -107,6 +107,8 @@ class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         space = env.action_space
         self._low, self._high = space.low.astype(np.float64), space.high.astype(np.float64)
         self.rest_action = np.zeros(space.shape[0])  # normalised: the middle of the bounds
+        self._mid = 0.5 * (self._low + self._high)  # the same in the env's units
+        self._dtype = space.dtype
         self.action_channel = ActionChannel(space.shape[0])
         self.obs_channel = ObsChannel(int(np.prod(env.observation_space.shape)))
         self.values: Values = dict(self.profile)
@@ -133,12 +135,13 @@ class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         a = np.asarray(action, dtype=np.float64).reshape(self._low.shape)
-        a = np.clip(2.0 * (a - self._low) / (self._high - self._low) - 1.0, -1.0, 1.0)
-        a = command_or_rest(a, self.rest_action)
-        if self._act_active:
-            a = self.action_channel(a, self.env.unwrapped.np_random)
-        a = self._low + (a + 1.0) * 0.5 * (self._high - self._low)
-        obs, reward, terminated, truncated, info = self.env.step(a.astype(self.env.action_space.dtype))
+        if self._act_active:  # the channels work in normalised units
+            a = np.clip(2.0 * (a - self._low) / (self._high - self._low) - 1.0, -1.0, 1.0)
+            a = self.action_channel(command_or_rest(a, self.rest_action), self.env.unwrapped.np_random)
+            a = self._low + (a + 1.0) * 0.5 * (self._high - self._low)
+        else:  # inactive channels are skipped: only the guard and the bounds
+            a = np.clip(command_or_rest(a, self._mid), self._low, self._high)
+        obs, reward, terminated, truncated, info = self.env.step(a.astype(self._dtype))
         if self._diverged(obs):
             return self._on_divergence(truncated)
         return self._obs(obs), reward, terminated, truncated, info
@@ -200,7 +203,9 @@ def make_stock(task: str, randomization: Any = None, dynamics: Any = None, **kwa
     from sim2real import tasks
 
     spec = tasks.get(task)
-    env = gym.make(spec.stock, disable_env_checker=True, **{**spec.kwargs, **kwargs})
+    made = gym.make(spec.stock, disable_env_checker=True, **{**spec.kwargs, **kwargs})
+    steps = made.spec.max_episode_steps if made.spec else None
+    env = gym.wrappers.TimeLimit(made.unwrapped, steps) if steps else made.unwrapped  # no second order enforcer
     return DynamicsWrapper(
         env,
         randomization,
