@@ -125,7 +125,6 @@ def _cases(w: Path, t: Path) -> dict[str, tuple[list, str]]:
         "dr-unknown": (["train", "dr=bogus"], "dr=bogus"),
         "task-gym-id": (["train", "task=Hopper-v5"], "task=hopper"),
         "task-env-id-override": ([*tr, "task.env_id=Hopper-v5"], "task.env_id"),
-        "profile-of-another-task": ([*tr, "dynamics=heavy"], "no target profile 'heavy'"),
         "preset-of-another-task": ([*tr, "dr=torso"], "no randomisation preset 'torso'"),
         "body-unknown": (["train", "task=hopper", "steps=64", "dynamics.body_mass_scale.wing=1.2"], "wing"),
         "payload-not-applicable": ([*tr, "dynamics.payload_mass=2"], "payload_mass"),
