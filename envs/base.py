@@ -11,7 +11,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from sim2real.dynamics import Values, resolve_dynamics, resolve_randomization, sample
+from sim2real.dynamics import Values, plain_spec, resolve_dynamics, resolve_randomization, sample
 from sim2real.perturb import (
     ActionChannel,
     BlowUpGuard,
@@ -51,8 +51,8 @@ class Sim2RealEnv(gym.Env, ABC):
         model_path: str | None = None,
         render_mode: str | None = None,
     ) -> None:
-        self.ranges = resolve_randomization(_plain(randomization), self.task, self.params)
-        self.profile = resolve_dynamics(_plain(dynamics), self.task, self.params)
+        self.ranges = resolve_randomization(plain_spec(randomization), self.task, self.params)
+        self.profile = resolve_dynamics(plain_spec(dynamics), self.task, self.params)
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'")
         self.render_mode = render_mode
@@ -200,18 +200,6 @@ class Sim2RealEnv(gym.Env, ABC):
     def dynamics_values(self) -> Values:
         """The parameter values of the current episode (canonical names)."""
         return dict(self.values)
-
-
-def _plain(spec: Any) -> Any:
-    """Accept OmegaConf containers as plain dicts/lists."""
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(spec, DictConfig):
-            return OmegaConf.to_container(spec, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
-    return spec
 
 
 __all__ = ["Sim2RealEnv"]

@@ -171,6 +171,18 @@ def task_tables(task: str) -> dict[str, Any]:
     return {"randomization": dict(spec.randomization), "targets": dict(spec.targets)}
 
 
+def plain_spec(spec: Any) -> Any:
+    """A preset name, mapping or ``None`` as plain Python (OmegaConf containers from Hydra converted)."""
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(spec, DictConfig):
+            return OmegaConf.to_container(spec, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return spec
+
+
 def resolve_randomization(spec: str | Mapping[str, Any] | None, task: str, allowed: tuple[str, ...]) -> Ranges:
     """A preset name (``"default"``, ``"wide"``, ``"none"``) or a ``{name: [low, high]}`` mapping."""
     if spec is None or spec == "none":

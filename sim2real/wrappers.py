@@ -30,6 +30,7 @@ from sim2real.dynamics import (
     PARAMS,
     DynamicsError,
     Values,
+    plain_spec,
     resolve_dynamics,
     resolve_randomization,
     sample,
@@ -95,8 +96,8 @@ class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
                 raise DynamicsError(f"{arg}='{value}': a named preset needs task=<registered task>; or pass a dict")
         self.task = task or "custom"
         self.params = accepted_params(tuple(bodies), payload_body)
-        self.ranges = resolve_randomization(_plain(randomization), self.task, self.params)
-        self.profile = resolve_dynamics(_plain(dynamics), self.task, self.params)
+        self.ranges = resolve_randomization(plain_spec(randomization), self.task, self.params)
+        self.profile = resolve_dynamics(plain_spec(dynamics), self.task, self.params)
         u = env.unwrapped
         model = u.model
         if robot_roots is None:
@@ -216,14 +217,3 @@ def make_stock(task: str, randomization: Any = None, dynamics: Any = None, **kwa
         payload_body=spec.payload_body,
         task=task,
     )
-
-
-def _plain(spec: Any) -> Any:
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(spec, DictConfig):
-            return OmegaConf.to_container(spec, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
-    return spec
