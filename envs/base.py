@@ -11,16 +11,8 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from sim2real.dynamics import Values, plain_spec, resolve_dynamics, resolve_randomization, sample
-from sim2real.perturb import (
-    ActionChannel,
-    BlowUpGuard,
-    ModelIndex,
-    Nominal,
-    ObsChannel,
-    apply_to_model,
-    command_or_rest,
-)
+from sim2real.dynamics import Values, plain_spec, resolve_dynamics, resolve_randomization
+from sim2real.perturb import EpisodeDynamics, ModelIndex, Nominal, command_or_rest
 
 _SENSOR_OFF = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
 
@@ -61,19 +53,17 @@ class Sim2RealEnv(gym.Env, ABC):
         self.data = mujoco.MjData(self.model)
         self.index = self._model_index()
         self._task_setup()
-        self.nominal = Nominal.snapshot(self.model)
-        self.values: Values = dict(self.profile)
         self.dt = self.model.opt.timestep * self.frame_skip
         self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.dt))}
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(self.rest_action),), dtype=np.float32)
         self._last_action = np.asarray(self.rest_action, dtype=np.float64)
         obs_dim = self._task_observe().shape[0]
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(obs_dim,), dtype=np.float32)
-        self.action_channel = ActionChannel(len(self.rest_action), self.rest_action)
-        self.obs_channel = ObsChannel(obs_dim)
+        self.dyn = EpisodeDynamics(
+            self.model, self.index, self.ranges, self.profile, len(self.rest_action), obs_dim, self.rest_action
+        )
         self.unstable_episodes = 0  # count of episodes ended by a physics blow-up
         self._renderer: mujoco.Renderer | None = None
-        self._guard = BlowUpGuard()
 
     # -- hooks for tasks ---------------------------------------------------------------------
     @abstractmethod
@@ -103,15 +93,12 @@ class Sim2RealEnv(gym.Env, ABC):
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         rng = self.np_random
-        self.values = {**self.profile, **sample(self.ranges, rng)}
-        apply_to_model(self.model, self.nominal, self.index, self.values)
+        self.dyn.resample(rng)
         mujoco.mj_resetData(self.model, self.data)
         self._task_reset(rng)
         mujoco.mj_forward(self.model, self.data)
-        self.action_channel.reset(self.values)
-        self.obs_channel.reset(self.values, rng)
+        self.dyn.begin(self.data, rng)
         self._last_action = np.asarray(self.rest_action, dtype=np.float64)
-        self._guard.arm(self.data)
         return self._observe(), {"dynamics": dict(self.values)}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -122,7 +109,7 @@ class Sim2RealEnv(gym.Env, ABC):
                 raise ValueError(f"action has shape {np.shape(action)}, expected {self.action_space.shape}")
         a = command_or_rest(a, self.rest_action).clip(-1.0, 1.0)
         self._last_action = a
-        self._task_command(self.action_channel(a, self.np_random))
+        self._task_command(self.dyn.action_channel(a, self.np_random))
         self._physics_step()
         if self._diverged():
             return self._on_divergence()
@@ -145,7 +132,7 @@ class Sim2RealEnv(gym.Env, ABC):
 
     # -- internals -------------------------------------------------------------------------------
     def _observe(self) -> np.ndarray:
-        obs = self.obs_channel(self._task_observe(), self.np_random)
+        obs = self.dyn.obs_channel(self._task_observe(), self.np_random)
         return obs.astype(np.float32)
 
     def _physics_step(self) -> None:
@@ -158,7 +145,7 @@ class Sim2RealEnv(gym.Env, ABC):
         mujoco.mj_step(m, self.data)
 
     def _diverged(self) -> bool:
-        return self._guard(self.data)
+        return self.dyn.guard(self.data)
 
     def _on_divergence(self) -> tuple[np.ndarray, float, bool, bool, dict]:
         """End the episode: reset the physics to a finite state so the last observation is finite."""
@@ -172,8 +159,7 @@ class Sim2RealEnv(gym.Env, ABC):
     # -- replay of logged data (calibration) -----------------------------------------------------
     def set_values(self, values: Values) -> None:
         """Apply ``values`` to the model now (outside ``reset``; used to replay logs under candidate parameters)."""
-        self.values = {**self.profile, **values}
-        apply_to_model(self.model, self.nominal, self.index, self.values)
+        self.dyn.set_values(values)
 
     def replay_context(self, observations: np.ndarray, applied: np.ndarray) -> Any:
         """Controller state per step that the observations do not carry, rebuilt from a logged episode.
@@ -195,6 +181,16 @@ class Sim2RealEnv(gym.Env, ABC):
         if self._diverged():
             return None
         return self._task_observe().copy()
+
+    @property
+    def values(self) -> Values:
+        """The parameter values of the current episode (canonical names)."""
+        return self.dyn.values
+
+    @property
+    def nominal(self) -> Nominal:
+        """The model fields as loaded, before any parameter was applied."""
+        return self.dyn.nominal
 
     @property
     def dynamics_values(self) -> Values:

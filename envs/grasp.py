@@ -171,7 +171,7 @@ class GraspEnv(Sim2RealEnv):
         self._held = 0
         self._last_action = np.asarray(obs[19:23], dtype=np.float64)
         mujoco.mj_forward(m, d)
-        self._guard.arm(d)
+        self.dyn.guard.arm(d)
 
     @property
     def nominal_half_extents(self) -> np.ndarray:

@@ -171,7 +171,7 @@ class NavigateEnv(Sim2RealEnv):
         self.collisions = 0
         self._last_action = np.asarray(obs[6 + N_RAYS :], dtype=np.float64)
         mujoco.mj_forward(m, d)
-        self._guard.arm(d)
+        self.dyn.guard.arm(d)
 
     # -- control, observation, reward ---------------------------------------------------------
     def _task_command(self, action: np.ndarray) -> None:

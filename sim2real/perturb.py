@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from sim2real.dynamics import Values
+from sim2real.dynamics import Ranges, Values, sample
 
 _mujoco_log = logging.getLogger("sim2real.mujoco")
 BODY_MASS_PREFIX = "body_mass_scale."
@@ -242,3 +242,49 @@ class ObsChannel:
         if self.has_bias:
             obs = obs + self.bias
         return obs
+
+
+class EpisodeDynamics:
+    """The per-episode dynamics plumbing shared by the sim2real envs and ``DynamicsWrapper``: a nominal snapshot
+    taken once, values resampled at every reset (``profile`` overlaid by draws from ``ranges``) and applied
+    from the snapshot, the action and observation channels, and the blow-up guard.
+
+    A reset is two calls: :meth:`resample` before the episode's state is placed (the model must hold the new
+    values), :meth:`begin` after it (the channels draw from the same generator, in this order)."""
+
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        index: ModelIndex,
+        ranges: Ranges,
+        profile: Values,
+        act_dim: int,
+        obs_dim: int,
+        rest: np.ndarray | None = None,
+    ) -> None:
+        self.model, self.index, self.ranges, self.profile = model, index, ranges, profile
+        self.nominal = Nominal.snapshot(model)
+        self.values: Values = dict(profile)
+        self.action_channel = ActionChannel(act_dim, rest)
+        self.obs_channel = ObsChannel(obs_dim)
+        self.guard = BlowUpGuard()
+        self.act_active = self.obs_active = False
+
+    def resample(self, rng: np.random.Generator) -> Values:
+        """Draw this episode's values and write them onto the model."""
+        self.set_values(sample(self.ranges, rng))
+        return self.values
+
+    def set_values(self, values: Values) -> None:
+        """``profile`` overlaid by ``values``, applied from the nominal snapshot (also used to replay logs)."""
+        self.values = {**self.profile, **values}
+        apply_to_model(self.model, self.nominal, self.index, self.values)
+
+    def begin(self, data: mujoco.MjData, rng: np.random.Generator) -> None:
+        """After the episode's state is placed: reset the channels and arm the guard."""
+        v = self.values
+        self.action_channel.reset(v)
+        self.obs_channel.reset(v, rng)
+        self.act_active = bool(v.get("action_latency") or v.get("action_noise_std") or v.get("actuator_deadzone"))
+        self.obs_active = bool(v.get("obs_noise_std") or v.get("obs_bias"))
+        self.guard.arm(data)

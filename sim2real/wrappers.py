@@ -33,17 +33,8 @@ from sim2real.dynamics import (
     plain_spec,
     resolve_dynamics,
     resolve_randomization,
-    sample,
 )
-from sim2real.perturb import (
-    ActionChannel,
-    BlowUpGuard,
-    ModelIndex,
-    Nominal,
-    ObsChannel,
-    apply_to_model,
-    command_or_rest,
-)
+from sim2real.perturb import EpisodeDynamics, ModelIndex, command_or_rest
 
 ROBOT_PARAMS = tuple(p for p in PARAMS if p not in (*OBJECT_PARAMS, "payload_mass"))
 
@@ -104,41 +95,30 @@ class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
             robot_roots = tuple(model.body(b).name for b in range(1, model.nbody) if model.body_parentid[b] == 0)
         self.index = ModelIndex.from_model(model, tuple(robot_roots), (), friction_geoms, tuple(bodies), payload_body)
         _contact_friction_priority(model, self.index.robot_geoms)
-        self.nominal = Nominal.snapshot(model)
         space = env.action_space
         self._low, self._high = space.low.astype(np.float64), space.high.astype(np.float64)
         self.rest_action = np.zeros(space.shape[0])  # normalised: the middle of the bounds
         self._mid = 0.5 * (self._low + self._high)  # the same in the env's units
         self._dtype = space.dtype
-        self.action_channel = ActionChannel(space.shape[0])
-        self.obs_channel = ObsChannel(int(np.prod(env.observation_space.shape)))
-        self.values: Values = dict(self.profile)
+        obs_dim = int(np.prod(env.observation_space.shape))
+        self.dyn = EpisodeDynamics(model, self.index, self.ranges, self.profile, space.shape[0], obs_dim)
         self.dt = float(getattr(u, "dt", model.opt.timestep))
         self.unstable_episodes = 0
-        self._guard = BlowUpGuard()
-        self._act_active = self._obs_active = False
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
         obs, info = self.env.reset(**kwargs)
-        rng = self.env.unwrapped.np_random
-        self.values = {**self.profile, **sample(self.ranges, rng)}
         u = self.env.unwrapped
-        apply_to_model(u.model, self.nominal, self.index, self.values)
+        self.dyn.resample(u.np_random)
         mujoco.mj_forward(u.model, u.data)
-        self.action_channel.reset(self.values)
-        self.obs_channel.reset(self.values, rng)
-        v = self.values
-        self._act_active = bool(v.get("action_latency") or v.get("action_noise_std") or v.get("actuator_deadzone"))
-        self._obs_active = bool(v.get("obs_noise_std") or v.get("obs_bias"))
-        self._guard.arm(u.data)
-        info["dynamics"] = dict(self.values)
+        self.dyn.begin(u.data, u.np_random)
+        info["dynamics"] = dict(self.dyn.values)
         return self._obs(obs), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         a = np.asarray(action, dtype=np.float64).reshape(self._low.shape)
-        if self._act_active:  # the channels work in normalised units
+        if self.dyn.act_active:  # the channels work in normalised units
             a = np.clip(2.0 * (a - self._low) / (self._high - self._low) - 1.0, -1.0, 1.0)
-            a = self.action_channel(command_or_rest(a, self.rest_action), self.env.unwrapped.np_random)
+            a = self.dyn.action_channel(command_or_rest(a, self.rest_action), self.env.unwrapped.np_random)
             a = self._low + (a + 1.0) * 0.5 * (self._high - self._low)
         else:  # inactive channels are skipped: only the guard and the bounds
             a = np.clip(command_or_rest(a, self._mid), self._low, self._high)
@@ -148,7 +128,7 @@ class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return self._obs(obs), reward, terminated, truncated, info
 
     def _diverged(self, obs: np.ndarray) -> bool:
-        return self._guard(self.env.unwrapped.data) or not np.isfinite(obs).all()
+        return self.dyn.guard(self.env.unwrapped.data) or not np.isfinite(obs).all()
 
     def _on_divergence(self, truncated: bool) -> tuple[np.ndarray, float, bool, bool, dict]:
         """End the episode with a finite observation: the physics is reset to the model's initial state."""
@@ -156,16 +136,21 @@ class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         u = self.env.unwrapped
         mujoco.mj_resetData(u.model, u.data)
         mujoco.mj_forward(u.model, u.data)
-        self._guard.arm(u.data)
+        self.dyn.guard.arm(u.data)
         obs = np.nan_to_num(np.asarray(u._get_obs(), dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         info = {"physics_unstable": True}
         return self._obs(obs), 0.0, True, truncated, info
 
     def _obs(self, obs: np.ndarray) -> np.ndarray:
-        if not self._obs_active:
+        if not self.dyn.obs_active:
             return obs
-        out = self.obs_channel(np.asarray(obs, dtype=np.float64).ravel(), self.env.unwrapped.np_random)
+        out = self.dyn.obs_channel(np.asarray(obs, dtype=np.float64).ravel(), self.env.unwrapped.np_random)
         return out.reshape(np.shape(obs)).astype(self.env.observation_space.dtype)
+
+    @property
+    def values(self) -> Values:
+        """The parameter values of the current episode (canonical names)."""
+        return self.dyn.values
 
     # the task interface (sim2real.tasks.core): layouts come from the task spec
     @property
