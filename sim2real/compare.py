@@ -424,6 +424,7 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
             *dyn_overrides,
             f"eval.interval={spec['interval']}",
             f"eval.episodes={spec['episodes']}",
+            "eval.seed_range=test",  # the learning curves are published: test episodes
             f"checkpoint_interval={spec['interval']}",  # an interrupted unit resumes from its last evaluation
             f"resume={str(resume).lower()}",
             "progress=false",

@@ -17,6 +17,7 @@ from stable_baselines3.common.utils import LinearSchedule
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
 from sim2real import tasks
 from sim2real.io import command_line, git_commit, versions
+from sim2real.vec import SEED_RANGES
 
 ACTIVATIONS = {"tanh": th.nn.Tanh, "relu": th.nn.ReLU, "elu": th.nn.ELU}
 NON_SB3_KEYS = ("name", "norm_reward", "policy", "lr_schedule")
@@ -111,6 +112,13 @@ def _positive_int(cfg: DictConfig, key: str, allow_zero: bool = False) -> int:
     return v
 
 
+def _seed_range(cfg: DictConfig) -> str:
+    v = OmegaConf.select(cfg, "eval.seed_range", default="development")
+    if v not in SEED_RANGES:
+        raise ConfigError(f"eval.seed_range={v!r}: choose development (training-time checks) or test (tables)")
+    return v
+
+
 def check_task(task: Any) -> str:
     """The name of a registered task, from a name or a composed ``task`` node (a user's task YAML on Hydra's
     search path is registered here); an unknown task is one line listing the registered ones."""
@@ -177,6 +185,7 @@ class RunSpec:
     checkpoint_interval: int = 0
     eval_interval: int = 0
     eval_episodes: int = 20
+    eval_seed_range: str = "development"  # training-time evaluation: development episodes unless compare asks
     eval_targets: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     warm_start: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
@@ -203,6 +212,10 @@ class RunSpec:
             "seed": self.seed,
             "steps": self.steps,
             "randomization": {"name": self.dr_name, "ranges": self.randomization or {}},
+            "evaluation_episodes": {
+                "seed_range": self.eval_seed_range,
+                "seeds": f"{SEED_RANGES[self.eval_seed_range]} + 10000 * seed + k",
+            },
             "dynamics": {"name": self.dynamics_name, "values": self.dynamics or {}},
             "commit": git_commit(),
             "command": command_line(),
@@ -264,6 +277,7 @@ def build_spec(cfg: DictConfig) -> RunSpec:
         checkpoint_interval=_positive_int(cfg, "checkpoint_interval", allow_zero=True),
         eval_interval=_positive_int(cfg, "eval.interval", allow_zero=True),
         eval_episodes=_positive_int(cfg, "eval.episodes"),
+        eval_seed_range=_seed_range(cfg),
         eval_targets=eval_targets(targets, randomization, dynamics),
         warm_start=plain(OmegaConf.select(cfg, "warm_start", default={})) or {},
         threads=_positive_int(cfg, "threads"),

@@ -1,6 +1,8 @@
 """Evaluating a policy on a task and dynamics: per-episode success, return and length.
 
-Evaluation episodes use seeds ``EVAL_SEED_BASE + 10_000 * seed + k``, disjoint from training seeds.
+Evaluation episodes use seeds ``base + 10_000 * seed + k`` with the base of a seed range: ``test``
+(``EVAL_SEED_BASE``, the published tables) or ``development`` (``DEV_SEED_BASE``, training-time evaluation,
+tuning, choosing what to ship); both are disjoint from training seeds and from each other.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sim2real import tasks
 from sim2real.runs import PolicySource, load_model, resolve_policy
-from sim2real.vec import EVAL_SEED_BASE, make_env, read_normalization
+from sim2real.vec import SEED_RANGES, make_env, read_normalization
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -59,8 +61,12 @@ def run_episodes(
     seed: int = 0,
     randomization: Any = None,
     dynamics: Any = None,
+    seed_range: str = "test",
 ) -> list[Episode]:
-    """Roll out ``episodes`` deterministic-policy episodes (a policy with ``reset()`` is reset per episode)."""
+    """Roll out ``episodes`` deterministic-policy episodes (a policy with ``reset()`` is reset per episode) on the
+    episode seeds of ``seed_range`` (``test`` or ``development``)."""
+    if seed_range not in SEED_RANGES:
+        raise ValueError(f"seed_range='{seed_range}': choose one of {', '.join(SEED_RANGES)}")
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: need at least one evaluation episode")
     env = make_env(task, randomization, dynamics)
@@ -68,7 +74,7 @@ def run_episodes(
     act = policy
     out = []
     for k in range(episodes):
-        ep_seed = EVAL_SEED_BASE + 10_000 * seed + k
+        ep_seed = SEED_RANGES[seed_range] + 10_000 * seed + k
         obs, reset_info = env.reset(seed=ep_seed)
         if hasattr(act, "reset"):
             act.reset()

@@ -71,9 +71,16 @@ class TrainCallback(BaseCallback):
 
     def evaluate(self) -> dict[str, float]:
         policy = normalized_policy(self.model, self.norm.obs_rms.mean, self.norm.obs_rms.var, self.norm.clip_obs)
-        row: dict[str, Any] = {"timesteps": int(self.model.num_timesteps), "wall_time_s": self.wall_time()}
+        row: dict[str, Any] = {
+            "timesteps": int(self.model.num_timesteps),
+            "wall_time_s": self.wall_time(),
+            "seed_range": self.spec.eval_seed_range,
+        }
         for name, (rand, dyn) in self.spec.eval_targets.items():
-            s = summarize(run_episodes(policy, self.spec.task, self.spec.eval_episodes, self.spec.seed, rand, dyn))
+            eps = run_episodes(
+                policy, self.spec.task, self.spec.eval_episodes, self.spec.seed, rand, dyn, self.spec.eval_seed_range
+            )
+            s = summarize(eps)
             if s["success_rate"] is not None:
                 self.logger.record(f"eval/{name}/success_rate", s["success_rate"])
             self.logger.record(f"eval/{name}/mean_return", s["mean_return"])

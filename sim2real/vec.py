@@ -20,7 +20,9 @@ import sim2real.envs  # noqa: F401  (registers the built-in tasks)
 from sim2real import tasks
 from sim2real.io import atomic_write
 
-EVAL_SEED_BASE = 1_000_000_000  # evaluation episode seeds start here; training seeds stay far below
+EVAL_SEED_BASE = 1_000_000_000  # test episodes (published tables: compare, sweep, evaluate) start here
+DEV_SEED_BASE = 1_200_000_000  # development episodes (training-time evaluation, tuning, choosing what to ship)
+SEED_RANGES = {"test": EVAL_SEED_BASE, "development": DEV_SEED_BASE}  # training seeds stay far below both
 
 
 class EpisodeDynamics(gym.Wrapper):

@@ -60,8 +60,23 @@ def test_run_directory_contents(trained):
     assert meta["commit"] and meta["command"] and meta["versions"]["stable-baselines3"]
     assert (out / "checkpoints" / "latest").is_file()
     rows = [json.loads(x) for x in (out / "evaluations.jsonl").read_text().splitlines()]
-    assert {"timesteps", "train/success_rate", "nominal/success_rate", "real/success_rate"} <= set(rows[-1])
+    assert {"timesteps", "train/success_rate", "nominal/success_rate"} <= set(rows[-1])
+    assert "real/success_rate" not in rows[-1]  # the test target stays out of training-time evaluation
+    assert {r["seed_range"] for r in rows} == {"development"}
+    assert meta["evaluation_episodes"]["seed_range"] == "development"
     assert list((out / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_development_and_test_episodes_are_disjoint():
+    from sim2real.evaluate import run_episodes
+    from sim2real.vec import DEV_SEED_BASE, EVAL_SEED_BASE
+
+    def still(obs):
+        return np.zeros(2, np.float32)
+
+    dev = {e.seed for s in range(3) for e in run_episodes(still, "navigate", 2, s, seed_range="development")}
+    test = {e.seed for s in range(3) for e in run_episodes(still, "navigate", 2, s)}
+    assert min(dev) == DEV_SEED_BASE and min(test) == EVAL_SEED_BASE and not dev & test
 
 
 def test_finetune_and_evaluate(trained, tmp_path):
