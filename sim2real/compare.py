@@ -44,9 +44,10 @@ from omegaconf import DictConfig, OmegaConf
 from sim2real import tasks
 from sim2real.config import ConfigError, check_env_spec, check_task, checked_profile, plain
 from sim2real.evaluate import evaluate_policy, run_episodes, summarize
-from sim2real.io import exclusive, read_json, write_json
+from sim2real.io import exclusive, git_commit, read_json, write_json
 from sim2real.runs import latest_checkpoint, resolve_policy
 from sim2real.train import STARTED_CONFIG, STARTED_OVERRIDES
+from sim2real.vec import EVAL_SEED_BASE
 
 CURVE_CONDITIONS = {"finetune": "all", "finetune_last": "last", "finetune_features": "features", "scratch": None}
 EVAL_CONDITIONS = ("zero_shot", "nominal_zero_shot", "calibrated")
@@ -137,7 +138,20 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
         "data": data,
         "logged_episodes": sorted(set(logged_episodes)),
         "interval": interval,
+        "episodes": int(cfg.eval.episodes),
+        "episode_seeds": f"test range: {EVAL_SEED_BASE} + 10000 * seed + k",
+        "digests": {
+            str(src.path): policy_digest(src.path) for src in (pretrained, baseline, calibrated) if src is not None
+        },
     }
+
+
+def policy_digest(path: Path) -> str:
+    """SHA-256 of a policy's model and normaliser bytes: a unit is reused only for the same policy content."""
+    h = hashlib.sha256()
+    for name in ("model.zip", "normalization.npz"):
+        h.update((Path(path) / name).read_bytes())
+    return h.hexdigest()
 
 
 def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
@@ -205,6 +219,7 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
                     }
                 )
     for u in units:
+        u["policy_digest"] = grid["digests"].get(u.get("policy") or u.get("init") or "")
         u["id"] = _unit_id(u)
     return units
 
@@ -478,7 +493,7 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
                 for r in rows
             ]
         }
-    write_json(d / "result.json", {**result, "unit": spec})
+    write_json(d / "result.json", {**result, "unit": spec, "commit": git_commit()})
     print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
 
 

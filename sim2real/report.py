@@ -77,6 +77,13 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
         "seeds": grid["seeds"],
         "budgets": budgets,
         "threshold": threshold,
+        "episodes_per_evaluation": grid.get("episodes"),
+        "evaluation_interval": interval,
+        "episode_seeds": grid.get("episode_seeds"),
+        "pretrained": grid.get("pretrained"),
+        "baseline": grid.get("baseline"),
+        "policy_digests": grid.get("digests", {}),
+        "commits": sorted({str(r["result"].get("commit")) for r in results if r["result"].get("commit")}),
         "conditions": {},
         "transfer": {},
     }
@@ -178,6 +185,14 @@ def markdown(summary: dict[str, Any]) -> str:
         f"# Transfer report: {s['task']} on `{s['dynamics_name']}`",
         "",
         f"Target dynamics: {s['dynamics']}.",
+        "",
+        f"Episodes per evaluation: {s.get('episodes_per_evaluation')} ({s.get('episode_seeds')}), evaluated every "
+        f"{s.get('evaluation_interval')} target steps. Pretrained: `{s.get('pretrained')}`; baseline: "
+        f"`{s.get('baseline')}`; policy SHA-256 (model + normaliser): "
+        + ", ".join(f"`{k}` {v[:12]}" for k, v in (s.get("policy_digests") or {}).items())
+        + f". Code: {', '.join(s.get('commits') or ['unknown'])}"
+        + (" (**units ran under different commits**)" if len(s.get("commits") or []) > 1 else "")
+        + ".",
         "",
         f"{s['seeds']} seeds; {label} and return as IQM [95 % stratified-bootstrap CI] over seeds.",
         *(

@@ -148,3 +148,21 @@ def test_curves_snap_to_the_evaluation_interval():
                         {"step": 2050, "success_rate": 0.3}, {"step": 2050, "success_rate": 0.3},
                         {"step": 3074, "success_rate": 0.4}]}
     assert _curve(result, 1024, 2048) == ([0, 1024, 2048], [0.1, 0.2, 0.3])
+
+
+def test_a_compare_unit_is_reused_only_for_the_same_policy_bytes(tmp_path):
+    from hydra import compose, initialize_config_module
+
+    from sim2real.compare import expand, policy_digest
+
+    for name, data in (("a", b"one"), ("b", b"two")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.zip").write_bytes(data)
+        (tmp_path / name / "normalization.npz").write_bytes(b"same")
+    assert policy_digest(tmp_path / "a") != policy_digest(tmp_path / "b")
+    with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
+        cfg = compose("compare", overrides=["task=navigate"])
+    grid = {"task": "navigate", "dynamics": {}, "dynamics_name": "real", "seeds": 1, "conditions": ["zero_shot"],
+            "pretrained": "/p", "budgets": [256], "interval": 256}
+    ids = [expand(cfg, {**grid, "digests": {"/p": d}})[1]["id"] for d in ("d1", "d1", "d2")]
+    assert ids[0] == ids[1] != ids[2]
