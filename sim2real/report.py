@@ -101,6 +101,8 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
             finals = [_curve(r["result"], interval, b)[1][-1] for r in rs]
             rets = [_curve(r["result"], interval, b, "mean_return")[1][-1] for r in rs]
             entry = {"success": _ci(finals), "return": _ci(rets)}
+            reached = [stats.time_to_threshold(*_curve(r["result"], interval, b), threshold) for r in rs]
+            entry["time_to_threshold"] = {"per_seed": reached, "reached": sum(t is not None for t in reached)}
             if cond in FINETUNES:
                 ret_sim = [_curve(r["result"], interval, b, "sim_success_rate")[1][-1] for r in rs]
                 entry["retention"] = {"finetuned_sim_success": _ci(ret_sim), "pretrained_sim_success": _ci(sim)}
@@ -219,6 +221,20 @@ def markdown(summary: dict[str, Any]) -> str:
             f"Sim-to-target gap (randomised-sim {label} minus zero-shot target {label}): "
             f"{_fmt(s['sim_to_target_gap'])}.",
         ]
+    for cond in [c for c in s["conditions"] if c in (*FINETUNES, "scratch")]:  # with or without scratch
+        b = str(s["budgets"][-1])
+        e = s["conditions"][cond][b]
+        t = e["time_to_threshold"]
+        lines.append(
+            f"\n{cond} at {b} target steps: time to {100 * s['threshold']:.0f}% {label} reached in "
+            f"{t['reached']}/{s['seeds']} seeds ({t['per_seed']})"
+            + (
+                f"; retention ({label} back in the randomised sim) {_fmt(e['retention']['finetuned_sim_success'])} "
+                f"vs pretrained {_fmt(e['retention']['pretrained_sim_success'])}."
+                if "retention" in e
+                else "."
+            )
+        )
     for cond, per_b in s["transfer"].items():
         lines += [
             "",
