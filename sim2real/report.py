@@ -290,11 +290,14 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
         steps = sorted(set.intersection(*(set(c[0]) for c in curves)))
         mat = np.array([[c[1][c[0].index(s)] for s in steps] for c in curves])
         est = [stats.iqm_ci(mat[:, j]) for j in range(len(steps))]
-        ax.plot(steps, [e[0] for e in est], label=cond)
-        ax.fill_between(steps, [e[1] for e in est], [e[2] for e in est], alpha=0.2)
+        marker = "osD^"[[*FINETUNES, "scratch"].index(cond)]
+        ax.plot(steps, [e[0] for e in est], marker=marker, lw=2, zorder=3, label=cond)  # above the references
+        ax.fill_between(steps, [e[1] for e in est], [e[2] for e in est], alpha=0.2, zorder=2)
     for cond, style in (("zero_shot", "--"), ("nominal_zero_shot", ":"), ("calibrated", "-.")):
-        if cond in summary["conditions"]:
-            ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="k", label=cond)
+        if cond in summary["conditions"]:  # thin grey references under the curves: an equal curve stays visible
+            ax.axhline(
+                summary["conditions"][cond]["success"]["iqm"], ls=style, color="0.4", lw=1, zorder=1, label=cond
+            )
     ax.set_xlabel("target environment steps")
     p1 = _save(
         fig,
