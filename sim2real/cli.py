@@ -177,8 +177,9 @@ GROUPS = ("task", "dr", "dynamics", "algo")
 
 
 def resume_args(argv: list[str]) -> list[str]:
-    """``resume=<run dir>`` (or ``resume=true hydra.run.dir=<run dir>``): the run's own overrides, saved by Hydra
-    in ``<run dir>/.hydra/overrides.yaml``, then the new ones; the run checks that its config is unchanged."""
+    """``resume=<run dir>`` (or ``resume=true hydra.run.dir=<run dir>``): the overrides the run started with
+    (``overrides.started.yaml``; Hydra's ``.hydra/overrides.yaml`` for runs from before it), then the new ones;
+    the run then checks its config against ``config.started.yaml``."""
     target = _arg(argv, "resume")
     if target is None or target.lower() == "false":
         return argv
