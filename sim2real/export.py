@@ -162,8 +162,6 @@ def _onnx_export(actor: DeterministicActor, dummy: th.Tensor, path: Path) -> Non
 
 def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any]:
     """Write the bundle for ``policy`` into ``out``; returns ``policy.json``'s content. Raises if parity fails."""
-    import onnx
-
     for name in ("onnx_ir", "onnxscript", "torch.onnx"):  # pass-by-pass INFO lines, "torchvision is not installed"
         logging.getLogger(name).setLevel(logging.ERROR)
     out = Path(out)
@@ -174,6 +172,28 @@ def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any
     actor = DeterministicActor(model, norm).eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        meta = _write_bundle(src, model, actor, tmp, n_parity)
+        check_output(out)  # re-checked: something may have appeared at ``out`` while exporting
+        if out.exists():  # an earlier bundle: replaced only after the new one is complete
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    finally:  # a failed export (parity, side files, a checker error) leaves no staging directory
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return meta
+
+
+def _write_bundle(
+    src: PolicySource, model: BaseAlgorithm, actor: DeterministicActor, tmp: Path, n_parity: int
+) -> dict[str, Any]:
+    """policy.onnx (checked, self-contained, at parity with SB3), policy.json and manifest.json in ``tmp``."""
+    import onnx
+
     dummy = th.zeros(1, src.meta["obs_dim"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -191,18 +211,6 @@ def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any
     write_json(tmp / "policy.json", meta)
     files = {name: _sha256(tmp / name) for name in ("policy.onnx", "policy.json")}
     (tmp / "manifest.json").write_text(json.dumps({"algorithm": "sha256", "files": files}, indent=2) + "\n")
-    try:
-        check_output(out)  # re-checked: something may have appeared at ``out`` while exporting
-        if out.exists():  # an earlier bundle: replaced only after the new one is complete
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return meta
 
 
