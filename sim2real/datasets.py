@@ -83,9 +83,6 @@ def write_dataset(
     directory of this process under ``root/.partial`` and moved into place once complete, so a crash never
     leaves a half-written dataset. An existing dataset is replaced only with ``overwrite``; anything else at
     that path is never touched."""
-    import minari
-    from minari.data_collector import EpisodeBuffer
-
     if not episodes:
         raise DatasetError(f"dataset {dataset_id}: no finished episodes to write")
     root = Path(root).resolve()
@@ -93,7 +90,7 @@ def write_dataset(
     (root / ".partial").mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root / ".partial"))
     try:
-        return _write_staged(dataset_id, root, staging, task, episodes, metadata, overwrite, minari, EpisodeBuffer)
+        return _write_staged(dataset_id, root, staging, task, episodes, metadata, overwrite)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # this process's own staging directory
         with contextlib.suppress(OSError):
@@ -109,9 +106,11 @@ def _write_staged(
     episodes: list[EpisodeLog],
     metadata: dict[str, Any],
     overwrite: bool,
-    minari: Any,
-    EpisodeBuffer: Any,  # noqa: N803
 ) -> Path:
+    """Build the dataset in ``staging`` (Minari writes under ``MINARI_DATASETS_PATH``), then move it to ``root``."""
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
     _use_root(staging)
     env = tasks.make(task)
     buffers = [
