@@ -258,20 +258,6 @@ def markdown(summary: dict[str, Any]) -> str:
                 f"{e['verdict_vs_scratch']} | {_fmt(e.get('finetuned_minus_zero_shot'))} | "
                 f"{e.get('verdict_vs_zero_shot', 'n/a (no zero_shot condition)')} |"
             )
-        b = list(per_b)[-1]
-        t = per_b[b]
-        lines.append(
-            f"\nTime to {100 * s['threshold']:.0f}% {label} (budget {b}): fine-tuned reached it in "
-            f"{t['time_to_threshold_finetuned']['reached']}/{s['seeds']} seeds "
-            f"({t['time_to_threshold_finetuned']['per_seed']}), scratch in "
-            f"{t['time_to_threshold_scratch']['reached']}/{s['seeds']} ({t['time_to_threshold_scratch']['per_seed']})."
-        )
-        ret = s["conditions"][cond][b].get("retention")
-        if ret:
-            lines.append(
-                f"Retention ({label} back in the randomised sim): fine-tuned {_fmt(ret['finetuned_sim_success'])} "
-                f"vs pretrained {_fmt(ret['pretrained_sim_success'])}."
-            )
     return "\n".join(lines) + "\n"
 
 
