@@ -42,7 +42,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sim2real import tasks
-from sim2real.config import ConfigError, check_env_spec, check_task, checked_profile, plain
+from sim2real.config import ConfigError, check_env_spec, check_task, checked_group, plain, positive_int
 from sim2real.evaluate import evaluate_policy, run_episodes, summarize
 from sim2real.io import exclusive, git_commit, read_json, write_json
 from sim2real.runs import latest_checkpoint, resolve_policy
@@ -72,10 +72,8 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     interval = cfg.eval.interval
     if not isinstance(interval, int) or interval <= 0 or any(b % interval for b in budgets):
         raise ConfigError(f"eval.interval={interval!r}: must be a positive integer that divides every budget {budgets}")
-    for key, low in (("eval.episodes", 1), ("n_envs", 1), ("n_jobs", 1)):
-        v = OmegaConf.select(cfg, key)
-        if not isinstance(v, int) or isinstance(v, bool) or v < low:
-            raise ConfigError(f"{key}={v!r}: must be a positive integer")
+    for key in ("eval.episodes", "n_envs", "n_jobs"):
+        positive_int(cfg, key)
     for key in ("finetune.lr", "scratch.lr"):
         v = OmegaConf.select(cfg, key)
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
@@ -91,7 +89,7 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     unknown = [c for c in conditions if c not in CONDITIONS]
     if unknown or not conditions:
         raise ConfigError(f"conditions={conditions}: unknown {unknown}; choose from {', '.join(CONDITIONS)}")
-    dyn = checked_profile(cfg, task)
+    dyn = checked_group(cfg, task)
     check_env_spec(task, None, dyn)
     pretrained = resolve_policy(cfg.pretrained)
     if pretrained.task != task:

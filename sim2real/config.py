@@ -104,7 +104,7 @@ def algo_kwargs(algo_cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     return kwargs, pol
 
 
-def _positive_int(cfg: DictConfig, key: str, allow_zero: bool = False) -> int:
+def positive_int(cfg: DictConfig, key: str, allow_zero: bool = False) -> int:
     v = OmegaConf.select(cfg, key)
     if not isinstance(v, int) or isinstance(v, bool) or v < 0 or (v == 0 and not allow_zero):
         need = "a non-negative integer" if allow_zero else "a positive integer"
@@ -133,27 +133,20 @@ def check_env_spec(task: str, randomization: Any, dynamics: Any) -> None:
     tasks.make(task, randomization=randomization, dynamics=dynamics).close()
 
 
+def checked_group(cfg: DictConfig, task: str, group: str = "dynamics") -> Any:
+    """The ``dr`` or ``dynamics`` group as a spec, after checking that a named preset or profile is the task's."""
+    from sim2real.groups import check_named
+
+    try:
+        check_named(cfg[group], task, group)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return dynamics_spec(cfg[group])
+
+
 def groups_of(cfg: DictConfig, task: str) -> tuple[Any, Any]:
-    """The ``dr`` and ``dynamics`` groups as specs, after checking that a named preset or profile is the task's."""
-    from sim2real.groups import check_named
-
-    try:
-        check_named(cfg.dr, task, "dr")
-        check_named(cfg.dynamics, task, "dynamics")
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-    return dynamics_spec(cfg.dr), dynamics_spec(cfg.dynamics)
-
-
-def checked_profile(cfg: DictConfig, task: str) -> Any:
-    """The ``dynamics`` group as a spec, after checking that a named profile is the task's."""
-    from sim2real.groups import check_named
-
-    try:
-        check_named(cfg.dynamics, task, "dynamics")
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-    return dynamics_spec(cfg.dynamics)
+    """The ``dr`` and ``dynamics`` groups as specs, each checked against the task."""
+    return checked_group(cfg, task, "dr"), checked_group(cfg, task, "dynamics")
 
 
 def episodes_and_dynamics(cfg: DictConfig, task: str) -> tuple[int, Any, Any]:
@@ -265,22 +258,22 @@ def build_spec(cfg: DictConfig) -> RunSpec:
         task=task,
         algo=algo_cfg["name"],
         algo_cfg=algo_cfg,
-        seed=_positive_int(cfg, "seed", allow_zero=True),
-        steps=_positive_int(cfg, "steps", allow_zero=_offline_only(cfg)),
-        n_envs=_positive_int(cfg, "n_envs"),
+        seed=positive_int(cfg, "seed", allow_zero=True),
+        steps=positive_int(cfg, "steps", allow_zero=_offline_only(cfg)),
+        n_envs=positive_int(cfg, "n_envs"),
         run_dir=Path(cfg.out_dir),
         randomization=randomization,
         dynamics=dynamics,
         dr_name=str(OmegaConf.select(cfg, "dr.name", default="custom")),
         dynamics_name=str(OmegaConf.select(cfg, "dynamics.name", default="custom")),
         resume=resume,
-        checkpoint_interval=_positive_int(cfg, "checkpoint_interval", allow_zero=True),
-        eval_interval=_positive_int(cfg, "eval.interval", allow_zero=True),
-        eval_episodes=_positive_int(cfg, "eval.episodes"),
+        checkpoint_interval=positive_int(cfg, "checkpoint_interval", allow_zero=True),
+        eval_interval=positive_int(cfg, "eval.interval", allow_zero=True),
+        eval_episodes=positive_int(cfg, "eval.episodes"),
         eval_seed_range=_seed_range(cfg),
         eval_targets=eval_targets(targets, randomization, dynamics),
         warm_start=plain(OmegaConf.select(cfg, "warm_start", default={})) or {},
-        threads=_positive_int(cfg, "threads"),
+        threads=positive_int(cfg, "threads"),
         progress=sys.stderr.isatty() if progress == "auto" else bool(progress),
         config=plain(cfg),
     )

@@ -19,7 +19,7 @@ from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 
 from sim2real import stats, tasks
-from sim2real.config import ConfigError, check_env_spec, check_task, checked_profile, plain
+from sim2real.config import ConfigError, check_env_spec, check_task, checked_group, plain
 from sim2real.dynamics import PARAMS, param_spec
 from sim2real.evaluate import run_episodes, stored_policy
 from sim2real.io import write_json
@@ -55,7 +55,7 @@ def sweep(cfg: DictConfig) -> Path:
             raise ConfigError(f"policy '{p}' is a {other} policy, not {task}")
     if not isinstance(cfg.seeds, int) or cfg.seeds < 1 or not isinstance(cfg.episodes, int) or cfg.episodes < 1:
         raise ConfigError(f"seeds={cfg.seeds!r}, episodes={cfg.episodes!r}: both must be positive integers")
-    profile = checked_profile(cfg, task) or {}
+    profile = checked_group(cfg, task) or {}
     for v in values:  # every value is checked before any evaluation
         check_env_spec(task, None, {**profile, param: v})
     jobs = [(p, v, s) for p in policies for v in values for s in range(cfg.seeds)]
