@@ -91,21 +91,22 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"conditions={conditions}: unknown {unknown}; choose from {', '.join(CONDITIONS)}")
     dyn = checked_group(cfg, task)
     check_env_spec(task, None, dyn)
-    pretrained = resolve_policy(cfg.pretrained)
-    if pretrained.task != task:
-        raise ConfigError(f"pretrained='{cfg.pretrained}' is a {pretrained.task} policy, not {task}")
-    baseline = None
-    if "nominal_zero_shot" in conditions:
-        baseline = resolve_policy(cfg.baseline)
-        if baseline.task != task:
-            raise ConfigError(f"baseline='{cfg.baseline}' is a {baseline.task} policy, not {task}")
+    pretrained = _sources(cfg, "pretrained", task)
+    if pretrained != TRAIN and len(pretrained) not in (1, seeds):
+        raise ConfigError(
+            f"pretrained: {len(pretrained)} runs for seeds={seeds}; give one run per seed (paired seeds), "
+            "a single run, or pretrained=train"
+        )
+    baseline = _sources(cfg, "baseline", task) if "nominal_zero_shot" in conditions else None
+    if baseline == TRAIN or pretrained == TRAIN:
+        _check_pretrain(cfg)
     calibrated = None
     if "calibrated" in conditions:
         if OmegaConf.select(cfg, "calibrated") is None:
             raise ConfigError("conditions has calibrated: add calibrated=<run trained with dr=<calibration run>>")
-        calibrated = resolve_policy(cfg.calibrated)
-        if calibrated.task != task:
-            raise ConfigError(f"calibrated='{cfg.calibrated}' is a {calibrated.task} policy, not {task}")
+        calibrated = _sources(cfg, "calibrated", task)
+        if calibrated == TRAIN:
+            raise ConfigError("calibrated=train: give the run(s) trained with dr=<calibration run>")
     data, logged_episodes = None, []
     if "logged" in conditions:
         from sim2real.datasets import read
@@ -130,18 +131,96 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
         "budgets": sorted(set(budgets)),
         "conditions": conditions,
         "dynamics": dyn or {},
-        "pretrained": str(pretrained.path),
-        "baseline": str(baseline.path) if baseline else None,
-        "calibrated": str(calibrated.path) if calibrated else None,
+        "pretrained": pretrained,
+        "baseline": baseline,
+        "calibrated": calibrated,
         "data": data,
         "logged_episodes": sorted(set(logged_episodes)),
         "interval": interval,
         "episodes": int(cfg.eval.episodes),
         "episode_seeds": f"test range: {EVAL_SEED_BASE} + 10000 * seed + k",
-        "digests": {
-            str(src.path): policy_digest(src.path) for src in (pretrained, baseline, calibrated) if src is not None
+        "digests": _digests(pretrained, baseline, calibrated),
+    }
+
+
+TRAIN = "train"  # pretrained=train / baseline=train: compare pretrains the runs itself (pretraining units)
+
+
+def _sources(cfg: DictConfig, key: str, task: str) -> list[str] | str:
+    """``cfg[key]`` as a list of resolved policy paths (a run, shipped policy or list of them), or ``train``."""
+    value = plain(OmegaConf.select(cfg, key))
+    if value == TRAIN:
+        return TRAIN
+    items = value if isinstance(value, list) else [value]
+    if not items or any(not isinstance(v, str) or not v for v in items):
+        raise ConfigError(f"{key}={value!r}: give a run directory or shipped policy, a list of them, or {key}=train")
+    paths = []
+    for v in items:
+        src = resolve_policy(v)
+        if src.task != task:
+            raise ConfigError(f"{key}='{v}' is a {src.task} policy, not {task}")
+        paths.append(str(src.path))
+    return paths
+
+
+def _check_pretrain(cfg: DictConfig) -> None:
+    positive_int(cfg, "baseline_runs")
+    overrides = plain(OmegaConf.select(cfg, "pretrain.overrides"))
+    if not isinstance(overrides, list) or any(not isinstance(o, str) or "=" not in o for o in overrides):
+        raise ConfigError(f"pretrain.overrides={overrides!r}: give a list of train overrides, e.g. [steps=300000]")
+    bad = [o for o in overrides if o.split("=")[0].lstrip("+~") in ("task", "seed", "dr", "out_dir", "resume")]
+    if bad:
+        raise ConfigError(f"pretrain.overrides: {bad[0]} is set by compare (task, seed, dr, out_dir, resume); drop it")
+
+
+def _digests(*groups: list[str] | str | None) -> dict[str, str]:
+    return {p: policy_digest(Path(p)) for g in groups if isinstance(g, list) for p in g}
+
+
+def pretraining_units(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pretraining runs compare trains itself: one randomised-sim run per seed (``pretrained=train``) and
+    ``baseline_runs`` nominal-sim runs (``baseline=train``), each ``sim2real train`` with the task's tuned
+    settings, evaluated on development episodes only."""
+    units = []
+    overrides = [str(o) for o in plain(cfg.pretrain.overrides)]
+    if grid["pretrained"] == TRAIN:
+        dr = str(cfg.pretrain.randomization)
+        units += [{"condition": "pretrain", "seed": i, "randomization": dr} for i in range(grid["seeds"])]
+    if grid["baseline"] == TRAIN:
+        n = int(cfg.baseline_runs)
+        units += [{"condition": "pretrain_nominal", "seed": i, "randomization": "none"} for i in range(n)]
+    for u in units:
+        u.update(kind="pretrain", task=grid["task"], overrides=overrides)
+        u["id"] = _unit_id(u)
+    return units
+
+
+def pretraining_protocol(grid: dict[str, Any], pre: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    """How the seeds relate to pretraining runs, for the report: paired, or one shared run (no pretraining
+    variance in the CIs); and the pretraining runs' wall-clock when compare trained them."""
+    n, seeds = len(grid["pretrained"]), grid["seeds"]
+    paired = n == seeds and n > 1
+    return {
+        "pretrained_runs": n,
+        "baseline_runs": len(grid["baseline"]) if grid["baseline"] else 0,
+        "paired": paired,
+        "trained_by_compare": bool(pre),
+        "design": (
+            f"paired seeds: seed i = pretraining run i, its zero-shot evaluation, fine-tuning seed i started from "
+            f"it and scratch seed i ({seeds} independent units per condition; the CIs include pretraining variance)"
+            if paired
+            else f"{n} pretraining run shared by all {seeds} seeds: zero-shot seeds are batches of episodes of that "
+            "one policy and every fine-tuning seed starts from it, so the CIs leave out pretraining variance"
+        ),
+        "wall_time_s": {
+            f"{u['condition']} seed {u['seed']}": read_json(out / "units" / u["id"] / "result.json")["wall_time_s"]
+            for u in pre
         },
     }
+
+
+def _trained(units: list[dict[str, Any]], out: Path, condition: str) -> list[str]:
+    return [str(out / "units" / u["id"]) for u in units if u["condition"] == condition]
 
 
 def policy_digest(path: Path) -> str:
@@ -163,6 +242,11 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
     units = []
     spec = tasks.get(grid["task"])
     sim_preset = "default" if "default" in spec.randomization else None
+
+    def pick(key: str, seed: int) -> str | None:  # seed i's policy: run i of a list (paired), or the one run
+        runs = grid[key]
+        return runs[seed % len(runs)] if runs else None
+
     for seed in range(grid["seeds"]):
         if not spec.success:  # the lower anchor of the normalised return: a uniformly random policy on the target
             units.append({**common, "kind": "random", "condition": "random", "seed": seed})
@@ -172,19 +256,16 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
                 "kind": "eval",
                 "condition": "sim",
                 "seed": seed,
-                "policy": grid["pretrained"],
+                "policy": pick("pretrained", seed),
                 "randomization": sim_preset,
                 "dynamics": {},
                 "dynamics_name": "nominal",
             }
         )
         for cond in grid["conditions"]:
-            if cond == "zero_shot":
-                units.append({**common, "kind": "eval", "condition": cond, "seed": seed, "policy": grid["pretrained"]})
-            elif cond == "nominal_zero_shot":
-                units.append({**common, "kind": "eval", "condition": cond, "seed": seed, "policy": grid["baseline"]})
-            elif cond == "calibrated":
-                units.append({**common, "kind": "eval", "condition": cond, "seed": seed, "policy": grid["calibrated"]})
+            if cond in EVAL_CONDITIONS:
+                source = {"zero_shot": "pretrained", "nominal_zero_shot": "baseline", "calibrated": "calibrated"}[cond]
+                units.append({**common, "kind": "eval", "condition": cond, "seed": seed, "policy": pick(source, seed)})
             elif cond == "logged":
                 for n in grid["logged_episodes"]:
                     units.append(
@@ -193,7 +274,7 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
                             "kind": "logged",
                             "condition": cond,
                             "seed": seed,
-                            "init": grid["pretrained"],
+                            "init": pick("pretrained", seed),
                             "data": grid["data"],
                             "logged_episodes": n,
                             "offline": plain(cfg.offline),
@@ -206,7 +287,7 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
                         "kind": "curve",
                         "condition": cond,
                         "seed": seed,
-                        "init": None if cond == "scratch" else grid["pretrained"],
+                        "init": None if cond == "scratch" else pick("pretrained", seed),
                         "scope": CURVE_CONDITIONS[cond],
                         "steps": grid["budgets"][-1],
                         "interval": grid["interval"],
@@ -222,10 +303,17 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
     return units
 
 
-def launch(units: list[dict[str, Any]], out: Path, cfg: DictConfig) -> None:
+def _write_units(units: list[dict[str, Any]], out: Path) -> None:
+    for u in units:
+        path = out / "units" / f"{u['id']}.json"
+        if not path.is_file():
+            write_json(path, u)
+
+
+def launch(units: list[dict[str, Any]], out: Path, cfg: DictConfig, stage: str = "evaluation and training") -> None:
     """Run the units that have no result yet, as one Hydra multirun of ``sim2real unit``."""
     todo = [u for u in units if not (out / "units" / u["id"] / "result.json").is_file()]
-    print(f"compare: {len(units)} units, {len(units) - len(todo)} already done, {len(todo)} to run")
+    print(f"compare ({stage}): {len(units)} units, {len(units) - len(todo)} already done, {len(todo)} to run")
     if not todo:
         return
     files = ",".join(str(out / "units" / f"{u['id']}.json") for u in todo)
@@ -237,7 +325,7 @@ def launch(units: list[dict[str, Any]], out: Path, cfg: DictConfig) -> None:
         "-m",
         f"unit={files}",
         f"hydra/launcher={cfg.launcher}",
-        f"hydra.sweep.dir={out / 'multirun'}",
+        f"hydra.sweep.dir={out / ('multirun-pretraining' if stage == 'pretraining' else 'multirun')}",
         "hydra.sweep.subdir=${hydra.job.num}",
         *plain(cfg.launcher_overrides),
     ]
@@ -329,11 +417,18 @@ def _compare_locked(cfg: DictConfig, grid: dict[str, Any], out: Path) -> Path:
     from sim2real.report import write_report
 
     (out / "units").mkdir(parents=True, exist_ok=True)
+    pre = pretraining_units(cfg, grid)
+    if pre:  # stage 1: the pretraining runs every later unit starts from
+        _write_units(pre, out)
+        launch(pre, out, cfg, "pretraining")
+        if grid["pretrained"] == TRAIN:
+            grid["pretrained"] = _trained(pre, out, "pretrain")
+        if grid["baseline"] == TRAIN:
+            grid["baseline"] = _trained(pre, out, "pretrain_nominal")
+        grid["digests"] = _digests(grid["pretrained"], grid["baseline"], grid["calibrated"])
+    grid["pretraining"] = pretraining_protocol(grid, pre, out)
     units = expand(cfg, grid)
-    for u in units:
-        path = out / "units" / f"{u['id']}.json"
-        if not path.is_file():
-            write_json(path, u)
+    _write_units(units, out)
     launch(units, out, cfg)
     results = [{**u, "result": read_json(out / "units" / u["id"] / "result.json")} for u in units]
     metric = score(results, grid["task"])
@@ -396,7 +491,7 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
     if (d / "result.json").is_file():
         print(f"unit {spec['id']}: done before, reused")
         return
-    resume = spec["kind"] == "curve" and latest_checkpoint(d) is not None
+    resume = spec["kind"] in ("curve", "pretrain") and latest_checkpoint(d) is not None
     if not resume:  # an interrupted unit's own partial outputs (no checkpoint to resume from)
         for name in ("evaluations.jsonl", STARTED_CONFIG, STARTED_OVERRIDES, "run"):
             p = d / name
@@ -406,14 +501,27 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
                 p.unlink()
         shutil.rmtree(d / "tb", ignore_errors=True)
         shutil.rmtree(d / "checkpoints", ignore_errors=True)
+    if spec["kind"] == "pretrain":
+        result = _run_pretrain(spec, d, resume)
+        write_json(d / "result.json", {**result, "unit": spec, "commit": git_commit()})
+        print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
+        return
     dyn_overrides = [f"dynamics.{k}={v}" for k, v in spec["dynamics"].items()] + [
         f"dynamics.name={spec['dynamics_name']}"
     ]
     if spec["kind"] == "logged":
         result = _run_logged(spec, d, dyn_overrides)
     elif spec["kind"] == "random":
-        s = summarize(run_episodes(random_policy(spec["task"], spec["seed"]), spec["task"], spec["episodes"],
-                                   spec["seed"], None, spec["dynamics"] or None))
+        s = summarize(
+            run_episodes(
+                random_policy(spec["task"], spec["seed"]),
+                spec["task"],
+                spec["episodes"],
+                spec["seed"],
+                None,
+                spec["dynamics"] or None,
+            )
+        )
         result = {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}
     elif spec["kind"] == "eval":
         s = evaluate_policy(
@@ -493,6 +601,39 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
         }
     write_json(d / "result.json", {**result, "unit": spec, "commit": git_commit()})
     print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
+
+
+def _run_pretrain(spec: dict[str, Any], d: Path, resume: bool) -> dict[str, Any]:
+    """A pretraining run in the unit's directory: ``sim2real train`` with the task's tuned settings."""
+    from hydra import compose
+
+    from sim2real.train import train
+
+    if not resume:
+        for name in ("model.zip", "normalization.npz", "run.json", "config.yaml"):
+            (d / name).unlink(missing_ok=True)  # an interrupted unit's own partial outputs
+    train(
+        compose(
+            "train",
+            overrides=[
+                f"task={spec['task']}",
+                f"seed={spec['seed']}",
+                f"dr={spec['randomization']}",
+                f"out_dir={d}",
+                f"resume={str(resume).lower()}",
+                "progress=false",
+                *spec["overrides"],
+            ],
+        )
+    )
+    meta = read_json(d / "run.json")
+    return {
+        "run": str(d),
+        "wall_time_s": meta["wall_time_s"],
+        "time_breakdown_s": meta.get("time_breakdown_s"),
+        "warm_start_s": (meta.get("warm_start") or {}).get("seconds"),
+        "final_evaluation": meta.get("final_evaluation"),
+    }
 
 
 def random_policy(task: str, seed: int) -> Any:

@@ -346,9 +346,7 @@ def _success_flags(npz: str | Path, v: np.ndarray) -> np.ndarray:
     raise DatasetError(f"{npz}: success must be booleans or 0/1 integers (one per episode), got dtype {v.dtype}")
 
 
-def import_npz(
-    npz: str | Path, task: str, out: str | Path, overwrite: bool = False
-) -> tuple[Path, list[str]]:
+def import_npz(npz: str | Path, task: str, out: str | Path, overwrite: bool = False) -> tuple[Path, list[str]]:
     """Convert a plain NumPy log (layout in ``docs/datasets.md``) into a checked dataset at ``out``.
 
     Returns the dataset path and notes on what was repaired (episodes logged without an end flag

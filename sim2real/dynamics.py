@@ -73,6 +73,8 @@ def flatten(values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
 OBJECT_PARAMS = ("object_mass_scale", "object_friction_scale", "object_size_scale")
 
 Ranges = dict[str, tuple[float, float]]

@@ -32,26 +32,39 @@ class Episode:
     dynamics: dict  # the episode's dynamics values (canonical names)
 
 
-def normalized_policy(
-    model: BaseAlgorithm, obs_mean: np.ndarray, obs_var: np.ndarray, clip: float = 10.0, eps: float = 1e-8
-) -> Policy:
-    """A deterministic ``obs -> action`` function that applies frozen observation statistics."""
-    std = np.sqrt(obs_var + eps)
+class NormalizedPolicy:
+    """A deterministic ``obs -> action`` function that applies frozen observation statistics. Takes one
+    observation or a batch (``(n, obs_dim)`` gives ``(n, act_dim)``), so evaluation can step envs together."""
 
-    def act(obs: np.ndarray) -> np.ndarray:
-        x = np.clip((obs - obs_mean) / std, -clip, clip).astype(np.float32)
-        action, _ = model.predict(x, deterministic=True)
+    batched = True
+
+    def __init__(
+        self, model: BaseAlgorithm, obs_mean: np.ndarray, obs_var: np.ndarray, clip: float = 10.0, eps: float = 1e-8
+    ) -> None:
+        self.model, self.mean, self.std, self.clip = model, obs_mean, np.sqrt(obs_var + eps), clip
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        x = np.clip((obs - self.mean) / self.std, -self.clip, self.clip).astype(np.float32)
+        action, _ = self.model.predict(x, deterministic=True)
         return action
 
-    return act
+
+def normalized_policy(
+    model: BaseAlgorithm, obs_mean: np.ndarray, obs_var: np.ndarray, clip: float = 10.0, eps: float = 1e-8
+) -> NormalizedPolicy:
+    """A deterministic, batchable policy that applies frozen observation statistics (see NormalizedPolicy)."""
+    return NormalizedPolicy(model, obs_mean, obs_var, clip, eps)
 
 
-def stored_policy(src: PolicySource, model: BaseAlgorithm | None = None) -> Policy:
+def stored_policy(src: PolicySource, model: BaseAlgorithm | None = None) -> NormalizedPolicy:
     """The deterministic policy of a run or shipped policy, with its saved normalisation (clip, epsilon)."""
     norm = read_normalization(src.norm_path, src.meta["obs_dim"])
     return normalized_policy(
         model or load_model(src), norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]), float(norm["epsilon"])
     )
+
+
+EVAL_BATCH = 8  # envs stepped together when the policy takes a batch (one policy call per step for all)
 
 
 def run_episodes(
@@ -62,40 +75,54 @@ def run_episodes(
     randomization: Any = None,
     dynamics: Any = None,
     seed_range: str = "test",
+    batch: int = EVAL_BATCH,
 ) -> list[Episode]:
-    """Roll out ``episodes`` deterministic-policy episodes (a policy with ``reset()`` is reset per episode) on the
-    episode seeds of ``seed_range`` (``test`` or ``development``)."""
+    """Roll out ``episodes`` deterministic-policy episodes on the episode seeds of ``seed_range`` (``test`` or
+    ``development``), in seed order. A policy marked ``batched`` steps up to ``batch`` envs together (one policy
+    call per control step for all of them; each episode is still fixed by its own seed); any other policy (one
+    with ``reset()`` is reset per episode) runs the episodes one after another."""
     if seed_range not in SEED_RANGES:
         raise ValueError(f"seed_range='{seed_range}': choose one of {', '.join(SEED_RANGES)}")
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: need at least one evaluation episode")
-    env = make_env(task, randomization, dynamics)
+    seeds = [SEED_RANGES[seed_range] + 10_000 * seed + k for k in range(episodes)]
+    n_envs = min(batch, episodes) if getattr(policy, "batched", False) and not hasattr(policy, "reset") else 1
+    envs = [make_env(task, randomization, dynamics) for _ in range(n_envs)]
     has_success = tasks.get(task).success
-    act = policy
-    out = []
-    for k in range(episodes):
-        ep_seed = SEED_RANGES[seed_range] + 10_000 * seed + k
-        obs, reset_info = env.reset(seed=ep_seed)
-        if hasattr(act, "reset"):
-            act.reset()
-        ret, n, done, info = 0.0, 0, False, {}
-        while not done:
-            obs, r, terminated, truncated, info = env.step(act(obs))
-            ret += float(r)
-            n += 1
-            done = terminated or truncated
-        out.append(
-            Episode(
-                bool(info.get("is_success", False)) if has_success else None,
-                ret,
-                n,
-                ep_seed,
-                bool(info.get("physics_unstable")),
-                reset_info.get("dynamics", {}),
-            )
-        )
-    env.close()
-    return out
+    out: dict[int, Episode] = {}
+    pending = iter(seeds)
+    # one slot per env: [episode seed, observation, return, steps, reset info], or None once no episode is left
+    slots: list[list[Any] | None] = []
+    for env in envs:
+        slots.append(_start(env, next(pending, None), policy))
+    while any(slots):
+        live = [i for i, s in enumerate(slots) if s is not None]
+        if n_envs > 1:
+            actions = policy(np.stack([slots[i][1] for i in live]))
+        else:
+            actions = [policy(slots[live[0]][1])]
+        for i, action in zip(live, actions, strict=True):
+            slot = slots[i]
+            obs, r, terminated, truncated, info = envs[i].step(action)
+            slot[1], slot[2], slot[3] = obs, slot[2] + float(r), slot[3] + 1
+            if terminated or truncated:
+                success = bool(info.get("is_success", False)) if has_success else None
+                unstable = bool(info.get("physics_unstable"))
+                out[slot[0]] = Episode(success, slot[2], slot[3], slot[0], unstable, slot[4].get("dynamics", {}))
+                slots[i] = _start(envs[i], next(pending, None), policy)
+    for env in envs:
+        env.close()
+    return [out[s] for s in seeds]
+
+
+def _start(env: Any, ep_seed: int | None, policy: Policy) -> list[Any] | None:
+    """Reset ``env`` on ``ep_seed`` (and a stateful policy); the new episode's slot, or None when done."""
+    if ep_seed is None:
+        return None
+    obs, reset_info = env.reset(seed=ep_seed)
+    if hasattr(policy, "reset"):
+        policy.reset()
+    return [ep_seed, obs, 0.0, 0, reset_info]
 
 
 def summarize(episodes: list[Episode]) -> dict[str, Any]:

@@ -216,11 +216,7 @@ def _write_bundle(
 
 def is_bundle(path: Path) -> bool:
     """A directory that an export wrote: a manifest and only bundle files in it."""
-    return (
-        path.is_dir()
-        and (path / "manifest.json").is_file()
-        and all(p.name in BUNDLE_FILES for p in path.iterdir())
-    )
+    return path.is_dir() and (path / "manifest.json").is_file() and all(p.name in BUNDLE_FILES for p in path.iterdir())
 
 
 def check_output(out: Path) -> None:

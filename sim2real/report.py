@@ -82,6 +82,7 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
         "episode_seeds": grid.get("episode_seeds"),
         "pretrained": grid.get("pretrained"),
         "baseline": grid.get("baseline"),
+        "pretraining": grid.get("pretraining"),
         "policy_digests": grid.get("digests", {}),
         "commits": sorted({str(r["result"].get("commit")) for r in results if r["result"].get("commit")}),
         "conditions": {},
@@ -197,14 +198,30 @@ def markdown(summary: dict[str, Any]) -> str:
         + ".",
         "",
         f"{s['seeds']} seeds; {label} and return as IQM [95 % stratified-bootstrap CI] over seeds.",
+        "",
         *(
-            [f"**Small sample**: with {s['seeds']} < {stats.SMALL_SAMPLE} seeds a percentile-bootstrap CI is about "
-             "the range of the seeds; read the intervals as such.", ""]
+            [
+                f"Seeds: {s['pretraining']['design']}; nominal-sim baseline: {s['pretraining']['baseline_runs']} run(s)"
+                + (", pretrained by this compare." if s["pretraining"]["trained_by_compare"] else "."),
+                "",
+            ]
+            if s.get("pretraining")
+            else []
+        ),
+        *(
+            [
+                f"**Small sample**: with {s['seeds']} < {stats.SMALL_SAMPLE} seeds a percentile-bootstrap CI is about "
+                "the range of the seeds; read the intervals as such.",
+                "",
+            ]
             if s["seeds"] < stats.SMALL_SAMPLE
             else []
         ),
-        *([f"The {label} is {s['metric']['definition']}; it carries the comparison (the column `success`).", ""]
-          if label != "success rate" else [""]),
+        *(
+            [f"The {label} is {s['metric']['definition']}; it carries the comparison (the column `success`).", ""]
+            if label != "success rate"
+            else [""]
+        ),
         f"| condition | budget (target steps) | {label} | return |",
         "|---|---|---|---|",
     ]
@@ -281,9 +298,7 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
         ax.fill_between(steps, [e[1] for e in est], [e[2] for e in est], alpha=0.2, zorder=2)
     for cond, style in (("zero_shot", "--"), ("nominal_zero_shot", ":"), ("calibrated", "-.")):
         if cond in summary["conditions"]:  # thin grey references under the curves: an equal curve stays visible
-            ax.axhline(
-                summary["conditions"][cond]["success"]["iqm"], ls=style, color="0.4", lw=1, zorder=1, label=cond
-            )
+            ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="0.4", lw=1, zorder=1, label=cond)
     ax.set_xlabel("target environment steps")
     p1 = _save(
         fig,

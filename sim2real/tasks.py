@@ -97,9 +97,7 @@ def spec_from_dict(d: Mapping[str, Any]) -> TaskSpec:
     if d.get("observation"):
         d["observation"] = tuple((str(o["name"]), str(o.get("unit", "-"))) for o in d["observation"])
     if d.get("action"):
-        d["action"] = tuple(
-            (str(a["name"]), str(a.get("unit", "-")), str(a.get("scale", "-"))) for a in d["action"]
-        )
+        d["action"] = tuple((str(a["name"]), str(a.get("unit", "-")), str(a.get("scale", "-"))) for a in d["action"])
     if "name" not in d or "env_id" not in d:
         raise TaskError(f"task spec {d}: needs at least name and env_id")
     return TaskSpec(**d)
@@ -183,8 +181,10 @@ def to_config(spec: TaskSpec) -> dict[str, Any]:
 
 
 def _plain_mapping(m: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _plain_mapping(v) if isinstance(v, Mapping) else (list(v) if isinstance(v, tuple) else v)
-            for k, v in m.items()}
+    return {
+        k: _plain_mapping(v) if isinstance(v, Mapping) else (list(v) if isinstance(v, tuple) else v)
+        for k, v in m.items()
+    }
 
 
 def packaged(name: str) -> bool:

@@ -38,9 +38,34 @@ class TrainCallback(BaseCallback):
         self.next_ckpt = self.next_eval = 0
         self.dyn: dict[str, list[float]] = {}
         self.last_row: dict[str, Any] | None = None
+        # wall-clock by phase (s), summed over resumes: rollout (env steps and action sampling), update (the
+        # algorithm's gradient steps: the rest of learn()), evaluation, checkpoint
+        prev = meta.get("time_breakdown_s") or {}
+        self.times = {k: float(prev.get(k, 0.0)) for k in ("rollout", "update", "evaluation", "checkpoint")}
+        self._rollout_t0 = self._side = 0.0
+
+    def _on_rollout_start(self) -> None:
+        self._rollout_t0, self._side = time.time(), 0.0
+
+    def _timed(self, phase: str, fn: Callable[[], Any]) -> Any:
+        t = time.time()
+        try:
+            return fn()
+        finally:
+            dt = time.time() - t
+            self.times[phase] += dt
+            self._side += dt
+
+    def breakdown(self, learn_s: float) -> dict[str, float]:
+        """The phases' wall-clock (s); ``update`` is ``learn_s`` (this process's learn()) less the others."""
+        own = self.times["rollout"] + self.times["evaluation"] + self.times["checkpoint"] - self._before
+        self.times["update"] = self._update_before + max(0.0, learn_s - own)
+        return dict(self.times)
 
     def _on_training_start(self) -> None:
         n = self.model.num_timesteps
+        self._before = self.times["rollout"] + self.times["evaluation"] + self.times["checkpoint"]
+        self._update_before = self.times["update"]
         self.next_ckpt = n + self.spec.checkpoint_interval
         self.next_eval = n + self.spec.eval_interval if n else 0
 
@@ -50,14 +75,15 @@ class TrainCallback(BaseCallback):
                 self.dyn.setdefault(k, []).append(float(v))
         n = self.model.num_timesteps
         if self.spec.eval_interval and n >= self.next_eval:
-            self.evaluate()
+            self._timed("evaluation", self.evaluate)
             self.next_eval = n + self.spec.eval_interval
         if self.spec.checkpoint_interval and n >= self.next_ckpt:
-            self.checkpoint()
+            self._timed("checkpoint", self.checkpoint)
             self.next_ckpt = n + self.spec.checkpoint_interval
         return True
 
     def _on_rollout_end(self) -> None:
+        self.times["rollout"] += time.time() - self._rollout_t0 - self._side
         for k, v in self.dyn.items():
             self.logger.record(f"dynamics/{k}", float(np.mean(v)))
         self.dyn.clear()
@@ -67,6 +93,7 @@ class TrainCallback(BaseCallback):
 
     def checkpoint(self) -> Path:
         self.meta["wall_time_s"] = self.wall_time()
+        self.meta["time_breakdown_s"] = dict(self.times)
         return save_checkpoint(self.spec.run_dir, self.model, self.norm, self.meta)
 
     def evaluate(self) -> dict[str, float]:
@@ -241,6 +268,7 @@ def _run_locked(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
     callback = TrainCallback(spec, meta, norm)
     remaining = spec.steps - model.num_timesteps
     old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    learn_t0 = time.time()
     try:
         if remaining >= 0:  # learn(0) still sets up the logger and the callback (offline-only runs)
             model.learn(
@@ -260,10 +288,12 @@ def _run_locked(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    meta["wall_time_s"] = callback.wall_time()
+    meta["time_breakdown_s"] = callback.breakdown(time.time() - learn_t0)
     last = callback.last_row
     if spec.eval_interval and not (last and last["timesteps"] == model.num_timesteps):
-        last = callback.evaluate()  # the last periodic evaluation is reused when it was at this very step
+        last = callback._timed("evaluation", callback.evaluate)  # the last periodic one is reused at this step
+    meta["time_breakdown_s"] = dict(callback.times)
+    meta["wall_time_s"] = callback.wall_time()
     meta["final_evaluation"] = last if spec.eval_interval else None
     save_policy(spec.run_dir, model, norm, meta)
     if hasattr(model, "save_replay_buffer"):  # SAC: kept for finetune.keep_buffer=true
