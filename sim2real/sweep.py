@@ -4,8 +4,13 @@
         values=[0.3,0.5,0.7,0.9,1.1,1.3,1.5] seeds=3 episodes=20
 
 Every other parameter stays at the ``dynamics`` profile (``nominal`` by default). Each (policy,
-value, seed) is ``episodes`` evaluation episodes; curves show the IQM over seeds with a 95 %
+value, seed) is ``episodes`` evaluation episodes on the test range; curves show the IQM over seeds with a 95 %
 bootstrap band. Writes ``sweep.csv``, ``sweep.json`` and ``sweep.png``.
+
+A policy entry may be a group of pretraining runs, a list inside the list (``policies=[[run0,run1,run2],
+navigate-nominal]``): seed i then evaluates run i mod n, so with one run per seed the band covers pretraining
+variance.
+A single run per entry gives seeds that are batches of episodes of one policy; ``sweep.json`` says which.
 """
 
 from __future__ import annotations
@@ -26,11 +31,42 @@ from sim2real.io import write_json
 from sim2real.runs import resolve_policy
 
 
-def _point(policy: str, task: str, profile: dict, param: str, value: float, seed: int, episodes: int) -> dict:
+def policy_groups(policies: object, task: str) -> dict[str, list[str]]:
+    """``policies`` as {name: [runs]}: a list of runs or shipped names (a nested list is one group named by its
+    first run), or a mapping name -> run or list of runs. Every run must be a ``task`` policy."""
+    if isinstance(policies, dict):
+        groups = {str(k): v if isinstance(v, list) else [v] for k, v in policies.items()}
+    elif isinstance(policies, list):
+        groups = {_group_name(p): p if isinstance(p, list) else [p] for p in policies}
+    else:
+        groups = {}
+    if not groups or any(not runs or any(not isinstance(r, str) or not r for r in runs) for runs in groups.values()):
+        raise ConfigError(
+            f"policies={policies!r}: give run directories or shipped policies, e.g. [navigate-dr,navigate-nominal], "
+            "or groups of pretraining runs, e.g. [[run0,run1,run2],navigate-nominal]"
+        )
+    for runs in groups.values():
+        for p in runs:
+            other = resolve_policy(p).task
+            if other != task:
+                raise ConfigError(f"policy '{p}' is a {other} policy, not {task}")
+    return groups
+
+
+def _group_name(entry: object) -> str:
+    if isinstance(entry, list) and entry:
+        return str(entry[0]) + (f" (+{len(entry) - 1} runs)" if len(entry) > 1 else "")
+    return str(entry)
+
+
+def _point(
+    name: str, policy: str, task: str, profile: dict, param: str, value: float, seed: int, episodes: int
+) -> dict:
     th.set_num_threads(1)
     eps = run_episodes(stored_policy(resolve_policy(policy)), task, episodes, seed, None, {**profile, param: value})
     return {
-        "policy": policy,
+        "policy": name,
+        "run": policy,
         "value": value,
         "seed": seed,
         "success_rate": float(np.mean([e.success for e in eps])) if tasks.get(task).success else None,
@@ -46,21 +82,17 @@ def sweep(cfg: DictConfig) -> Path:
     values = plain(cfg["values"])  # (cfg.values is the mapping method)
     if not isinstance(values, list) or not values:
         raise ConfigError("values=[]: give the parameter values to sweep, e.g. values=[0.5,1.0,1.5]")
-    policies = plain(cfg.policies)
-    if not isinstance(policies, list) or not policies:
-        raise ConfigError("policies=[]: give one or more run directories or shipped policy names")
-    for p in policies:
-        other = resolve_policy(p).task
-        if other != task:
-            raise ConfigError(f"policy '{p}' is a {other} policy, not {task}")
+    groups = policy_groups(plain(cfg.policies), task)
     if not isinstance(cfg.seeds, int) or cfg.seeds < 1 or not isinstance(cfg.episodes, int) or cfg.episodes < 1:
         raise ConfigError(f"seeds={cfg.seeds!r}, episodes={cfg.episodes!r}: both must be positive integers")
     profile = checked_group(cfg, task) or {}
     for v in values:  # every value is checked before any evaluation
         check_env_spec(task, None, {**profile, param: v})
-    jobs = [(p, v, s) for p in policies for v in values for s in range(cfg.seeds)]
+    jobs = [
+        (name, runs[s % len(runs)], v, s) for name, runs in groups.items() for v in values for s in range(cfg.seeds)
+    ]
     rows = Parallel(n_jobs=int(cfg.n_jobs))(
-        delayed(_point)(p, task, profile, param, v, s, cfg.episodes) for p, v, s in jobs
+        delayed(_point)(name, run, task, profile, param, v, s, cfg.episodes) for name, run, v, s in jobs
     )
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,7 +102,7 @@ def sweep(cfg: DictConfig) -> Path:
         w.writerows(rows)
     key = "success_rate" if tasks.get(task).success else "mean_return"  # no success signal: the return carries it
     curves = {}
-    for p in policies:
+    for p in groups:
         curves[p] = []
         for v in values:
             point, lo, hi = stats.iqm_ci([r[key] for r in rows if r["policy"] == p and r["value"] == v])
@@ -84,12 +116,20 @@ def sweep(cfg: DictConfig) -> Path:
             "seeds": cfg.seeds,
             "episodes": cfg.episodes,
             "metric": key,
+            "policies": groups,
+            "seed_design": {
+                name: f"seed i evaluates run i mod {len(runs)}: the band covers pretraining variance"
+                if len(runs) >= cfg.seeds
+                else f"{len(runs)} run(s) for {cfg.seeds} seeds: seeds are batches of episodes, the band leaves out "
+                "most pretraining variance"
+                for name, runs in groups.items()
+            },
             "method": "IQM over seeds of each seed's mean over its episodes, 95 % stratified bootstrap CI",
             "curves": curves,
         },
     )
     _plot(out / "sweep.png", task, param, curves, cfg.seeds, cfg.episodes, key)
-    print(f"sweep: {task} over {param} for {len(policies)} policies -> {out} (sweep.csv, sweep.json, sweep.png)")
+    print(f"sweep: {task} over {param} for {len(groups)} policies -> {out} (sweep.csv, sweep.json, sweep.png)")
     return out
 
 

@@ -106,6 +106,12 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
         (["conditions=[zero_shot,teleport]"], "unknown ['teleport']"),
         (["budgets=[300]"], "divides every budget"),
         (["pretrained=/nope"], "neither a run directory nor a shipped policy"),
+        (["pretrained=[navigate-dr,navigate-dr,navigate-dr]"], "3 runs for seeds=2; give one run per seed"),
+        (["pretrained=train", "pretrain.overrides=[steps]"], "pretrain.overrides=['steps']"),
+        (["pretrained=train", "pretrain.overrides=[\"seed=3\"]"], "pretrain.overrides: seed=3 is set by compare"),
+        (["pretrained=train", "baseline_runs=0"], "baseline_runs=0"),
+        (["calibrated=train", "conditions=[calibrated]"], "calibrated=train"),
+        (["baseline=[grasp-dr]"], "baseline='grasp-dr' is a grasp policy"),
     ],
 )
 def test_bad_grids_fail_fast(policies, tmp_path, extra, match):
@@ -122,26 +128,29 @@ def test_submitit_local_launcher_path(policies, tmp_path):
 
 
 def test_sweep_writes_curves(policies, tmp_path):
-    args = [
+    dr, nominal = str(policies["dr"]), str(policies["nominal"])
+    r = run_cli(
         "sweep",
         "task=navigate",
-        f"policies=[{policies['dr']},{policies['nominal']}]",
+        f"policies=[[{dr},{nominal}],{nominal}]",  # a group of pretraining runs (seed i -> run i), one run
         "param=friction_scale",
         "values=[0.5,1.0]",
         "seeds=2",
         "episodes=2",
         "n_jobs=1",
         f"hydra.run.dir={tmp_path / 'sw'}",
-    ]
-    r = subprocess.run(
-        [sys.executable, "-m", "sim2real.cli", *args], capture_output=True, text=True, timeout=300, env=ENV
     )
     assert r.returncode == 0, r.stderr[-2000:]
     s = json.loads((tmp_path / "sw" / "sweep.json").read_text())
-    assert len(s["curves"]) == 2 and all(len(c) == 2 for c in s["curves"].values())
+    group = f"{dr} (+1 runs)"
+    assert set(s["curves"]) == {group, nominal} and all(len(c) == 2 for c in s["curves"].values())
+    assert "covers pretraining variance" in s["seed_design"][group]
+    assert "batches of episodes" in s["seed_design"][nominal]
     assert (tmp_path / "sw" / "sweep.png").is_file()
     rows = list(csv.DictReader(open(tmp_path / "sw" / "sweep.csv")))
     assert len(rows) == 2 * 2 * 2
+    assert {(r["seed"], r["run"]) for r in rows if r["policy"] == group} == {("0", dr), ("1", nominal)}
+    assert {r["run"] for r in rows if r["policy"] == nominal} == {nominal}
 
 
 def test_sweep_bad_param(policies, tmp_path):
@@ -194,3 +203,58 @@ def test_bad_logged_grids_fail_fast(policies, nav_dataset, tmp_path, extra, matc
     data = [] if extra == ["conditions=[logged]"] else [f"data={nav_dataset}"]
     r = run_compare(policies, tmp_path / "bad", *extra, *data, in_process=True)
     assert r.returncode == 2 and match in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def _grid(policies, *extra):
+    from sim2real.compare import expand, validate
+
+    with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
+        cfg = compose("compare", overrides=["task=navigate", "seeds=2", "budgets=[256]", "eval.interval=256", *extra])
+    grid = validate(cfg)
+    return grid, expand(cfg, grid)
+
+
+def test_paired_seeds_start_every_condition_of_seed_i_from_pretraining_run_i(policies):
+    """pretrained=[run0, run1]: seed i's zero-shot, in-sim, fine-tuning and logged units all use run i."""
+    a, b = str(policies["dr"]), str(policies["nominal"])
+    grid, units = _grid(policies, f"pretrained=[{a},{b}]", f"baseline={b}")
+    uses = {(u["condition"], u["seed"]): u.get("policy") or u.get("init") for u in units}
+    for cond in ("sim", "zero_shot", "finetune"):
+        assert uses[(cond, 0)] == a and uses[(cond, 1)] == b, cond
+    assert uses[("scratch", 0)] is None and uses[("nominal_zero_shot", 1)] == b
+    # one shared run: every seed uses it (and the report says the CIs leave pretraining variance out)
+    from sim2real.compare import pretraining_protocol
+
+    grid1, units1 = _grid(policies, f"pretrained={a}", f"baseline={b}")
+    assert {u.get("init") for u in units1 if u["condition"] == "finetune"} == {a}
+    assert pretraining_protocol(grid, [], None)["paired"] is True
+    assert "leave out pretraining variance" in pretraining_protocol(grid1, [], None)["design"]
+
+
+def test_compare_pretrains_paired_runs_itself_and_reuses_them(tmp_path):
+    """pretrained=train baseline=train: one pretraining unit per seed plus one baseline run, reused on rerun."""
+    out = tmp_path / "cmp"
+    args = [
+        "compare",
+        "task=navigate",
+        "pretrained=train",
+        "baseline=train",
+        "seeds=2",
+        "budgets=[256]",
+        "eval.interval=256",
+        "eval.episodes=2",
+        "n_envs=2",
+        "conditions=[zero_shot,nominal_zero_shot,finetune]",
+        'pretrain.overrides=["steps=256","warm_start.demos=0","eval.interval=0","algo.n_steps=64","n_envs=2"]',
+        f"out={out}",
+    ]
+    r = subprocess.run([sys.executable, "-m", "sim2real.cli", *args], capture_output=True, text=True, env=ENV)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "compare (pretraining): 3 units, 0 already done, 3 to run" in r.stdout
+    s = json.loads((out / "summary.json").read_text())
+    assert s["pretraining"]["paired"] and s["pretraining"]["pretrained_runs"] == 2
+    assert s["pretraining"]["baseline_runs"] == 1 and len(s["pretraining"]["wall_time_s"]) == 3
+    assert len(set(s["pretrained"])) == 2 and set(s["policy_digests"]) == {*s["pretrained"], *s["baseline"]}
+    assert "Seeds: paired seeds" in (out / "report.md").read_text()
+    r = run_cli(*args)
+    assert r.returncode == 0 and "compare (pretraining): 3 units, 3 already done, 0 to run" in r.stdout

@@ -65,6 +65,22 @@ def test_run_directory_contents(trained):
     assert {r["seed_range"] for r in rows} == {"development"}
     assert meta["evaluation_episodes"]["seed_range"] == "development"
     assert list((out / "tb").rglob("events.out.tfevents.*"))
+    times = meta["time_breakdown_s"]  # rollout, update, evaluation and checkpoints add up to the run's wall-clock
+    assert set(times) == {"rollout", "update", "evaluation", "checkpoint"} and times["evaluation"] > 0
+    assert sum(times.values()) <= meta["wall_time_s"] + 0.5
+
+
+def test_batched_evaluation_plays_the_same_episodes_as_one_at_a_time():
+    """Envs stepped together: each episode is still fixed by its seed, and the records come in seed order."""
+    from sim2real.evaluate import run_episodes, stored_policy
+    from sim2real.runs import resolve_policy
+
+    policy = stored_policy(resolve_policy("navigate-dr"))
+    one = run_episodes(policy, "navigate", 5, 3, "default", batch=1)
+    many = run_episodes(policy, "navigate", 5, 3, "default", batch=3)
+    assert [e.seed for e in many] == [e.seed for e in one] == sorted(e.seed for e in one)
+    assert [(e.success, e.length, e.dynamics) for e in many] == [(e.success, e.length, e.dynamics) for e in one]
+    assert np.allclose([e.ret for e in many], [e.ret for e in one], rtol=1e-4)
 
 
 def test_development_and_test_episodes_are_disjoint():
