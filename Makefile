@@ -11,8 +11,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml constraints.txt
+# ./runtime (sim2real-runtime, numpy + onnxruntime) goes in before the main package, which depends on it.
+$(STAMP): $(PY) pyproject.toml runtime/pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e ./runtime
 	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
@@ -23,10 +25,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest
-	$(VENV)/bin/ruff check sim2real envs policies tests benchmarks
+	$(VENV)/bin/ruff check sim2real runtime envs policies tests benchmarks
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sim2real envs policies tests benchmarks
+	$(VENV)/bin/ruff check sim2real runtime envs policies tests benchmarks
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/env_throughput.py

@@ -15,10 +15,10 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from omegaconf import DictConfig, OmegaConf
+from sim2real_runtime.episodes import EpisodeLog
 
 from sim2real.config import ConfigError, episodes_and_dynamics
 from sim2real.datasets import check_new, read, write
-from sim2real.episodes import EpisodeLog
 from sim2real.evaluate import Policy, stored_policy, success_text
 from sim2real.vec import make_env
 

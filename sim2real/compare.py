@@ -45,7 +45,7 @@ from sim2real import tasks
 from sim2real.config import ConfigError, check_env_spec, check_task, checked_group, plain, positive_int
 from sim2real.evaluate import evaluate_policy, run_episodes, summarize
 from sim2real.io import exclusive, git_commit, read_json, write_json
-from sim2real.runs import latest_checkpoint, resolve_policy
+from sim2real.runs import latest_checkpoint, policy_digest, resolve_policy
 from sim2real.train import STARTED_CONFIG, STARTED_OVERRIDES
 from sim2real.vec import EVAL_SEED_BASE
 
@@ -221,14 +221,6 @@ def pretraining_protocol(grid: dict[str, Any], pre: list[dict[str, Any]], out: P
 
 def _trained(units: list[dict[str, Any]], out: Path, condition: str) -> list[str]:
     return [str(out / "units" / u["id"]) for u in units if u["condition"] == condition]
-
-
-def policy_digest(path: Path) -> str:
-    """SHA-256 of a policy's model and normaliser bytes: a unit is reused only for the same policy content."""
-    h = hashlib.sha256()
-    for name in ("model.zip", "normalization.npz"):
-        h.update((Path(path) / name).read_bytes())
-    return h.hexdigest()
 
 
 def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sim2real_runtime.episodes import EpisodeLog
 
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
 from sim2real import tasks
-from sim2real.episodes import EpisodeLog
 
 
 class DatasetError(ValueError):

@@ -1,281 +1,36 @@
-"""The deploy runtime: load a bundle, run a fixed-rate control loop against a :class:`Robot`.
-
-Imports numpy and onnxruntime only (no torch, no Stable-Baselines3, no pickle anywhere on this
-path). A bundle is verified against its SHA-256 manifest before anything in it is used.
+"""The deploy runtime, from the ``sim2real-runtime`` distribution (``runtime/``, import name
+``sim2real_runtime``): a robot's computer installs that alone (numpy and onnxruntime); the full package
+re-exports it here.
 
     bundle = Bundle.load("bundles/navigate-dr")
     loop = ControlLoop(bundle, robot)           # robot: any Robot implementation
     stats = loop.run(steps=1000, realtime=True)
 """
 
-from __future__ import annotations
+from sim2real_runtime import (
+    BUNDLE_FORMAT,
+    RATE_TOLERANCE,
+    Bundle,
+    BundleError,
+    CallbackRobot,
+    ControlLoop,
+    EpisodeLog,
+    LoopStats,
+    Robot,
+    check_rate,
+    write_npz,
+)
 
-import hashlib
-import json
-import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-import onnxruntime as ort
-
-BUNDLE_FORMAT = 1  # the policy.json format this runtime reads (written by sim2real.export)
-RATE_TOLERANCE = 0.1  # a loop may run within +-10 % of the rate the policy was trained at
-REQUIRED_KEYS = ("format", "task", "observation", "action", "control_rate_hz", "safe_action")
-
-
-class BundleError(ValueError):
-    """A missing, tampered or malformed bundle; the message says which file and what is wrong."""
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@dataclass
-class Bundle:
-    """A verified deploy bundle: ``policy.onnx`` + ``policy.json`` + ``manifest.json``."""
-
-    path: Path
-    meta: dict[str, Any]
-    session: ort.InferenceSession
-    low: np.ndarray  # action bounds
-    high: np.ndarray
-    safe_action: np.ndarray
-
-    @classmethod
-    def load(cls, path: str | Path) -> Bundle:
-        path = Path(path)
-        if not path.is_dir():
-            raise BundleError(f"bundle {path}: not a directory; create one with `sim2real export`")
-        manifest_path = path / "manifest.json"
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            files = manifest["files"]
-        except FileNotFoundError:
-            raise BundleError(f"bundle {path}: manifest.json is missing; re-export the bundle") from None
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise BundleError(f"bundle {path}: manifest.json is malformed; re-export the bundle") from None
-        for name in ("policy.onnx", "policy.json"):
-            if name not in files:
-                raise BundleError(f"bundle {path}: manifest.json does not list {name}; re-export the bundle")
-        for name, digest in files.items():
-            f = path / name
-            if not f.is_file():
-                raise BundleError(f"bundle {path}: {name} is missing")
-            if _sha256(f) != digest:
-                raise BundleError(
-                    f"bundle {path}: {name} does not match its SHA-256 in manifest.json (changed or corrupt)"
-                )
-        try:
-            meta = json.loads((path / "policy.json").read_text())
-        except json.JSONDecodeError as e:
-            raise BundleError(f"bundle {path}: policy.json is not valid JSON ({e.msg} at line {e.lineno})") from None
-        missing = [k for k in REQUIRED_KEYS if k not in meta]
-        if missing:
-            raise BundleError(f"bundle {path}: policy.json lacks {', '.join(missing)}; re-export the bundle")
-        try:
-            low = np.array([a["low"] for a in meta["action"]], dtype=np.float32)
-            high = np.array([a["high"] for a in meta["action"]], dtype=np.float32)
-            safe = np.array(meta["safe_action"], dtype=np.float32)
-        except (KeyError, TypeError, ValueError):
-            raise BundleError(f"bundle {path}: policy.json has a malformed action layout") from None
-        if meta["format"] != BUNDLE_FORMAT:
-            raise BundleError(
-                f"bundle {path}: policy.json has format {meta['format']!r}, this runtime reads format {BUNDLE_FORMAT}; "
-                "re-export the bundle with this version of sim2real"
-            )
-        if not (np.isfinite(low).all() and np.isfinite(high).all()):
-            raise BundleError(f"bundle {path}: policy.json's action bounds must be finite; re-export the bundle")
-        if not np.isfinite(safe).all():
-            raise BundleError(f"bundle {path}: policy.json's safe_action must be finite numbers; re-export the bundle")
-        if safe.shape != low.shape or not np.all(low <= high):
-            raise BundleError(f"bundle {path}: policy.json's safe_action or action bounds are inconsistent")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(path / "policy.onnx"), sess_options=opts, providers=["CPUExecutionProvider"])
-        n_obs = session.get_inputs()[0].shape[-1]
-        if n_obs != len(meta["observation"]):
-            raise BundleError(
-                f"bundle {path}: policy.onnx takes {n_obs} observations, policy.json lists {len(meta['observation'])}"
-            )
-        return cls(path, meta, session, low, high, np.clip(safe, low, high))
-
-    @property
-    def obs_dim(self) -> int:
-        return len(self.meta["observation"])
-
-    @property
-    def control_rate_hz(self) -> float:
-        return float(self.meta["control_rate_hz"])
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """One observation (obs_dim,) -> one action (action_dim,), float32."""
-        x = np.asarray(obs, dtype=np.float32).reshape(1, self.obs_dim)
-        return self.session.run(None, {"obs": x})[0][0]
-
-
-def check_rate(rate_hz: float | None, trained_hz: float) -> float:
-    """The loop rate in Hz: ``None`` means the bundle's rate; anything else must be a number within
-    ``RATE_TOLERANCE`` of it (a policy run at another rate meets other dynamics than it was trained on)."""
-    if rate_hz is None:
-        return float(trained_hz)
-    if isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, float)) or not np.isfinite(rate_hz) or rate_hz <= 0:
-        raise ValueError(f"rate_hz={rate_hz!r}: must be a positive number of Hz (omit it for the bundle's rate)")
-    if abs(rate_hz - trained_hz) > RATE_TOLERANCE * trained_hz:
-        raise ValueError(
-            f"rate_hz={rate_hz:g}: the policy was trained at {trained_hz:g} Hz; run within "
-            f"+-{RATE_TOLERANCE:.0%} of it, or omit rate_hz"
-        )
-    return float(rate_hz)
-
-
-class Robot(ABC):
-    """What the control loop needs from a robot. Implement it around your driver (see CallbackRobot)."""
-
-    @abstractmethod
-    def observe(self) -> np.ndarray:
-        """The latest observation, laid out as the bundle's ``policy.json`` says, in its units."""
-
-    @abstractmethod
-    def act(self, action: np.ndarray) -> None:
-        """Send one action (already clipped to the bundle's bounds)."""
-
-    @abstractmethod
-    def safe_stop(self) -> None:
-        """Bring the robot to a safe state (called when the loop ends or fails)."""
-
-
-class CallbackRobot(Robot):
-    """An adapter for a user's driver: pass three functions and the loop drives the hardware.
-
-    Example (a ROS 2 node or a vendor SDK goes behind these callables)::
-
-        robot = CallbackRobot(observe=driver.read_state_vector, act=driver.send_velocity_command,
-                              safe_stop=driver.brake)
-    """
-
-    def __init__(
-        self, observe: Callable[[], np.ndarray], act: Callable[[np.ndarray], None], safe_stop: Callable[[], None]
-    ) -> None:
-        self._observe, self._act, self._stop = observe, act, safe_stop
-
-    def observe(self) -> np.ndarray:
-        return self._observe()
-
-    def act(self, action: np.ndarray) -> None:
-        self._act(action)
-
-    def safe_stop(self) -> None:
-        self._stop()
-
-
-@dataclass
-class LoopStats:
-    """What a control loop run did. Times in microseconds."""
-
-    steps: int = 0
-    deadline_misses: int = 0  # ticks whose observe+inference exceeded the deadline (safe action sent)
-    late_ticks: int = 0  # realtime ticks that started after their scheduled time
-    faults: list[str] = field(default_factory=list)  # non-finite observations / actions
-    latency_us: list[float] = field(default_factory=list)  # inference
-    jitter_us: list[float] = field(default_factory=list)  # |actual - scheduled tick start|, realtime only
-
-    def summary(self) -> dict[str, Any]:
-        def pct(v: list[float], q: float) -> float | None:
-            return float(np.percentile(v, q)) if v else None
-
-        return {
-            "steps": self.steps,
-            "deadline_misses": self.deadline_misses,
-            "late_ticks": self.late_ticks,
-            "faults": len(self.faults),
-            "latency_us": {
-                "p50": pct(self.latency_us, 50),
-                "p99": pct(self.latency_us, 99),
-                "max": max(self.latency_us, default=None),
-            },
-            "jitter_us": {
-                "p50": pct(self.jitter_us, 50),
-                "p99": pct(self.jitter_us, 99),
-                "max": max(self.jitter_us, default=None),
-            },
-        }
-
-
-class ControlLoop:
-    """Fixed-rate loop: observe -> policy -> clip -> act, with a watchdog on each tick.
-
-    A tick whose observation plus inference takes longer than ``deadline`` (default: one control
-    period) sends the safe action instead of the late one and counts a deadline miss. A non-finite
-    observation or action sends the safe action and logs a fault. Every action is clipped to the
-    bundle's bounds before it reaches the robot.
-    """
-
-    def __init__(
-        self,
-        bundle: Bundle,
-        robot: Robot,
-        rate_hz: float | None = None,
-        deadline_s: float | None = None,
-        on_step: Callable[[np.ndarray, np.ndarray], None] | None = None,
-    ) -> None:
-        self.bundle, self.robot = bundle, robot
-        self.rate_hz = check_rate(rate_hz, bundle.control_rate_hz)
-        self.period = 1.0 / self.rate_hz
-        self.deadline = float(deadline_s or self.period)
-        self.on_step = on_step
-        self.stats = LoopStats()
-
-    def tick(self) -> np.ndarray:
-        """One control step; returns the action sent."""
-        start = time.perf_counter()
-        obs = np.asarray(self.robot.observe(), dtype=np.float32)
-        if obs.shape != (self.bundle.obs_dim,) or not np.isfinite(obs).all():
-            self.stats.faults.append(f"step {self.stats.steps}: bad observation (shape {obs.shape} or non-finite)")
-            action = self.bundle.safe_action
-        else:
-            t = time.perf_counter()
-            action = self.bundle(obs)
-            self.stats.latency_us.append((time.perf_counter() - t) * 1e6)
-            if not np.isfinite(action).all():
-                self.stats.faults.append(f"step {self.stats.steps}: non-finite action")
-                action = self.bundle.safe_action
-            elif time.perf_counter() - start > self.deadline:
-                self.stats.deadline_misses += 1
-                action = self.bundle.safe_action
-        action = np.clip(action, self.bundle.low, self.bundle.high)
-        if not np.isfinite(action).all():  # unreachable with a loaded bundle's finite safe action; never sent
-            raise RuntimeError(f"step {self.stats.steps}: non-finite action after the safety checks; not sent")
-        self.robot.act(action)
-        if self.on_step is not None:
-            self.on_step(obs, action)
-        self.stats.steps += 1
-        return action
-
-    def run(self, steps: int, realtime: bool = True, until: Callable[[], bool] | None = None) -> LoopStats:
-        """Run ``steps`` ticks (or until ``until()`` is true); ``realtime`` paces them at ``rate_hz``."""
-        t0 = time.perf_counter()
-        try:
-            for i in range(steps):
-                if realtime:
-                    scheduled = t0 + i * self.period
-                    now = time.perf_counter()
-                    if now < scheduled:
-                        time.sleep(max(0.0, scheduled - now - 0.0005))
-                        while time.perf_counter() < scheduled:  # spin the last half millisecond
-                            pass
-                    now = time.perf_counter()
-                    self.stats.jitter_us.append(abs(now - scheduled) * 1e6)
-                    if now - scheduled > self.period:
-                        self.stats.late_ticks += 1
-                self.tick()
-                if until is not None and until():
-                    break
-        finally:
-            self.robot.safe_stop()
-        return self.stats
+__all__ = [
+    "BUNDLE_FORMAT",
+    "RATE_TOLERANCE",
+    "Bundle",
+    "BundleError",
+    "CallbackRobot",
+    "ControlLoop",
+    "EpisodeLog",
+    "LoopStats",
+    "Robot",
+    "check_rate",
+    "write_npz",
+]

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch as th
+from sim2real_runtime.bundle import BUNDLE_FORMAT
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -33,10 +34,9 @@ import sim2real.envs  # noqa: F401  (registers the built-in tasks)
 from sim2real import tasks
 from sim2real.evaluate import stored_policy
 from sim2real.io import versions, write_json
-from sim2real.runs import PolicySource, load_model, resolve_policy
+from sim2real.runs import PolicySource, load_model, policy_digest, resolve_policy
 from sim2real.vec import read_normalization
 
-BUNDLE_FORMAT = 1
 BUNDLE_FILES = ("policy.onnx", "policy.json", "manifest.json")
 PARITY_TOLERANCE = 1e-5  # max abs action difference between the bundle and SB3 predict
 
@@ -81,7 +81,10 @@ def _sha256(path: Path) -> str:
 
 def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
     env = tasks.core(tasks.make(src.task))
+    spec = tasks.get(src.task)
     meta = src.meta
+    names = [n for n, _ in env.observation_layout]
+    previous = [i for i, n in enumerate(names) if n.startswith("previous_action_")]
     trained_latency = meta.get("randomization", {}).get("ranges", {}).get("action_latency") or meta.get(
         "dynamics", {}
     ).get("values", {}).get("action_latency", 0)
@@ -91,10 +94,18 @@ def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
         "env_id": tasks.env_id(src.task),
         "algo": src.algo,
         "control_rate_hz": 1.0 / env.dt,
+        "conventions": spec.conventions or None,
         "observation": [
-            {"index": i, "name": n, "unit": u, "low": None, "high": None}
+            {"index": i, "name": n, "unit": u, **dict(zip(("low", "high"), spec.bounds_of(n), strict=True))}
             for i, (n, u) in enumerate(env.observation_layout)
         ],
+        "previous_action": {
+            "indices": previous,
+            "meaning": "the clipped action the loop last sent (the safe action at the start of an episode); "
+            "ControlLoop fills these entries itself",
+        }
+        if len(previous) == len(env.action_layout)
+        else {"indices": []},
         "action": [
             {
                 "index": i,
@@ -110,13 +121,30 @@ def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
         "trained_action_latency_steps": trained_latency,
         "randomization": meta.get("randomization"),
         "dynamics": meta.get("dynamics"),
-        "source_run": str(src.path),
+        "source_run": src.path.name,  # the run's name, not the exporter's local path
+        "source_sha256": policy_digest(src.path),
         "commit": meta.get("commit"),
         "trained_steps": meta.get("num_timesteps"),
         "versions": {**meta.get("versions", {}), "export": versions()},
         "parity_max_abs_diff": parity,
         "onnx": {"input": "obs", "output": "action", "opset": 18},
     }
+
+
+def onnx_metadata(meta: dict[str, Any]) -> dict[str, str]:
+    """What a C++ or ROS node needs from ``policy.json``, as the ONNX file's ``metadata_props`` (strings; the
+    layouts as JSON), so the ``.onnx`` alone is usable."""
+    keep = ("format", "task", "env_id", "control_rate_hz", "safe_action", "trained_action_latency_steps")
+    props = {f"sim2real.{k}": json.dumps(meta[k]) for k in keep}
+    props["sim2real.observation"] = json.dumps(
+        [{k: o[k] for k in ("name", "unit", "low", "high")} for o in meta["observation"]]
+    )
+    props["sim2real.action"] = json.dumps(
+        [{k: a[k] for k in ("name", "unit", "scale", "low", "high")} for a in meta["action"]]
+    )
+    props["sim2real.previous_action_indices"] = json.dumps(meta["previous_action"]["indices"])
+    props["sim2real.conventions"] = meta.get("conventions") or ""
+    return props
 
 
 def parity(src: PolicySource, model: BaseAlgorithm, onnx_path: Path, obs: np.ndarray) -> float:
@@ -198,6 +226,10 @@ def _write_bundle(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _onnx_export(actor, dummy, tmp / "policy.onnx")
+    meta = policy_metadata(src, float("nan"))
+    model_proto = onnx.load(str(tmp / "policy.onnx"))
+    onnx.helper.set_model_props(model_proto, onnx_metadata(meta))
+    onnx.save(model_proto, str(tmp / "policy.onnx"))
     onnx.checker.check_model(onnx.load(str(tmp / "policy.onnx")), full_check=True)
     if any(p.name != "policy.onnx" for p in tmp.iterdir()):
         raise RuntimeError(
@@ -206,7 +238,7 @@ def _write_bundle(
     diff = parity(src, model, tmp / "policy.onnx", sample_observations(src.task, n_parity))
     if not diff <= PARITY_TOLERANCE:
         raise RuntimeError(f"export parity failed: max |onnx - SB3| = {diff:.2e} > {PARITY_TOLERANCE:.0e}")
-    meta = policy_metadata(src, diff)
+    meta["parity_max_abs_diff"] = diff
     meta["parity_observations"] = n_parity
     write_json(tmp / "policy.json", meta)
     files = {name: _sha256(tmp / name) for name in ("policy.onnx", "policy.json")}

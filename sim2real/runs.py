@@ -7,6 +7,7 @@ under ``tb/`` and ``checkpoints/ckpt-<step>/`` with a ``checkpoints/latest`` poi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -152,6 +153,14 @@ def check_fresh(run_dir: Path) -> None:
             f"{run_dir} already holds a run ({', '.join(found)}); continue it with resume={run_dir}, "
             "or choose another directory (hydra.run.dir= or out_dir=)"
         )
+
+
+def policy_digest(path: Path) -> str:
+    """SHA-256 of a policy's model and normaliser bytes: a unit is reused only for the same policy content."""
+    h = hashlib.sha256()
+    for name in ("model.zip", "normalization.npz"):
+        h.update((Path(path) / name).read_bytes())
+    return h.hexdigest()
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sim2real_runtime.episodes import EpisodeLog
 
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
 from sim2real import tasks
 from sim2real.deploy import Robot
-from sim2real.episodes import EpisodeLog
 
 
 class SimRobot(Robot):

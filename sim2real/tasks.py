@@ -65,6 +65,19 @@ class TaskSpec:
     success: bool = True  # the env reports info["is_success"]; otherwise tasks compare on returns
     scripted: str | None = None  # "module:function(env) -> policy", a demonstrator
     calibrate_params: tuple[str, ...] = ()  # what ``calibrate`` estimates by default (needs replay hooks)
+    conventions: str = ""  # frames and sign conventions a robot engineer needs to wire the observations
+    observation_bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # name or glob -> (lo, hi)
+
+    def bounds_of(self, name: str) -> tuple[float, float] | tuple[None, None]:
+        """The physical range of observation ``name`` (exact name first, then glob patterns), or (None, None)."""
+        import fnmatch
+
+        if name in self.observation_bounds:
+            return tuple(self.observation_bounds[name])
+        for pattern, b in self.observation_bounds.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                return tuple(b)
+        return None, None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -98,6 +111,18 @@ def spec_from_dict(d: Mapping[str, Any]) -> TaskSpec:
         d["observation"] = tuple((str(o["name"]), str(o.get("unit", "-"))) for o in d["observation"])
     if d.get("action"):
         d["action"] = tuple((str(a["name"]), str(a.get("unit", "-")), str(a.get("scale", "-"))) for a in d["action"])
+    bounds = d.get("observation_bounds") or {}
+    if not isinstance(bounds, Mapping) or any(
+        not isinstance(b, (list, tuple))
+        or len(b) != 2
+        or not all(isinstance(x, (int, float)) for x in b)
+        or b[0] > b[1]
+        for b in bounds.values()
+    ):
+        raise TaskError(
+            f"task spec '{d.get('name')}': observation_bounds maps names to [low, high] numbers, low <= high"
+        )
+    d["observation_bounds"] = {str(k): (float(b[0]), float(b[1])) for k, b in bounds.items()}
     if "name" not in d or "env_id" not in d:
         raise TaskError(f"task spec {d}: needs at least name and env_id")
     return TaskSpec(**d)

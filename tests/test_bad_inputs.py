@@ -86,13 +86,25 @@ def world(tmp_path_factory):
     run = tiny_train(root / "run", "ppo", steps=128)
     # the exporter runs in its own process: torch.onnx's dynamo tracing closes pytest's captured stderr when
     # rliable (tests/test_stats.py) was imported first
-    r = subprocess.run([sys.executable, "-m", "sim2real.cli", "export", f"policy={run}", f"out={root / 'bundle'}",
-                        "parity_observations=50", f"hydra.run.dir={root / 'export-log'}"], capture_output=True,
-                       text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sim2real.cli",
+            "export",
+            f"policy={run}",
+            f"out={root / 'bundle'}",
+            "parity_observations=50",
+            f"hydra.run.dir={root / 'export-log'}",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stderr
     logs = rollout(scripted_policy, "navigate", 2, 0, None, "real", 0.0)
     write(root / "data" / "nav-v0", "navigate", logs, {"source": "test"})
-    still = rollout(lambda env: (lambda obs: np.zeros(7, np.float32)), "pusher", 1, 0, None, None, 0.0)
+    still = rollout(lambda env: lambda obs: np.zeros(7, np.float32), "pusher", 1, 0, None, None, 0.0)
     write(root / "data" / "push-v0", "pusher", still, {"source": "test"})
     (root / "data" / "notes-v0").mkdir()
     (root / "data" / "notes-v0" / "keep.txt").write_text("mine")
@@ -213,24 +225,36 @@ def _cases(w: Path, t: Path) -> dict[str, tuple[list, str]]:
         "collect-not-dataset": ([*co, f"out={w / 'data' / 'notes-v0'}"], "not a dataset"),
         "collect-noise": ([*co, "action_noise=2", f"out={t / 'c-v0'}"], "action_noise"),
         "collect-bad-name": ([*co, f"out={t / 'c'}"], "Minari id"),
-        "collect-episodes-0": (["collect", "policy=scripted", "task=navigate", "episodes=0", f"out={t / 'c-v0'}"],
-                               "episodes"),
+        "collect-episodes-0": (
+            ["collect", "policy=scripted", "task=navigate", "episodes=0", f"out={t / 'c-v0'}"],
+            "episodes",
+        ),
         "collect-overwrite-word": ([*co, "overwrite=maybe", f"out={t / 'c-v0'}"], "overwrite"),
         # data import / info
         "import-success-strings": (["data", "import", t / "yes.npz", "task=navigate", f"out={t / 'i-v0'}"], "success"),
-        "import-mid-termination": (["data", "import", t / "mid.npz", "task=navigate", f"out={t / 'i-v0'}"],
-                                   "episode 0"),
+        "import-mid-termination": (
+            ["data", "import", t / "mid.npz", "task=navigate", f"out={t / 'i-v0'}"],
+            "episode 0",
+        ),
         "import-not-zip": (["data", "import", t / "text.npz", "task=navigate", f"out={t / 'i-v0'}"], "text.npz"),
         "import-exists": (["data", "import", t / "good.npz", "task=navigate", f"out={data}"], "already exists"),
-        "import-not-dataset": (["data", "import", t / "good.npz", "task=navigate", f"out={w / 'data' / 'notes-v0'}"],
-                               "not a dataset"),
+        "import-not-dataset": (
+            ["data", "import", t / "good.npz", "task=navigate", f"out={w / 'data' / 'notes-v0'}"],
+            "not a dataset",
+        ),
         "import-task": (["data", "import", t / "good.npz", "task=bogus", f"out={t / 'i-v0'}"], "task='bogus'"),
-        "import-missing-arrays": (["data", "import", t / "partial.npz", "task=navigate", f"out={t / 'i-v0'}"],
-                                  "missing arrays"),
-        "import-overwrite-word": (["data", "import", t / "good.npz", "task=navigate", f"out={t / 'i-v0'}",
-                                   "overwrite=maybe"], "overwrite"),
-        "import-flags-float": (["data", "import", t / "flags.npz", "task=navigate", f"out={t / 'i-v0'}"],
-                               "terminations"),
+        "import-missing-arrays": (
+            ["data", "import", t / "partial.npz", "task=navigate", f"out={t / 'i-v0'}"],
+            "missing arrays",
+        ),
+        "import-overwrite-word": (
+            ["data", "import", t / "good.npz", "task=navigate", f"out={t / 'i-v0'}", "overwrite=maybe"],
+            "overwrite",
+        ),
+        "import-flags-float": (
+            ["data", "import", t / "flags.npz", "task=navigate", f"out={t / 'i-v0'}"],
+            "terminations",
+        ),
         "info-truncated": (["data", "info", t / "trunc-v0"], "trunc-v0"),
         "info-missing": (["data", "info", t / "none-v0"], "none-v0"),
         "data-verb": (["data", "bogus"], "bogus"),

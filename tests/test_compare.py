@@ -108,7 +108,7 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
         (["pretrained=/nope"], "neither a run directory nor a shipped policy"),
         (["pretrained=[navigate-dr,navigate-dr,navigate-dr]"], "3 runs for seeds=2; give one run per seed"),
         (["pretrained=train", "pretrain.overrides=[steps]"], "pretrain.overrides=['steps']"),
-        (["pretrained=train", "pretrain.overrides=[\"seed=3\"]"], "pretrain.overrides: seed=3 is set by compare"),
+        (["pretrained=train", 'pretrain.overrides=["seed=3"]'], "pretrain.overrides: seed=3 is set by compare"),
         (["pretrained=train", "baseline_runs=0"], "baseline_runs=0"),
         (["calibrated=train", "conditions=[calibrated]"], "calibrated=train"),
         (["baseline=[grasp-dr]"], "baseline='grasp-dr' is a grasp policy"),

@@ -50,11 +50,23 @@ def latest_step(run: Path) -> int:
 def test_kill_9_then_resume_keeps_the_started_config_and_a_second_run_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "run"
-    args = ["train", "task=navigate", "steps=4096", "n_envs=2", "algo.n_steps=128", "algo.batch_size=64",
-            "algo.n_epochs=1", "checkpoint_interval=512", "eval.interval=1024", "eval.episodes=1",
-            "eval.targets=[train]", f"hydra.run.dir={run}"]
-    proc = subprocess.Popen([sys.executable, "-m", "sim2real.cli", *args], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        "train",
+        "task=navigate",
+        "steps=4096",
+        "n_envs=2",
+        "algo.n_steps=128",
+        "algo.batch_size=64",
+        "algo.n_epochs=1",
+        "checkpoint_interval=512",
+        "eval.interval=1024",
+        "eval.episodes=1",
+        "eval.targets=[train]",
+        f"hydra.run.dir={run}",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim2real.cli", *args], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         assert wait_for(lambda: latest_step(run) >= 1024)
         # a second run in the same directory while the first one runs: refused, the first one's files intact
@@ -86,9 +98,23 @@ def test_finetune_resume_hint_works(tmp_path, monkeypatch):
     init = tiny_train(tmp_path / "init", "ppo")
     run = tmp_path / "ft"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sim2real.cli", "finetune", f"init={init}", "steps=100000", "n_envs=2",
-         "checkpoint_interval=256", "eval.interval=0", "finetune.lr=3e-4", f"hydra.run.dir={run}"],
-        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sim2real.cli",
+            "finetune",
+            f"init={init}",
+            "steps=100000",
+            "n_envs=2",
+            "checkpoint_interval=256",
+            "eval.interval=0",
+            "finetune.lr=3e-4",
+            f"hydra.run.dir={run}",
+        ],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert wait_for(lambda: latest_step(run) >= 256)
     proc.send_signal(signal.SIGTERM)
@@ -108,10 +134,21 @@ def test_killed_compare_leaves_no_worker_and_its_rerun_continues_cleanly(tmp_pat
     from tests.helpers import tiny_train
 
     pre = tiny_train(tmp_path / "pre", "ppo")
-    args = ["compare", "task=navigate", "seeds=1", "budgets=[1024]", "eval.interval=256", "eval.episodes=1",
-            "n_envs=2", "conditions=[finetune]", f"pretrained={pre}", f"out={out}"]
-    proc = subprocess.Popen([sys.executable, "-m", "sim2real.cli", *args], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        "compare",
+        "task=navigate",
+        "seeds=1",
+        "budgets=[1024]",
+        "eval.interval=256",
+        "eval.episodes=1",
+        "n_envs=2",
+        "conditions=[finetune]",
+        f"pretrained={pre}",
+        f"out={out}",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim2real.cli", *args], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     assert wait_for(lambda: any((out / "units").glob("*/evaluations.jsonl")), timeout=120)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -127,8 +164,9 @@ def test_killed_compare_leaves_no_worker_and_its_rerun_continues_cleanly(tmp_pat
         return found
 
     assert wait_for(lambda: not workers(), timeout=15), f"live workers after kill -9: {workers()}"
-    r = subprocess.run([sys.executable, "-m", "sim2real.cli", *args], env=ENV, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "sim2real.cli", *args], env=ENV, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary
@@ -166,8 +204,9 @@ def test_new_run_in_a_directory_with_checkpoints_is_refused(tmp_path, monkeypatc
     run = tmp_path / "run"
     model.num_timesteps = 600_000
     save_checkpoint(run, model, norm, {"task": "navigate"})
-    rc, _, err = run_cli("train", "task=navigate", "steps=64", "algo.n_steps=32", "n_envs=2",
-                         "eval.interval=0", f"hydra.run.dir={run}")
+    rc, _, err = run_cli(
+        "train", "task=navigate", "steps=64", "algo.n_steps=32", "n_envs=2", "eval.interval=0", f"hydra.run.dir={run}"
+    )
     assert rc == 2 and "already holds a run" in err and f"resume={run}" in err
     assert latest_checkpoint(run).name == "ckpt-0000600000"
 
@@ -200,8 +239,12 @@ def test_dataset_overwrite_on_request_only(tmp_path):
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["nav-v0"]  # no .partial left behind
 
 
-RESULT = {"diverged_segments_after": 0, "replay_error_before": 2.0, "replay_error_after": 0.5,
-          "estimate": {"mass_scale": 1.2}}
+RESULT = {
+    "diverged_segments_after": 0,
+    "replay_error_before": 2.0,
+    "replay_error_after": 0.5,
+    "estimate": {"mass_scale": 1.2},
+}
 
 
 @pytest.mark.parametrize(

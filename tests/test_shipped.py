@@ -29,9 +29,22 @@ def test_shipped_policy_is_small_and_documented(name):
 
 
 def test_evaluate_shipped_policy_by_name(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "sim2real.cli", "evaluate", "policy=navigate-dr", "dynamics=real",
-                        "episodes=3", f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sim2real.cli",
+            "evaluate",
+            "policy=navigate-dr",
+            "dynamics=real",
+            "episodes=3",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stderr
     ev = json.loads((tmp_path / "evaluation.json").read_text())
     assert ev["task"] == "navigate" and ev["episodes"] == 3

@@ -59,14 +59,21 @@ def test_transfer_ratio_undefined_when_scratch_never_learns():
 
 
 def _curve_result(values, step=1000):
-    return {"curve": [{"step": i * step + 2, "success_rate": v, "mean_return": v, "sim_success_rate": v}
-                      for i, v in enumerate(values)]}
+    return {
+        "curve": [
+            {"step": i * step + 2, "success_rate": v, "mean_return": v, "sim_success_rate": v}
+            for i, v in enumerate(values)
+        ]
+    }
 
 
 @pytest.mark.parametrize(
     "ft_final,expected",
-    [([0.1, 0.1, 0.15, 0.1, 0.12], "negative"), ([0.5, 0.7, 0.6, 0.4, 0.55], "not detected"),
-     ([0.95, 1.0, 0.9, 0.95, 1.0], "positive")],
+    [
+        ([0.1, 0.1, 0.15, 0.1, 0.12], "negative"),
+        ([0.5, 0.7, 0.6, 0.4, 0.55], "not detected"),
+        ([0.95, 1.0, 0.9, 0.95, 1.0], "positive"),
+    ],
 )
 def test_verdict_on_constructed_curves(ft_final, expected):
     from sim2real.report import _transfer
@@ -78,8 +85,9 @@ def test_verdict_on_constructed_curves(ft_final, expected):
     assert e["verdict_vs_scratch"] == expected
     lo, hi = e["finetuned_minus_scratch"]["ci_low"], e["finetuned_minus_scratch"]["ci_high"]
     assert np.isfinite(lo) and np.isfinite(hi) and lo <= e["finetuned_minus_scratch"]["mean"] <= hi
-    assert e["verdict_vs_zero_shot"] == stats.verdict(e["finetuned_minus_zero_shot"]["ci_low"],
-                                                      e["finetuned_minus_zero_shot"]["ci_high"])
+    assert e["verdict_vs_zero_shot"] == stats.verdict(
+        e["finetuned_minus_zero_shot"]["ci_low"], e["finetuned_minus_zero_shot"]["ci_high"]
+    )
 
 
 def test_verdict_refuses_a_nan_bound():
@@ -120,21 +128,34 @@ def test_summary_iqms_equal_rliables_on_the_per_seed_values():
     from sim2real.report import summarize
 
     zs = [0.2, 0.9, 0.5, 0.6, 0.3]
-    results = [{"condition": "zero_shot", "seed": i, "result": {"success_rate": v, "mean_return": 10 * v}}
-               for i, v in enumerate(zs)]
+    results = [
+        {"condition": "zero_shot", "seed": i, "result": {"success_rate": v, "mean_return": 10 * v}}
+        for i, v in enumerate(zs)
+    ]
     grid = {"task": "navigate", "budgets": [1000], "interval": 1000, "seeds": 5, "dynamics": {}}
     s = summarize(grid, results, 0.8)
     assert s["conditions"]["zero_shot"]["success"]["iqm"] == pytest.approx(
-        float(metrics.aggregate_iqm(np.array(zs).reshape(-1, 1))))
+        float(metrics.aggregate_iqm(np.array(zs).reshape(-1, 1)))
+    )
 
 
 def test_retention_is_the_fine_tuned_policys_score_back_in_the_randomised_sim():
     from sim2real.report import summarize
 
     results = [{"condition": "sim", "seed": i, "result": {"success_rate": 0.9, "mean_return": 1.0}} for i in range(5)]
-    results += [{"condition": "finetune", "seed": i, "result": {"curve": [
-        {"step": 2, "success_rate": 0.5, "mean_return": 1.0, "sim_success_rate": 0.9},
-        {"step": 1000, "success_rate": 0.8, "mean_return": 1.0, "sim_success_rate": 0.6}]}} for i in range(5)]
+    results += [
+        {
+            "condition": "finetune",
+            "seed": i,
+            "result": {
+                "curve": [
+                    {"step": 2, "success_rate": 0.5, "mean_return": 1.0, "sim_success_rate": 0.9},
+                    {"step": 1000, "success_rate": 0.8, "mean_return": 1.0, "sim_success_rate": 0.6},
+                ]
+            },
+        }
+        for i in range(5)
+    ]
     grid = {"task": "navigate", "budgets": [1000], "interval": 1000, "seeds": 5, "dynamics": {}}
     ret = summarize(grid, results, 0.8)["conditions"]["finetune"]["1000"]["retention"]
     assert ret["finetuned_sim_success"]["iqm"] == pytest.approx(0.6)
@@ -144,16 +165,23 @@ def test_retention_is_the_fine_tuned_policys_score_back_in_the_randomised_sim():
 def test_curves_snap_to_the_evaluation_interval():
     from sim2real.report import _curve
 
-    result = {"curve": [{"step": 2, "success_rate": 0.1}, {"step": 1026, "success_rate": 0.2},
-                        {"step": 2050, "success_rate": 0.3}, {"step": 2050, "success_rate": 0.3},
-                        {"step": 3074, "success_rate": 0.4}]}
+    result = {
+        "curve": [
+            {"step": 2, "success_rate": 0.1},
+            {"step": 1026, "success_rate": 0.2},
+            {"step": 2050, "success_rate": 0.3},
+            {"step": 2050, "success_rate": 0.3},
+            {"step": 3074, "success_rate": 0.4},
+        ]
+    }
     assert _curve(result, 1024, 2048) == ([0, 1024, 2048], [0.1, 0.2, 0.3])
 
 
 def test_a_compare_unit_is_reused_only_for_the_same_policy_bytes(tmp_path):
     from hydra import compose, initialize_config_module
 
-    from sim2real.compare import expand, policy_digest
+    from sim2real.compare import expand
+    from sim2real.runs import policy_digest
 
     for name, data in (("a", b"one"), ("b", b"two")):
         (tmp_path / name).mkdir()
@@ -162,7 +190,15 @@ def test_a_compare_unit_is_reused_only_for_the_same_policy_bytes(tmp_path):
     assert policy_digest(tmp_path / "a") != policy_digest(tmp_path / "b")
     with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
         cfg = compose("compare", overrides=["task=navigate"])
-    grid = {"task": "navigate", "dynamics": {}, "dynamics_name": "real", "seeds": 1, "conditions": ["zero_shot"],
-            "pretrained": "/p", "budgets": [256], "interval": 256}
+    grid = {
+        "task": "navigate",
+        "dynamics": {},
+        "dynamics_name": "real",
+        "seeds": 1,
+        "conditions": ["zero_shot"],
+        "pretrained": "/p",
+        "budgets": [256],
+        "interval": 256,
+    }
     ids = [expand(cfg, {**grid, "digests": {"/p": d}})[1]["id"] for d in ("d1", "d1", "d2")]
     assert ids[0] == ids[1] != ids[2]

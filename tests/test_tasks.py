@@ -17,8 +17,15 @@ from sim2real.dynamics import DynamicsError
 from sim2real.wrappers import DynamicsWrapper
 from tests.helpers import run_cli as cli
 
-TINY = ["steps=256", "n_envs=2", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1", "eval.interval=0",
-        "warm_start.demos=0"]
+TINY = [
+    "steps=256",
+    "n_envs=2",
+    "algo.n_steps=64",
+    "algo.batch_size=64",
+    "algo.n_epochs=1",
+    "eval.interval=0",
+    "warm_start.demos=0",
+]
 
 
 def run_cli(*argv):
@@ -46,8 +53,9 @@ def test_env_id_override_is_refused_not_ignored(tmp_path, monkeypatch):
 
 
 def test_wrapper_passes_gymnasiums_checker_and_is_recreatable_from_its_spec():
-    env = DynamicsWrapper(gym.make("Hopper-v5"), randomization={"mass_scale": [0.8, 1.2]},
-                          dynamics={"action_latency": 1})
+    env = DynamicsWrapper(
+        gym.make("Hopper-v5"), randomization={"mass_scale": [0.8, 1.2]}, dynamics={"action_latency": 1}
+    )
     check_env(env, skip_render_check=True)  # rendering needs a display here
     again = gym.make(env.spec)
     _, info = again.reset(seed=0)
@@ -80,8 +88,11 @@ def _foot_contact_friction(friction_scale: float) -> float:
     u = env.unwrapped
     for _ in range(60):  # let the hopper land
         env.step(np.zeros(3))
-        foot = [c for c in u.data.contact[: u.data.ncon] if u.model.geom(c.geom2).name == "foot_geom"
-                or u.model.geom(c.geom1).name == "foot_geom"]
+        foot = [
+            c
+            for c in u.data.contact[: u.data.ncon]
+            if u.model.geom(c.geom2).name == "foot_geom" or u.model.geom(c.geom1).name == "foot_geom"
+        ]
         if foot:
             return float(foot[0].friction[0])
     raise AssertionError("the foot never touched the floor")
@@ -107,7 +118,8 @@ def test_stock_task_guards_blow_ups_and_nan_actions():
 def test_user_task_yaml_on_hydra_search_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "conf" / "task").mkdir(parents=True)
-    (tmp_path / "conf" / "task" / "myhopper.yaml").write_text(textwrap.dedent("""
+    (tmp_path / "conf" / "task" / "myhopper.yaml").write_text(
+        textwrap.dedent("""
         name: myhopper
         env_id: sim2real/MyHopper-v0
         stock: Hopper-v5
@@ -116,9 +128,11 @@ def test_user_task_yaml_on_hydra_search_path(tmp_path, monkeypatch):
         bodies: [torso]
         randomization: {default: {mass_scale: [0.9, 1.1]}}
         targets: {real: {friction_scale: 0.5}}
-    """))
-    rc, out, err = run_cli("train", "--config-dir", tmp_path / "conf", "task=myhopper", *TINY,
-                           f"hydra.run.dir={tmp_path / 'run'}")
+    """)
+    )
+    rc, out, err = run_cli(
+        "train", "--config-dir", tmp_path / "conf", "task=myhopper", *TINY, f"hydra.run.dir={tmp_path / 'run'}"
+    )
     assert rc == 0, err
     assert json.loads((tmp_path / "run" / "run.json").read_text())["task"] == "myhopper"
 
@@ -209,15 +223,27 @@ def test_users_mjcf_robot_through_an_entry_point_goes_through_every_command(tmp_
 
 def _results(offset: float) -> list[dict]:
     """Constructed unit results of a task without a success signal, every return shifted by ``offset``."""
+
     def unit(cond, ret):
         return {"condition": cond, "result": {"mean_return": ret + offset, "success_rate": None}}
 
-    curve = {"condition": "finetune", "result": {"curve": [
-        {"step": 0, "mean_return": 20.0 + offset, "sim_mean_return": 110.0 + offset, "success_rate": None},
-        {"step": 10, "mean_return": 60.0 + offset, "sim_mean_return": 100.0 + offset, "success_rate": None},
-    ]}}
-    return [unit("random", 10.0), unit("random", 30.0), unit("sim", 100.0), unit("sim", 120.0),
-            unit("zero_shot", 65.0), curve]
+    curve = {
+        "condition": "finetune",
+        "result": {
+            "curve": [
+                {"step": 0, "mean_return": 20.0 + offset, "sim_mean_return": 110.0 + offset, "success_rate": None},
+                {"step": 10, "mean_return": 60.0 + offset, "sim_mean_return": 100.0 + offset, "success_rate": None},
+            ]
+        },
+    }
+    return [
+        unit("random", 10.0),
+        unit("random", 30.0),
+        unit("sim", 100.0),
+        unit("sim", 120.0),
+        unit("zero_shot", 65.0),
+        curve,
+    ]
 
 
 @pytest.mark.parametrize("offset", [0.0, 5.0, -1000.0])
@@ -238,8 +264,10 @@ def test_normalised_return_refuses_a_policy_no_better_than_random():
     from sim2real.compare import score
     from sim2real.config import ConfigError
 
-    results = [{"condition": "random", "result": {"mean_return": 50.0}},
-               {"condition": "sim", "result": {"mean_return": 40.0}}]
+    results = [
+        {"condition": "random", "result": {"mean_return": 50.0}},
+        {"condition": "sim", "result": {"mean_return": 40.0}},
+    ]
     with pytest.raises(ConfigError, match="not above a random"):
         score(results, "hopper")
 

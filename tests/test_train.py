@@ -14,8 +14,14 @@ from sim2real.train import train
 from tests.helpers import run_cli
 
 TINY = {
-    "ppo": ["algo=ppo", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=2", "n_envs=2",
-            "algo.lr_schedule=constant"],
+    "ppo": [
+        "algo=ppo",
+        "algo.n_steps=64",
+        "algo.batch_size=64",
+        "algo.n_epochs=2",
+        "n_envs=2",
+        "algo.lr_schedule=constant",
+    ],
     "sac": ["algo=sac", "algo.learning_starts=64", "algo.buffer_size=2000", "algo.batch_size=32", "n_envs=1"],
 }
 
@@ -144,8 +150,15 @@ def _lr_after_learning(out, algo, set_lr):
 
 def test_sac_keep_buffer_starts_from_the_pretraining_buffer(trained, tmp_path):
     algo, out = trained
-    args = [f"init={out}", "task=navigate", f"algo={algo}", "steps=64", "eval.interval=0", f"out_dir={tmp_path}",
-            *TINY[algo][1:]]
+    args = [
+        f"init={out}",
+        "task=navigate",
+        f"algo={algo}",
+        "steps=64",
+        "eval.interval=0",
+        f"out_dir={tmp_path}",
+        *TINY[algo][1:],
+    ]
     if algo == "ppo":
         with pytest.raises(ValueError, match="SAC policies only"):
             finetune(cfg("finetune", [*args, "finetune.keep_buffer=true"]))
