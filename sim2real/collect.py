@@ -54,6 +54,8 @@ def rollout(
             log.rewards.append(float(r))
             log.terminations.append(bool(terminated))
             log.truncations.append(bool(truncated))
+            if "reward_terms" in info:
+                log.reward_terms.append({k: float(v) for k, v in info["reward_terms"].items()})
             done = terminated or truncated
         log.success = bool(info.get("is_success", False))
         logs.append(log)
@@ -100,7 +102,7 @@ def collect(cfg: DictConfig) -> Path:
         "action_noise": float(noise),
         "seed": int(cfg.seed),
     }
-    path = write(cfg.out, task, logs, meta, overwrite)
+    path = write(cfg.out, task, logs, meta, overwrite, env_kwargs={"randomization": rand, "dynamics": dyn})
     info = read(path, task).summary()
     print(
         f"collect: {task} policy={cfg.policy} on {meta['dynamics_profile']} (action noise {noise}): "

@@ -78,11 +78,13 @@ def write_dataset(
     episodes: list[EpisodeLog],
     metadata: dict[str, Any],
     overwrite: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``episodes`` as Minari dataset ``dataset_id`` (``<name>-v<N>``) under ``root``: built in a staging
     directory of this process under ``root/.partial`` and moved into place once complete, so a crash never
     leaves a half-written dataset. An existing dataset is replaced only with ``overwrite``; anything else at
-    that path is never touched."""
+    that path is never touched. ``env_kwargs`` (``randomization``, ``dynamics``: what the data was collected on)
+    go into the stored env spec, so Minari's ``recover_environment()`` rebuilds that env, not the nominal one."""
     if not episodes:
         raise DatasetError(f"dataset {dataset_id}: no finished episodes to write")
     root = Path(root).resolve()
@@ -90,7 +92,7 @@ def write_dataset(
     (root / ".partial").mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root / ".partial"))
     try:
-        return _write_staged(dataset_id, root, staging, task, episodes, metadata, overwrite)
+        return _write_staged(dataset_id, root, staging, task, episodes, metadata, overwrite, env_kwargs or {})
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # this process's own staging directory
         with contextlib.suppress(OSError):
@@ -106,13 +108,16 @@ def _write_staged(
     episodes: list[EpisodeLog],
     metadata: dict[str, Any],
     overwrite: bool,
+    env_kwargs: dict[str, Any],
 ) -> Path:
     """Build the dataset in ``staging`` (Minari writes under ``MINARI_DATASETS_PATH``), then move it to ``root``."""
     import minari
     from minari.data_collector import EpisodeBuffer
 
+    from sim2real.io import git_commit, versions
+
     _use_root(staging)
-    env = tasks.make(task)
+    env = tasks.make(task, **{k: _plain(v) for k, v in env_kwargs.items()})
     buffers = [
         EpisodeBuffer(
             id=i,
@@ -122,7 +127,7 @@ def _write_staged(
             rewards=list(ep.rewards),
             terminations=list(ep.terminations),
             truncations=list(ep.truncations),
-            infos={"success": np.array([False] * (len(ep.actions) - 1) + [ep.success] + [ep.success])},
+            infos=_infos(ep),
         )
         for i, ep in enumerate(episodes)
     ]
@@ -136,9 +141,11 @@ def _write_staged(
             algorithm_name=metadata.get("source", "sim2real"),
             author="sim2real",
             author_email="n/a",
-            code_permalink="n/a",
-            description=f"sim2real {task} episodes",
+            code_permalink=f"sim2real commit {git_commit()}",
+            description=f"sim2real {task} episodes ({metadata.get('source', 'sim2real')}); env spec kwargs: "
+            f"the dynamics the data was collected on ({'given' if env_kwargs else 'unknown: the nominal sim'})",
             data_format="hdf5",
+            requirements=[f"sim2real=={versions().get('sim2real', '0')}", "sim2real-runtime"],
         )
     ds.storage.update_metadata(
         {
@@ -163,6 +170,24 @@ def _write_staged(
         os.replace(final, old)
     os.replace(staging / dataset_id, final)
     return final
+
+
+def _plain(v: Any) -> Any:
+    """OmegaConf containers as plain dicts and lists, so the env spec is JSON (Minari stores it so)."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    return OmegaConf.to_container(v, resolve=True) if isinstance(v, (DictConfig, ListConfig)) else v
+
+
+def _infos(ep: EpisodeLog) -> dict[str, np.ndarray]:
+    """Per-step infos (T + 1 entries, the first for the reset): ``success`` at the end, and each reward term
+    where every step reported the same terms (0 at the reset)."""
+    infos = {"success": np.array([False] * (len(ep.actions) - 1) + [ep.success] + [ep.success])}
+    terms = ep.reward_terms
+    if terms and len(terms) == len(ep.actions) and all(t.keys() == terms[0].keys() for t in terms):
+        for k in terms[0]:
+            infos[f"reward_{k}"] = np.array([0.0] + [t[k] for t in terms])
+    return infos
 
 
 def load_dataset(dataset_id: str, root: str | Path, task: str) -> Any:
@@ -318,12 +343,17 @@ def read(path: str | Path, task: str | None = None) -> Logged:
 
 
 def write(
-    path: str | Path, task: str, episodes: list[EpisodeLog], metadata: dict[str, Any], overwrite: bool = False
+    path: str | Path,
+    task: str,
+    episodes: list[EpisodeLog],
+    metadata: dict[str, Any],
+    overwrite: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``episodes`` as the dataset at ``path`` (``<root>/<name>-v<N>``); an existing dataset is replaced
-    only with ``overwrite``."""
+    only with ``overwrite``; ``env_kwargs`` as in :func:`write_dataset`."""
     root, dataset_id = split_path(path)
-    return write_dataset(dataset_id, root, task, episodes, metadata, overwrite)
+    return write_dataset(dataset_id, root, task, episodes, metadata, overwrite, env_kwargs)
 
 
 NPZ_KEYS = ("observations", "actions", "rewards", "terminations", "truncations", "episode_lengths")

@@ -72,7 +72,15 @@ def deploy_cmd(cfg: DictConfig) -> dict:
     check_layout(bundle, tasks.core(robot.env))
     loop = ControlLoop(bundle, robot, rate_hz=cfg.rate_hz)
     max_steps = episodes * 10_000
-    stats = loop.run(max_steps, realtime=bool(cfg.realtime), until=lambda: len(robot.episodes) >= episodes)
+    seen = [0]
+
+    def until() -> bool:  # an episode ended and the sim reset: the previous action is the safe action again
+        if len(robot.episodes) != seen[0]:
+            seen[0] = len(robot.episodes)
+            loop.new_episode()
+        return len(robot.episodes) >= episodes
+
+    stats = loop.run(max_steps, realtime=bool(cfg.realtime), until=until)
     eps = robot.episodes[:episodes]
     if not eps:
         raise RuntimeError(f"deploy: no episode finished in {stats.steps} steps ({len(stats.faults)} faults)")
@@ -98,6 +106,7 @@ def deploy_cmd(cfg: DictConfig) -> dict:
             eps,
             {"source": f"deploy {cfg.bundle}", "dynamics_profile": str(summary["dynamics"])},
             cfg.overwrite,
+            env_kwargs={"randomization": rand, "dynamics": dyn},
         )
         summary["dataset"] = str(path)
     write_json(Path(cfg.out_dir) / "deploy.json", summary)

@@ -43,6 +43,8 @@ class SimRobot(Robot):
         ep.rewards.append(float(reward))
         ep.terminations.append(bool(terminated))
         ep.truncations.append(bool(truncated))
+        if "reward_terms" in info:
+            ep.reward_terms.append({k: float(v) for k, v in info["reward_terms"].items()})
         ep.observations.append(obs)
         self._obs = obs
         if terminated or truncated:

@@ -19,7 +19,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 _cli = run_cli  # in-process: the CLI entry function, not a subprocess
 
 
-def test_collect_round_trip(tmp_path):
+def test_collect_round_trip(tmp_path, monkeypatch):
     out = tmp_path / "data" / "grasp-real-v0"
     r = _cli(
         "collect",
@@ -39,6 +39,19 @@ def test_collect_round_trip(tmp_path):
     assert np.abs(np.concatenate(logged.actions)).max() <= 1.0
     info = _cli("data", "info", str(out), "--json")
     assert info.returncode == 0 and json.loads(info.stdout)["episodes"] == 2
+    assert not (out.parent / ".partial").exists()  # no staging directory left behind
+    # Minari rebuilds the env the data came from (the `real` profile), not the nominal sim
+    import minari
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(out.parent))
+    ds = minari.load_dataset(out.name)
+    env = ds.recover_environment()
+    _, reset_info = env.reset(seed=0)
+    assert reset_info["dynamics"]["action_latency"] == 2 and reset_info["dynamics"]["mass_scale"] != 1.0
+    assert any(r.startswith("sim2real") for r in ds.storage.metadata["requirements"])
+    ep = next(iter(ds.iterate_episodes()))
+    assert {"success", "reward_lift", "reward_reach"} <= set(ep.infos) and len(ep.infos["reward_lift"]) == 101
+    assert np.allclose(np.sum([ep.infos[k][1:] for k in ep.infos if k.startswith("reward_")], axis=0), ep.rewards)
 
 
 def _npz(path, lengths=(3, 2), obs_dim=32, act_dim=2, **change):

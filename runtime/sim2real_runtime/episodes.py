@@ -29,6 +29,7 @@ class EpisodeLog:
     truncations: list[bool] = field(default_factory=list)
     success: bool = False
     dynamics: dict[str, float] = field(default_factory=dict)
+    reward_terms: list[dict[str, float]] = field(default_factory=list)  # per step, where the source reports them
 
 
 def write_npz(path: str | Path, episodes: list[EpisodeLog]) -> Path:
