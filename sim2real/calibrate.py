@@ -365,8 +365,12 @@ def calibrate(
     }
     es = cma.CMAEvolutionStrategy(list(x0), 1.0, opts)
     best_f, best_v = objective(x0)[0], dict(nominal)
+    from tqdm import tqdm
+
+    bar = tqdm(total=budget, desc="calibrate (CMA-ES replays)", unit="replay", disable=None)  # off without a tty
     while not es.stop():
         xs = es.ask()
+        bar.update(len(xs))
         fs = []
         for x in xs:
             f, v = objective(x)
@@ -374,6 +378,7 @@ def calibrate(
             if f < best_f:
                 best_f, best_v = f, v
         es.tell(xs, fs)
+    bar.close()
     # polish: a pattern search from the best point (+-10, 5, 2.5 % per continuous parameter, latency +-1);
     # contacts make the error slightly rough, which leaves CMA-ES's final point a little off the minimum
     est = dict(best_v)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sim2real import cli_help
 from sim2real.config import ConfigError
 from sim2real.dynamics import DynamicsError
 
@@ -301,7 +302,18 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
         "collect": "policy",
         "calibrate": "data",
     }.get(name)
-    asks_hydra = any(a.startswith(("-h", "--help", "--cfg", "--info")) for a in argv)
+    if any(a in ("-h", "--help") for a in argv):
+        from sim2real.cli_help import command_help
+
+        print(command_help(name, config_name, argv))
+        return
+    if cli_help.is_completion(argv):
+        cli_help.program_name()
+        sys.argv[1:] = cli_help.completion_args(argv)
+        _store_registered_tasks()
+        hydra.main(config_path="pkg://sim2real.configs", config_name=config_name, version_base="1.3")(lambda c: None)()
+        return
+    asks_hydra = any(a.startswith(("--hydra-help", "--cfg", "--info")) for a in argv)
     if required and _arg(argv, required) is None and not asks_hydra:
         print(f"error: {required} is required: add {required}=<value>", file=sys.stderr)
         raise SystemExit(2)
@@ -362,12 +374,25 @@ def demo() -> int:
     return rc
 
 
+PUBLIC = [c for c in COMMANDS if c != "unit"]  # `unit` is compare's worker, not typed by users
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        names = ", ".join([*COMMANDS, "data", "demo"])
-        print(f"usage: sim2real <subcommand> [key=value ...] [-m]\nsubcommands: {names}")
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(cli_help.overview([*PUBLIC, "data", "demo"]), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
+    if argv[0] in ("-sc", "--shell-completion"):  # `sim2real -sc install=bash`, and the script's queries
+        action = argv[1] if len(argv) > 1 else ""
+        if action.startswith("query="):
+            routed = cli_help.completion_query(PUBLIC)
+            if routed is None:
+                return 0
+            cmd, rest = routed
+        else:
+            cmd, rest = "train", argv[:2]  # install/uninstall: the same script for every subcommand
+        _run_hydra(cmd, COMMANDS[cmd][0], COMMANDS[cmd][1], rest)
+        return 0
     cmd, rest = argv[0], argv[1:]
     if cmd == "demo":
         return demo()

@@ -324,13 +324,36 @@ def launch(units: list[dict[str, Any]], out: Path, cfg: DictConfig, stage: str =
     if cfg.launcher == "joblib":
         cmd.append(f"hydra.launcher.n_jobs={int(cfg.n_jobs)}")
     env = {**os.environ, "OMP_NUM_THREADS": "1", PARENT_ENV: str(os.getpid())}
-    rc = run_group(cmd, env)
+    with _progress(todo, out, stage):
+        rc = run_group(cmd, env)
     failed = [u["id"] for u in todo if not (out / "units" / u["id"] / "result.json").is_file()]
     if rc or failed:
         raise RuntimeError(
             f"compare: {len(failed)} unit(s) failed ({', '.join(failed[:5])}); see {out / 'multirun'}; "
             "rerun the same command to retry only those"
         )
+
+
+@contextlib.contextmanager
+def _progress(todo: list[dict[str, Any]], out: Path, stage: str, every_s: float = 5.0) -> Any:
+    """Units done and remaining, with an ETA, while the multirun works (on a terminal only)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), desc=f"compare ({stage})", unit="unit", disable=None)
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(every_s):
+            bar.update(sum((out / "units" / u["id"] / "result.json").is_file() for u in todo) - bar.n)
+
+    thread = threading.Thread(target=poll, name="compare-progress", daemon=True)
+    thread.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        thread.join()
+        bar.close()
 
 
 PARENT_ENV = "SIM2REAL_COMPARE_PID"  # set for the unit workers: they end when this process is gone

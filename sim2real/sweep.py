@@ -91,9 +91,12 @@ def sweep(cfg: DictConfig) -> Path:
     jobs = [
         (name, runs[s % len(runs)], v, s) for name, runs in groups.items() for v in values for s in range(cfg.seeds)
     ]
-    rows = Parallel(n_jobs=int(cfg.n_jobs))(
+    from tqdm import tqdm
+
+    results = Parallel(n_jobs=int(cfg.n_jobs), return_as="generator")(
         delayed(_point)(name, run, task, profile, param, v, s, cfg.episodes) for name, run, v, s in jobs
-    )
+    )  # in order; the bar (only on a terminal) counts points done, with an ETA
+    rows = list(tqdm(results, total=len(jobs), desc="sweep", unit="point", disable=None))
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "sweep.csv", "w", newline="") as f:
