@@ -313,6 +313,13 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
         _store_registered_tasks()
         hydra.main(config_path="pkg://sim2real.configs", config_name=config_name, version_base="1.3")(lambda c: None)()
         return
+    if name == "compare" and _arg(argv, "hydra.run.dir") is not None:
+        print(
+            "error: hydra.run.dir: compare writes its units, results and report to out=<dir>; "
+            f"use out={_arg(argv, 'hydra.run.dir')} instead",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     asks_hydra = any(a.startswith(("--hydra-help", "--cfg", "--info")) for a in argv)
     if required and _arg(argv, required) is None and not asks_hydra:
         print(f"error: {required} is required: add {required}=<value>", file=sys.stderr)

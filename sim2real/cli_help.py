@@ -39,7 +39,7 @@ def overview(commands: list[str]) -> str:
         "",
         "`sim2real <subcommand> --help` lists its options and settings; `--cfg job` prints its full config.",
         "On the robot's computer: `sim2real-deploy` (pip install ./runtime; numpy and onnxruntime only).",
-        "Shell completion (bash, zsh): eval \"$(sim2real -sc install=bash)\"",
+        'Shell completion (bash, zsh): eval "$(sim2real -sc install=bash)"',
     ]
     return "\n".join(lines)
 

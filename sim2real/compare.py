@@ -447,7 +447,11 @@ def _compare_locked(cfg: DictConfig, grid: dict[str, Any], out: Path) -> Path:
     launch(units, out, cfg)
     results = [{**u, "result": read_json(out / "units" / u["id"] / "result.json")} for u in units]
     metric = score(results, grid["task"])
-    write_report(out, grid, [r for r in results if r["condition"] != "random"], float(cfg.threshold), metric)
+    from sim2real.html_report import command_line
+
+    settings = OmegaConf.to_yaml({k: v for k, v in OmegaConf.to_container(cfg).items() if k != "hydra"})
+    kept = [r for r in results if r["condition"] != "random"]
+    write_report(out, grid, kept, float(cfg.threshold), metric, settings, command_line("compare"))
     return out
 
 

@@ -386,9 +386,14 @@ def write_report(
     results: list[dict[str, Any]],
     threshold: float,
     metric: dict[str, Any] | None = None,
+    settings_yaml: str = "",
+    command: str | None = None,
 ) -> dict[str, Any]:
-    """Write results.csv, summary.json, report.md, the plots and TensorBoard scalars. ``metric`` says what the
-    ``success`` figures are (the success rate, or a normalised return for tasks without a success signal)."""
+    """Write results.csv, summary.json, report.md, report.html (self-contained: plots inline, the settings and
+    ``command``), the plots and TensorBoard scalars. ``metric`` says what the ``success`` figures are (the
+    success rate, or a normalised return for tasks without a success signal)."""
+    from sim2real.html_report import write_html
+
     rows = _rows(results, grid["budgets"], grid["interval"])
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["condition", "seed", "budget", "step", "success_rate", "mean_return"])
@@ -396,9 +401,15 @@ def write_report(
         writer.writerows(rows)
     summary = summarize(grid, results, threshold)
     summary["metric"] = metric or {"name": "success", "label": "success rate"}
+    summary["command"] = command
     write_json(out / "summary.json", summary)
-    (out / "report.md").write_text(markdown(summary))
-    plots(out, grid, results, summary)
+    text = markdown(summary)
+    (out / "report.md").write_text(text)
+    images = plots(out, grid, results, summary)
+    write_html(out / "report.html", f"sim2real compare: {grid['task']}", text, images, settings_yaml, command)
     tensorboard(out, summary)
-    print(f"compare: report in {out} (report.md, summary.json, results.csv, learning_curves.png, budgets.png, tb/)")
+    print(
+        f"compare: report in {out} (report.html, report.md, summary.json, results.csv, learning_curves.png, "
+        "budgets.png, tb/)"
+    )
     return summary

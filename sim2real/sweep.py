@@ -132,8 +132,46 @@ def sweep(cfg: DictConfig) -> Path:
         },
     )
     _plot(out / "sweep.png", task, param, curves, cfg.seeds, cfg.episodes, key)
-    print(f"sweep: {task} over {param} for {len(groups)} policies -> {out} (sweep.csv, sweep.json, sweep.png)")
+    _html(out, cfg, task, param, groups, curves, key)
+    print(
+        f"sweep: {task} over {param} for {len(groups)} policies -> {out} "
+        "(report.html, sweep.csv, sweep.json, sweep.png)"
+    )
     return out
+
+
+def _html(out: Path, cfg: DictConfig, task: str, param: str, groups: dict, curves: dict, key: str) -> None:
+    """report.html: the curves as a table (IQM [95 % CI] per policy and value), the plot, settings, command."""
+    from sim2real.html_report import command_line, write_html
+
+    values = [q["value"] for q in next(iter(curves.values()))]
+    head = "| policy | runs | " + " | ".join(f"{param}={v}" for v in values) + " |"
+    rows = [head, "|" + "---|" * (len(values) + 2)]
+    for name, pts in curves.items():
+        cells = " | ".join(f"{q['iqm']:.3g} [{q['ci_low']:.3g}, {q['ci_high']:.3g}]" for q in pts)
+        rows.append(f"| `{name}` | {len(groups[name])} | {cells} |")
+    body = "\n".join(
+        [
+            f"# Robustness sweep: {task} over `{param}`",
+            "",
+            f"{key.replace('_', ' ')}, IQM over {cfg.seeds} seeds of {cfg.episodes} test episodes each, "
+            f"[95 % stratified-bootstrap CI]; every other parameter at the `{OmegaConf.select(cfg, 'dynamics.name')}` "
+            "profile.",
+            "",
+            *rows,
+        ]
+    )
+    settings = OmegaConf.to_yaml(
+        {k: v for k, v in OmegaConf.to_container(cfg).items() if k not in ("hydra", "out_dir")}
+    )
+    write_html(
+        out / "report.html",
+        f"sim2real sweep: {task} {param}",
+        body,
+        [out / "sweep.png"],
+        settings,
+        command_line("sweep"),
+    )
 
 
 def _plot(path: Path, task: str, param: str, curves: dict, seeds: int, episodes: int, key: str) -> None:

@@ -112,6 +112,7 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
         (["pretrained=train", "baseline_runs=0"], "baseline_runs=0"),
         (["calibrated=train", "conditions=[calibrated]"], "calibrated=train"),
         (["baseline=[grasp-dr]"], "baseline='grasp-dr' is a grasp policy"),
+        (["hydra.run.dir=elsewhere"], "compare writes its units, results and report to out=<dir>"),
     ],
 )
 def test_bad_grids_fail_fast(policies, tmp_path, extra, match):
@@ -258,3 +259,26 @@ def test_compare_pretrains_paired_runs_itself_and_reuses_them(tmp_path):
     assert "Seeds: paired seeds" in (out / "report.md").read_text()
     r = run_cli(*args)
     assert r.returncode == 0 and "compare (pretraining): 3 units, 3 already done, 0 to run" in r.stdout
+
+
+def test_html_report_renders_in_headless_chromium(policies, tmp_path):
+    """compare's report.html is self-contained: in a headless browser its tables and inline plots are there."""
+    import shutil
+
+    out = tmp_path / "cmp"
+    r = run_compare(policies, out, "seeds=1", "budgets=[256]", "conditions=[zero_shot,finetune]", in_process=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    page = (out / "report.html").read_text()
+    assert "http://" not in page and "https://" not in page  # nothing fetched at view time
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "headless Chromium is missing: `apt-get install chromium` (.ci/run installs it)"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}"]
+    url = (out / "report.html").as_uri()
+    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<table>") >= 1 and "<td>zero_shot</td>" in dom and dom.count('src="data:image/png;base64,') >= 2
+    assert "zero_shot" in dom and 'id="command"' in dom and "sim2real compare" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [browser, *flags, f"--screenshot={shot}", "--window-size=1200,1600", url], capture_output=True, timeout=120
+    )
+    assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
