@@ -1,10 +1,16 @@
-"""Copy a finished run into ``policies/<name>/`` as a shipped policy, with measured evaluation figures.
+"""Choose one of several finished runs by a stated rule and copy it into ``policies/<name>/`` as a shipped
+policy, with measured evaluation figures.
 
-    python -m sim2real.ship <run dir> <name> [--episodes 100]
+    python -m sim2real.ship <name> <run dir> [<run dir> ...] [--episodes 100]
 
-The figures (success rate and mean return on the nominal sim, the default randomisation and the
-``real`` target, ``--episodes`` evaluation episodes each, seeds disjoint from training) go into the
-shipped ``run.json`` under ``shipped_evaluation``.
+**Selection rule** (:data:`RULE`): the highest success rate (then mean return, then the lowest seed) on
+``--episodes`` *development* episodes of the run's own training distribution. No target profile and no test
+episode is looked at before the choice, so the published figures are not selected on. The candidates and
+their scores go into the shipped ``run.json`` under ``selection``.
+
+The published figures (success rate and mean return on the nominal sim, the default randomisation and the
+``real`` target, ``--episodes`` **test** episodes each, seeds disjoint from training and from development)
+go under ``shipped_evaluation``.
 """
 
 from __future__ import annotations
@@ -37,14 +43,54 @@ def evaluate_everywhere(run: Path, episodes: int) -> dict[str, dict[str, float]]
     return out
 
 
-def ship(run: Path, name: str, episodes: int) -> Path:
+RULE = (
+    "highest success rate (then mean return, then lowest seed) on development episodes of the run's own "
+    "training distribution; no target profile and no test episode is seen before the choice"
+)
+
+
+def select(runs: list[Path], episodes: int) -> tuple[Path, dict]:
+    """The run :data:`RULE` picks, and the record of the choice (every candidate's development score)."""
+    candidates = []
+    for run in runs:
+        src = resolve_policy(run)
+        rand = (src.meta.get("randomization") or {}).get("ranges") or None
+        dyn = (src.meta.get("dynamics") or {}).get("values") or None
+        s = summarize(run_episodes(stored_policy(src), src.task, episodes, 0, rand, dyn, "development"))
+        candidates.append(
+            {
+                "run": src.path.name,
+                "seed": src.meta.get("seed"),
+                "development_success_rate": s["success_rate"],
+                "development_mean_return": s["mean_return"],
+                "path": src.path,
+            }
+        )
+    best = max(
+        candidates,
+        key=lambda c: (c["development_success_rate"] or 0.0, c["development_mean_return"], -(c["seed"] or 0)),
+    )
+    record = {
+        "rule": RULE,
+        "episodes": episodes,
+        "candidates": [{k: v for k, v in c.items() if k != "path"} for c in candidates],
+        "chosen": best["run"],
+    }
+    return best["path"], record
+
+
+def ship(runs: list[Path], name: str, episodes: int, replace: bool = False) -> Path:
     th.set_num_threads(1)
+    run, selection = select(runs, episodes)
     src = resolve_policy(run)
     dest = POLICIES / name
+    if dest.exists() and not replace:
+        raise FileExistsError(f"{dest} exists; pass --replace to ship over the policy shipped there")
     dest.mkdir(parents=True, exist_ok=True)
     for f in ("model.zip", "normalization.npz"):
         shutil.copyfile(src.path / f, dest / f)
     meta = read_json(src.path / "run.json")
+    meta["selection"] = selection
     meta["shipped_evaluation"] = evaluate_everywhere(src.path, episodes)
     meta["source_run"] = str(src.path)
     write_json(dest / "run.json", meta)
@@ -53,13 +99,17 @@ def ship(run: Path, name: str, episodes: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path)
     parser.add_argument("name")
+    parser.add_argument("runs", type=Path, nargs="+", help="the candidate runs (one per pretraining seed)")
     parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--replace", action="store_true", help="replace the policy shipped under this name")
     args = parser.parse_args()
-    dest = ship(args.run, args.name, args.episodes)
+    dest = ship(args.runs, args.name, args.episodes, args.replace)
     ev = read_json(dest / "run.json")["shipped_evaluation"]
-    print(f"shipped {args.run} as {dest}: " + ", ".join(f"{k} {v['success_rate']:.0%}" for k, v in ev.items()))
+    print(
+        f"shipped {read_json(dest / 'run.json')['selection']['chosen']} as {dest}: "
+        + ", ".join(f"{k} {v['success_rate']:.0%}" for k, v in ev.items())
+    )
 
 
 if __name__ == "__main__":

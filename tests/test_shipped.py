@@ -48,3 +48,34 @@ def test_evaluate_shipped_policy_by_name(tmp_path):
     assert r.returncode == 0, r.stderr
     ev = json.loads((tmp_path / "evaluation.json").read_text())
     assert ev["task"] == "navigate" and ev["episodes"] == 3
+
+
+def test_ship_selects_by_the_stated_rule_on_development_episodes_only(tmp_path, monkeypatch):
+    """The shipped seed is the best on development episodes of its training distribution; no target profile
+    and no test episode is evaluated before the choice."""
+    from sim2real import ship
+    from sim2real.evaluate import Episode
+    from tests.helpers import tiny_train
+
+    runs = [tiny_train(tmp_path / f"s{i}", "ppo") for i in range(3)]
+    rate = {runs[0].name: 0.5, runs[1].name: 0.9, runs[2].name: 0.9}
+    ret = {runs[0].name: 9.0, runs[1].name: 1.0, runs[2].name: 2.0}
+    calls = []
+
+    def fake(policy, task, episodes, seed, rand, dyn, seed_range="test", **kw):
+        calls.append((seed_range, dyn))
+        name = fake.current
+        return [Episode(k < rate[name] * episodes, ret[name], 10, k, False, {}) for k in range(episodes)]
+
+    def spy_resolve(run):
+        fake.current = __import__("pathlib").Path(run).name
+        return real_resolve(run)
+
+    real_resolve = ship.resolve_policy
+    monkeypatch.setattr(ship, "run_episodes", fake)
+    monkeypatch.setattr(ship, "resolve_policy", spy_resolve)
+    chosen, record = ship.select(runs, 10)
+    assert chosen.name == "s2" and record["chosen"] == "s2"  # ties on success: the higher return wins
+    assert [c["development_success_rate"] for c in record["candidates"]] == [0.5, 0.9, 0.9]
+    assert calls and all(r == "development" for r, _ in calls)
+    assert all(not isinstance(d, str) and (d is None or d.get("mass_scale", 1.0) == 1.0) for _, d in calls)
