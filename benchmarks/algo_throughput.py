@@ -14,9 +14,9 @@ import time
 import torch as th
 from hydra import compose, initialize_config_module
 
-from sim2real.config import build_spec
-from sim2real.train import build_model
-from sim2real.vec import make_vec_env, normalize
+from sim2real.learn.config import build_spec
+from sim2real.learn.train import build_model
+from sim2real.learn.vec import make_vec_env, normalize
 
 
 def rate(task: str, algo: str, steps: int) -> float:

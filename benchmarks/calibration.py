@@ -24,7 +24,7 @@ from pathlib import Path
 
 def run(cmd: list[str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "sim2real.cli", *cmd], check=True)
+    subprocess.run([sys.executable, "-m", "sim2real.commands.cli", *cmd], check=True)
     return time.perf_counter() - t0
 
 
@@ -55,7 +55,7 @@ def one(task: str, args: argparse.Namespace) -> dict:
         ]
     )
     result = json.loads((cal_dir / "calibration.json").read_text())
-    from sim2real.datasets import read
+    from sim2real.data.datasets import read
 
     true = read(data, task).true_dynamics[0]  # scoring only
     return {"task": task, "wall_s": wall, "result": result, "true": true}

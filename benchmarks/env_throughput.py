@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 import sim2real.envs  # noqa: F401
 
-from sim2real import tasks
+from sim2real.sim import tasks
 
 
 def measure(env_id: str, kwargs: dict, steps: int, repeats: int) -> dict[str, float]:

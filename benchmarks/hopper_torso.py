@@ -35,15 +35,26 @@ def train(cond: str, seed: int, steps: int, out: Path) -> float:
     if (run / "model.zip").is_file():
         return 0.0
     t = time.time()
-    cmd = [sys.executable, "-m", "sim2real.cli", "train", "task=hopper", f"seed={seed}", f"steps={steps}",
-           "eval.interval=0", "checkpoint_interval=100000", "progress=false", *CONDITIONS[cond],
-           f"hydra.run.dir={run}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sim2real.commands.cli",
+        "train",
+        "task=hopper",
+        f"seed={seed}",
+        f"steps={steps}",
+        "eval.interval=0",
+        "checkpoint_interval=100000",
+        "progress=false",
+        *CONDITIONS[cond],
+        f"hydra.run.dir={run}",
+    ]
     subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL)
     return time.time() - t
 
 
 def evaluate(run: Path, episodes: int) -> list[float]:
-    from sim2real.evaluate import evaluate_policy
+    from sim2real.learn.evaluate import evaluate_policy
 
     return [
         evaluate_policy(run, "hopper", episodes, TEST_SEED, None, {"body_mass_scale.torso": kg / TORSO_KG})[
@@ -73,7 +84,7 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:  # evaluation in threads: MuJoCo and torch release the GIL
         returns = list(pool.map(lambda j: evaluate(args.out / j[0] / f"s{j[1]}", args.episodes), jobs))
     t_eval = time.time() - t1
-    from sim2real.stats import iqm_ci
+    from sim2real.transfer.stats import iqm_ci
 
     table: dict[str, list] = {}
     for cond in CONDITIONS:

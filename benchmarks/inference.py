@@ -18,9 +18,9 @@ import numpy as np
 import torch as th
 
 from sim2real.deploy import Bundle, CallbackRobot, ControlLoop
-from sim2real.evaluate import stored_policy
-from sim2real.export import export, sample_observations
-from sim2real.runs import resolve_policy
+from sim2real.deploy.export import export, sample_observations
+from sim2real.learn.evaluate import stored_policy
+from sim2real.learn.runs import resolve_policy
 
 
 def timed(fn, inputs: np.ndarray) -> np.ndarray:

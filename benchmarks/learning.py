@@ -29,7 +29,7 @@ def train(task: str, seed: int, out: Path, extra: list[str]) -> Path:
     cmd = [
         sys.executable,
         "-m",
-        "sim2real.cli",
+        "sim2real.commands.cli",
         "train",
         f"task={task}",
         *([] if any(e.startswith("dr=") for e in extra) else ["dr=default"]),

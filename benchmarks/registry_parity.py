@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from sim2real.runs import resolve_policy
-from sim2real.ship import evaluate_everywhere
+from sim2real.learn.runs import resolve_policy
+from sim2real.learn.ship import evaluate_everywhere
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
             print(
                 f"{name:14s} {target:22s} success now {ev['success_rate']:.2f} shipped {old['success_rate']:.2f}; "
                 f"return now {ev['mean_return']:.6f} shipped {old['mean_return']:.6f}; "
-                + ('same' if same else 'DIFFERENT')
+                + ("same" if same else "DIFFERENT")
             )
 
 

@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 import sim2real.envs  # noqa: F401
 
-from sim2real import tasks
+from sim2real.sim import tasks
 
 
 def rate(env: gym.Env, steps: int, seed: int) -> float:

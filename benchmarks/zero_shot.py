@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim2real.stats import iqm_ci, probability_of_improvement
+from sim2real.transfer.stats import iqm_ci, probability_of_improvement
 
 
 def evaluate(run: Path, target: str, episodes: int) -> dict:
@@ -30,7 +30,7 @@ def evaluate(run: Path, target: str, episodes: int) -> dict:
         [
             sys.executable,
             "-m",
-            "sim2real.cli",
+            "sim2real.commands.cli",
             "evaluate",
             f"policy={run}",
             f"dynamics={target}",

@@ -11,8 +11,8 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from sim2real.dynamics import Values, plain_spec, resolve_dynamics, resolve_randomization
-from sim2real.perturb import EpisodeDynamics, ModelIndex, Nominal, command_or_rest
+from sim2real.sim.dynamics import Values, plain_spec, resolve_dynamics, resolve_randomization
+from sim2real.sim.perturb import EpisodeDynamics, ModelIndex, Nominal, command_or_rest
 
 _SENSOR_OFF = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
 

@@ -9,8 +9,8 @@ import mujoco
 import numpy as np
 from sim2real.envs.base import Sim2RealEnv
 
-from sim2real.dynamics import PARAMS
-from sim2real.perturb import ModelIndex
+from sim2real.sim.dynamics import PARAMS
+from sim2real.sim.perturb import ModelIndex
 
 TABLE_HALF = 0.35  # m, half side of the table top (z = 0)
 MAX_STEP = 0.02  # m, largest end-effector displacement per control step (0.5 m/s at 25 Hz)

@@ -9,8 +9,8 @@ import mujoco
 import numpy as np
 from sim2real.envs.base import Sim2RealEnv
 
-from sim2real.dynamics import OBJECT_PARAMS, PARAMS
-from sim2real.perturb import ModelIndex
+from sim2real.sim.dynamics import OBJECT_PARAMS, PARAMS
+from sim2real.sim.perturb import ModelIndex
 
 V_MAX = 0.6  # m/s, forward speed at action 1
 W_MAX = 2.5  # rad/s, turn rate at action 1

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from hydra import compose, initialize_config_module
 
-from sim2real.train import train
+from sim2real.learn.train import train
 
 TINY = {
     "ppo": ["algo=ppo", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1", "n_envs=2"],
@@ -37,7 +37,7 @@ def run_cli(*argv, timeout=None):
     """The CLI's entry function in-process (about 2 s cheaper than a subprocess); returns ``returncode``,
     ``stdout`` and ``stderr`` like ``subprocess.run``. Streams are redirected by hand, not through capsys:
     Hydra's job logging keeps the stream it was set up with, so its handlers are restored afterwards."""
-    from sim2real.cli import main
+    from sim2real.commands.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     handlers = list(logging.root.handlers)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from sim2real.envs.scripted import scripted_policy
 
-from sim2real.collect import rollout
-from sim2real.datasets import write
+from sim2real.data.collect import rollout
+from sim2real.data.datasets import write
 from tests.helpers import run_cli as cli
 from tests.helpers import tiny_train
 
@@ -90,7 +90,7 @@ def world(tmp_path_factory):
         [
             sys.executable,
             "-m",
-            "sim2real.cli",
+            "sim2real.commands.cli",
             "export",
             f"policy={run}",
             f"out={root / 'bundle'}",

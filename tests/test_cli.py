@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sim2real.cli import PUBLIC
+from sim2real.commands.cli import PUBLIC
 from tests.helpers import run_cli
 
 
@@ -29,7 +29,7 @@ def test_subcommand_help_has_its_own_header_and_hides_internal_groups():
 
 
 def test_completion_routes_through_the_subcommand(monkeypatch, capsys):
-    from sim2real.cli import main
+    from sim2real.commands.cli import main
 
     for line, expect in [
         ("sim2real tr", "train"),
@@ -60,7 +60,7 @@ def test_compare_progress_shows_on_a_terminal_only(monkeypatch, tmp_path):
     import io
     import time
 
-    from sim2real.compare import _progress
+    from sim2real.transfer.compare import _progress
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -9,7 +9,7 @@ import sys
 import pytest
 from hydra import compose, initialize_config_module
 
-from sim2real.train import train
+from sim2real.learn.train import train
 from tests.helpers import run_cli
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -58,7 +58,7 @@ def run_compare(policies, out, *extra, timeout=600, in_process=False):
     if in_process:  # a grid refused before any unit runs: the entry function, not a 2-second subprocess
         return run_cli(*args)
     return subprocess.run(
-        [sys.executable, "-m", "sim2real.cli", *args], capture_output=True, text=True, timeout=timeout, env=ENV
+        [sys.executable, "-m", "sim2real.commands.cli", *args], capture_output=True, text=True, timeout=timeout, env=ENV
     )
 
 
@@ -163,8 +163,8 @@ def test_sweep_bad_param(policies, tmp_path):
 def nav_dataset(tmp_path_factory):
     from sim2real.envs.scripted import scripted_policy
 
-    from sim2real.collect import rollout
-    from sim2real.datasets import write
+    from sim2real.data.collect import rollout
+    from sim2real.data.datasets import write
 
     logs = rollout(scripted_policy, "navigate", 2, 0, None, "real", action_noise=0.1)
     return write(tmp_path_factory.mktemp("logs") / "nav-real-v0", "navigate", logs, {"source": "test"})
@@ -207,7 +207,7 @@ def test_bad_logged_grids_fail_fast(policies, nav_dataset, tmp_path, extra, matc
 
 
 def _grid(policies, *extra):
-    from sim2real.compare import expand, validate
+    from sim2real.transfer.compare import expand, validate
 
     with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
         cfg = compose("compare", overrides=["task=navigate", "seeds=2", "budgets=[256]", "eval.interval=256", *extra])
@@ -224,7 +224,7 @@ def test_paired_seeds_start_every_condition_of_seed_i_from_pretraining_run_i(pol
         assert uses[(cond, 0)] == a and uses[(cond, 1)] == b, cond
     assert uses[("scratch", 0)] is None and uses[("nominal_zero_shot", 1)] == b
     # one shared run: every seed uses it (and the report says the CIs leave pretraining variance out)
-    from sim2real.compare import pretraining_protocol
+    from sim2real.transfer.compare import pretraining_protocol
 
     grid1, units1 = _grid(policies, f"pretrained={a}", f"baseline={b}")
     assert {u.get("init") for u in units1 if u["condition"] == "finetune"} == {a}
@@ -249,7 +249,7 @@ def test_compare_pretrains_paired_runs_itself_and_reuses_them(tmp_path):
         'pretrain.overrides=["steps=256","warm_start.demos=0","eval.interval=0","algo.n_steps=64","n_envs=2"]',
         f"out={out}",
     ]
-    r = subprocess.run([sys.executable, "-m", "sim2real.cli", *args], capture_output=True, text=True, env=ENV)
+    r = subprocess.run([sys.executable, "-m", "sim2real.commands.cli", *args], capture_output=True, text=True, env=ENV)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "compare (pretraining): 3 units, 0 already done, 3 to run" in r.stdout
     s = json.loads((out / "summary.json").read_text())

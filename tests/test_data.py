@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sim2real.envs.scripted import scripted_policy
 
-from sim2real.calibrate import Replay, calibrate
-from sim2real.collect import rollout
-from sim2real.data_cmd import data_main
-from sim2real.datasets import DatasetError, import_npz, read, write
+from sim2real.commands.data_cmd import data_main
+from sim2real.data.calibrate import Replay, calibrate
+from sim2real.data.collect import rollout
+from sim2real.data.datasets import DatasetError, import_npz, read, write
 from tests.helpers import run_cli, tiny_train
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -140,13 +140,13 @@ def test_calibration_recovers_known_scales(tmp_path):
 def _finetune(init, out, *overrides):
     from hydra import compose, initialize_config_module
 
-    from sim2real.finetune import finetune
+    from sim2real.learn.finetune import finetune
 
     with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
         cfg = compose(
             "finetune", overrides=[f"init={init}", "task=navigate", f"out_dir={out}", "eval.interval=0", *overrides]
         )
-    return finetune(cfg)
+    return finetune(cfg, read(cfg.data, "navigate") if cfg.get("data") else None)
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def nav_logs(tmp_path_factory):
 
 
 def _actor_params(run):
-    from sim2real.runs import load_model, resolve_policy
+    from sim2real.learn.runs import load_model, resolve_policy
 
     model = load_model(resolve_policy(run))
     return [p.detach().clone() for n, p in model.policy.named_parameters() if "critic" not in n and "value" not in n]
@@ -186,8 +186,8 @@ def test_offline_finetuning_changes_the_policy(tmp_path, nav_logs, algo):
 
 
 def test_mixed_finetuning_samples_half_logged(tmp_path, nav_logs):
-    from sim2real.offline import MixedReplayBuffer, logged_buffer
-    from sim2real.runs import load_model, resolve_policy
+    from sim2real.learn.offline import MixedReplayBuffer, logged_buffer
+    from sim2real.learn.runs import load_model, resolve_policy
 
     init = tiny_train(tmp_path / "init", "sac", steps=64)
     run = _finetune(
@@ -213,7 +213,7 @@ def test_mixed_finetuning_samples_half_logged(tmp_path, nav_logs):
 
 
 def test_ppo_cannot_mix(tmp_path, nav_logs):
-    from sim2real.config import ConfigError
+    from sim2real.learn.config import ConfigError
 
     init = tiny_train(tmp_path / "init", "ppo", steps=64)
     with pytest.raises(ConfigError, match="mode=mixed needs an off-policy"):
@@ -278,7 +278,7 @@ def test_bad_calibration_requests_are_one_line(tmp_path, nav_logs, args, message
 
 
 def test_observation_noise_and_bias_from_kinematics(tmp_path):
-    from sim2real.calibrate import noise_and_bias
+    from sim2real.data.calibrate import noise_and_bias
 
     true = {"obs_noise_std": 0.01, "obs_bias": 0.02}
     logs = rollout(_scripted, "grasp", 6, 0, None, true, action_noise=0.1)

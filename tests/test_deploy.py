@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim2real.datasets import load_dataset
+from sim2real.data.datasets import load_dataset
 from sim2real.deploy import Bundle, BundleError, CallbackRobot, ControlLoop
-from sim2real.export import export
+from sim2real.deploy.export import export
 from tests.helpers import tiny_train
 
 
@@ -157,7 +157,7 @@ def test_deploy_on_target_writes_a_valid_dataset(bundle_dir, tmp_path):
         [
             sys.executable,
             "-m",
-            "sim2real.cli",
+            "sim2real.commands.cli",
             "deploy",
             f"bundle={bundle_dir}",
             "dynamics=real",
@@ -184,7 +184,7 @@ def test_deploy_on_target_writes_a_valid_dataset(bundle_dir, tmp_path):
 
 def test_deploy_bad_bundle_is_one_line(tmp_path):
     r = subprocess.run(
-        [sys.executable, "-m", "sim2real.cli", "deploy", f"bundle={tmp_path}"],
+        [sys.executable, "-m", "sim2real.commands.cli", "deploy", f"bundle={tmp_path}"],
         capture_output=True,
         text=True,
         timeout=60,

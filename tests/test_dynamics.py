@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import sim2real.envs  # noqa: F401
 
-from sim2real.dynamics import PARAMS, DynamicsError, sample, validate_ranges, validate_values
-from sim2real.perturb import ActionChannel, ObsChannel
-from sim2real.wrappers import DynamicsWrapper
+from sim2real.sim.dynamics import PARAMS, DynamicsError, sample, validate_ranges, validate_values
+from sim2real.sim.perturb import ActionChannel, ObsChannel
+from sim2real.sim.wrappers import DynamicsWrapper
 
 ALL = tuple(PARAMS)
 

@@ -16,13 +16,13 @@ import yaml
 from sim2real.envs.scripted import scripted_policy
 from stable_baselines3 import PPO
 
-from sim2real.calibrate import CalibrationError
-from sim2real.calibrate_cmd import check_result
-from sim2real.collect import rollout
-from sim2real.compare import PARENT_ENV
-from sim2real.datasets import DatasetError, write
-from sim2real.runs import latest_checkpoint, save_checkpoint
-from sim2real.vec import make_vec_env, normalize
+from sim2real.commands.calibrate_cmd import check_result
+from sim2real.data.calibrate import CalibrationError
+from sim2real.data.collect import rollout
+from sim2real.data.datasets import DatasetError, write
+from sim2real.learn.runs import latest_checkpoint, save_checkpoint
+from sim2real.learn.vec import make_vec_env, normalize
+from sim2real.transfer.compare import PARENT_ENV
 from tests.helpers import run_cli as cli
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -65,7 +65,10 @@ def test_kill_9_then_resume_keeps_the_started_config_and_a_second_run_is_refused
         f"hydra.run.dir={run}",
     ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sim2real.cli", *args], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "sim2real.commands.cli", *args],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         assert wait_for(lambda: latest_step(run) >= 1024)
@@ -101,7 +104,7 @@ def test_finetune_resume_hint_works(tmp_path, monkeypatch):
         [
             sys.executable,
             "-m",
-            "sim2real.cli",
+            "sim2real.commands.cli",
             "finetune",
             f"init={init}",
             "steps=100000",
@@ -147,7 +150,10 @@ def test_killed_compare_leaves_no_worker_and_its_rerun_continues_cleanly(tmp_pat
         f"out={out}",
     ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sim2real.cli", *args], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "sim2real.commands.cli", *args],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     assert wait_for(lambda: any((out / "units").glob("*/evaluations.jsonl")), timeout=120)
     proc.send_signal(signal.SIGKILL)
@@ -165,7 +171,7 @@ def test_killed_compare_leaves_no_worker_and_its_rerun_continues_cleanly(tmp_pat
 
     assert wait_for(lambda: not workers(), timeout=15), f"live workers after kill -9: {workers()}"
     r = subprocess.run(
-        [sys.executable, "-m", "sim2real.cli", *args], env=ENV, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "sim2real.commands.cli", *args], env=ENV, capture_output=True, text=True, timeout=300
     )
     assert r.returncode == 0, r.stderr
     summary = json.loads((out / "summary.json").read_text())

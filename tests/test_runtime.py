@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sim2real.deploy import Bundle, CallbackRobot, ControlLoop
-from sim2real.export import export
+from sim2real.deploy.export import export
 from tests.helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[1]

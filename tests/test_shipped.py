@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from sim2real.runs import resolve_policy, shipped_policies
+from sim2real.learn.runs import resolve_policy, shipped_policies
 
 NAMES = ["grasp-dr", "grasp-nominal", "navigate-dr", "navigate-nominal"]
 
@@ -33,7 +33,7 @@ def test_evaluate_shipped_policy_by_name(tmp_path):
         [
             sys.executable,
             "-m",
-            "sim2real.cli",
+            "sim2real.commands.cli",
             "evaluate",
             "policy=navigate-dr",
             "dynamics=real",
@@ -53,8 +53,8 @@ def test_evaluate_shipped_policy_by_name(tmp_path):
 def test_ship_selects_by_the_stated_rule_on_development_episodes_only(tmp_path, monkeypatch):
     """The shipped seed is the best on development episodes of its training distribution; no target profile
     and no test episode is evaluated before the choice."""
-    from sim2real import ship
-    from sim2real.evaluate import Episode
+    from sim2real.learn import ship
+    from sim2real.learn.evaluate import Episode
     from tests.helpers import tiny_train
 
     runs = [tiny_train(tmp_path / f"s{i}", "ppo") for i in range(3)]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sim2real import stats
+from sim2real.transfer import stats
 
 
 def test_iqm_known_values():
@@ -76,7 +76,7 @@ def _curve_result(values, step=1000):
     ],
 )
 def test_verdict_on_constructed_curves(ft_final, expected):
-    from sim2real.report import _transfer
+    from sim2real.transfer.report import _transfer
 
     ft = [{"result": _curve_result([0.5, f])} for f in ft_final]
     sc = [{"result": _curve_result([0.0, s])} for s in (0.5, 0.6, 0.55, 0.5, 0.6)]
@@ -125,7 +125,7 @@ def test_probability_of_improvement_counts_ties_as_half():
 def test_summary_iqms_equal_rliables_on_the_per_seed_values():
     from rliable import metrics
 
-    from sim2real.report import summarize
+    from sim2real.transfer.report import summarize
 
     zs = [0.2, 0.9, 0.5, 0.6, 0.3]
     results = [
@@ -140,7 +140,7 @@ def test_summary_iqms_equal_rliables_on_the_per_seed_values():
 
 
 def test_retention_is_the_fine_tuned_policys_score_back_in_the_randomised_sim():
-    from sim2real.report import summarize
+    from sim2real.transfer.report import summarize
 
     results = [{"condition": "sim", "seed": i, "result": {"success_rate": 0.9, "mean_return": 1.0}} for i in range(5)]
     results += [
@@ -163,7 +163,7 @@ def test_retention_is_the_fine_tuned_policys_score_back_in_the_randomised_sim():
 
 
 def test_curves_snap_to_the_evaluation_interval():
-    from sim2real.report import _curve
+    from sim2real.transfer.report import _curve
 
     result = {
         "curve": [
@@ -180,8 +180,8 @@ def test_curves_snap_to_the_evaluation_interval():
 def test_a_compare_unit_is_reused_only_for_the_same_policy_bytes(tmp_path):
     from hydra import compose, initialize_config_module
 
-    from sim2real.compare import expand
-    from sim2real.runs import policy_digest
+    from sim2real.learn.runs import policy_digest
+    from sim2real.transfer.compare import expand
 
     for name, data in (("a", b"one"), ("b", b"two")):
         (tmp_path / name).mkdir()

@@ -12,9 +12,9 @@ import pytest
 import sim2real.envs  # noqa: F401
 from gymnasium.utils.env_checker import check_env
 
-from sim2real import tasks
-from sim2real.dynamics import DynamicsError
-from sim2real.wrappers import DynamicsWrapper
+from sim2real.sim import tasks
+from sim2real.sim.dynamics import DynamicsError
+from sim2real.sim.wrappers import DynamicsWrapper
 from tests.helpers import run_cli as cli
 
 TINY = [
@@ -155,7 +155,7 @@ SLIDER_MODULE = '''
 """A user's robot: a cart on a rail that must reach x = 0.5 m (a Sim2RealEnv subclass)."""
 import numpy as np
 from sim2real.envs.base import Sim2RealEnv
-from sim2real.perturb import ModelIndex
+from sim2real.sim.perturb import ModelIndex
 
 class SliderEnv(Sim2RealEnv):
     task = "slider"
@@ -248,7 +248,7 @@ def _results(offset: float) -> list[dict]:
 
 @pytest.mark.parametrize("offset", [0.0, 5.0, -1000.0])
 def test_normalised_return_has_known_values_and_ignores_a_reward_offset(offset):
-    from sim2real.compare import score
+    from sim2real.transfer.compare import score
 
     results = _results(offset)
     metric = score(results, "hopper")
@@ -261,8 +261,8 @@ def test_normalised_return_has_known_values_and_ignores_a_reward_offset(offset):
 
 
 def test_normalised_return_refuses_a_policy_no_better_than_random():
-    from sim2real.compare import score
-    from sim2real.config import ConfigError
+    from sim2real.learn.config import ConfigError
+    from sim2real.transfer.compare import score
 
     results = [
         {"condition": "random", "result": {"mean_return": 50.0}},
@@ -273,7 +273,7 @@ def test_normalised_return_refuses_a_policy_no_better_than_random():
 
 
 def test_success_tasks_keep_their_success_rate():
-    from sim2real.compare import score
+    from sim2real.transfer.compare import score
 
     results = [{"condition": "zero_shot", "result": {"mean_return": 5.0, "success_rate": 0.9}}]
     assert score(results, "navigate")["name"] == "success" and results[0]["result"]["success_rate"] == 0.9

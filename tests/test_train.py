@@ -7,10 +7,10 @@ import pytest
 import torch as th
 from hydra import compose, initialize_config_module
 
-from sim2real.bc import behaviour_clone, collect_demonstrations
-from sim2real.finetune import apply_scope, finetune, set_learning_rate
-from sim2real.runs import load_model, resolve_policy
-from sim2real.train import train
+from sim2real.learn.bc import behaviour_clone, collect_demonstrations
+from sim2real.learn.finetune import apply_scope, finetune, set_learning_rate
+from sim2real.learn.runs import load_model, resolve_policy
+from sim2real.learn.train import train
 from tests.helpers import run_cli
 
 TINY = {
@@ -78,8 +78,8 @@ def test_run_directory_contents(trained):
 
 def test_batched_evaluation_plays_the_same_episodes_as_one_at_a_time():
     """Envs stepped together: each episode is still fixed by its seed, and the records come in seed order."""
-    from sim2real.evaluate import run_episodes, stored_policy
-    from sim2real.runs import resolve_policy
+    from sim2real.learn.evaluate import run_episodes, stored_policy
+    from sim2real.learn.runs import resolve_policy
 
     policy = stored_policy(resolve_policy("navigate-dr"))
     one = run_episodes(policy, "navigate", 5, 3, "default", batch=1)
@@ -90,8 +90,8 @@ def test_batched_evaluation_plays_the_same_episodes_as_one_at_a_time():
 
 
 def test_development_and_test_episodes_are_disjoint():
-    from sim2real.evaluate import run_episodes
-    from sim2real.vec import DEV_SEED_BASE, EVAL_SEED_BASE
+    from sim2real.learn.evaluate import run_episodes
+    from sim2real.learn.vec import DEV_SEED_BASE, EVAL_SEED_BASE
 
     def still(obs):
         return np.zeros(2, np.float32)
@@ -136,7 +136,7 @@ def test_finetune_and_evaluate(trained, tmp_path):
 
 
 def _lr_after_learning(out, algo, set_lr):
-    from sim2real.vec import make_vec_env, normalize
+    from sim2real.learn.vec import make_vec_env, normalize
 
     src = resolve_policy(out)
     venv = normalize(make_vec_env("navigate", 2 if algo == "ppo" else 1, 0), 0.99)
@@ -216,7 +216,7 @@ def test_behaviour_cloning_imitates_the_scripted_controller():
     assert demos.successes >= 3 and len(demos.obs) == len(demos.actions)
     from stable_baselines3 import PPO
 
-    from sim2real.vec import make_vec_env
+    from sim2real.learn.vec import make_vec_env
 
     model = PPO("MlpPolicy", make_vec_env("grasp", 1, 0), seed=0, device="cpu")
     x = (demos.obs - demos.obs.mean(0)) / (demos.obs.std(0) + 1e-8)

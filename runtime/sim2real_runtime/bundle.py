@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-BUNDLE_FORMAT = 1  # the policy.json format this runtime reads (written by sim2real.export)
+BUNDLE_FORMAT = 1  # the policy.json format this runtime reads (written by sim2real.deploy.export)
 REQUIRED_KEYS = ("format", "task", "observation", "action", "control_rate_hz", "safe_action")
 
 

@@ -8,7 +8,7 @@ from gymnasium.utils.env_checker import check_env
 from sim2real.envs.scripted import scripted_policy
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-from sim2real.dynamics import DynamicsError, resolve_randomization, task_tables
+from sim2real.sim.dynamics import DynamicsError, resolve_randomization, task_tables
 from tests.conftest import IDS
 
 VARIANTS = [{}, {"randomization": "default"}, {"randomization": "wide"}, {"dynamics": "real"}]

@@ -1,0 +1,110 @@
+"""``sim2real calibrate``: calibration.json, a randomisation centred on the estimate (``dr.yaml``) and the
+point estimate as a target profile (``dynamics.yaml``) in the run directory."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig
+
+from sim2real.data.calibrate import CalibrationError, calibrate, envs_params, randomization_from, replay_env
+from sim2real.data.datasets import read
+from sim2real.io import atomic_write, write_json
+from sim2real.learn.config import plain
+from sim2real.sim import tasks
+from sim2real.sim.dynamics import DynamicsError, resolve_dynamics, validate_ranges, validate_values
+
+
+def _int(cfg: DictConfig, key: str, low: int) -> int:
+    v = cfg[key]
+    if not isinstance(v, int) or isinstance(v, bool) or v < low:
+        raise CalibrationError(f"{key}={v!r}: must be an integer >= {low}")
+    return v
+
+
+def write_yaml(path: Path, data: dict[str, Any], header: str) -> None:
+    """``header`` then ``data`` as YAML, written atomically."""
+    atomic_write(path, lambda p: Path(p).write_text(header + yaml.safe_dump(data, sort_keys=False)))
+
+
+def check_result(result: dict[str, Any], ranges: dict[str, Any], task: str, data: str) -> None:
+    """Refuse a calibration that is no use: replays that diverge, a replay error that did not drop, or a
+    randomisation or profile that the config checks would refuse (e.g. data logged in other units)."""
+    hint = "are the logged observations and actions in the task's units (docs/datasets.md)?"
+    if result["diverged_segments_after"]:
+        raise CalibrationError(
+            f"calibrate: {result['diverged_segments_after']} replayed segments of {data} diverge in the simulator "
+            f"even at the estimate; {hint}"
+        )
+    before, after = result["replay_error_before"], result["replay_error_after"]
+    if not (math.isfinite(after) and after < before):
+        raise CalibrationError(
+            f"calibrate: the replay error of {data} did not drop ({before:.4g} -> {after:.4g}); {hint}"
+        )
+    allowed = envs_params(task)
+    try:
+        validate_ranges(ranges, allowed, "calibrated randomisation")
+        validate_values(result["estimate"], allowed, "calibrated dynamics")
+    except DynamicsError as e:
+        raise CalibrationError(f"calibrate: the result is not a valid config ({e}); {hint}") from None
+
+
+def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
+    """Validate every input, calibrate, write the three files and print the one-line summary."""
+    task = cfg.task.name
+    replay_env(task)  # a task without replay hooks is refused before anything else
+    params = plain(cfg.params) or list(tasks.get(task).calibrate_params)
+    if not params:
+        raise CalibrationError(f"params=[]: task {task} names no default parameters to calibrate; give params=[...]")
+    if not isinstance(params, list):
+        raise CalibrationError(f"params={params!r}: give a list, e.g. params=[mass_scale,action_latency]")
+    budget, seed = _int(cfg, "budget", 10), _int(cfg, "seed", 0)
+    horizon, stride = _int(cfg, "horizon", 1), _int(cfg, "stride", 1)
+    weight = cfg.prior_weight
+    if not isinstance(weight, (int, float)) or weight < 0:
+        raise CalibrationError(f"prior_weight={weight!r}: must be a number >= 0")
+    default = plain(cfg.task.randomization).get(str(cfg.base_dr))
+    if default is None:
+        raise CalibrationError(f"base_dr='{cfg.base_dr}' is not a preset of task {task}")
+    profiles = {}
+    for spec in plain(cfg.gap_of) or []:
+        values = yaml.safe_load(Path(spec).read_text()) if str(spec).endswith((".yaml", ".yml")) else spec
+        if isinstance(values, dict):
+            values = {k: v for k, v in values.items() if k != "name"}
+        profiles[str(spec)] = resolve_dynamics(values, task, envs_params(task))
+    logged = read(cfg.data, task)
+    result = calibrate(logged, list(params), budget, seed, horizon, stride, float(weight), profiles)
+    ranges = randomization_from(result, default)
+    check_result(result, ranges, task, cfg.data)  # nothing is written unless the result is usable
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "calibration.json", result)
+    write_yaml(
+        out / "dr.yaml",
+        {"name": "calibrated", **ranges},
+        f"# Randomisation centred on the calibration in {out / 'calibration.json'} (base preset: {cfg.base_dr}).\n"
+        "# Use it as dr=<this file or its directory>.\n",
+    )
+    write_yaml(
+        out / "dynamics.yaml",
+        {
+            "name": "calibrated",
+            **{k: int(v) if k == "action_latency" else float(v) for k, v in result["estimate"].items()},
+        },
+        "# The calibrated point estimate as a target profile: dynamics=<this file>.\n",
+    )
+    ident = [p for p, ok in result["identified"].items() if ok]
+    parts = []
+    for p, v in result["estimate"].items():
+        s = result["std"][p]
+        std = f" +- {s:.2g}" if isinstance(s, float) and math.isfinite(s) else ""
+        parts.append(f"{p}={v:.3g}{std}" + ("" if p in ident else " (not identified)"))
+    gaps = "".join(f"; replay error of {k}: {v:.3f}" for k, v in result["replay_error_of"].items())
+    print(
+        f"calibrate: {task} from {logged.episodes} episodes: replay error {result['replay_error_before']:.3f} -> "
+        f"{result['replay_error_after']:.3f}; " + ", ".join(parts) + gaps + f" -> {out / 'calibration.json'}"
+    )
+    return result

@@ -1,0 +1,430 @@
+"""The ``sim2real`` command: ``sim2real <subcommand> [hydra overrides] [-m]``.
+
+Each subcommand is a Hydra app over the packaged ``configs/`` (so ``hydra.run.dir=...``, ``-m``
+sweeps and launchers work as usual); bad inputs end with a one-line ``error:`` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sim2real.commands import cli_help
+from sim2real.learn.config import ConfigError
+from sim2real.sim.dynamics import DynamicsError
+
+# BundleError, DatasetError, CalibrationError and InUseError are ValueErrors
+USER_ERRORS = (ConfigError, DynamicsError, FileNotFoundError, FileExistsError, ValueError)
+
+
+def _train(cfg: Any) -> None:
+    from sim2real.learn.train import train
+
+    run_dir = train(cfg)
+    print(f"train: run directory {run_dir}")
+
+
+def _finetune(cfg: Any) -> None:
+    from omegaconf import OmegaConf
+
+    from sim2real.learn.finetune import finetune
+
+    data = OmegaConf.select(cfg, "data")
+    if data is not None:  # logged target data: read (and checked) here, fine-tuned on in the learning layer
+        from sim2real.data.datasets import read
+
+        run_dir = finetune(cfg, read(data, cfg.task.name))
+    else:
+        run_dir = finetune(cfg)
+    print(f"finetune: run directory {run_dir}")
+
+
+def _evaluate(cfg: Any) -> None:
+    from sim2real.commands.evaluate_cmd import evaluate
+
+    evaluate(cfg)
+
+
+def _arg(argv: list[str], key: str) -> str | None:
+    for arg in argv:
+        if arg.startswith(f"{key}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _from_policy(argv: list[str], key: str, with_algo: bool) -> list[str]:
+    """Fill ``task=`` (and ``algo=``) from the policy named by ``key=`` unless given."""
+    spec = _arg(argv, key)
+    if spec is None or "," in spec:
+        return argv
+    from sim2real.learn.runs import resolve_policy
+
+    src = resolve_policy(spec)
+    extra = [] if _arg(argv, "task") else [f"task={src.task}"]
+    if with_algo and not _arg(argv, "algo"):
+        extra.append(f"algo={src.algo}")
+    return [*argv, *extra]
+
+
+def _compare(cfg: Any) -> None:
+    from sim2real.transfer.compare import compare
+
+    compare(cfg)
+
+
+def _sweep(cfg: Any) -> None:
+    from sim2real.transfer.sweep import sweep
+
+    sweep(cfg)
+
+
+def _unit(cfg: Any) -> None:
+    from sim2real.transfer.compare import run_unit
+
+    run_unit(cfg)
+
+
+def _export(cfg: Any) -> None:
+    from sim2real.commands.deploy_cmd import export_cmd
+
+    export_cmd(cfg)
+
+
+def _deploy(cfg: Any) -> None:
+    from sim2real.commands.deploy_cmd import deploy_cmd
+
+    deploy_cmd(cfg)
+
+
+def _collect(cfg: Any) -> None:
+    from sim2real.data.collect import collect
+
+    collect(cfg)
+
+
+def _calibrate(cfg: Any) -> None:
+    from sim2real.commands.calibrate_cmd import calibrate_cmd
+
+    calibrate_cmd(cfg)
+
+
+def _task_from_dataset(argv: list[str]) -> list[str]:
+    """Fill ``task=`` from the dataset's recorded task."""
+    spec = _arg(argv, "data")
+    if spec is None or _arg(argv, "task"):
+        return argv
+    from sim2real.data.datasets import read
+
+    return [*argv, f"task={read(spec).task}"]
+
+
+def _group_file(argv: list[str]) -> list[str]:
+    """``dr=<file or dir>`` / ``dynamics=<file>``: a YAML written by ``calibrate`` (or by hand) becomes
+    ``dr=none dr.<name>=[low,high] ...`` (``dynamics=nominal dynamics.<name>=value ...``), so every
+    command, sweep and launcher takes it like a preset."""
+    import yaml
+
+    from sim2real.sim.dynamics import PARAMS
+
+    out = []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key not in ("dr", "dynamics") or not ("/" in value or value.endswith((".yaml", ".yml"))) or "," in value:
+            out.append(arg)
+            continue
+        path = Path(value)
+        if path.is_dir():
+            path = path / f"{key}.yaml"
+        if not path.is_file():
+            raise ConfigError(
+                f"{key}={value}: no such file (a calibration run directory holds dr.yaml and dynamics.yaml)"
+            )
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{key}={value}: expected a mapping of parameter names")
+        out += [f"{key}={'none' if key == 'dr' else 'nominal'}", f"{key}.name={data.pop('name', path.stem)}"]
+        for name, v in data.items():
+            if name not in PARAMS:
+                raise ConfigError(
+                    f"{key}={value}: unknown dynamics parameter '{name}'; valid names: {', '.join(PARAMS)}"
+                )
+            if isinstance(v, list):  # every entry kept: the range check refuses anything but [low, high]
+                out.append(f"{key}.{name}=[{','.join(str(x) for x in v)}]")
+            else:
+                out.append(f"{key}.{name}={v}")
+    return out
+
+
+def _task_from_bundle(argv: list[str]) -> list[str]:
+    """Fill ``task=`` from the bundle's policy.json (read as JSON: no torch on the deploy path)."""
+    spec = _arg(argv, "bundle")
+    if spec is None or _arg(argv, "task"):
+        return argv
+    from sim2real.deploy import Bundle
+
+    return [*argv, f"task={Bundle.load(spec).meta['task']}"]
+
+
+COMMANDS: dict[str, tuple[str, Callable[[Any], None]]] = {
+    "train": ("train", _train),
+    "finetune": ("finetune", _finetune),
+    "evaluate": ("evaluate", _evaluate),
+    "export": ("export", _export),
+    "deploy": ("deploy", _deploy),
+    "compare": ("compare", _compare),
+    "unit": ("unit", _unit),
+    "sweep": ("sweep", _sweep),
+    "collect": ("collect", _collect),
+    "calibrate": ("calibrate", _calibrate),
+}
+
+
+GROUPS = ("task", "dr", "dynamics", "algo")
+
+
+def resume_args(argv: list[str]) -> list[str]:
+    """``resume=<run dir>`` (or ``resume=true hydra.run.dir=<run dir>``): the overrides the run started with
+    (``overrides.started.yaml``; Hydra's ``.hydra/overrides.yaml`` for runs from before it), then the new ones;
+    the run then checks its config against ``config.started.yaml``."""
+    target = _arg(argv, "resume")
+    if target is None or target.lower() == "false":
+        return argv
+    run_dir = _arg(argv, "hydra.run.dir") if target.lower() == "true" else target
+    if run_dir is None:
+        raise ConfigError("resume=true needs hydra.run.dir=<run dir>; or write resume=<run dir>")
+    saved = Path(run_dir) / "overrides.started.yaml"  # sim2real's copy; Hydra rewrites its own on every start
+    if not saved.is_file():
+        saved = Path(run_dir) / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        raise ConfigError(
+            f"resume={run_dir}: {saved} is missing; resume takes a run directory written by sim2real train/finetune"
+        )
+    import yaml
+
+    old = [a for a in (yaml.safe_load(saved.read_text()) or []) if not str(a).startswith("resume=")]
+    new = [a for a in argv if not a.startswith(("resume=", "hydra.run.dir="))]
+    return [*old, *new, "resume=true", f"hydra.run.dir={run_dir}"]
+
+
+def _hydra_message(e: Exception) -> str:
+    """Hydra's multi-line composition errors as one line."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(e, MissingConfigException) and e.options is not None and e.missing_cfg_file:
+        group, _, value = str(e.missing_cfg_file).rpartition("/")
+        if group == "task":
+            from sim2real.sim import tasks
+
+            alias = [n for n in tasks.names() if value in (tasks.get(n).stock, tasks.get(n).env_id)]
+            if alias:
+                return f"task={value} is the Gymnasium id of task '{alias[0]}': use task={alias[0]}"
+            return f"task={value} is unknown; registered: {', '.join(e.options)}; {tasks.HOW_TO_ADD}"
+        if group in GROUPS:
+            return f"{group}={value} is unknown; choose one of: {', '.join(e.options)}"
+    text = str(e)
+    if text.startswith("Could not override '"):
+        key = text.split("'")[1]
+        return f"{key}: no such config key; `--cfg job` after the subcommand lists the keys"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("Config search path", "provider=", "full_key", "object_type"))]
+    return " ".join(lines)
+
+
+def _per_body(arg: str) -> str:
+    """``dynamics.body_mass_scale.<body>=v`` (and ``dr.``) need no ``+``: the generated groups hold per-body
+    values as a mapping whose keys depend on the task, so the CLI adds Hydra's ``++`` itself."""
+    if arg.startswith(("dynamics.body_mass_scale.", "dr.body_mass_scale.")):
+        return "++" + arg
+    return arg
+
+
+def _store_registered_tasks() -> None:
+    """Tasks registered in Python or by an entry point become ``task=<name>`` options of every command."""
+    from hydra.core.config_store import ConfigStore
+
+    from sim2real.sim import tasks
+
+    try:
+        registered = tasks.names()
+    except tasks.TaskError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    cs = ConfigStore.instance()
+    for name in registered:
+        if not tasks.packaged(name):
+            cs.store(group="task", name=name, node=tasks.to_config(tasks.get(name)))
+
+
+def _precheck(config_name: str, argv: list[str]) -> None:
+    """Compose the config once before Hydra runs it, so that an unknown group option, key or malformed override
+    is one ``error:`` line with exit code 2 (Hydra itself prints several lines and exits 1)."""
+    if any(a in ("-m", "--multirun") for a in argv) or any(a.startswith("-") for a in argv):
+        return  # sweeps and Hydra's flags: Hydra checks them itself
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = [a for a in argv if not a.startswith("hydra.")]
+    try:
+        with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
+            compose(config_name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as e:
+        print(f"error: {_hydra_message(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _check_run_dir(argv: list[str]) -> None:
+    """Before Hydra writes its ``.hydra/`` files into a named run directory: refuse one that another process
+    holds, and a new run in one that holds a run (Hydra would overwrite that run's record)."""
+    named = _arg(argv, "out_dir") or _arg(argv, "hydra.run.dir")
+    if named is None or not Path(named).is_dir():
+        return
+    from sim2real.io import exclusive
+    from sim2real.learn.runs import check_fresh
+
+    try:
+        with exclusive(Path(named), "run directory"):
+            pass
+        if _arg(argv, "resume") != "true":
+            check_fresh(Path(named))
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: list[str]) -> None:
+    import hydra
+
+    try:
+        argv = resume_args(list(argv))
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    required = {
+        "evaluate": "policy",
+        "finetune": "init",
+        "deploy": "bundle",
+        "collect": "policy",
+        "calibrate": "data",
+    }.get(name)
+    if any(a in ("-h", "--help") for a in argv):
+        from sim2real.commands.cli_help import command_help
+
+        print(command_help(name, config_name, argv))
+        return
+    if cli_help.is_completion(argv):
+        cli_help.program_name()
+        sys.argv[1:] = cli_help.completion_args(argv)
+        _store_registered_tasks()
+        hydra.main(config_path="pkg://sim2real.configs", config_name=config_name, version_base="1.3")(lambda c: None)()
+        return
+    if name == "compare" and _arg(argv, "hydra.run.dir") is not None:
+        print(
+            "error: hydra.run.dir: compare writes its units, results and report to out=<dir>; "
+            f"use out={_arg(argv, 'hydra.run.dir')} instead",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    asks_hydra = any(a.startswith(("--hydra-help", "--cfg", "--info")) for a in argv)
+    if required and _arg(argv, required) is None and not asks_hydra:
+        print(f"error: {required} is required: add {required}=<value>", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        if name == "evaluate":
+            argv = _from_policy(argv, "policy", with_algo=False)
+        elif name == "finetune":
+            argv = _from_policy(argv, "init", with_algo=True)
+        elif name == "deploy":
+            argv = _task_from_bundle(argv)
+        elif name == "collect" and _arg(argv, "policy") != "scripted":
+            argv = _from_policy(argv, "policy", with_algo=False)
+        elif name == "calibrate":
+            argv = _task_from_dataset(argv)
+        argv = _group_file(argv)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    _store_registered_tasks()
+    argv = [_per_body(a) for a in argv]
+    if not asks_hydra:
+        _precheck(config_name, argv)
+        if name in ("train", "finetune"):
+            _check_run_dir(argv)
+
+    def guarded(cfg: Any) -> None:
+        from omegaconf.errors import MissingMandatoryValue
+
+        try:
+            fn(cfg)
+        except MissingMandatoryValue as e:
+            print(f"error: {e.full_key} is required: add {e.full_key}=<value>", file=sys.stderr)
+            raise SystemExit(2) from None
+        except USER_ERRORS as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    sys.argv = [f"sim2real {name}", *argv]
+    hydra.main(config_path="pkg://sim2real.configs", config_name=config_name, version_base="1.3")(guarded)()
+
+
+def demo() -> int:
+    """A small transfer comparison on navigation with the shipped policies (2 seeds, small budgets)."""
+    args = [
+        "compare",
+        "task=navigate",
+        "dynamics=real",
+        "seeds=2",
+        "budgets=[5000,10000]",
+        "eval.interval=5000",
+        "eval.episodes=10",
+        "out=runs/demo/compare-navigate-real",
+    ]
+    print("$ sim2real " + " ".join(args), flush=True)
+    rc = subprocess.call([sys.executable, "-m", "sim2real.commands.cli", *args])
+    if rc == 0:
+        print("demo: the report is runs/demo/compare-navigate-real/report.md (plots and results.csv beside it)")
+    return rc
+
+
+PUBLIC = [c for c in COMMANDS if c != "unit"]  # `unit` is compare's worker, not typed by users
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(cli_help.overview([*PUBLIC, "data", "demo"]), file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    if argv[0] in ("-sc", "--shell-completion"):  # `sim2real -sc install=bash`, and the script's queries
+        action = argv[1] if len(argv) > 1 else ""
+        if action.startswith("query="):
+            routed = cli_help.completion_query(PUBLIC)
+            if routed is None:
+                return 0
+            cmd, rest = routed
+        else:
+            cmd, rest = "train", argv[:2]  # install/uninstall: the same script for every subcommand
+        _run_hydra(cmd, COMMANDS[cmd][0], COMMANDS[cmd][1], rest)
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "demo":
+        return demo()
+    if cmd == "data":
+        from sim2real.commands.data_cmd import data_main
+
+        return data_main(rest)
+    if cmd not in COMMANDS:
+        print(
+            f"error: unknown subcommand '{cmd}'; choose one of: {', '.join([*COMMANDS, 'data', 'demo'])}",
+            file=sys.stderr,
+        )
+        return 2
+    config_name, fn = COMMANDS[cmd]
+    _run_hydra(cmd, config_name, fn, rest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""``sim2real export`` and ``sim2real deploy`` (the MuJoCo target as the robot)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from sim2real.deploy import Bundle, BundleError, ControlLoop, check_rate
+from sim2real.deploy.sim_robot import SimRobot
+from sim2real.io import write_json
+from sim2real.learn.config import ConfigError, episodes_and_dynamics
+from sim2real.learn.evaluate import success_text
+from sim2real.sim import tasks
+
+DEPLOY_SEED_BASE = 2_000_000_000
+
+
+def export_cmd(cfg: DictConfig) -> None:
+    from sim2real.deploy.export import export
+
+    n = cfg.parity_observations
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError(f"parity_observations={n!r}: must be a positive integer")
+    meta = export(cfg.policy, Path(cfg.out), n)
+    print(
+        f"export: {cfg.policy} -> {cfg.out} (parity max |onnx - SB3| = {meta['parity_max_abs_diff']:.1e} "
+        f"over {n} observations)"
+    )
+
+
+def check_layout(bundle: Bundle, env: object) -> None:
+    """The bundle's observation and action layouts must be the task env's: same widths, same names."""
+    want_obs = [n for n, _ in env.observation_layout]
+    have_obs = [o.get("name") for o in bundle.meta["observation"]]
+    if len(have_obs) != len(want_obs):
+        raise BundleError(
+            f"bundle {bundle.path}: {len(have_obs)} observations, task {bundle.meta['task']} has {len(want_obs)}; "
+            "re-export the bundle from a policy trained on this task version"
+        )
+    if have_obs != want_obs:
+        k = next(i for i, (a, b) in enumerate(zip(have_obs, want_obs, strict=True)) if a != b)
+        raise BundleError(
+            f"bundle {bundle.path}: observation {k} is '{have_obs[k]}', the task's is '{want_obs[k]}'; "
+            "re-export the bundle from a policy trained on this task version"
+        )
+    n_act = len(env.action_layout)
+    if len(bundle.meta["action"]) != n_act:
+        raise BundleError(f"bundle {bundle.path}: {len(bundle.meta['action'])} actions, the task has {n_act}")
+
+
+def deploy_cmd(cfg: DictConfig) -> dict:
+    bundle = Bundle.load(cfg.bundle)
+    task = cfg.task.name
+    if task != bundle.meta["task"]:
+        raise BundleError(f"bundle {cfg.bundle} is a {bundle.meta['task']} policy, not {task}; drop task=")
+    episodes, rand, dyn = episodes_and_dynamics(cfg, task)
+    seed = cfg.seed
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed={seed!r}: must be a non-negative integer")
+    if not isinstance(cfg.realtime, bool):
+        raise ConfigError(f"realtime={cfg.realtime!r}: must be true or false")
+    if not isinstance(cfg.overwrite, bool):
+        raise ConfigError(f"overwrite={cfg.overwrite!r}: must be true or false")
+    check_rate(cfg.rate_hz, bundle.control_rate_hz)
+    if cfg.log:
+        from sim2real.data.datasets import check_new
+
+        check_new(Path(cfg.data_dir) / str(cfg.log), cfg.overwrite)  # before the loop runs
+    robot = SimRobot(task, dynamics=dyn, randomization=rand, seed=DEPLOY_SEED_BASE + 10_000 * seed)
+    check_layout(bundle, tasks.core(robot.env))
+    loop = ControlLoop(bundle, robot, rate_hz=cfg.rate_hz)
+    max_steps = episodes * 10_000
+    seen = [0]
+
+    def until() -> bool:  # an episode ended and the sim reset: the previous action is the safe action again
+        if len(robot.episodes) != seen[0]:
+            seen[0] = len(robot.episodes)
+            loop.new_episode()
+        return len(robot.episodes) >= episodes
+
+    stats = loop.run(max_steps, realtime=bool(cfg.realtime), until=until)
+    eps = robot.episodes[:episodes]
+    if not eps:
+        raise RuntimeError(f"deploy: no episode finished in {stats.steps} steps ({len(stats.faults)} faults)")
+    success = sum(e.success for e in eps) / len(eps) if tasks.get(task).success else None
+    summary = {
+        "bundle": str(cfg.bundle),
+        "task": task,
+        "dynamics": OmegaConf.select(cfg, "dynamics.name"),
+        "episodes": len(eps),
+        "success_rate": success,
+        "mean_return": float(np.mean([sum(e.rewards) for e in eps])),
+        "realtime": bool(cfg.realtime),
+        "rate_hz": loop.rate_hz,
+        **stats.summary(),
+    }
+    if cfg.log:
+        from sim2real.data.datasets import write_dataset
+
+        path = write_dataset(
+            cfg.log,
+            cfg.data_dir,
+            task,
+            eps,
+            {"source": f"deploy {cfg.bundle}", "dynamics_profile": str(summary["dynamics"])},
+            cfg.overwrite,
+            env_kwargs={"randomization": rand, "dynamics": dyn},
+        )
+        summary["dataset"] = str(path)
+    write_json(Path(cfg.out_dir) / "deploy.json", summary)
+    lat = summary["latency_us"]
+    inference = (
+        f"inference p50 {lat['p50']:.0f} us, p99 {lat['p99']:.0f} us" if lat["p50"] is not None else "no inference"
+    )
+    print(
+        f"deploy: {task} on {summary['dynamics']}: {success_text(success)} over {len(eps)} episodes, "
+        f"mean return {summary['mean_return']:.1f}; {inference}; "
+        f"deadline misses {stats.deadline_misses}, "
+        f"faults {len(stats.faults)}"
+        + (f"; dataset {summary['dataset']}" if cfg.log else "")
+        + f" -> {Path(cfg.out_dir) / 'deploy.json'}"
+    )
+    return summary

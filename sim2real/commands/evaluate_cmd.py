@@ -1,0 +1,32 @@
+"""``sim2real evaluate``: one policy, one task and dynamics, ``evaluation.json`` in the output directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch as th
+from omegaconf import DictConfig, OmegaConf
+
+from sim2real.io import write_json
+from sim2real.learn.config import ConfigError, episodes_and_dynamics
+from sim2real.learn.evaluate import evaluate_policy, success_text
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Evaluate ``cfg.policy`` on ``cfg.task`` under ``cfg.dr``/``cfg.dynamics``; returns the summary."""
+    for key in ("seed", "threads"):
+        v = cfg[key]
+        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "seed" else 1):
+            raise ConfigError(f"{key}={v!r}: must be a {'non-negative' if key == 'seed' else 'positive'} integer")
+    th.set_num_threads(int(cfg.threads))
+    task = cfg.task.name
+    episodes, rand, dyn = episodes_and_dynamics(cfg, task)
+    names = (OmegaConf.select(cfg, "dr.name"), OmegaConf.select(cfg, "dynamics.name"))
+    summary = evaluate_policy(cfg.policy, task, episodes, int(cfg.seed), rand, dyn, names)
+    out = Path(cfg.out_dir) / "evaluation.json"
+    write_json(out, summary)
+    print(
+        f"evaluate: {task} {cfg.policy} on {summary['dynamics']['name']}: {success_text(summary['success_rate'])} "
+        f"over {episodes} episodes, mean return {summary['mean_return']:.2f} -> {out}"
+    )
+    return summary

@@ -1,0 +1,496 @@
+"""Real-to-sim calibration: estimate canonical dynamics parameters from logged transitions.
+
+The simulator is set to a logged state (:meth:`Sim2RealEnv.restore`), the logged actions are
+replayed through the candidate's latency and deadzone for a short horizon, and the predicted
+observations are compared with the logged ones. The *replay error* is the root mean square of that
+prediction error over the compared observation entries, each divided by a fixed per-entry scale (so
+1.0 means one scale unit, e.g. 1 cm or 0.1 m/s, of typical error), with errors beyond 3 units
+counted linearly (Huber) so that a contact event the replay misses does not dominate; it measures
+the sim-to-real gap of any parameter set. CMA-ES (the ``cma`` package) minimises it over the chosen
+parameters, the latency as an integer coordinate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import sim2real.envs  # noqa: F401  (registers the built-in tasks)
+from sim2real.sim import tasks
+from sim2real.learn.logged import Logged
+from sim2real.sim.dynamics import Values, param_spec
+
+# Compared observation entries and their scales (obs units). Grasping: the gripper's position (1 cm),
+# velocity (0.1 m/s) and finger gap (1 cm); the box's entries are left out: its yaw and spin are not
+# observed, so a replayed box diverges from the logged one for reasons no parameter explains, and the
+# gripper's own motion already carries what the box does to it (a held box's weight). Navigation:
+# goal position in the robot frame (5 cm: it integrates the base's motion), velocities (0.1 m/s) and
+# yaw rate (0.25 rad/s); its observations are noisier.
+COMPARED: dict[str, tuple[list[int], list[float]]] = {
+    "grasp": (list(range(7)), [0.01] * 3 + [0.1] * 3 + [0.01]),
+    "navigate": ([0, 1, 3, 4, 5], [0.05, 0.05, 0.1, 0.1, 0.25]),
+}
+# Search interval of each parameter (log-scaled for scales): wider than the `wide` presets.
+PRIOR: dict[str, tuple[float, float]] = {
+    "mass_scale": (0.3, 3.0),
+    "friction_scale": (0.2, 3.0),
+    "object_mass_scale": (0.2, 6.0),
+    "object_friction_scale": (0.2, 3.0),
+    "damping_scale": (0.2, 5.0),
+    "actuator_gain_scale": (0.2, 3.0),
+    "actuator_deadzone": (0.0, 0.3),
+    "action_latency": (0, 5),
+}
+HUBER = 3.0  # scale units: errors beyond are penalised linearly (a contact event the replay misses is one outlier)
+IDENTIFIED = 0.05  # identified: moving it +-20 % raises the replay error by >= 5 % ...
+MAX_REL_STD = 0.1  # ... and its marginal std (other parameters free) is <= 10 % of the estimate
+
+
+class CalibrationError(ValueError):
+    """A bad calibration request (parameter, budget, dataset); the message names the fix."""
+
+
+def measured_values(env: gym.Env, logged: Logged) -> Values:
+    """Parameters read directly off the observations (not searched): the grasped box's size."""
+    if logged.task != "grasp":
+        return {}
+    nominal = float(np.median(env.nominal_half_extents))  # m, the box's half-extents in the model
+    halves = np.concatenate([o[:, 16:19] for o in logged.observations])
+    return {"object_size_scale": float(np.median(halves) / nominal)}
+
+
+@dataclass
+class ReplayError:
+    rms: float  # replay error (scale units)
+    diverged: int  # segments that blew up (their remaining steps count as error 100 per entry)
+
+
+class Replay:
+    """Replays the logged episodes' short segments under candidate parameters.
+
+    Args:
+        logged: the checked dataset.
+        horizon: control steps per segment.
+        stride: control steps between segment starts (the whole log is covered when equal to ``horizon``).
+        fixed: parameter values held fixed (measured ones).
+    """
+
+    def __init__(self, logged: Logged, horizon: int = 10, stride: int = 10, fixed: Values | None = None) -> None:
+        if horizon < 1 or stride < 1:
+            raise CalibrationError(f"horizon={horizon}, stride={stride}: both must be positive integers")
+        self.task = logged.task
+        self.env = replay_env(self.task)
+        self.horizon = horizon
+        self.fixed = dict(fixed or {})
+        self.dims, scales = COMPARED[self.task]
+        self.inv_scale = 1.0 / np.asarray(scales)
+        self.obs = logged.observations
+        self.actions = logged.actions
+        self.starts = [list(range(0, max(len(a) - 1, 0), stride)) for a in self.actions]
+        self.n_segments = sum(len(s) for s in self.starts)
+        if self.n_segments == 0:
+            raise CalibrationError("the dataset has no steps to replay")
+        self.evaluations = 0
+
+    def applied(self, actions: np.ndarray, latency: int, deadzone: float) -> np.ndarray:
+        """What the actuators received: the rest action for the first ``latency`` steps, then the delayed,
+        deadzoned actions (the action channel without its random noise)."""
+        a = np.where(np.abs(actions) < deadzone, 0.0, actions) if deadzone > 0 else actions
+        if latency == 0:
+            return a
+        rest = np.broadcast_to(self.env.rest_action, (min(latency, len(a)), a.shape[1]))
+        return np.concatenate([rest, a[: len(a) - latency]])
+
+    def __call__(self, values: Values) -> ReplayError:
+        """The replay error of ``values`` (parameters not named are nominal)."""
+        self.evaluations += 1
+        values = {**self.fixed, **values}
+        env = self.env
+        env.set_values({k: v for k, v in values.items() if k in env.params})
+        latency = int(values.get("action_latency", 0))
+        deadzone = float(values.get("actuator_deadzone", 0.0))
+        errs, diverged = [], 0
+        dims, inv = self.dims, self.inv_scale
+        for obs, act, starts in zip(self.obs, self.actions, self.starts, strict=True):
+            applied = self.applied(act, latency, deadzone)
+            ctx = env.replay_context(obs, applied)
+            for t in starts:
+                env.restore(obs[t], ctx, t)
+                end = min(t + self.horizon, len(act))
+                se = 0.0
+                for k in range(t, end):
+                    pred = env.replay_step(applied[k], act[k])
+                    if pred is None:
+                        diverged += 1
+                        se += 100.0 * len(dims) * (end - k)
+                        break
+                    e = np.abs((pred[dims] - obs[k + 1, dims]) * inv)
+                    se += float(np.where(e <= HUBER, e * e, HUBER * (2 * e - HUBER)).sum())
+                errs.append(se / ((end - t) * len(dims)))
+        return ReplayError(float(math.sqrt(np.mean(errs))), diverged)
+
+
+def _kinematic_residuals(task: str, obs: np.ndarray, dt: float) -> np.ndarray:
+    """(T, k): each position reading's change over a step minus the trapezoid integral of its velocity
+    readings. Grasping: gripper and box positions against their velocities; navigation: the goal
+    distance against the base velocity's component towards the goal."""
+    if task == "grasp":
+        pos, vel = obs[:, [0, 1, 2, 7, 8, 9]], obs[:, [3, 4, 5, 13, 14, 15]]
+        return np.diff(pos, axis=0) - 0.5 * (vel[1:] + vel[:-1]) * dt
+    dist = np.maximum(obs[:, 2], 1e-3)
+    rate = -(obs[:, 0] * obs[:, 3] + obs[:, 1] * obs[:, 4]) / dist  # d(goal distance)/dt, m/s
+    return (np.diff(obs[:, 2]) - 0.5 * (rate[1:] + rate[:-1]) * dt)[:, None]
+
+
+def noise_and_bias(task: str, logged: Logged, dt: float) -> dict[str, float]:
+    """Observation noise std and bias bound (obs units) from kinematic consistency, without any model.
+
+    For white noise n and a per-episode constant offset c on each reading, a step's residual is
+    n_t - n_(t-1) - c_v dt (c_v: the velocity reading's offset; the integral's own noise, x dt, is
+    small). Noise: std = 1.4826 MAD / sqrt(2) (robust to contact jolts). Bias: an episode's residuals sum
+    to n_T - n_0 - c_v T dt, so -sum / (T dt) estimates c_v with variance 2 std^2 / (T dt)^2; with
+    c ~ U(-b, b), E[estimate^2] = b^2 / 3 + that variance."""
+    res = [_kinematic_residuals(task, o, dt) for o in logged.observations]
+    r = np.concatenate(res).ravel()
+    noise = float(1.4826 * np.median(np.abs(r - np.median(r))) / math.sqrt(2))
+    offsets, spread = [], []
+    for e in res:
+        t = len(e)
+        offsets.append(-e.sum(axis=0) / (t * dt))
+        spread.append(2 * noise**2 / (t * dt) ** 2)
+    second = float(np.mean(np.concatenate(offsets) ** 2)) - float(np.mean(spread))
+    return {"obs_noise_std": noise, "obs_bias": math.sqrt(3 * max(second, 0.0))}
+
+
+def _encode(name: str, value: float) -> float:
+    lo, hi = PRIOR[name]
+    if name == "action_latency":
+        return float(value)
+    if param_spec(name).kind == "scale":
+        return 10.0 * (math.log(value) - math.log(lo)) / (math.log(hi) - math.log(lo))
+    return 10.0 * (value - lo) / (hi - lo)
+
+
+def _decode(name: str, x: float) -> float:
+    lo, hi = PRIOR[name]
+    if name == "action_latency":
+        return float(min(max(round(x), lo), hi))
+    x = min(max(x, 0.0), 10.0)
+    if param_spec(name).kind == "scale":
+        return math.exp(math.log(lo) + x / 10.0 * (math.log(hi) - math.log(lo)))
+    return lo + x / 10.0 * (hi - lo)
+
+
+def check_params(task: str, params: list[str]) -> list[str]:
+    """``params`` if every name can be calibrated on ``task``; else a one-line CalibrationError."""
+    allowed = envs_params(task)
+    for p in params:
+        if p not in PRIOR:
+            raise CalibrationError(
+                f"params: '{p}' cannot be calibrated from replayed transitions; choose from: {', '.join(PRIOR)}"
+            )
+        if p not in allowed:
+            raise CalibrationError(f"params: '{p}' does not apply to task {task}; it accepts: {', '.join(allowed)}")
+    if len(set(params)) != len(params) or not params:
+        raise CalibrationError(f"params={params}: give a non-empty list without repeats")
+    return list(params)
+
+
+def replay_env(task: str) -> Any:
+    """The task's env with its replay hooks (``restore``, ``replay_context``, ``replay_step``), or a one-line
+    refusal that says what the task lacks."""
+    env = tasks.core(tasks.make(task))
+    missing = [h for h in ("restore", "replay_context", "replay_step", "set_values") if not hasattr(env, h)]
+    if missing:
+        raise CalibrationError(
+            f"task {task} has no replay hooks ({', '.join(missing)}): calibrate replays logged actions from logged "
+            "states, and this task's logs do not carry the simulator state; add the hooks to its env class"
+        )
+    return env
+
+
+def envs_params(task: str) -> tuple[str, ...]:
+    """The canonical parameters ``task`` accepts."""
+    return tasks.core(tasks.make(task)).params
+
+
+def _step(name: str, value: float) -> float:
+    """The probe step of ``name`` around ``value``: 20 % for scales, +-0.02 for a deadzone near zero."""
+    return 0.2 * value if param_spec(name).kind == "scale" or value > 0.1 else 0.02
+
+
+def _response_surface(
+    replay: Replay, est: Values, cont: list[str], h: dict[str, float], base: float, up: dict, down: dict, seed: int
+) -> np.ndarray:
+    """Hessian of the mean squared replay error from a least-squares quadratic fit over the +-``h`` box around
+    the estimate: the axis probes plus as many random points as the quadratic has coefficients. A fit, rather than
+    finite differences, averages out the small-scale roughness that contact events give the error."""
+    d = len(cont)
+    rng = np.random.default_rng(seed)
+    pts = [np.zeros(d)] + [s * np.eye(d)[i] for i in range(d) for s in (1.0, -1.0)]
+    vals = [base] + [v for p in cont for v in (up[p], down[p])]
+    for u in rng.uniform(-1.0, 1.0, size=(1 + d + d * (d + 1) // 2, d)):
+        pts.append(u)
+        vals.append(replay({**est, **{p: max(est[p] + u[i] * h[p], 0.0) for i, p in enumerate(cont)}}).rms ** 2)
+    iu = np.triu_indices(d)
+    rows = [np.concatenate([[1.0], u, np.outer(u, u)[iu]]) for u in pts]
+    coef = np.linalg.lstsq(np.asarray(rows), np.asarray(vals), rcond=None)[0]
+    quad = np.zeros((d, d))
+    quad[iu] = coef[1 + d :]
+    hess_u = quad + quad.T  # d2/du_i du_j of sum_{i<=j} c_ij u_i u_j
+    scale = np.array([h[p] for p in cont])
+    return hess_u / np.outer(scale, scale)
+
+
+def _sensitivity(replay: Replay, est: Values, names: list[str], n: int, seed: int = 0) -> dict[str, Any]:
+    """Axis probes (+-20 %) and a response-surface Hessian of the mean squared replay error in the continuous
+    parameters; their marginal standard deviations from the Laplace approximation (segments as independent
+    samples). A flat direction shared by parameters (e.g. gain and mass scaled together) shows up as large
+    marginal stds although each axis probe alone moves the error."""
+    base = replay(est).rms ** 2
+    cont = [p for p in names if p != "action_latency"]
+    h = {p: _step(p, est[p]) for p in cont}
+    up, down = {}, {}
+    for p in names:
+        if p == "action_latency":
+            lat = est[p]
+            down[p] = replay({**est, p: lat - 1}).rms ** 2 if lat >= 1 else math.inf
+            up[p] = replay({**est, p: lat + 1}).rms ** 2
+            continue
+        up[p] = replay({**est, p: est[p] + h[p]}).rms ** 2
+        down[p] = replay({**est, p: max(est[p] - h[p], 0.0)}).rms ** 2
+    d = len(cont)
+    hess = _response_surface(replay, est, cont, h, base, up, down, seed) if d else np.zeros((0, 0))
+    # Laplace covariance over the curved directions; a flat or downhill direction (eigenvalue <= 1e-6 of
+    # the largest) leaves every parameter that loads on it unbounded.
+    cov, unbounded = np.zeros((d, d)), np.zeros(d, bool)
+    if d:
+        lam, vec = np.linalg.eigh(hess)
+        curved = lam > 1e-6 * max(lam.max(), 1e-12)
+        cov = 2 * base / n * (vec[:, curved] / lam[curved]) @ vec[:, curved].T
+        unbounded = (np.abs(vec[:, ~curved]) > 0.1).any(axis=1)
+    marginal = {
+        p: math.inf if unbounded[i] or cov[i, i] <= 0 else float(math.sqrt(cov[i, i])) for i, p in enumerate(cont)
+    }
+    rise = {
+        p: np.mean([math.sqrt(v) for v in (up[p], down[p]) if math.isfinite(v)]) / math.sqrt(base) - 1 for p in names
+    }
+    combos = _identified_directions(hess, cont, est, base, n) if d else []
+    corr = {}
+    for i, p in enumerate(cont):
+        for j in range(i):
+            denom = math.sqrt(abs(cov[i, i] * cov[j, j]))
+            if denom > 0 and not (unbounded[i] or unbounded[j]):
+                corr[f"{cont[j]}:{p}"] = float(cov[i, j] / denom)
+    return {"rise": rise, "std": marginal, "corr": corr, "minus": down, "plus": up, "combinations": combos}
+
+
+def _identified_directions(hess: np.ndarray, cont: list[str], est: Values, base: float, n: int) -> list[dict]:
+    """The combinations of parameters the data pins down even when the parameters alone are not: principal
+    directions of the Hessian in log-parameters (scales) whose Laplace std is below 10 %, e.g.
+    ``log actuator_gain_scale - log mass_scale`` when gain and mass are only seen as a ratio."""
+    jac = np.array([est[p] if param_spec(p).kind == "scale" else 1.0 for p in cont])
+    lam, vec = np.linalg.eigh(hess * np.outer(jac, jac))
+    out = []
+    for k in np.argsort(lam)[::-1]:
+        if lam[k] <= 0:
+            continue
+        std = math.sqrt(2 * base / (n * lam[k]))
+        if std > MAX_REL_STD:
+            continue
+        v = vec[:, k] * np.sign(vec[np.argmax(np.abs(vec[:, k])), k])
+        terms = {
+            (f"log {p}" if param_spec(p).kind == "scale" else p): round(float(c), 2)
+            for p, c in zip(cont, v, strict=True)
+            if abs(c) > 0.15
+        }
+        out.append({"direction": terms, "std": std})
+    return out
+
+
+def calibrate(
+    logged: Logged,
+    params: list[str],
+    budget: int = 200,
+    seed: int = 0,
+    horizon: int = 10,
+    stride: int = 20,
+    prior_weight: float = 1e-3,
+    profiles: dict[str, Values] | None = None,
+) -> dict[str, Any]:
+    """Estimate ``params`` from ``logged``; returns the ``calibration.json`` record.
+
+    The objective is the mean squared replay error plus ``prior_weight`` x (its value at the nominal
+    parameters) per squared search unit away from nominal (a unit is a tenth of the log search interval,
+    about x1.26 for most scales): negligible where the data speaks, it keeps a direction the data cannot
+    see at the nominal value instead of letting the optimiser drift along it. ``budget`` caps the
+    CMA-ES replay evaluations (the latency check and the sensitivity probes come on top)."""
+    t0 = time.perf_counter()
+    task = logged.task
+    params = check_params(task, params)
+    if not isinstance(budget, int) or budget < 10:
+        raise CalibrationError(f"budget={budget!r}: must be an integer >= 10 (CMA-ES replay evaluations)")
+    replay = Replay(logged, horizon, stride)
+    fixed = replay.fixed = measured_values(replay.env, logged)
+    params = [p for p in params if p not in fixed]
+    nominal = {p: param_spec(p).nominal for p in params}
+    before = replay(nominal)
+    x0 = np.array([_encode(p, nominal[p]) for p in params])
+    lam = prior_weight * before.rms**2
+    cont_mask = np.array([p != "action_latency" for p in params])
+
+    def objective(x: np.ndarray) -> tuple[float, Values]:
+        v = {p: _decode(p, xi) for p, xi in zip(params, x, strict=True)}
+        dx = (np.asarray(x) - x0)[cont_mask]
+        return replay(v).rms ** 2 + lam * float(np.clip(dx, -10, 10) @ np.clip(dx, -10, 10)), v
+
+    import cma
+
+    int_idx = [i for i, p in enumerate(params) if p == "action_latency"]
+    opts = {
+        "bounds": [
+            [PRIOR[p][0] if p == "action_latency" else 0.0 for p in params],
+            [PRIOR[p][1] if p == "action_latency" else 10.0 for p in params],
+        ],
+        "CMA_stds": [1.0 if p == "action_latency" else 2.5 for p in params],
+        "integer_variables": int_idx,
+        "seed": seed + 1,
+        "maxfevals": budget,
+        "verbose": -9,
+    }
+    es = cma.CMAEvolutionStrategy(list(x0), 1.0, opts)
+    best_f, best_v = objective(x0)[0], dict(nominal)
+    from tqdm import tqdm
+
+    bar = tqdm(total=budget, desc="calibrate (CMA-ES replays)", unit="replay", disable=None)  # off without a tty
+    while not es.stop():
+        xs = es.ask()
+        bar.update(len(xs))
+        fs = []
+        for x in xs:
+            f, v = objective(x)
+            fs.append(f)
+            if f < best_f:
+                best_f, best_v = f, v
+        es.tell(xs, fs)
+    bar.close()
+    # polish: a pattern search from the best point (+-10, 5, 2.5 % per continuous parameter, latency +-1);
+    # contacts make the error slightly rough, which leaves CMA-ES's final point a little off the minimum
+    est = dict(best_v)
+
+    def encoded(v: Values) -> np.ndarray:
+        return np.array([_encode(p, v[p]) for p in params])
+
+    for step in (0.1, 0.05, 0.025):
+        for p in params:
+            if p == "action_latency":
+                moves = [est[p] - 1, est[p] + 1] if step == 0.1 else []
+                moves = [m for m in moves if PRIOR[p][0] <= m <= PRIOR[p][1]]
+            else:
+                lo, hi = PRIOR[p]
+                moves = [min(max(est[p] * (1 + s), lo), hi) for s in (-step, step)] if est[p] > 0 else [step * hi]
+            for m in moves:
+                f, v = objective(encoded({**est, p: m}))
+                if f < best_f:
+                    best_f, est = f, v
+    after = replay(est)
+    sens = _sensitivity(replay, est, params, replay.n_segments, seed)
+    report: dict[str, Any] = {}
+    for p in params:
+        std = sens["std"].get(p, math.nan)
+        rel = std / est[p] if est[p] > 0 else math.inf
+        identified = sens["rise"][p] >= IDENTIFIED and (p == "action_latency" or rel <= MAX_REL_STD)
+        report[p] = {
+            "estimate": est[p],
+            "std": std,
+            "identifiability": sens["rise"][p],
+            "replay_error_minus": math.sqrt(sens["minus"][p]),
+            "replay_error_plus": math.sqrt(sens["plus"][p]),
+            "identified": bool(identified),
+        }
+    for p, v in noise_and_bias(task, logged, replay.env.dt).items():
+        report[p] = {
+            "estimate": v,
+            "std": math.nan,
+            "identifiability": math.nan,
+            "identified": True,
+            "measured": "kinematic consistency of position and velocity readings (see calibrate.noise_and_bias)",
+        }
+    for p, v in fixed.items():
+        report[p] = {
+            "estimate": v,
+            "std": math.nan,
+            "identifiability": math.nan,
+            "identified": True,
+            "measured": "read off the observations (median box half-extent reading / the model's)",
+        }
+    return {
+        "task": task,
+        "dataset": str(logged.path),
+        "episodes": logged.episodes,
+        "steps": logged.steps,
+        "params": list(report),
+        "estimate": {p: r["estimate"] for p, r in report.items()},
+        "std": {p: r["std"] for p, r in report.items()},
+        "identifiability": {p: r["identifiability"] for p, r in report.items()},
+        "identified": {p: r["identified"] for p, r in report.items()},
+        "correlation": sens["corr"],
+        "identified_combinations": sens["combinations"],
+        "parameters": report,
+        "replay_error_before": before.rms,
+        "replay_error_after": after.rms,
+        # the sim-to-real gap of other parameter sets, measured the same way (values not given: nominal)
+        "replay_error_of": {name: replay(values).rms for name, values in (profiles or {}).items()},
+        "diverged_segments_after": after.diverged,
+        "replay": {
+            "horizon_steps": horizon,
+            "stride_steps": stride,
+            "segments": replay.n_segments,
+            "compared_observations": COMPARED[task][0],
+            "scales": COMPARED[task][1],
+        },
+        "optimiser": {
+            "name": f"CMA-ES (cma {cma.__version__})",
+            "budget": budget,
+            "seed": seed,
+            "prior_weight": prior_weight,
+            "evaluations": replay.evaluations,
+            "stop": {k: str(v) for k, v in es.stop().items()},
+        },
+        "identified_rule": f"rise >= {IDENTIFIED:.0%} at +-20 % and marginal std <= {MAX_REL_STD:.0%} of estimate",
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
+def randomization_from(result: dict[str, Any], default: dict[str, list[float]]) -> dict[str, list[float]]:
+    """A randomisation centred on the estimate: identified parameters within +-max(10 %, 2 std) (latency
+    exactly); observation noise and bias from zero to 1.25 x their estimates; the others over the union of
+    the ``default`` preset's range and +-25 % (or +-0.05) around the estimate; parameters not calibrated
+    (action noise) keep the preset's range."""
+    out = {k: [float(v[0]), float(v[1])] for k, v in default.items()}
+    for p, r in result["parameters"].items():
+        est = float(r["estimate"])
+        if p in ("obs_noise_std", "obs_bias"):  # measured: from none up to 1.25 x the estimate
+            out[p] = [0.0, round(1.25 * est, 5)]
+            continue
+        if p == "action_latency":
+            out[p] = [int(est), int(est)] if r["identified"] else [int(max(est - 1, 0)), int(est) + 1]
+            continue
+        linear = param_spec(p).kind != "scale"
+        if r["identified"]:
+            w = max(0.1 * est, 2 * r["std"]) if math.isfinite(r["std"]) else 0.1 * est
+            if linear:
+                w = max(w, 0.01)
+            lo, hi = max(est - w, 0.0), est + w
+        else:
+            lo, hi = (max(est - 0.05, 0.0), est + 0.05) if linear else (est / 1.25, est * 1.25)
+            if p in default:
+                lo, hi = min(lo, default[p][0]), max(hi, default[p][1])
+        lo, hi = max(lo, param_spec(p).low), min(hi, param_spec(p).high)
+        out[p] = [round(float(lo), 4), round(float(hi), 4)]
+    return out

@@ -1,0 +1,111 @@
+"""``sim2real collect``: roll out a policy (or the task's scripted controller) on a target and log a dataset.
+
+Episodes use seeds ``COLLECT_SEED_BASE + 10_000 * seed + k``, disjoint from training and evaluation
+seeds. Exploration noise (``action_noise``, action units) is added to the policy's action before it is
+sent, and the *sent* action is logged, as a robot's logger records it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from omegaconf import DictConfig, OmegaConf
+from sim2real_runtime.episodes import EpisodeLog
+
+from sim2real.learn.config import ConfigError, episodes_and_dynamics
+from sim2real.data.datasets import check_new, read, write
+from sim2real.learn.evaluate import Policy, stored_policy, success_text
+from sim2real.learn.vec import make_env
+
+COLLECT_SEED_BASE = 1_500_000_000
+PolicyFactory = Callable[[gym.Env], Policy]
+
+
+def rollout(
+    factory: PolicyFactory, task: str, episodes: int, seed: int, randomization: Any, dynamics: Any, action_noise: float
+) -> list[EpisodeLog]:
+    """``episodes`` episodes of ``factory(env)`` with Gaussian action noise (std ``action_noise``, action units).
+
+    Each log keeps the episode's true dynamics values (for scoring estimates, never read by them)."""
+    env = make_env(task, randomization, dynamics)
+    policy = factory(env)
+    rng = np.random.default_rng(COLLECT_SEED_BASE + seed)
+    logs = []
+    for k in range(episodes):
+        ep_seed = COLLECT_SEED_BASE + 10_000 * seed + k
+        obs, info = env.reset(seed=ep_seed)
+        if hasattr(policy, "reset"):
+            policy.reset()
+        log = EpisodeLog(seed=ep_seed, dynamics=info["dynamics"], observations=[obs])
+        done = False
+        while not done:
+            a = np.asarray(policy(obs), dtype=np.float64)
+            if action_noise > 0:
+                a = a + action_noise * rng.standard_normal(a.shape)
+            a = a.clip(-1.0, 1.0).astype(np.float32)
+            obs, r, terminated, truncated, info = env.step(a)
+            log.actions.append(a)
+            log.observations.append(obs)
+            log.rewards.append(float(r))
+            log.terminations.append(bool(terminated))
+            log.truncations.append(bool(truncated))
+            if "reward_terms" in info:
+                log.reward_terms.append({k: float(v) for k, v in info["reward_terms"].items()})
+            done = terminated or truncated
+        log.success = bool(info.get("is_success", False))
+        logs.append(log)
+    env.close()
+    return logs
+
+
+def policy_factory(spec: str, task: str) -> PolicyFactory:
+    """``scripted`` (the task's controller, bound to the env it drives) or a run directory / shipped policy."""
+    if spec == "scripted":
+        from sim2real.envs.scripted import scripted_policy
+
+        return scripted_policy
+    from sim2real.learn.runs import resolve_policy
+
+    src = resolve_policy(spec)
+    if src.task != task:
+        raise ConfigError(f"policy '{spec}' was trained on task '{src.task}', not '{task}'; drop task= or fix it")
+    policy = stored_policy(src)
+    return lambda env: policy
+
+
+def collect(cfg: DictConfig) -> Path:
+    """Run ``cfg.episodes`` episodes and write the dataset ``cfg.out``; returns its path."""
+    th.set_num_threads(1)
+    task = cfg.task.name
+    episodes, rand, dyn = episodes_and_dynamics(cfg, task)
+    noise = cfg.action_noise
+    if not isinstance(noise, (int, float)) or isinstance(noise, bool) or not 0 <= noise <= 1:
+        raise ConfigError(f"action_noise={noise!r}: must be a number in [0, 1] (std, action units)")
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
+        raise ConfigError(f"seed={cfg.seed!r}: must be a non-negative integer")
+    overwrite = cfg.overwrite
+    if not isinstance(overwrite, bool):
+        raise ConfigError(f"overwrite={overwrite!r}: must be true or false")
+    check_new(cfg.out, overwrite)  # a bad name or an existing dataset fails before any rollout
+    factory = policy_factory(str(cfg.policy), task)
+    logs = rollout(factory, task, episodes, int(cfg.seed), rand, dyn, float(noise))
+    meta = {
+        "source": f"collect policy={cfg.policy}",
+        "policy": str(cfg.policy),
+        "dynamics_profile": str(OmegaConf.select(cfg, "dynamics.name")),
+        "randomization": str(OmegaConf.select(cfg, "dr.name")),
+        "action_noise": float(noise),
+        "seed": int(cfg.seed),
+    }
+    path = write(cfg.out, task, logs, meta, overwrite, env_kwargs={"randomization": rand, "dynamics": dyn})
+    info = read(path, task).summary()
+    print(
+        f"collect: {task} policy={cfg.policy} on {meta['dynamics_profile']} (action noise {noise}): "
+        f"{info['episodes']} episodes, {info['steps']} steps, {success_text(info['success_rate'])} -> {path}"
+    )
+    return path

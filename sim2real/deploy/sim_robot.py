@@ -1,0 +1,57 @@
+"""The MuJoCo target as a :class:`~sim2real.deploy.Robot`: the deploy loop runs on it exactly as on hardware.
+
+Episodes reset automatically; each finished episode's transitions, outcome and true dynamics values
+are kept in ``episodes`` (for printing results and for logging a dataset).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sim2real_runtime.episodes import EpisodeLog
+
+import sim2real.envs  # noqa: F401  (registers the built-in tasks)
+from sim2real.deploy import Robot
+from sim2real.sim import tasks
+
+
+class SimRobot(Robot):
+    """``gymnasium.make(<task id>, randomization=..., dynamics=...)`` behind the Robot interface."""
+
+    def __init__(self, task: str, dynamics: Any = None, randomization: Any = None, seed: int = 0) -> None:
+        self.env = tasks.make(task, dynamics=dynamics, randomization=randomization)
+        self.seed = seed
+        self.episodes: list[EpisodeLog] = []
+        self.stopped = False
+        self._new_episode()
+
+    def _new_episode(self) -> None:
+        seed = self.seed + len(self.episodes)
+        obs, info = self.env.reset(seed=seed)
+        self.current = EpisodeLog(seed=seed, dynamics=info["dynamics"])
+        self.current.observations.append(obs)
+        self._obs = obs
+
+    def observe(self) -> np.ndarray:
+        return self._obs
+
+    def act(self, action: np.ndarray) -> None:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        ep = self.current
+        ep.actions.append(np.asarray(action, dtype=np.float32))
+        ep.rewards.append(float(reward))
+        ep.terminations.append(bool(terminated))
+        ep.truncations.append(bool(truncated))
+        if "reward_terms" in info:
+            ep.reward_terms.append({k: float(v) for k, v in info["reward_terms"].items()})
+        ep.observations.append(obs)
+        self._obs = obs
+        if terminated or truncated:
+            ep.success = bool(info.get("is_success", False))
+            self.episodes.append(ep)
+            self._new_episode()
+
+    def safe_stop(self) -> None:
+        """In simulation nothing keeps moving between steps: mark the robot stopped."""
+        self.stopped = True

@@ -1,0 +1,177 @@
+"""Evaluating a policy on a task and dynamics: per-episode success, return and length.
+
+Evaluation episodes use seeds ``base + 10_000 * seed + k`` with the base of a seed range: ``test``
+(``EVAL_SEED_BASE``, the published tables) or ``development`` (``DEV_SEED_BASE``, training-time evaluation,
+tuning, choosing what to ship); both are disjoint from training seeds and from each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from sim2real.learn.runs import PolicySource, load_model, resolve_policy
+from sim2real.learn.vec import SEED_RANGES, make_env, read_normalization
+from sim2real.sim import tasks
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Episode:
+    success: bool | None  # None: the task has no success signal
+    ret: float  # undiscounted return
+    length: int  # control steps
+    seed: int
+    unstable: bool  # ended by a physics blow-up
+    dynamics: dict  # the episode's dynamics values (canonical names)
+
+
+class NormalizedPolicy:
+    """A deterministic ``obs -> action`` function that applies frozen observation statistics. Takes one
+    observation or a batch (``(n, obs_dim)`` gives ``(n, act_dim)``), so evaluation can step envs together."""
+
+    batched = True
+
+    def __init__(
+        self, model: BaseAlgorithm, obs_mean: np.ndarray, obs_var: np.ndarray, clip: float = 10.0, eps: float = 1e-8
+    ) -> None:
+        self.model, self.mean, self.std, self.clip = model, obs_mean, np.sqrt(obs_var + eps), clip
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        x = np.clip((obs - self.mean) / self.std, -self.clip, self.clip).astype(np.float32)
+        action, _ = self.model.predict(x, deterministic=True)
+        return action
+
+
+def normalized_policy(
+    model: BaseAlgorithm, obs_mean: np.ndarray, obs_var: np.ndarray, clip: float = 10.0, eps: float = 1e-8
+) -> NormalizedPolicy:
+    """A deterministic, batchable policy that applies frozen observation statistics (see NormalizedPolicy)."""
+    return NormalizedPolicy(model, obs_mean, obs_var, clip, eps)
+
+
+def stored_policy(src: PolicySource, model: BaseAlgorithm | None = None) -> NormalizedPolicy:
+    """The deterministic policy of a run or shipped policy, with its saved normalisation (clip, epsilon)."""
+    norm = read_normalization(src.norm_path, src.meta["obs_dim"])
+    return normalized_policy(
+        model or load_model(src), norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]), float(norm["epsilon"])
+    )
+
+
+EVAL_BATCH = 8  # envs stepped together when the policy takes a batch (one policy call per step for all)
+
+
+def run_episodes(
+    policy: Policy,
+    task: str,
+    episodes: int,
+    seed: int = 0,
+    randomization: Any = None,
+    dynamics: Any = None,
+    seed_range: str = "test",
+    batch: int = EVAL_BATCH,
+) -> list[Episode]:
+    """Roll out ``episodes`` deterministic-policy episodes on the episode seeds of ``seed_range`` (``test`` or
+    ``development``), in seed order. A policy marked ``batched`` steps up to ``batch`` envs together (one policy
+    call per control step for all of them; each episode is still fixed by its own seed); any other policy (one
+    with ``reset()`` is reset per episode) runs the episodes one after another."""
+    if seed_range not in SEED_RANGES:
+        raise ValueError(f"seed_range='{seed_range}': choose one of {', '.join(SEED_RANGES)}")
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes}: need at least one evaluation episode")
+    seeds = [SEED_RANGES[seed_range] + 10_000 * seed + k for k in range(episodes)]
+    n_envs = min(batch, episodes) if getattr(policy, "batched", False) and not hasattr(policy, "reset") else 1
+    envs = [make_env(task, randomization, dynamics) for _ in range(n_envs)]
+    has_success = tasks.get(task).success
+    out: dict[int, Episode] = {}
+    pending = iter(seeds)
+    # one slot per env: [episode seed, observation, return, steps, reset info], or None once no episode is left
+    slots: list[list[Any] | None] = []
+    for env in envs:
+        slots.append(_start(env, next(pending, None), policy))
+    while any(slots):
+        live = [i for i, s in enumerate(slots) if s is not None]
+        if n_envs > 1:
+            actions = policy(np.stack([slots[i][1] for i in live]))
+        else:
+            actions = [policy(slots[live[0]][1])]
+        for i, action in zip(live, actions, strict=True):
+            slot = slots[i]
+            obs, r, terminated, truncated, info = envs[i].step(action)
+            slot[1], slot[2], slot[3] = obs, slot[2] + float(r), slot[3] + 1
+            if terminated or truncated:
+                success = bool(info.get("is_success", False)) if has_success else None
+                unstable = bool(info.get("physics_unstable"))
+                out[slot[0]] = Episode(success, slot[2], slot[3], slot[0], unstable, slot[4].get("dynamics", {}))
+                slots[i] = _start(envs[i], next(pending, None), policy)
+    for env in envs:
+        env.close()
+    return [out[s] for s in seeds]
+
+
+def _start(env: Any, ep_seed: int | None, policy: Policy) -> list[Any] | None:
+    """Reset ``env`` on ``ep_seed`` (and a stateful policy); the new episode's slot, or None when done."""
+    if ep_seed is None:
+        return None
+    obs, reset_info = env.reset(seed=ep_seed)
+    if hasattr(policy, "reset"):
+        policy.reset()
+    return [ep_seed, obs, 0.0, 0, reset_info]
+
+
+def summarize(episodes: list[Episode]) -> dict[str, Any]:
+    """Success rate (``None`` for a task without a success signal), mean return and per-episode records."""
+    has_success = all(e.success is not None for e in episodes)
+    succ = np.array([bool(e.success) for e in episodes], dtype=float)
+    rets = np.array([e.ret for e in episodes])
+    return {
+        "success_rate": float(succ.mean()) if has_success else None,
+        "mean_return": float(rets.mean()),
+        "std_return": float(rets.std()),
+        "mean_length": float(np.mean([e.length for e in episodes])),
+        "episodes": len(episodes),
+        "unstable_episodes": int(sum(e.unstable for e in episodes)),
+        "per_episode": [asdict(e) for e in episodes],
+    }
+
+
+def evaluate_policy(
+    policy: str | Path,
+    task: str,
+    episodes: int,
+    seed: int,
+    randomization: Any = None,
+    dynamics: Any = None,
+    names: tuple[str | None, str | None] = (None, None),
+) -> dict[str, Any]:
+    """Evaluate a run directory or shipped policy on ``task`` under ``randomization``/``dynamics`` (presets or
+    mappings); ``names`` = (randomisation name, dynamics name) for the record. Returns the summary."""
+    src = resolve_policy(policy)
+    if task != src.task:
+        raise ValueError(f"policy '{policy}' was trained on task '{src.task}', not '{task}'; drop task= or fix it")
+    width = make_env(task).observation_space.shape[0]
+    if width != src.meta["obs_dim"]:
+        raise ValueError(
+            f"policy '{policy}' takes {src.meta['obs_dim']} observations, task {task} has {width}; "
+            "retrain or re-export it for this task version"
+        )
+    summary = summarize(run_episodes(stored_policy(src), task, episodes, seed, randomization, dynamics))
+    summary.update(
+        policy=str(src.path),
+        task=task,
+        seed=seed,
+        dynamics={"name": names[1], "values": dynamics or {}},
+        randomization={"name": names[0], "ranges": randomization or {}},
+    )
+    return summary
+
+
+def success_text(rate: float | None) -> str:
+    """``"success 93%"``, or ``"no success signal"`` for tasks compared on returns."""
+    return "no success signal" if rate is None else f"success {rate:.0%}"

@@ -1,0 +1,199 @@
+"""Fine-tuning a pretrained policy on target dynamics, with explicit transfer controls.
+
+Controls (``finetune.*`` in the config):
+
+- ``lr``: learning rate, set for real on the loaded model (schedule replaced, optimisers updated);
+- ``scope``: ``all`` (every layer trains), ``last`` (only the output layers of actor and critic
+  train; the hidden layers are frozen) or ``features`` (the pretrained hidden layers are a frozen
+  feature extractor under freshly initialised output layers);
+- ``update_norm``: whether the observation normalisation keeps adapting to the target;
+- ``keep_buffer`` (SAC): start from the pretraining replay buffer.
+
+With ``data=<dataset>`` the policy also learns from logged data (``mode=offline|mixed``, ``offline.*``;
+see :mod:`sim2real.learn.offline`); ``steps=0`` with ``mode=offline`` is a purely offline run.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from omegaconf import DictConfig, OmegaConf
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sim2real.learn.config import ConfigError, build_spec, plain
+from sim2real.learn.logged import Logged
+from sim2real.learn.runs import PolicySource, check_replay_buffer, load_model, resolve_policy
+from sim2real.learn.train import run
+from sim2real.learn.vec import load_normalization
+
+SCOPES = ("all", "last", "features")
+
+
+def _last_linear(seq: th.nn.Module) -> th.nn.Linear:
+    return [m for m in seq.modules() if isinstance(m, th.nn.Linear)][-1]
+
+
+def output_layers(model: BaseAlgorithm) -> list[th.nn.Linear]:
+    """The last linear layer of the actor and of each critic."""
+    if isinstance(model, PPO):
+        return [model.policy.action_net, model.policy.value_net]
+    if isinstance(model, SAC):
+        return [model.actor.mu, model.actor.log_std, *(_last_linear(q) for q in model.critic.q_networks)]
+    raise TypeError(f"unsupported algorithm {type(model).__name__}")
+
+
+def apply_scope(model: BaseAlgorithm, scope: str, seed: int) -> int:
+    """Freeze (and for ``features`` re-initialise) per ``scope``; returns the number of trainable parameters."""
+    if scope not in SCOPES:
+        raise ConfigError(f"finetune.scope='{scope}' is unknown; choose one of: {', '.join(SCOPES)}")
+    heads = output_layers(model)
+    head_params = {id(p) for layer in heads for p in layer.parameters()}
+    if isinstance(model, PPO):
+        head_params.add(id(model.policy.log_std))
+    trainable = [p for p in model.policy.parameters() if scope == "all" or id(p) in head_params]
+    if scope != "all":
+        for p in model.policy.parameters():
+            p.requires_grad_(id(p) in head_params)
+    if scope == "features":
+        th.manual_seed(seed)
+        for layer in heads:
+            gain = 0.01 if layer is heads[0] else 1.0  # SB3's init: small actor output
+            th.nn.init.orthogonal_(layer.weight, gain=gain)
+            th.nn.init.zeros_(layer.bias)
+        if isinstance(model, SAC):
+            model.critic_target.load_state_dict(model.critic.state_dict())
+    return int(sum(p.numel() for p in trainable))
+
+
+def set_learning_rate(model: BaseAlgorithm, lr: float) -> None:
+    """Replace the schedule (what SB3 reads every update) and the optimisers' current rate."""
+    model.learning_rate = lr
+    model.lr_schedule = FloatSchedule(lr)
+    for name in ("optimizer",):
+        if hasattr(model.policy, name):
+            update_learning_rate(getattr(model.policy, name), lr)
+    if isinstance(model, SAC):
+        for opt in (model.actor.optimizer, model.critic.optimizer, model.ent_coef_optimizer):
+            if opt is not None:
+                update_learning_rate(opt, lr)
+
+
+def _controls(cfg: DictConfig, src: PolicySource) -> dict[str, Any]:
+    ft = plain(cfg.finetune)
+    lr = ft.get("lr")
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not np.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"finetune.lr={lr!r}: must be a positive number")
+    if ft.get("scope") not in SCOPES:
+        raise ConfigError(f"finetune.scope='{ft.get('scope')}' is unknown; choose one of: {', '.join(SCOPES)}")
+    for key in ("update_norm", "keep_buffer"):
+        if not isinstance(ft.get(key), bool):
+            raise ConfigError(f"finetune.{key}={ft.get(key)!r}: must be true or false")
+    if ft["keep_buffer"]:
+        if src.algo != "sac":
+            raise ConfigError("finetune.keep_buffer=true applies to SAC policies only; PPO keeps no replay buffer")
+        if not (src.path / "replay_buffer.pkl").is_file():
+            raise ConfigError(f"finetune.keep_buffer=true: {src.path} has no replay_buffer.pkl; set keep_buffer=false")
+    return ft
+
+
+def _logged(
+    cfg: DictConfig, src: PolicySource, task: str, ft: dict[str, Any], logged: Logged | None
+) -> tuple[Logged | None, dict[str, Any]]:
+    """The logged episodes and offline settings of ``data=...`` (checked before any work), or ``(None, {})``."""
+    from sim2real.learn.offline import MODES
+
+    data = OmegaConf.select(cfg, "data")
+    if data is None:
+        return None, {}
+    if logged is None:
+        raise ConfigError(
+            f"data={data}: pass the loaded episodes, finetune(cfg, sim2real.data.datasets.read(data, task))"
+        )
+    if logged.task != task:
+        raise ConfigError(f"data={data} holds {logged.task} episodes, not {task}")
+    off = plain(cfg.offline)
+    mode = OmegaConf.select(cfg, "mode")
+    if mode not in MODES:
+        raise ConfigError(f"mode={mode!r} is unknown; choose one of: {', '.join(MODES)}")
+    if src.algo == "ppo" and mode == "mixed":
+        raise ConfigError("mode=mixed needs an off-policy (SAC) policy; for PPO use mode=offline (behaviour cloning)")
+    if ft["keep_buffer"] and mode == "mixed":
+        raise ConfigError("finetune.keep_buffer=true and mode=mixed both fill the buffer; choose one")
+    for key in ("gradient_steps", "batch_size", "epochs"):
+        v = off.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ConfigError(f"offline.{key}={v!r}: must be a positive integer")
+    for key in ("bc_weight", "lr"):
+        v = off.get(key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v) or v < 0:
+            raise ConfigError(f"offline.{key}={v!r}: must be a non-negative number")
+    n = off.get("episodes")
+    if n is not None:
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= logged.episodes:
+            raise ConfigError(f"offline.episodes={n!r}: must be between 1 and {logged.episodes} (the dataset's size)")
+        logged = logged.head(n)
+    return logged, {**off, "mode": mode, "data": str(data)}
+
+
+def _apply_logged(
+    model: BaseAlgorithm, logged: Logged, off: dict[str, Any], norm: VecNormalize, seed: int
+) -> dict[str, Any]:
+    """Offline updates or the mixed buffer, per :mod:`sim2real.learn.offline`; returns what was done."""
+    from sim2real.learn.offline import logged_buffer, ppo_offline, sac_offline, use_mixed_buffer
+
+    t = time.time()
+    info: dict[str, Any] = {**off, "episodes": logged.episodes, "transitions": logged.steps}
+    if isinstance(model, PPO):
+        info["bc"] = ppo_offline(model, logged, norm, off["epochs"], off["lr"], off["batch_size"], seed)
+    elif off["mode"] == "offline":
+        buf = logged_buffer(logged, model)
+        info["losses"] = sac_offline(model, buf, norm, off["gradient_steps"], off["batch_size"], off["bc_weight"], seed)
+    else:
+        use_mixed_buffer(model, logged_buffer(logged, model))
+    info["seconds"] = time.time() - t
+    print(f"logged data: {off['mode']} on {logged.episodes} episodes ({logged.steps} steps) in {info['seconds']:.0f} s")
+    return info
+
+
+def finetune(cfg: DictConfig, logged: Logged | None = None) -> Path:
+    """Fine-tune ``cfg.init`` on ``cfg.dynamics`` for ``cfg.steps`` steps (and/or on ``logged``, the episodes of
+    ``cfg.data`` read by :func:`sim2real.data.datasets.read`); returns the run directory."""
+    src = resolve_policy(cfg.init)
+    spec = build_spec(cfg)
+    if src.task != spec.task:
+        raise ConfigError(f"init '{cfg.init}' is a {src.task} policy, not {spec.task}; drop task= or fix it")
+    if src.algo != spec.algo:
+        raise ConfigError(f"init '{cfg.init}' is a {src.algo} policy; drop algo= or set algo={src.algo}")
+    ft = _controls(cfg, src)
+    logged, off = _logged(cfg, src, spec.task, ft, logged)
+
+    def from_init(norm: VecNormalize) -> tuple[BaseAlgorithm, dict[str, Any]]:
+        load_normalization(src.norm_path, norm)
+        norm.training = ft["update_norm"]
+        model = load_model(src, env=norm, tensorboard_log=str(spec.run_dir / "tb"))
+        model.num_timesteps = 0
+        set_learning_rate(model, float(ft["lr"]))
+        n_trainable = apply_scope(model, ft["scope"], spec.seed)
+        if ft["keep_buffer"]:
+            model.load_replay_buffer(src.path / "replay_buffer.pkl")
+            check_replay_buffer(model, src.path / "replay_buffer.pkl")
+        meta = spec.meta()
+        if logged is not None:
+            meta["logged"] = _apply_logged(model, logged, off, norm, spec.seed)
+            meta["wall_time_s"] = meta["logged"]["seconds"]
+        meta.update(
+            init=str(src.path),
+            init_meta={k: src.meta.get(k) for k in ("randomization", "seed", "commit")},
+            finetune={**ft, "trainable_parameters": n_trainable},
+            update_norm=ft["update_norm"],
+        )
+        return model, meta
+
+    return run(spec, cfg, from_init)

@@ -1,0 +1,303 @@
+"""Training in (randomised) simulation with SB3: run directory, periodic atomic checkpoints,
+evaluation on named dynamics at intervals, TensorBoard, resume after a kill, save on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sim2real.io import atomic_write, exclusive
+from sim2real.learn.bc import behaviour_clone, collect_demonstrations
+from sim2real.learn.config import ConfigError, RunSpec, algo_kwargs, build_spec
+from sim2real.learn.evaluate import normalized_policy, run_episodes, summarize
+from sim2real.learn.runs import ALGOS, check_fresh, check_replay_buffer, latest_checkpoint, save_checkpoint, save_policy
+from sim2real.learn.vec import load_normalization, make_vec_env, normalize
+
+
+class TrainCallback(BaseCallback):
+    """Checkpoints, evaluations on each named dynamics, and the sampled dynamics in TensorBoard."""
+
+    def __init__(self, spec: RunSpec, meta: dict[str, Any], norm: VecNormalize) -> None:
+        super().__init__()
+        self.spec, self.meta, self.norm = spec, meta, norm
+        self.t0 = time.time()
+        self.wall_before = float(meta.get("wall_time_s", 0.0))
+        self.next_ckpt = self.next_eval = 0
+        self.dyn: dict[str, list[float]] = {}
+        self.last_row: dict[str, Any] | None = None
+        # wall-clock by phase (s), summed over resumes: rollout (env steps and action sampling), update (the
+        # algorithm's gradient steps: the rest of learn()), evaluation, checkpoint
+        prev = meta.get("time_breakdown_s") or {}
+        self.times = {k: float(prev.get(k, 0.0)) for k in ("rollout", "update", "evaluation", "checkpoint")}
+        self._rollout_t0 = self._side = 0.0
+
+    def _on_rollout_start(self) -> None:
+        self._rollout_t0, self._side = time.time(), 0.0
+
+    def _timed(self, phase: str, fn: Callable[[], Any]) -> Any:
+        t = time.time()
+        try:
+            return fn()
+        finally:
+            dt = time.time() - t
+            self.times[phase] += dt
+            self._side += dt
+
+    def breakdown(self, learn_s: float) -> dict[str, float]:
+        """The phases' wall-clock (s); ``update`` is ``learn_s`` (this process's learn()) less the others."""
+        own = self.times["rollout"] + self.times["evaluation"] + self.times["checkpoint"] - self._before
+        self.times["update"] = self._update_before + max(0.0, learn_s - own)
+        return dict(self.times)
+
+    def _on_training_start(self) -> None:
+        n = self.model.num_timesteps
+        self._before = self.times["rollout"] + self.times["evaluation"] + self.times["checkpoint"]
+        self._update_before = self.times["update"]
+        self.next_ckpt = n + self.spec.checkpoint_interval
+        self.next_eval = n + self.spec.eval_interval if n else 0
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", []):
+            for k, v in info.get("episode_dynamics", {}).items():
+                self.dyn.setdefault(k, []).append(float(v))
+        n = self.model.num_timesteps
+        if self.spec.eval_interval and n >= self.next_eval:
+            self._timed("evaluation", self.evaluate)
+            self.next_eval = n + self.spec.eval_interval
+        if self.spec.checkpoint_interval and n >= self.next_ckpt:
+            self._timed("checkpoint", self.checkpoint)
+            self.next_ckpt = n + self.spec.checkpoint_interval
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.times["rollout"] += time.time() - self._rollout_t0 - self._side
+        for k, v in self.dyn.items():
+            self.logger.record(f"dynamics/{k}", float(np.mean(v)))
+        self.dyn.clear()
+
+    def wall_time(self) -> float:
+        return self.wall_before + time.time() - self.t0
+
+    def checkpoint(self) -> Path:
+        self.meta["wall_time_s"] = self.wall_time()
+        self.meta["time_breakdown_s"] = dict(self.times)
+        return save_checkpoint(self.spec.run_dir, self.model, self.norm, self.meta)
+
+    def evaluate(self) -> dict[str, float]:
+        policy = normalized_policy(self.model, self.norm.obs_rms.mean, self.norm.obs_rms.var, self.norm.clip_obs)
+        row: dict[str, Any] = {
+            "timesteps": int(self.model.num_timesteps),
+            "wall_time_s": self.wall_time(),
+            "seed_range": self.spec.eval_seed_range,
+        }
+        for name, (rand, dyn) in self.spec.eval_targets.items():
+            eps = run_episodes(
+                policy, self.spec.task, self.spec.eval_episodes, self.spec.seed, rand, dyn, self.spec.eval_seed_range
+            )
+            s = summarize(eps)
+            if s["success_rate"] is not None:
+                self.logger.record(f"eval/{name}/success_rate", s["success_rate"])
+            self.logger.record(f"eval/{name}/mean_return", s["mean_return"])
+            row[f"{name}/success_rate"] = s["success_rate"]
+            row[f"{name}/mean_return"] = s["mean_return"]
+        self.logger.dump(self.model.num_timesteps)
+        with open(self.spec.run_dir / "evaluations.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        self.last_row = row
+        return row
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def build_model(spec: RunSpec, norm: VecNormalize) -> BaseAlgorithm:
+    """A fresh SB3 model from the algo config."""
+    kwargs, policy_kwargs = algo_kwargs(spec.algo_cfg)
+    return ALGOS[spec.algo](
+        "MlpPolicy",
+        norm,
+        seed=spec.seed,
+        device="cpu",
+        verbose=0,
+        policy_kwargs=policy_kwargs,
+        tensorboard_log=str(spec.run_dir / "tb"),
+        **kwargs,
+    )
+
+
+def warm_start(spec: RunSpec, model: BaseAlgorithm, norm: VecNormalize) -> dict[str, Any]:
+    """Behaviour-clone scripted demonstrations into the actor (``warm_start.demos`` > 0)."""
+    ws = spec.warm_start
+    t = time.time()
+    demos = collect_demonstrations(spec.task, ws["demos"], spec.seed, spec.randomization, spec.dynamics)
+    norm.obs_rms.update(demos.obs)
+    obs = np.clip((demos.obs - norm.obs_rms.mean) / np.sqrt(norm.obs_rms.var + norm.epsilon), -10, 10)
+    loss = behaviour_clone(
+        model, obs, demos.actions, ws["epochs"], ws["lr"], ws["batch_size"], spec.seed, ws.get("log_std")
+    )
+    out = {
+        "episodes": demos.episodes,
+        "successes": demos.successes,
+        "transitions": len(demos.obs),
+        "bc_mse": loss,
+        "seconds": time.time() - t,
+    }
+    print(
+        f"warm start: cloned {demos.successes}/{demos.episodes} scripted episodes "
+        f"({len(demos.obs)} steps, MSE {loss:.4f}) in {out['seconds']:.0f} s"
+    )
+    return out
+
+
+ModelFactory = Callable[[VecNormalize], tuple[BaseAlgorithm, dict[str, Any]]]
+
+
+def train(cfg: DictConfig) -> Path:
+    """Train (or resume) one run from scratch; returns the run directory."""
+    spec = build_spec(cfg)  # validates every input before any work
+
+    def fresh(norm: VecNormalize) -> tuple[BaseAlgorithm, dict[str, Any]]:
+        meta = spec.meta()
+        model = build_model(spec, norm)
+        if spec.warm_start.get("demos", 0) > 0:
+            meta["warm_start"] = warm_start(spec, model, norm)
+            meta["wall_time_s"] = meta["warm_start"]["seconds"]  # its cost counts in the wall-clock figures
+        return model, meta
+
+    return run(spec, cfg, fresh)
+
+
+# keys a resumed run may change: how long it runs and how it reports, never what it learns
+RESUMABLE_KEYS = ("resume", "steps", "progress", "threads", "out_dir")
+STARTED_CONFIG = "config.started.yaml"  # the resolved config the run started with
+STARTED_OVERRIDES = "overrides.started.yaml"  # its command-line overrides (Hydra's copy is rewritten on resume)
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}."))
+    return {k.rstrip("."): v for k, v in out.items()}
+
+
+def check_resume_config(run_dir: Path, config: dict[str, Any]) -> None:
+    """A resumed run must have the config it started with (``config.started.yaml``); any difference outside
+    :data:`RESUMABLE_KEYS` is refused with the key, both values and the fix."""
+    path = run_dir / STARTED_CONFIG
+    if not path.is_file():
+        return  # a run from before this file existed: nothing to compare against
+    started = _flat(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
+    now = _flat(config)
+    for key in sorted(set(started) | set(now)):
+        if key.split(".")[0] in RESUMABLE_KEYS or started.get(key) == now.get(key):
+            continue
+        raise ConfigError(
+            f"resume: {key}={now.get(key)!r} differs from the run's {key}={started.get(key)!r} ({path}); "
+            "drop that override (a resumed run keeps its config), or start a new run in another directory"
+        )
+
+
+def _truncate_evaluations(run_dir: Path, step: int) -> None:
+    """Drop evaluation rows written after the checkpoint a run resumes from (they are evaluated again)."""
+    path = run_dir / "evaluations.jsonl"
+    if not path.is_file():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    keep = [line for line in rows if json.loads(line)["timesteps"] <= step]
+    if len(keep) != len(rows):
+        atomic_write(path, lambda p: Path(p).write_text("".join(f"{line}\n" for line in keep)))
+
+
+def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
+    """The training loop shared by ``train`` and ``finetune``: lock the run directory, resume or build, learn,
+    checkpoint, save."""
+    th.set_num_threads(spec.threads)
+    with exclusive(spec.run_dir, "run directory"):
+        return _run_locked(spec, cfg, factory)
+
+
+def _run_locked(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
+    ckpt = latest_checkpoint(spec.run_dir) if spec.resume else None
+    if spec.resume and ckpt is None:
+        raise ConfigError(f"resume: no checkpoint in {spec.run_dir}/checkpoints; start a new run without resume")
+    if spec.resume:
+        check_resume_config(spec.run_dir, spec.config)
+    else:
+        check_fresh(spec.run_dir)
+        atomic_write(spec.run_dir / STARTED_CONFIG, lambda p: OmegaConf.save(cfg, p, resolve=True))
+        hydra_overrides = spec.run_dir / ".hydra" / "overrides.yaml"  # the command line, for resume=<run dir>
+        if hydra_overrides.is_file():
+            atomic_write(spec.run_dir / STARTED_OVERRIDES, lambda p: shutil.copyfile(hydra_overrides, p))
+    norm = normalize(
+        make_vec_env(spec.task, spec.n_envs, spec.seed, spec.randomization, spec.dynamics),
+        spec.gamma,
+        spec.norm_reward,
+    )
+    if ckpt is not None:
+        meta = json.loads((ckpt / "run.json").read_text())
+        if meta["task"] != spec.task or meta["algo"] != spec.algo:
+            raise ConfigError(f"resume: {ckpt} is a {meta['task']}/{meta['algo']} run, not {spec.task}/{spec.algo}")
+        load_normalization(ckpt / "normalization.npz", norm)
+        norm.training = meta.get("update_norm", True)
+        model = ALGOS[spec.algo].load(
+            ckpt / "model.zip", env=norm, device="cpu", tensorboard_log=str(spec.run_dir / "tb")
+        )
+        if (ckpt / "replay_buffer.pkl").is_file():
+            model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+            check_replay_buffer(model, ckpt / "replay_buffer.pkl")
+        _truncate_evaluations(spec.run_dir, model.num_timesteps)
+        print(f"resuming {spec.run_dir} from step {model.num_timesteps}")
+    else:
+        model, meta = factory(norm)
+    callback = TrainCallback(spec, meta, norm)
+    remaining = spec.steps - model.num_timesteps
+    old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    learn_t0 = time.time()
+    try:
+        if remaining >= 0:  # learn(0) still sets up the logger and the callback (offline-only runs)
+            model.learn(
+                remaining,
+                callback=callback,
+                reset_num_timesteps=False,
+                tb_log_name="run",
+                progress_bar=spec.progress,
+            )
+    except KeyboardInterrupt:
+        path = callback.checkpoint()
+        print(
+            f"interrupted: saved {path}; continue with: sim2real {cfg.get('command', 'train')} resume={spec.run_dir}",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    meta["time_breakdown_s"] = callback.breakdown(time.time() - learn_t0)
+    last = callback.last_row
+    if spec.eval_interval and not (last and last["timesteps"] == model.num_timesteps):
+        last = callback._timed("evaluation", callback.evaluate)  # the last periodic one is reused at this step
+    meta["time_breakdown_s"] = dict(callback.times)
+    meta["wall_time_s"] = callback.wall_time()
+    meta["final_evaluation"] = last if spec.eval_interval else None
+    save_policy(spec.run_dir, model, norm, meta)
+    if hasattr(model, "save_replay_buffer"):  # SAC: kept for finetune.keep_buffer=true
+        model.save_replay_buffer(spec.run_dir / "replay_buffer.pkl")
+    callback.checkpoint()
+    OmegaConf.save(cfg, spec.run_dir / "config.yaml", resolve=True)
+    return spec.run_dir

@@ -1,0 +1,134 @@
+"""Building (vectorised, normalised) envs for a task, and the observation normaliser's on-disk form.
+
+Normalisation statistics are stored as a plain ``normalization.npz`` (no pickle), so the export and
+deploy path can read them without SB3.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+import sim2real.envs  # noqa: F401  (registers the built-in tasks)
+from sim2real.io import atomic_write
+from sim2real.sim import tasks
+
+EVAL_SEED_BASE = 1_000_000_000  # test episodes (published tables: compare, sweep, evaluate) start here
+DEV_SEED_BASE = 1_200_000_000  # development episodes (training-time evaluation, tuning, choosing what to ship)
+SEED_RANGES = {"test": EVAL_SEED_BASE, "development": DEV_SEED_BASE}  # training seeds stay far below both
+
+
+class EpisodeDynamics(gym.Wrapper):
+    """Echo the episode's sampled dynamics values in the info of its last step (``episode_dynamics``)."""
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict]:
+        obs, info = self.env.reset(**kwargs)
+        self._values = info.get("dynamics", {})
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            info["episode_dynamics"] = self._values
+        return obs, reward, terminated, truncated, info
+
+
+def task_env_id(task: str) -> str:
+    return tasks.env_id(task)
+
+
+def make_env(task: str, randomization: Any = None, dynamics: Any = None) -> gym.Env:
+    """One monitored env (``info["is_success"]`` recorded by SB3's Monitor)."""
+    env = gym.make(task_env_id(task), randomization=randomization, dynamics=dynamics)
+    keys = ("is_success",) if tasks.get(task).success else ()  # tasks without a success signal: returns only
+    return Monitor(EpisodeDynamics(env), info_keywords=keys)
+
+
+def make_vec_env(task: str, n_envs: int, seed: int, randomization: Any = None, dynamics: Any = None) -> VecEnv:
+    """``n_envs`` envs in one process (DummyVecEnv); env i is seeded ``seed * 1000 + i``."""
+    if n_envs < 1:
+        raise ValueError(f"n_envs={n_envs}: need at least one env")
+    venv = DummyVecEnv([lambda: make_env(task, randomization, dynamics) for _ in range(n_envs)])
+    venv.seed(seed * 1000)
+    return venv
+
+
+def normalize(venv: VecEnv, gamma: float, norm_reward: bool = True) -> VecNormalize:
+    return VecNormalize(venv, norm_obs=True, norm_reward=norm_reward, clip_obs=10.0, clip_reward=10.0, gamma=gamma)
+
+
+def save_normalization(path: Path, vn: VecNormalize) -> None:
+    """Write the observation and return statistics as ``.npz`` (atomic)."""
+    arrays = {
+        "obs_mean": vn.obs_rms.mean,
+        "obs_var": vn.obs_rms.var,
+        "obs_count": np.array(vn.obs_rms.count),
+        "ret_mean": np.array(vn.ret_rms.mean),
+        "ret_var": np.array(vn.ret_rms.var),
+        "ret_count": np.array(vn.ret_rms.count),
+        "clip_obs": np.array(vn.clip_obs),
+        "epsilon": np.array(vn.epsilon),
+    }
+    atomic_write(path, lambda p: np.savez(p, **arrays), suffix=".npz")
+
+
+def load_normalization(path: Path, vn: VecNormalize) -> None:
+    """Load statistics written by :func:`save_normalization` into ``vn``."""
+    s = read_normalization(path)
+    if s["obs_mean"].shape != vn.obs_rms.mean.shape:
+        raise ValueError(
+            f"{path}: normalisation is for observations of shape {s['obs_mean'].shape}, "
+            f"the env has {vn.obs_rms.mean.shape}; was the policy trained on another task?"
+        )
+    vn.obs_rms = RunningMeanStd(shape=s["obs_mean"].shape)
+    vn.obs_rms.mean, vn.obs_rms.var, vn.obs_rms.count = s["obs_mean"], s["obs_var"], float(s["obs_count"])
+    vn.ret_rms.mean, vn.ret_rms.var, vn.ret_rms.count = (
+        float(s["ret_mean"]),
+        float(s["ret_var"]),
+        float(s["ret_count"]),
+    )
+
+
+NORM_KEYS = ("obs_mean", "obs_var", "obs_count", "ret_mean", "ret_var", "ret_count", "clip_obs", "epsilon")
+
+
+def read_normalization(path: Path, obs_dim: int | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a ``normalization.npz`` (read without pickle), checked: every key present, shapes that
+    agree (with ``obs_dim`` observations when given), finite values, non-negative variances and counts,
+    positive clip and epsilon."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if not hasattr(f, "files"):
+                raise ValueError("a single .npy array, not an .npz archive")
+            s = {k: np.asarray(f[k]) for k in f.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: unreadable normalisation statistics ({type(e).__name__}: {e})") from None
+    missing = [k for k in NORM_KEYS if k not in s]
+    if missing:
+        raise ValueError(f"{path}: normalisation statistics lack {', '.join(missing)}; re-save the run")
+    if s["obs_mean"].ndim != 1 or s["obs_var"].shape != s["obs_mean"].shape:
+        raise ValueError(f"{path}: obs_mean {s['obs_mean'].shape} and obs_var {s['obs_var'].shape} must be equal 1-D")
+    if obs_dim is not None and s["obs_mean"].shape != (obs_dim,):
+        raise ValueError(
+            f"{path}: statistics for {s['obs_mean'].shape[0]} observations, the policy takes {obs_dim}; "
+            "the file belongs to another run or task"
+        )
+    for k in NORM_KEYS:
+        if not np.issubdtype(s[k].dtype, np.number) or not np.isfinite(s[k]).all():
+            raise ValueError(f"{path}: {k} holds non-finite or non-numeric values; the run's statistics are corrupt")
+    for k in ("obs_var", "ret_var", "obs_count", "ret_count"):
+        if (s[k] < 0).any():
+            raise ValueError(f"{path}: {k} is negative; the run's statistics are corrupt")
+    for k in ("clip_obs", "epsilon"):
+        if not (s[k] > 0).all():
+            raise ValueError(f"{path}: {k} must be positive")
+    return s

@@ -1,0 +1,1 @@
+"""Transfer evaluation: the comparison grid, statistics, reports (Markdown, HTML), robustness sweeps."""

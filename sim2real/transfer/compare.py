@@ -1,0 +1,700 @@
+"""``sim2real compare``: zero-shot vs fine-tuned vs from-scratch on a target, over seeds and budgets.
+
+The grid is expanded into *units*, each described by a small JSON file and identified by a hash of
+that description, so a finished unit is found again by its config and an interrupted or extended
+compare runs only what is missing. Units run as a Hydra multirun of ``sim2real unit`` (one Hydra job
+and directory per unit), through any Hydra launcher: joblib locally, submitit on SLURM, Ray.
+
+Conditions:
+
+- ``zero_shot``: the pretrained (randomised-sim) policy evaluated on the target;
+- ``nominal_zero_shot``: the nominal-sim baseline policy evaluated on the target;
+- ``finetune`` / ``finetune_last`` / ``finetune_features``: the pretrained policy trained on the
+  target (fine-tuning scope all / last / features), evaluated on the target at fixed step
+  intervals up to the largest budget, and back in the randomised sim (retention);
+- ``scratch``: a fresh policy trained on the target (tuned algorithm, no demonstrations);
+- ``calibrated``: a policy pretrained in the calibrated sim (``calibrated=<run>``: ``sim2real train
+  dr=<calibration run>``), evaluated zero-shot on the target;
+- ``logged``: the pretrained policy fine-tuned offline on the first N episodes of a logged target
+  dataset (``data=<dataset>``, ``logged_episodes=[N, ...]``: the budget is logged episodes, not target
+  steps), then evaluated on the target.
+
+With a constant learning rate (the fine-tuning default), the run for the largest budget passes
+through every smaller budget, so one run per (condition, seed) gives every budget's figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from sim2real.io import exclusive, git_commit, read_json, write_json
+from sim2real.learn.config import ConfigError, check_env_spec, check_task, checked_group, plain, positive_int
+from sim2real.learn.evaluate import evaluate_policy, run_episodes, summarize
+from sim2real.learn.runs import latest_checkpoint, policy_digest, resolve_policy
+from sim2real.learn.train import STARTED_CONFIG, STARTED_OVERRIDES
+from sim2real.learn.vec import EVAL_SEED_BASE
+from sim2real.sim import tasks
+
+CURVE_CONDITIONS = {"finetune": "all", "finetune_last": "last", "finetune_features": "features", "scratch": None}
+EVAL_CONDITIONS = ("zero_shot", "nominal_zero_shot", "calibrated")
+CONDITIONS = (*EVAL_CONDITIONS, *CURVE_CONDITIONS, "logged")
+
+
+def _unit_id(spec: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def validate(cfg: DictConfig) -> dict[str, Any]:
+    """Check the grid; every problem is a one-line ConfigError before any unit runs."""
+    task = check_task(cfg.task)
+    seeds = cfg.seeds
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ConfigError(f"seeds={seeds!r}: must be a positive integer (5 or more for reported numbers)")
+    budgets = plain(cfg.budgets)
+    if not isinstance(budgets, list) or not budgets:
+        raise ConfigError("budgets=[]: give at least one target-step budget, e.g. budgets=[10000,30000]")
+    if any(not isinstance(b, int) or isinstance(b, bool) or b <= 0 for b in budgets):
+        raise ConfigError(f"budgets={budgets}: each budget must be a positive integer number of target steps")
+    interval = cfg.eval.interval
+    if not isinstance(interval, int) or interval <= 0 or any(b % interval for b in budgets):
+        raise ConfigError(f"eval.interval={interval!r}: must be a positive integer that divides every budget {budgets}")
+    for key in ("eval.episodes", "n_envs", "n_jobs"):
+        positive_int(cfg, key)
+    for key in ("finetune.lr", "scratch.lr"):
+        v = OmegaConf.select(cfg, key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
+            raise ConfigError(f"{key}={v!r}: must be a learning rate in (0, 1)")
+    if not isinstance(cfg.finetune.update_norm, bool):
+        raise ConfigError(f"finetune.update_norm={cfg.finetune.update_norm!r}: must be true or false")
+    th_ = cfg.threshold
+    if not isinstance(th_, (int, float)) or isinstance(th_, bool) or not 0 < th_ <= 1:
+        raise ConfigError(f"threshold={th_!r}: must be a success rate in (0, 1]")
+    conditions = plain(cfg.conditions)
+    if not isinstance(conditions, list):
+        raise ConfigError(f"conditions={conditions!r}: give a list, e.g. conditions=[zero_shot,finetune,scratch]")
+    unknown = [c for c in conditions if c not in CONDITIONS]
+    if unknown or not conditions:
+        raise ConfigError(f"conditions={conditions}: unknown {unknown}; choose from {', '.join(CONDITIONS)}")
+    dyn = checked_group(cfg, task)
+    check_env_spec(task, None, dyn)
+    pretrained = _sources(cfg, "pretrained", task)
+    if pretrained != TRAIN and len(pretrained) not in (1, seeds):
+        raise ConfigError(
+            f"pretrained: {len(pretrained)} runs for seeds={seeds}; give one run per seed (paired seeds), "
+            "a single run, or pretrained=train"
+        )
+    baseline = _sources(cfg, "baseline", task) if "nominal_zero_shot" in conditions else None
+    if baseline == TRAIN or pretrained == TRAIN:
+        _check_pretrain(cfg)
+    calibrated = None
+    if "calibrated" in conditions:
+        if OmegaConf.select(cfg, "calibrated") is None:
+            raise ConfigError("conditions has calibrated: add calibrated=<run trained with dr=<calibration run>>")
+        calibrated = _sources(cfg, "calibrated", task)
+        if calibrated == TRAIN:
+            raise ConfigError("calibrated=train: give the run(s) trained with dr=<calibration run>")
+    data, logged_episodes = None, []
+    if "logged" in conditions:
+        from sim2real.data.datasets import read
+
+        if OmegaConf.select(cfg, "data") is None:
+            raise ConfigError("conditions has logged: add data=<logged target dataset>")
+        n_logged = read(cfg.data, task).episodes
+        logged_episodes = plain(cfg.logged_episodes)
+        if (
+            not isinstance(logged_episodes, list)
+            or not logged_episodes
+            or any(not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= n_logged for n in logged_episodes)
+        ):
+            raise ConfigError(
+                f"logged_episodes={logged_episodes}: give episode counts between 1 and {n_logged} (the dataset's size)"
+            )
+        data = str(Path(cfg.data).resolve())
+    return {
+        "task": task,
+        "dynamics_name": str(OmegaConf.select(cfg, "dynamics.name", default="custom")),
+        "seeds": seeds,
+        "budgets": sorted(set(budgets)),
+        "conditions": conditions,
+        "dynamics": dyn or {},
+        "pretrained": pretrained,
+        "baseline": baseline,
+        "calibrated": calibrated,
+        "data": data,
+        "logged_episodes": sorted(set(logged_episodes)),
+        "interval": interval,
+        "episodes": int(cfg.eval.episodes),
+        "episode_seeds": f"test range: {EVAL_SEED_BASE} + 10000 * seed + k",
+        "digests": _digests(pretrained, baseline, calibrated),
+    }
+
+
+TRAIN = "train"  # pretrained=train / baseline=train: compare pretrains the runs itself (pretraining units)
+
+
+def _sources(cfg: DictConfig, key: str, task: str) -> list[str] | str:
+    """``cfg[key]`` as a list of resolved policy paths (a run, shipped policy or list of them), or ``train``."""
+    value = plain(OmegaConf.select(cfg, key))
+    if value == TRAIN:
+        return TRAIN
+    items = value if isinstance(value, list) else [value]
+    if not items or any(not isinstance(v, str) or not v for v in items):
+        raise ConfigError(f"{key}={value!r}: give a run directory or shipped policy, a list of them, or {key}=train")
+    paths = []
+    for v in items:
+        src = resolve_policy(v)
+        if src.task != task:
+            raise ConfigError(f"{key}='{v}' is a {src.task} policy, not {task}")
+        paths.append(str(src.path))
+    return paths
+
+
+def _check_pretrain(cfg: DictConfig) -> None:
+    positive_int(cfg, "baseline_runs")
+    overrides = plain(OmegaConf.select(cfg, "pretrain.overrides"))
+    if not isinstance(overrides, list) or any(not isinstance(o, str) or "=" not in o for o in overrides):
+        raise ConfigError(f"pretrain.overrides={overrides!r}: give a list of train overrides, e.g. [steps=300000]")
+    bad = [o for o in overrides if o.split("=")[0].lstrip("+~") in ("task", "seed", "dr", "out_dir", "resume")]
+    if bad:
+        raise ConfigError(f"pretrain.overrides: {bad[0]} is set by compare (task, seed, dr, out_dir, resume); drop it")
+
+
+def _digests(*groups: list[str] | str | None) -> dict[str, str]:
+    return {p: policy_digest(Path(p)) for g in groups if isinstance(g, list) for p in g}
+
+
+def pretraining_units(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pretraining runs compare trains itself: one randomised-sim run per seed (``pretrained=train``) and
+    ``baseline_runs`` nominal-sim runs (``baseline=train``), each ``sim2real train`` with the task's tuned
+    settings, evaluated on development episodes only."""
+    units = []
+    overrides = [str(o) for o in plain(cfg.pretrain.overrides)]
+    if grid["pretrained"] == TRAIN:
+        dr = str(cfg.pretrain.randomization)
+        units += [{"condition": "pretrain", "seed": i, "randomization": dr} for i in range(grid["seeds"])]
+    if grid["baseline"] == TRAIN:
+        n = int(cfg.baseline_runs)
+        units += [{"condition": "pretrain_nominal", "seed": i, "randomization": "none"} for i in range(n)]
+    for u in units:
+        u.update(kind="pretrain", task=grid["task"], overrides=overrides)
+        u["id"] = _unit_id(u)
+    return units
+
+
+def pretraining_protocol(grid: dict[str, Any], pre: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    """How the seeds relate to pretraining runs, for the report: paired, or one shared run (no pretraining
+    variance in the CIs); and the pretraining runs' wall-clock when compare trained them."""
+    n, seeds = len(grid["pretrained"]), grid["seeds"]
+    paired = n == seeds and n > 1
+    return {
+        "pretrained_runs": n,
+        "baseline_runs": len(grid["baseline"]) if grid["baseline"] else 0,
+        "paired": paired,
+        "trained_by_compare": bool(pre),
+        "design": (
+            f"paired seeds: seed i = pretraining run i, its zero-shot evaluation, fine-tuning seed i started from "
+            f"it and scratch seed i ({seeds} independent units per condition; the CIs include pretraining variance)"
+            if paired
+            else f"{n} pretraining run shared by all {seeds} seeds: zero-shot seeds are batches of episodes of that "
+            "one policy and every fine-tuning seed starts from it, so the CIs leave out pretraining variance"
+        ),
+        "wall_time_s": {
+            f"{u['condition']} seed {u['seed']}": read_json(out / "units" / u["id"] / "result.json")["wall_time_s"]
+            for u in pre
+        },
+    }
+
+
+def _trained(units: list[dict[str, Any]], out: Path, condition: str) -> list[str]:
+    return [str(out / "units" / u["id"]) for u in units if u["condition"] == condition]
+
+
+def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
+    """The unit specs of the grid (plain JSON-able dicts)."""
+    common = {
+        "task": grid["task"],
+        "dynamics": grid["dynamics"],
+        "dynamics_name": grid["dynamics_name"],
+        "episodes": int(cfg.eval.episodes),
+    }
+    units = []
+    spec = tasks.get(grid["task"])
+    sim_preset = "default" if "default" in spec.randomization else None
+
+    def pick(key: str, seed: int) -> str | None:  # seed i's policy: run i of a list (paired), or the one run
+        runs = grid[key]
+        return runs[seed % len(runs)] if runs else None
+
+    for seed in range(grid["seeds"]):
+        if not spec.success:  # the lower anchor of the normalised return: a uniformly random policy on the target
+            units.append({**common, "kind": "random", "condition": "random", "seed": seed})
+        units.append(
+            {
+                **common,
+                "kind": "eval",
+                "condition": "sim",
+                "seed": seed,
+                "policy": pick("pretrained", seed),
+                "randomization": sim_preset,
+                "dynamics": {},
+                "dynamics_name": "nominal",
+            }
+        )
+        for cond in grid["conditions"]:
+            if cond in EVAL_CONDITIONS:
+                source = {"zero_shot": "pretrained", "nominal_zero_shot": "baseline", "calibrated": "calibrated"}[cond]
+                units.append({**common, "kind": "eval", "condition": cond, "seed": seed, "policy": pick(source, seed)})
+            elif cond == "logged":
+                for n in grid["logged_episodes"]:
+                    units.append(
+                        {
+                            **common,
+                            "kind": "logged",
+                            "condition": cond,
+                            "seed": seed,
+                            "init": pick("pretrained", seed),
+                            "data": grid["data"],
+                            "logged_episodes": n,
+                            "offline": plain(cfg.offline),
+                        }
+                    )
+            else:
+                units.append(
+                    {
+                        **common,
+                        "kind": "curve",
+                        "condition": cond,
+                        "seed": seed,
+                        "init": None if cond == "scratch" else pick("pretrained", seed),
+                        "scope": CURVE_CONDITIONS[cond],
+                        "steps": grid["budgets"][-1],
+                        "interval": grid["interval"],
+                        "lr": float(cfg.finetune.lr),
+                        "update_norm": bool(cfg.finetune.update_norm),
+                        "n_envs": int(cfg.n_envs),
+                        "scratch_lr": float(cfg.scratch.lr),
+                    }
+                )
+    for u in units:
+        u["policy_digest"] = grid["digests"].get(u.get("policy") or u.get("init") or "")
+        u["id"] = _unit_id(u)
+    return units
+
+
+def _write_units(units: list[dict[str, Any]], out: Path) -> None:
+    for u in units:
+        path = out / "units" / f"{u['id']}.json"
+        if not path.is_file():
+            write_json(path, u)
+
+
+def launch(units: list[dict[str, Any]], out: Path, cfg: DictConfig, stage: str = "evaluation and training") -> None:
+    """Run the units that have no result yet, as one Hydra multirun of ``sim2real unit``."""
+    todo = [u for u in units if not (out / "units" / u["id"] / "result.json").is_file()]
+    print(f"compare ({stage}): {len(units)} units, {len(units) - len(todo)} already done, {len(todo)} to run")
+    if not todo:
+        return
+    files = ",".join(str(out / "units" / f"{u['id']}.json") for u in todo)
+    cmd = [
+        sys.executable,
+        "-m",
+        "sim2real.commands.cli",
+        "unit",
+        "-m",
+        f"unit={files}",
+        f"hydra/launcher={cfg.launcher}",
+        f"hydra.sweep.dir={out / ('multirun-pretraining' if stage == 'pretraining' else 'multirun')}",
+        "hydra.sweep.subdir=${hydra.job.num}",
+        *plain(cfg.launcher_overrides),
+    ]
+    if cfg.launcher == "joblib":
+        cmd.append(f"hydra.launcher.n_jobs={int(cfg.n_jobs)}")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", PARENT_ENV: str(os.getpid())}
+    with _progress(todo, out, stage):
+        rc = run_group(cmd, env)
+    failed = [u["id"] for u in todo if not (out / "units" / u["id"] / "result.json").is_file()]
+    if rc or failed:
+        raise RuntimeError(
+            f"compare: {len(failed)} unit(s) failed ({', '.join(failed[:5])}); see {out / 'multirun'}; "
+            "rerun the same command to retry only those"
+        )
+
+
+@contextlib.contextmanager
+def _progress(todo: list[dict[str, Any]], out: Path, stage: str, every_s: float = 5.0) -> Any:
+    """Units done and remaining, with an ETA, while the multirun works (on a terminal only)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), desc=f"compare ({stage})", unit="unit", disable=None)
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(every_s):
+            bar.update(sum((out / "units" / u["id"] / "result.json").is_file() for u in todo) - bar.n)
+
+    thread = threading.Thread(target=poll, name="compare-progress", daemon=True)
+    thread.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        thread.join()
+        bar.close()
+
+
+PARENT_ENV = "SIM2REAL_COMPARE_PID"  # set for the unit workers: they end when this process is gone
+
+
+def _die_with_parent() -> None:
+    """In the launched child: receive SIGKILL when compare dies, even by ``kill -9`` (Linux ``prctl``)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # elsewhere the unit watchdog (watch_parent) still ends the workers
+
+
+def run_group(cmd: list[str], env: dict[str, str]) -> int:
+    """Run ``cmd`` in its own process group and end the whole group when this process exits or is signalled."""
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+    old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return proc.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, killed but not yet reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+
+
+def watch_parent(interval_s: float = 1.0) -> None:
+    """In a unit worker: end this process once the compare that launched it is gone (``kill -9`` included)."""
+    pid = os.environ.get(PARENT_ENV)
+    if not pid or not pid.isdigit():
+        return
+
+    def loop() -> None:
+        while _alive(int(pid)):
+            time.sleep(interval_s)
+        os._exit(137)
+
+    threading.Thread(target=loop, name="compare-watchdog", daemon=True).start()
+
+
+def compare(cfg: DictConfig) -> Path:
+    """Validate, expand, run what is missing, aggregate; returns the report directory."""
+    grid = validate(cfg)
+    out = Path(cfg.out)
+    with exclusive(out, "compare directory"):
+        return _compare_locked(cfg, grid, out)
+
+
+def _compare_locked(cfg: DictConfig, grid: dict[str, Any], out: Path) -> Path:
+    from sim2real.transfer.report import write_report
+
+    (out / "units").mkdir(parents=True, exist_ok=True)
+    pre = pretraining_units(cfg, grid)
+    if pre:  # stage 1: the pretraining runs every later unit starts from
+        _write_units(pre, out)
+        launch(pre, out, cfg, "pretraining")
+        if grid["pretrained"] == TRAIN:
+            grid["pretrained"] = _trained(pre, out, "pretrain")
+        if grid["baseline"] == TRAIN:
+            grid["baseline"] = _trained(pre, out, "pretrain_nominal")
+        grid["digests"] = _digests(grid["pretrained"], grid["baseline"], grid["calibrated"])
+    grid["pretraining"] = pretraining_protocol(grid, pre, out)
+    units = expand(cfg, grid)
+    _write_units(units, out)
+    launch(units, out, cfg)
+    results = [{**u, "result": read_json(out / "units" / u["id"] / "result.json")} for u in units]
+    metric = score(results, grid["task"])
+    from sim2real.transfer.html_report import command_line
+
+    settings = OmegaConf.to_yaml({k: v for k, v in OmegaConf.to_container(cfg).items() if k != "hydra"})
+    kept = [r for r in results if r["condition"] != "random"]
+    write_report(out, grid, kept, float(cfg.threshold), metric, settings, command_line("compare"))
+    return out
+
+
+SUCCESS_METRIC = {"name": "success", "label": "success rate", "definition": "episodes with info['is_success']"}
+
+
+def score(results: list[dict[str, Any]], task: str) -> dict[str, Any]:
+    """What the comparison scores. A task with a success signal: its success rate. A task without one: its
+    normalised return, (R - R_random) / (R_sim - R_random), with R_random a uniformly random policy's mean
+    return on the target and R_sim the pretrained policy's in the randomised sim (means over seeds), so that a
+    constant reward offset (an alive bonus) cannot change any figure. Rewrites ``results`` in place."""
+    if tasks.get(task).success:
+        return SUCCESS_METRIC
+    lo = float(np.mean([r["result"]["mean_return"] for r in results if r["condition"] == "random"]))
+    hi = float(np.mean([r["result"]["mean_return"] for r in results if r["condition"] == "sim"]))
+    if not hi > lo:
+        raise ConfigError(
+            f"compare: the pretrained policy's return in the randomised sim ({hi:.4g}) is not above a random "
+            f"policy's on the target ({lo:.4g}); a normalised return needs a policy that learned the task"
+        )
+
+    def norm(x: float | None) -> float | None:
+        return None if x is None else (x - lo) / (hi - lo)
+
+    for r in results:
+        res = r["result"]
+        for point in res.get("curve", []):
+            point["success_rate"] = norm(point["mean_return"])
+            point["sim_success_rate"] = norm(point.get("sim_mean_return"))
+        if "curve" not in res:
+            res["success_rate"] = norm(res["mean_return"])
+    return {
+        "name": "normalised return",
+        "label": "normalised return",
+        "definition": "(R - R_random) / (R_sim - R_random): 0 = a uniformly random policy on the target, "
+        "1 = the pretrained policy in the randomised sim",
+        "return_random_policy_on_target": lo,
+        "return_pretrained_in_sim": hi,
+    }
+
+
+def run_unit(cfg: DictConfig) -> None:
+    """One unit (a Hydra job of ``sim2real unit``): evaluate, fine-tune or train from scratch, then result.json."""
+
+    watch_parent()
+    spec = read_json(Path(cfg.unit))
+    d = Path(cfg.unit).with_suffix("")
+    with exclusive(d.parent, "compare unit", name=f"{d.name}.lock"):
+        _run_unit_locked(spec, d)
+
+
+def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
+    """A unit, holding its lock: reuse a result, resume an interrupted curve from its checkpoint, or run it."""
+    from hydra import compose
+
+    if (d / "result.json").is_file():
+        print(f"unit {spec['id']}: done before, reused")
+        return
+    resume = spec["kind"] in ("curve", "pretrain") and latest_checkpoint(d) is not None
+    if not resume:  # an interrupted unit's own partial outputs (no checkpoint to resume from)
+        for name in ("evaluations.jsonl", STARTED_CONFIG, STARTED_OVERRIDES, "run"):
+            p = d / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+        shutil.rmtree(d / "tb", ignore_errors=True)
+        shutil.rmtree(d / "checkpoints", ignore_errors=True)
+    if spec["kind"] == "pretrain":
+        result = _run_pretrain(spec, d, resume)
+        write_json(d / "result.json", {**result, "unit": spec, "commit": git_commit()})
+        print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
+        return
+    dyn_overrides = [f"dynamics.{k}={v}" for k, v in spec["dynamics"].items()] + [
+        f"dynamics.name={spec['dynamics_name']}"
+    ]
+    if spec["kind"] == "logged":
+        result = _run_logged(spec, d, dyn_overrides)
+    elif spec["kind"] == "random":
+        s = summarize(
+            run_episodes(
+                random_policy(spec["task"], spec["seed"]),
+                spec["task"],
+                spec["episodes"],
+                spec["seed"],
+                None,
+                spec["dynamics"] or None,
+            )
+        )
+        result = {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}
+    elif spec["kind"] == "eval":
+        s = evaluate_policy(
+            spec["policy"],
+            spec["task"],
+            spec["episodes"],
+            spec["seed"],
+            spec.get("randomization"),
+            spec["dynamics"] or None,
+            (spec.get("randomization"), spec["dynamics_name"]),
+        )
+        write_json(d / "evaluation.json", s)
+        result = {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}
+    else:
+        ov = [
+            f"task={spec['task']}",
+            f"seed={spec['seed']}",
+            f"steps={spec['steps']}",
+            f"out_dir={d}",
+            "dynamics=nominal",
+            *dyn_overrides,
+            f"eval.interval={spec['interval']}",
+            f"eval.episodes={spec['episodes']}",
+            "eval.seed_range=test",  # the learning curves are published: test episodes
+            f"checkpoint_interval={spec['interval']}",  # an interrupted unit resumes from its last evaluation
+            f"resume={str(resume).lower()}",
+            "progress=false",
+            f"n_envs={spec['n_envs']}",
+        ]
+        if spec["init"] is None:
+            from sim2real.learn.train import train
+
+            train(
+                compose(
+                    "train",
+                    overrides=[
+                        *ov,
+                        "dr=none",
+                        "warm_start.demos=0",
+                        "eval.targets=[train]",
+                        "algo=ppo",
+                        f"algo.learning_rate={spec['scratch_lr']}",
+                        "algo.lr_schedule=constant",
+                    ],
+                )
+            )
+        else:
+            from sim2real.learn.finetune import finetune
+
+            algo = resolve_policy(spec["init"]).algo
+            finetune(
+                compose(
+                    "finetune",
+                    overrides=[
+                        *ov,
+                        f"init={spec['init']}",
+                        f"algo={algo}",
+                        f"finetune.lr={spec['lr']}",
+                        f"finetune.scope={spec['scope']}",
+                        f"finetune.update_norm={str(spec['update_norm']).lower()}",
+                        "eval.targets=[train,dr:default]",
+                    ],
+                )
+            )
+        rows = [json.loads(x) for x in (d / "evaluations.jsonl").read_text().splitlines()]
+        result = {
+            "curve": [
+                {
+                    "step": r["timesteps"],
+                    "success_rate": r["train/success_rate"],
+                    "mean_return": r["train/mean_return"],
+                    "sim_success_rate": r.get("dr:default/success_rate"),
+                    "sim_mean_return": r.get("dr:default/mean_return"),
+                }
+                for r in rows
+            ]
+        }
+    write_json(d / "result.json", {**result, "unit": spec, "commit": git_commit()})
+    print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
+
+
+def _run_pretrain(spec: dict[str, Any], d: Path, resume: bool) -> dict[str, Any]:
+    """A pretraining run in the unit's directory: ``sim2real train`` with the task's tuned settings."""
+    from hydra import compose
+
+    from sim2real.learn.train import train
+
+    if not resume:
+        for name in ("model.zip", "normalization.npz", "run.json", "config.yaml"):
+            (d / name).unlink(missing_ok=True)  # an interrupted unit's own partial outputs
+    train(
+        compose(
+            "train",
+            overrides=[
+                f"task={spec['task']}",
+                f"seed={spec['seed']}",
+                f"dr={spec['randomization']}",
+                f"out_dir={d}",
+                f"resume={str(resume).lower()}",
+                "progress=false",
+                *spec["overrides"],
+            ],
+        )
+    )
+    meta = read_json(d / "run.json")
+    return {
+        "run": str(d),
+        "wall_time_s": meta["wall_time_s"],
+        "time_breakdown_s": meta.get("time_breakdown_s"),
+        "warm_start_s": (meta.get("warm_start") or {}).get("seconds"),
+        "final_evaluation": meta.get("final_evaluation"),
+    }
+
+
+def random_policy(task: str, seed: int) -> Any:
+    """Uniform random actions in the task's bounds, seeded (the lower anchor of the normalised return)."""
+    space = tasks.make(task).action_space
+    rng = np.random.default_rng(seed)
+    return lambda obs: rng.uniform(space.low, space.high).astype(np.float32)
+
+
+def _run_logged(spec: dict[str, Any], d: Path, dyn_overrides: list[str]) -> dict[str, Any]:
+    """Fine-tune offline on the first ``logged_episodes`` episodes, then evaluate on the target."""
+    from hydra import compose
+
+    from sim2real.data.datasets import read
+    from sim2real.learn.finetune import finetune
+
+    algo = resolve_policy(spec["init"]).algo
+    off = [f"offline.{k}={v}" for k, v in spec["offline"].items()]
+    run = finetune(
+        compose(
+            "finetune",
+            overrides=[
+                f"task={spec['task']}",
+                f"init={spec['init']}",
+                f"algo={algo}",
+                f"seed={spec['seed']}",
+                f"data={spec['data']}",
+                "mode=offline",
+                "steps=0",
+                *off,
+                f"offline.episodes={spec['logged_episodes']}",
+                "eval.interval=0",
+                "progress=false",
+                f"out_dir={d / 'run'}",
+                "dynamics=nominal",
+                *dyn_overrides,
+            ],
+        ),
+        read(spec["data"], spec["task"]),
+    )
+    s = evaluate_policy(
+        run, spec["task"], spec["episodes"], spec["seed"], None, spec["dynamics"] or None, (None, spec["dynamics_name"])
+    )
+    write_json(d / "evaluation.json", s)
+    return {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}

@@ -1,0 +1,415 @@
+"""The comparison report: results.csv, summary.json, report.md, PNG plots and TensorBoard scalars."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim2real.io import write_json
+from sim2real.transfer import stats
+
+FINETUNES = ("finetune", "finetune_last", "finetune_features")
+
+
+def _curve(
+    result: dict[str, Any], interval: int, until: int, key: str = "success_rate"
+) -> tuple[list[int], list[float]]:
+    """A curve's points snapped to multiples of the evaluation interval, up to ``until`` steps."""
+    steps, vals = [], []
+    for p in result["curve"]:
+        s = int(round(p["step"] / interval) * interval)
+        if s <= until and p.get(key) is not None and s not in steps:
+            steps.append(s)
+            vals.append(float(p[key]))
+    return steps, vals
+
+
+def _rows(results: list[dict[str, Any]], budgets: list[int], interval: int) -> list[dict[str, Any]]:
+    rows = []
+    for r in results:
+        u, res = r, r["result"]
+        if u["kind"] in ("eval", "logged"):
+            rows.append(
+                {
+                    "condition": u["condition"],
+                    "seed": u["seed"],
+                    "budget": u.get("logged_episodes", 0),  # logged: episodes of logged data
+                    "step": 0,
+                    "success_rate": res["success_rate"],
+                    "mean_return": res["mean_return"],
+                }
+            )
+            continue
+        for b in budgets:
+            steps, succ = _curve(res, interval, b)
+            _, rets = _curve(res, interval, b, "mean_return")
+            for s, v, ret in zip(steps, succ, rets, strict=True):
+                rows.append(
+                    {
+                        "condition": u["condition"],
+                        "seed": u["seed"],
+                        "budget": b,
+                        "step": s,
+                        "success_rate": v,
+                        "mean_return": ret,
+                    }
+                )
+    return rows
+
+
+def _ci(values: list[float]) -> dict[str, float]:
+    point, lo, hi = stats.iqm_ci(values)
+    return {"iqm": point, "ci_low": lo, "ci_high": hi, "n_seeds": len(values)}
+
+
+def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    budgets, interval = grid["budgets"], grid["interval"]
+    by_cond: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by_cond.setdefault(r["condition"], []).append(r)
+    out: dict[str, Any] = {
+        "task": grid["task"],
+        "dynamics_name": grid.get("dynamics_name"),
+        "dynamics": grid["dynamics"],
+        "seeds": grid["seeds"],
+        "budgets": budgets,
+        "threshold": threshold,
+        "episodes_per_evaluation": grid.get("episodes"),
+        "evaluation_interval": interval,
+        "episode_seeds": grid.get("episode_seeds"),
+        "pretrained": grid.get("pretrained"),
+        "baseline": grid.get("baseline"),
+        "pretraining": grid.get("pretraining"),
+        "policy_digests": grid.get("digests", {}),
+        "commits": sorted({str(r["result"].get("commit")) for r in results if r["result"].get("commit")}),
+        "conditions": {},
+        "transfer": {},
+    }
+    sim = [r["result"]["success_rate"] for r in by_cond.get("sim", [])]
+    for cond in [c for c in ("sim", "zero_shot", "nominal_zero_shot", "calibrated") if c in by_cond]:
+        rs = by_cond[cond]
+        out["conditions"][cond] = {
+            "success": _ci([r["result"]["success_rate"] for r in rs]),
+            "return": _ci([r["result"]["mean_return"] for r in rs]),
+        }
+    for cond in [c for c in by_cond if c in (*FINETUNES, "scratch")]:
+        rs = sorted(by_cond[cond], key=lambda r: r["seed"])
+        per_budget = {}
+        for b in budgets:
+            finals = [_curve(r["result"], interval, b)[1][-1] for r in rs]
+            rets = [_curve(r["result"], interval, b, "mean_return")[1][-1] for r in rs]
+            entry = {"success": _ci(finals), "return": _ci(rets)}
+            reached = [stats.time_to_threshold(*_curve(r["result"], interval, b), threshold) for r in rs]
+            entry["time_to_threshold"] = {"per_seed": reached, "reached": sum(t is not None for t in reached)}
+            if cond in FINETUNES:
+                ret_sim = [_curve(r["result"], interval, b, "sim_success_rate")[1][-1] for r in rs]
+                entry["retention"] = {"finetuned_sim_success": _ci(ret_sim), "pretrained_sim_success": _ci(sim)}
+            per_budget[str(b)] = entry
+        out["conditions"][cond] = per_budget
+    if "logged" in by_cond:  # budgets are logged episodes
+        per_n: dict[str, Any] = {}
+        for n in sorted({r["logged_episodes"] for r in by_cond["logged"]}):
+            rs = [r for r in by_cond["logged"] if r["logged_episodes"] == n]
+            per_n[str(n)] = {
+                "success": _ci([r["result"]["success_rate"] for r in rs]),
+                "return": _ci([r["result"]["mean_return"] for r in rs]),
+                "budget_unit": "logged episodes",
+            }
+        out["conditions"]["logged"] = per_n
+    if sim and "zero_shot" in by_cond:
+        zs = [r["result"]["success_rate"] for r in by_cond["zero_shot"]]
+        out["sim_to_target_gap"] = dict(zip(("mean", "ci_low", "ci_high"), stats.difference_ci(sim, zs), strict=True))
+    if "scratch" in by_cond:
+        sc = sorted(by_cond["scratch"], key=lambda r: r["seed"])
+        for cond in [c for c in FINETUNES if c in by_cond]:
+            ft = sorted(by_cond[cond], key=lambda r: r["seed"])
+            zs = [r["result"]["success_rate"] for r in sorted(by_cond.get("zero_shot", []), key=lambda r: r["seed"])]
+            out["transfer"][cond] = _transfer(ft, sc, budgets, interval, threshold, zs or None)
+    return out
+
+
+def _transfer(
+    ft: list[dict],
+    sc: list[dict],
+    budgets: list[int],
+    interval: int,
+    threshold: float,
+    zero_shot: list[float] | None = None,
+) -> dict[str, Any]:
+    """Taylor & Stone metrics of fine-tuned against scratch per budget, and the three-way verdicts on the
+    difference at the budget: against scratch, and against ``zero_shot`` (per-seed zero-shot scores) if given."""
+    res: dict[str, Any] = {}
+    for b in budgets:
+        per_seed = []
+        for f, s in zip(ft, sc, strict=True):
+            steps_f, v_f = _curve(f["result"], interval, b)
+            steps_s, v_s = _curve(s["result"], interval, b)
+            common = [x for x in steps_f if x in steps_s]
+            vf = [v_f[steps_f.index(x)] for x in common]
+            vs = [v_s[steps_s.index(x)] for x in common]
+            per_seed.append(stats.transfer_metrics(common, vf, vs, threshold))
+        final_ft = [_curve(f["result"], interval, b)[1][-1] for f in ft]
+        final_sc = [_curve(s["result"], interval, b)[1][-1] for s in sc]
+        diff = stats.difference_ci(final_ft, final_sc)
+        ratio = stats.transfer_ratio_ci([m["auc_finetuned"] for m in per_seed], [m["auc_scratch"] for m in per_seed])
+        entry = {k: _ci([m[k] for m in per_seed]) for k in ("jumpstart", "at_budget", "auc_finetuned", "auc_scratch")}
+        entry["transfer_ratio"] = dict(zip(("mean", "ci_low", "ci_high"), ratio, strict=True))
+        for k in ("time_to_threshold_finetuned", "time_to_threshold_scratch"):
+            vals = [m[k] for m in per_seed]
+            entry[k] = {"per_seed": vals, "reached": sum(v is not None for v in vals)}
+        entry["finetuned_minus_scratch"] = dict(zip(("mean", "ci_low", "ci_high"), diff, strict=True))
+        entry["probability_of_improvement"] = stats.probability_of_improvement(final_ft, final_sc)
+        entry["verdict_vs_scratch"] = stats.verdict(diff[1], diff[2])
+        if zero_shot:  # the harm that matters when the pretrained policy is already good
+            diff_zs = stats.difference_ci(final_ft, zero_shot)
+            entry["finetuned_minus_zero_shot"] = dict(zip(("mean", "ci_low", "ci_high"), diff_zs, strict=True))
+            entry["verdict_vs_zero_shot"] = stats.verdict(diff_zs[1], diff_zs[2])
+        res[str(b)] = entry
+    return res
+
+
+def _fmt(d: dict[str, float] | None, pct: bool = True) -> str:
+    if not d:
+        return "-"
+    p = d.get("iqm", d.get("mean"))
+    if p is None:
+        return "undefined (scratch AUC <= 0)"
+    f = (lambda x: f"{100 * x:.0f}%") if pct else (lambda x: f"{x:.2f}")
+    return f"{f(p)} [{f(d['ci_low'])}, {f(d['ci_high'])}]"
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    s = summary
+    label = s.get("metric", {}).get("label", "success rate")
+    lines = [
+        f"# Transfer report: {s['task']} on `{s['dynamics_name']}`",
+        "",
+        f"Target dynamics: {s['dynamics']}.",
+        "",
+        f"Episodes per evaluation: {s.get('episodes_per_evaluation')} ({s.get('episode_seeds')}), evaluated every "
+        f"{s.get('evaluation_interval')} target steps. Pretrained: `{s.get('pretrained')}`; baseline: "
+        f"`{s.get('baseline')}`; policy SHA-256 (model + normaliser): "
+        + ", ".join(f"`{k}` {v[:12]}" for k, v in (s.get("policy_digests") or {}).items())
+        + f". Code: {', '.join(s.get('commits') or ['unknown'])}"
+        + (" (**units ran under different commits**)" if len(s.get("commits") or []) > 1 else "")
+        + ".",
+        "",
+        f"{s['seeds']} seeds; {label} and return as IQM [95 % stratified-bootstrap CI] over seeds.",
+        "",
+        *(
+            [
+                f"Seeds: {s['pretraining']['design']}; nominal-sim baseline: {s['pretraining']['baseline_runs']} run(s)"
+                + (", pretrained by this compare." if s["pretraining"]["trained_by_compare"] else "."),
+                "",
+            ]
+            if s.get("pretraining")
+            else []
+        ),
+        *(
+            [
+                f"**Small sample**: with {s['seeds']} < {stats.SMALL_SAMPLE} seeds a percentile-bootstrap CI is about "
+                "the range of the seeds; read the intervals as such.",
+                "",
+            ]
+            if s["seeds"] < stats.SMALL_SAMPLE
+            else []
+        ),
+        *(
+            [f"The {label} is {s['metric']['definition']}; it carries the comparison (the column `success`).", ""]
+            if label != "success rate"
+            else [""]
+        ),
+        f"| condition | budget (target steps) | {label} | return |",
+        "|---|---|---|---|",
+    ]
+    for cond, v in s["conditions"].items():
+        if "success" in v:
+            lines.append(f"| {cond} | 0 | {_fmt(v['success'])} | {_fmt(v['return'], False)} |")
+        else:
+            for b, e in v.items():
+                unit = " logged episodes" if e.get("budget_unit") else ""
+                lines.append(f"| {cond} | {b}{unit} | {_fmt(e['success'])} | {_fmt(e['return'], False)} |")
+    if "sim_to_target_gap" in s:
+        lines += [
+            "",
+            f"Sim-to-target gap (randomised-sim {label} minus zero-shot target {label}): "
+            f"{_fmt(s['sim_to_target_gap'])}.",
+        ]
+    for cond in [c for c in s["conditions"] if c in (*FINETUNES, "scratch")]:  # with or without scratch
+        b = str(s["budgets"][-1])
+        e = s["conditions"][cond][b]
+        t = e["time_to_threshold"]
+        lines.append(
+            f"\n{cond} at {b} target steps: time to {100 * s['threshold']:.0f}% {label} reached in "
+            f"{t['reached']}/{s['seeds']} seeds ({t['per_seed']})"
+            + (
+                f"; retention ({label} back in the randomised sim) {_fmt(e['retention']['finetuned_sim_success'])} "
+                f"vs pretrained {_fmt(e['retention']['pretrained_sim_success'])}."
+                if "retention" in e
+                else "."
+            )
+        )
+    for cond, per_b in s["transfer"].items():
+        lines += [
+            "",
+            f"## {cond} against scratch (Taylor & Stone 2009)",
+            "",
+            f"Jumpstart, at budget (the difference at the budget, not an asymptote), AUC: IQM [95 % stratified "
+            f"bootstrap CI] over seeds of per-seed {label} curves; transfer ratio (AUC_ft - AUC_scratch) / AUC_scratch "
+            "and the differences: mean [95 % bootstrap CI]; P(ft > scratch): rliable's probability of improvement. "
+            "Verdicts: negative / not detected / positive by whether the difference CI lies below, holds or lies "
+            "above 0.",
+            "",
+            "| budget | jumpstart | at budget | AUC ft | AUC scratch | transfer ratio | ft - scratch | P(ft > scratch) "
+            "| vs scratch | ft - zero-shot | vs zero-shot |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for b, e in per_b.items():
+            lines.append(
+                f"| {b} | {_fmt(e['jumpstart'])} | {_fmt(e['at_budget'])} | {_fmt(e['auc_finetuned'])} | "
+                f"{_fmt(e['auc_scratch'])} | {_fmt(e['transfer_ratio'], False)} | "
+                f"{_fmt(e['finetuned_minus_scratch'])} | {e['probability_of_improvement']:.2f} | "
+                f"{e['verdict_vs_scratch']} | {_fmt(e.get('finetuned_minus_zero_shot'))} | "
+                f"{e.get('verdict_vs_zero_shot', 'n/a (no zero_shot condition)')} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summary: dict[str, Any]) -> list[Path]:
+    label = summary.get("metric", {}).get("label", "success rate")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budgets, interval = grid["budgets"], grid["interval"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for cond in [c for c in (*FINETUNES, "scratch") if any(r["condition"] == c for r in results)]:
+        rs = [r for r in results if r["condition"] == cond]
+        curves = [_curve(r["result"], interval, budgets[-1]) for r in rs]
+        steps = sorted(set.intersection(*(set(c[0]) for c in curves)))
+        mat = np.array([[c[1][c[0].index(s)] for s in steps] for c in curves])
+        est = [stats.iqm_ci(mat[:, j]) for j in range(len(steps))]
+        marker = "osD^"[[*FINETUNES, "scratch"].index(cond)]
+        ax.plot(steps, [e[0] for e in est], marker=marker, lw=2, zorder=3, label=cond)  # above the references
+        ax.fill_between(steps, [e[1] for e in est], [e[2] for e in est], alpha=0.2, zorder=2)
+    for cond, style in (("zero_shot", "--"), ("nominal_zero_shot", ":"), ("calibrated", "-.")):
+        if cond in summary["conditions"]:  # thin grey references under the curves: an equal curve stays visible
+            ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="0.4", lw=1, zorder=1, label=cond)
+    ax.set_xlabel("target environment steps")
+    p1 = _save(
+        fig,
+        ax,
+        out / "learning_curves.png",
+        f"{grid['task']} on {grid.get('dynamics_name')}: learning on the target, {grid['seeds']} seeds",
+        label,
+    )
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    conds = [c for c in summary["conditions"] if c not in ("sim", "logged")]
+    width = 0.8 / max(len(budgets), 1)
+    for i, b in enumerate(budgets):
+        vals, lo, hi = [], [], []
+        for c in conds:
+            e = summary["conditions"][c]
+            e = e["success"] if "success" in e else e[str(b)]["success"]
+            vals.append(e["iqm"])
+            lo.append(e["iqm"] - e["ci_low"])
+            hi.append(e["ci_high"] - e["iqm"])
+        x = np.arange(len(conds)) + i * width
+        ax.bar(x, vals, width, yerr=[lo, hi], capsize=3, label=f"{b} target steps")
+    ax.set_xticks(np.arange(len(conds)) + width * (len(budgets) - 1) / 2, conds, rotation=20, fontsize=8)
+    p2 = _save(fig, ax, out / "budgets.png", f"{grid['task']}: {label} per condition and budget", label)
+    paths = [p1, p2]
+    if "logged" in summary["conditions"]:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        per_n = summary["conditions"]["logged"]
+        ns = [int(n) for n in per_n]
+        est = [per_n[str(n)]["success"] for n in ns]
+        ax.errorbar(
+            ns,
+            [e["iqm"] for e in est],
+            yerr=[[e["iqm"] - e["ci_low"] for e in est], [e["ci_high"] - e["iqm"] for e in est]],
+            marker="o",
+            capsize=3,
+            label="logged (offline)",
+        )
+        for cond, style in (("zero_shot", "--"), ("calibrated", "-.")):
+            if cond in summary["conditions"]:
+                ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="k", label=cond)
+        ax.set_xlabel("logged target episodes")
+        paths.append(_save(fig, ax, out / "logged.png", f"{grid['task']}: fine-tuned on logged episodes", label))
+    return paths
+
+
+def _save(fig: Any, ax: Any, path: Path, title: str, label: str = "success rate") -> Path:
+    """Shared axis labelling and saving of the report's success plots."""
+    import matplotlib.pyplot as plt
+
+    ax.set_ylabel(f"{label} on the target (IQM, 95 % CI)")
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def tensorboard(out: Path, summary: dict[str, Any]) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    w = SummaryWriter(str(out / "tb"))
+    for cond, v in summary["conditions"].items():
+        if "success" in v:
+            w.add_scalar(f"compare/{cond}/success_iqm", v["success"]["iqm"], 0)
+        else:
+            for b, e in v.items():
+                w.add_scalar(f"compare/{cond}/success_iqm", e["success"]["iqm"], int(b))
+                w.add_scalar(f"compare/{cond}/return_iqm", e["return"]["iqm"], int(b))
+    for cond, per_b in summary["transfer"].items():
+        for b, e in per_b.items():
+            for k in ("jumpstart", "at_budget", "auc_finetuned", "auc_scratch"):
+                w.add_scalar(f"transfer/{cond}/{k}", e[k]["iqm"], int(b))
+            if e["transfer_ratio"]["mean"] is not None:
+                w.add_scalar(f"transfer/{cond}/transfer_ratio", e["transfer_ratio"]["mean"], int(b))
+            w.add_scalar(f"transfer/{cond}/probability_of_improvement", e["probability_of_improvement"], int(b))
+    w.close()
+
+
+def write_report(
+    out: Path,
+    grid: dict[str, Any],
+    results: list[dict[str, Any]],
+    threshold: float,
+    metric: dict[str, Any] | None = None,
+    settings_yaml: str = "",
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Write results.csv, summary.json, report.md, report.html (self-contained: plots inline, the settings and
+    ``command``), the plots and TensorBoard scalars. ``metric`` says what the ``success`` figures are (the
+    success rate, or a normalised return for tasks without a success signal)."""
+    from sim2real.transfer.html_report import write_html
+
+    rows = _rows(results, grid["budgets"], grid["interval"])
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["condition", "seed", "budget", "step", "success_rate", "mean_return"])
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = summarize(grid, results, threshold)
+    summary["metric"] = metric or {"name": "success", "label": "success rate"}
+    summary["command"] = command
+    write_json(out / "summary.json", summary)
+    text = markdown(summary)
+    (out / "report.md").write_text(text)
+    images = plots(out, grid, results, summary)
+    write_html(out / "report.html", f"sim2real compare: {grid['task']}", text, images, settings_yaml, command)
+    tensorboard(out, summary)
+    print(
+        f"compare: report in {out} (report.html, report.md, summary.json, results.csv, learning_curves.png, "
+        "budgets.png, tb/)"
+    )
+    return summary
