@@ -133,6 +133,26 @@ def test_finetune_and_evaluate(trained, tmp_path):
     assert {"success", "ret", "length", "seed", "dynamics"} <= set(ev["per_episode"][0])
     assert ev["dynamics"]["values"]["action_latency"] == 2
     assert min(e["seed"] for e in ev["per_episode"]) >= 1_000_000_000  # disjoint from training seeds
+    # features: the fresh head trains at its own rate, not at finetune.lr
+    ft2 = tmp_path / "ft-features"
+    finetune(
+        cfg(
+            "finetune",
+            [
+                f"init={out}",
+                "task=navigate",
+                f"algo={algo}",
+                "steps=128",
+                "eval.interval=0",
+                "finetune.lr=5e-5",
+                "finetune.scope=features",
+                "finetune.head_lr=2e-3",
+                f"out_dir={ft2}",
+                *TINY[algo][1:],
+            ],
+        )
+    )
+    assert load_model(resolve_policy(ft2)).lr_schedule(1.0) == pytest.approx(2e-3)
 
 
 def _lr_after_learning(out, algo, set_lr):

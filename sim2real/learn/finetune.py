@@ -87,9 +87,10 @@ def set_learning_rate(model: BaseAlgorithm, lr: float) -> None:
 
 def _controls(cfg: DictConfig, src: PolicySource) -> dict[str, Any]:
     ft = plain(cfg.finetune)
-    lr = ft.get("lr")
-    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not np.isfinite(lr) or lr <= 0:
-        raise ConfigError(f"finetune.lr={lr!r}: must be a positive number")
+    for key in ("lr", "head_lr"):
+        lr = ft.get(key)
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not np.isfinite(lr) or not 0 < lr < 1:
+            raise ConfigError(f"finetune.{key}={lr!r}: must be a learning rate in (0, 1)")
     if ft.get("scope") not in SCOPES:
         raise ConfigError(f"finetune.scope='{ft.get('scope')}' is unknown; choose one of: {', '.join(SCOPES)}")
     for key in ("update_norm", "keep_buffer"):
@@ -179,7 +180,8 @@ def finetune(cfg: DictConfig, logged: Logged | None = None) -> Path:
         norm.training = ft["update_norm"]
         model = load_model(src, env=norm, tensorboard_log=str(spec.run_dir / "tb"))
         model.num_timesteps = 0
-        set_learning_rate(model, float(ft["lr"]))
+        # features: only the fresh output layers train (the trunk is frozen), at their own, larger rate
+        set_learning_rate(model, float(ft["head_lr"] if ft["scope"] == "features" else ft["lr"]))
         n_trainable = apply_scope(model, ft["scope"], spec.seed)
         if ft["keep_buffer"]:
             model.load_replay_buffer(src.path / "replay_buffer.pkl")

@@ -74,7 +74,7 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"eval.interval={interval!r}: must be a positive integer that divides every budget {budgets}")
     for key in ("eval.episodes", "n_envs", "n_jobs"):
         positive_int(cfg, key)
-    for key in ("finetune.lr", "scratch.lr"):
+    for key in ("finetune.lr", "finetune.head_lr", "scratch.lr"):
         v = OmegaConf.select(cfg, key)
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
             raise ConfigError(f"{key}={v!r}: must be a learning rate in (0, 1)")
@@ -287,6 +287,8 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
                         "update_norm": bool(cfg.finetune.update_norm),
                         "n_envs": int(cfg.n_envs),
                         "scratch_lr": float(cfg.scratch.lr),
+                        # only where it acts, so the ids of the other conditions' units stay as they were
+                        **({"head_lr": float(cfg.finetune.head_lr)} if cond == "finetune_features" else {}),
                     }
                 )
     for u in units:
@@ -600,6 +602,7 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
                         f"algo={algo}",
                         f"finetune.lr={spec['lr']}",
                         f"finetune.scope={spec['scope']}",
+                        *([f"finetune.head_lr={spec['head_lr']}"] if "head_lr" in spec else []),
                         f"finetune.update_norm={str(spec['update_norm']).lower()}",
                         "eval.targets=[train,dr:default]",
                     ],
