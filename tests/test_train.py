@@ -199,6 +199,21 @@ def test_learning_rate_control_takes_effect(trained):
     assert lr == pytest.approx(old)
 
 
+def test_l2sp_adds_the_pull_toward_the_pretrained_weights(trained):
+    """Known answer: with a zero task loss, the gradient is exactly strength * (theta - theta_0)."""
+    from sim2real.learn.finetune import l2sp
+
+    algo, out = trained
+    model, anchor = load_model(resolve_policy(out)), load_model(resolve_policy(out))
+    with th.no_grad():
+        for p in model.policy.parameters():
+            p.add_(0.5)
+    l2sp(model, anchor, strength=3.0)
+    sum(0.0 * p.sum() for p in model.policy.parameters()).backward()
+    for p in model.policy.parameters():
+        assert th.allclose(p.grad, th.full_like(p, 1.5)), "gradient of (3/2)||theta - theta_0||^2 at +0.5"
+
+
 @pytest.mark.parametrize("scope", ["last", "features", "all"])
 def test_finetune_scopes(trained, scope):
     algo, out = trained

@@ -6,6 +6,11 @@ Controls (``finetune.*`` in the config):
 - ``scope``: ``all`` (every layer trains), ``last`` (only the output layers of actor and critic
   train; the hidden layers are frozen) or ``features`` (the pretrained hidden layers are a frozen
   feature extractor under freshly initialised output layers);
+- ``head_lr``: the learning rate of the fresh output layers under ``features``;
+- ``l2sp``: strength of an L2-SP penalty, (l2sp / 2) * ||theta - theta_pretrained||^2 added to the loss of every
+  trainable parameter (its gradient is added in the backward pass, before SB3's gradient clipping), which pulls
+  the weights toward the pretrained ones: the knob between specialising on the target and keeping what
+  the randomised pretraining knew (0: off);
 - ``update_norm``: whether the observation normalisation keeps adapting to the target;
 - ``keep_buffer`` (SAC): start from the pretraining replay buffer.
 
@@ -27,6 +32,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sim2real.io import read_json, write_json
 from sim2real.learn.config import ConfigError, build_spec, plain
 from sim2real.learn.logged import Logged
 from sim2real.learn.runs import PolicySource, check_replay_buffer, load_model, resolve_policy
@@ -49,8 +55,9 @@ def output_layers(model: BaseAlgorithm) -> list[th.nn.Linear]:
     raise TypeError(f"unsupported algorithm {type(model).__name__}")
 
 
-def apply_scope(model: BaseAlgorithm, scope: str, seed: int) -> int:
-    """Freeze (and for ``features`` re-initialise) per ``scope``; returns the number of trainable parameters."""
+def apply_scope(model: BaseAlgorithm, scope: str, seed: int, reinit: bool = True) -> int:
+    """Freeze (and for ``features`` re-initialise, unless ``reinit`` is false: a resumed run) per ``scope``;
+    returns the number of trainable parameters."""
     if scope not in SCOPES:
         raise ConfigError(f"finetune.scope='{scope}' is unknown; choose one of: {', '.join(SCOPES)}")
     heads = output_layers(model)
@@ -61,7 +68,7 @@ def apply_scope(model: BaseAlgorithm, scope: str, seed: int) -> int:
     if scope != "all":
         for p in model.policy.parameters():
             p.requires_grad_(id(p) in head_params)
-    if scope == "features":
+    if scope == "features" and reinit:
         th.manual_seed(seed)
         for layer in heads:
             gain = 0.01 if layer is heads[0] else 1.0  # SB3's init: small actor output
@@ -70,6 +77,31 @@ def apply_scope(model: BaseAlgorithm, scope: str, seed: int) -> int:
         if isinstance(model, SAC):
             model.critic_target.load_state_dict(model.critic.state_dict())
     return int(sum(p.numel() for p in trainable))
+
+
+def l2sp(model: BaseAlgorithm, anchor: BaseAlgorithm, strength: float) -> list[th.utils.hooks.RemovableHandle]:
+    """Pull every trainable parameter of ``model.policy`` toward the same parameter of ``anchor.policy`` (the
+    pretrained policy): a gradient hook adds ``strength * (theta - theta_0)``, the gradient of
+    ``strength / 2 * ||theta - theta_0||^2``. Returns the hook handles."""
+    ref = dict(anchor.policy.named_parameters())
+    handles = []
+    for name, p in model.policy.named_parameters():
+        if not p.requires_grad:
+            continue
+        p0 = ref[name].detach().clone()
+        handles.append(p.register_hook(lambda g, p=p, p0=p0: g + strength * (p.detach() - p0)))
+    return handles
+
+
+def steps_run(run_dir: Path) -> bool:
+    return (run_dir / "model.zip").is_file() and (run_dir / "run.json").is_file()
+
+
+def distance_from(model: BaseAlgorithm, anchor: BaseAlgorithm) -> float:
+    """||theta - theta_0|| over the policy's parameters (how far fine-tuning moved the weights)."""
+    ref = dict(anchor.policy.named_parameters())
+    sq = sum(float(((p.detach() - ref[n].detach()) ** 2).sum()) for n, p in model.policy.named_parameters())
+    return float(np.sqrt(sq))
 
 
 def set_learning_rate(model: BaseAlgorithm, lr: float) -> None:
@@ -93,6 +125,14 @@ def _controls(cfg: DictConfig, src: PolicySource) -> dict[str, Any]:
             raise ConfigError(f"finetune.{key}={lr!r}: must be a learning rate in (0, 1)")
     if ft.get("scope") not in SCOPES:
         raise ConfigError(f"finetune.scope='{ft.get('scope')}' is unknown; choose one of: {', '.join(SCOPES)}")
+    strength = ft.get("l2sp")
+    if (
+        not isinstance(strength, (int, float))
+        or isinstance(strength, bool)
+        or not np.isfinite(strength)
+        or strength < 0
+    ):
+        raise ConfigError(f"finetune.l2sp={strength!r}: must be a non-negative number (0: off)")
     for key in ("update_norm", "keep_buffer"):
         if not isinstance(ft.get(key), bool):
             raise ConfigError(f"finetune.{key}={ft.get(key)!r}: must be true or false")
@@ -198,4 +238,15 @@ def finetune(cfg: DictConfig, logged: Logged | None = None) -> Path:
         )
         return model, meta
 
-    return run(spec, cfg, from_init)
+    def prepare(model: BaseAlgorithm) -> None:  # built or resumed: freezing and hooks are not in a checkpoint
+        if model.num_timesteps > 0:
+            apply_scope(model, ft["scope"], spec.seed, reinit=False)
+        if ft["l2sp"] > 0:
+            l2sp(model, load_model(src), float(ft["l2sp"]))
+
+    run_dir = run(spec, cfg, from_init, prepare)
+    if steps_run(run_dir):  # how far the weights moved from the pretrained ones
+        meta = read_json(run_dir / "run.json")
+        meta["distance_from_init"] = distance_from(load_model(resolve_policy(run_dir)), load_model(src))
+        write_json(run_dir / "run.json", meta)
+    return run_dir

@@ -224,15 +224,20 @@ def _truncate_evaluations(run_dir: Path, step: int) -> None:
         atomic_write(path, lambda p: Path(p).write_text("".join(f"{line}\n" for line in keep)))
 
 
-def run(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
+def run(
+    spec: RunSpec, cfg: DictConfig, factory: ModelFactory, prepare: Callable[[BaseAlgorithm], None] | None = None
+) -> Path:
     """The training loop shared by ``train`` and ``finetune``: lock the run directory, resume or build, learn,
-    checkpoint, save."""
+    checkpoint, save. ``prepare`` runs on the model before learning, whether built or resumed (what a
+    checkpoint does not carry: frozen layers, regulariser hooks)."""
     th.set_num_threads(spec.threads)
     with exclusive(spec.run_dir, "run directory"):
-        return _run_locked(spec, cfg, factory)
+        return _run_locked(spec, cfg, factory, prepare)
 
 
-def _run_locked(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
+def _run_locked(
+    spec: RunSpec, cfg: DictConfig, factory: ModelFactory, prepare: Callable[[BaseAlgorithm], None] | None
+) -> Path:
     ckpt = latest_checkpoint(spec.run_dir) if spec.resume else None
     if spec.resume and ckpt is None:
         raise ConfigError(f"resume: no checkpoint in {spec.run_dir}/checkpoints; start a new run without resume")
@@ -265,6 +270,8 @@ def _run_locked(spec: RunSpec, cfg: DictConfig, factory: ModelFactory) -> Path:
         print(f"resuming {spec.run_dir} from step {model.num_timesteps}")
     else:
         model, meta = factory(norm)
+    if prepare is not None:
+        prepare(model)
     callback = TrainCallback(spec, meta, norm)
     remaining = spec.steps - model.num_timesteps
     old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}

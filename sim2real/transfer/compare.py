@@ -51,7 +51,8 @@ from sim2real.sim import tasks
 
 CURVE_CONDITIONS = {"finetune": "all", "finetune_last": "last", "finetune_features": "features", "scratch": None}
 EVAL_CONDITIONS = ("zero_shot", "nominal_zero_shot", "calibrated")
-CONDITIONS = (*EVAL_CONDITIONS, *CURVE_CONDITIONS, "logged")
+L2SP = "finetune_l2sp"  # fine-tuning (scope all) with an L2-SP pull toward the pretrained weights, per strength
+CONDITIONS = (*EVAL_CONDITIONS, *CURVE_CONDITIONS, L2SP, "logged")
 
 
 def _unit_id(spec: dict[str, Any]) -> str:
@@ -89,6 +90,13 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     unknown = [c for c in conditions if c not in CONDITIONS]
     if unknown or not conditions:
         raise ConfigError(f"conditions={conditions}: unknown {unknown}; choose from {', '.join(CONDITIONS)}")
+    strengths = plain(OmegaConf.select(cfg, "l2sp", default=[]))
+    if L2SP in conditions and (
+        not isinstance(strengths, list)
+        or not strengths
+        or any(not isinstance(x, (int, float)) or isinstance(x, bool) or not 0 < x < 1e6 for x in strengths)
+    ):
+        raise ConfigError(f"l2sp={strengths!r}: give the L2-SP strengths to compare, e.g. l2sp=[0.01,0.1,1]")
     dyn = checked_group(cfg, task)
     check_env_spec(task, None, dyn)
     pretrained = _sources(cfg, "pretrained", task)
@@ -272,29 +280,44 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
                             "offline": plain(cfg.offline),
                         }
                     )
+            elif cond == L2SP:
+                for strength in plain(cfg.l2sp):
+                    units.append(
+                        {
+                            **_curve_unit(cfg, grid, common, "finetune", seed, pick("pretrained", seed)),
+                            "condition": f"{L2SP}@{float(strength):g}",
+                            "l2sp": float(strength),
+                        }
+                    )
             else:
-                units.append(
-                    {
-                        **common,
-                        "kind": "curve",
-                        "condition": cond,
-                        "seed": seed,
-                        "init": None if cond == "scratch" else pick("pretrained", seed),
-                        "scope": CURVE_CONDITIONS[cond],
-                        "steps": grid["budgets"][-1],
-                        "interval": grid["interval"],
-                        "lr": float(cfg.finetune.lr),
-                        "update_norm": bool(cfg.finetune.update_norm),
-                        "n_envs": int(cfg.n_envs),
-                        "scratch_lr": float(cfg.scratch.lr),
-                        # only where it acts, so the ids of the other conditions' units stay as they were
-                        **({"head_lr": float(cfg.finetune.head_lr)} if cond == "finetune_features" else {}),
-                    }
-                )
+                unit = _curve_unit(cfg, grid, common, cond, seed, pick("pretrained", seed))
+                if cond == "finetune_features":  # only where it acts: the other units' ids stay as they were
+                    unit["head_lr"] = float(cfg.finetune.head_lr)
+                units.append(unit)
     for u in units:
         u["policy_digest"] = grid["digests"].get(u.get("policy") or u.get("init") or "")
         u["id"] = _unit_id(u)
     return units
+
+
+def _curve_unit(
+    cfg: DictConfig, grid: dict[str, Any], common: dict[str, Any], cond: str, seed: int, init: str | None
+) -> dict[str, Any]:
+    """A learning-curve unit of ``cond`` (a fine-tuning scope or scratch) for ``seed``."""
+    return {
+        **common,
+        "kind": "curve",
+        "condition": cond,
+        "seed": seed,
+        "init": None if cond == "scratch" else init,
+        "scope": CURVE_CONDITIONS[cond],
+        "steps": grid["budgets"][-1],
+        "interval": grid["interval"],
+        "lr": float(cfg.finetune.lr),
+        "update_norm": bool(cfg.finetune.update_norm),
+        "n_envs": int(cfg.n_envs),
+        "scratch_lr": float(cfg.scratch.lr),
+    }
 
 
 def _write_units(units: list[dict[str, Any]], out: Path) -> None:
@@ -603,6 +626,7 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
                         f"finetune.lr={spec['lr']}",
                         f"finetune.scope={spec['scope']}",
                         *([f"finetune.head_lr={spec['head_lr']}"] if "head_lr" in spec else []),
+                        *([f"finetune.l2sp={spec['l2sp']}"] if "l2sp" in spec else []),
                         f"finetune.update_norm={str(spec['update_norm']).lower()}",
                         "eval.targets=[train,dr:default]",
                     ],

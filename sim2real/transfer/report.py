@@ -11,7 +11,19 @@ import numpy as np
 from sim2real.io import write_json
 from sim2real.transfer import stats
 
-FINETUNES = ("finetune", "finetune_last", "finetune_features")
+FINETUNES = ("finetune", "finetune_last", "finetune_features")  # the scopes; finetune_l2sp@<strength> too
+
+
+def is_finetune(condition: str) -> bool:
+    """A fine-tuning condition: a scope, or L2-SP at one strength (``finetune_l2sp@0.1``)."""
+    return condition in FINETUNES or condition.startswith("finetune_l2sp@")
+
+
+def curve_conditions(conditions: Any) -> list[str]:
+    """The learning-curve conditions among ``conditions``: fine-tuning ones in a fixed order, then scratch."""
+    present = set(conditions)
+    l2sp = sorted((c for c in present if c.startswith("finetune_l2sp@")), key=lambda c: float(c.split("@")[1]))
+    return [c for c in (*FINETUNES, *l2sp, "scratch") if c in present]
 
 
 def _curve(
@@ -95,7 +107,7 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
             "success": _ci([r["result"]["success_rate"] for r in rs]),
             "return": _ci([r["result"]["mean_return"] for r in rs]),
         }
-    for cond in [c for c in by_cond if c in (*FINETUNES, "scratch")]:
+    for cond in curve_conditions(by_cond):
         rs = sorted(by_cond[cond], key=lambda r: r["seed"])
         per_budget = {}
         for b in budgets:
@@ -104,7 +116,7 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
             entry = {"success": _ci(finals), "return": _ci(rets)}
             reached = [stats.time_to_threshold(*_curve(r["result"], interval, b), threshold) for r in rs]
             entry["time_to_threshold"] = {"per_seed": reached, "reached": sum(t is not None for t in reached)}
-            if cond in FINETUNES:
+            if is_finetune(cond):
                 ret_sim = [_curve(r["result"], interval, b, "sim_success_rate")[1][-1] for r in rs]
                 entry["retention"] = {"finetuned_sim_success": _ci(ret_sim), "pretrained_sim_success": _ci(sim)}
             per_budget[str(b)] = entry
@@ -124,7 +136,7 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
         out["sim_to_target_gap"] = dict(zip(("mean", "ci_low", "ci_high"), stats.difference_ci(sim, zs), strict=True))
     if "scratch" in by_cond:
         sc = sorted(by_cond["scratch"], key=lambda r: r["seed"])
-        for cond in [c for c in FINETUNES if c in by_cond]:
+        for cond in [c for c in curve_conditions(by_cond) if is_finetune(c)]:
             ft = sorted(by_cond[cond], key=lambda r: r["seed"])
             zs = [r["result"]["success_rate"] for r in sorted(by_cond.get("zero_shot", []), key=lambda r: r["seed"])]
             out["transfer"][cond] = _transfer(ft, sc, budgets, interval, threshold, zs or None)
@@ -238,7 +250,7 @@ def markdown(summary: dict[str, Any]) -> str:
             f"Sim-to-target gap (randomised-sim {label} minus zero-shot target {label}): "
             f"{_fmt(s['sim_to_target_gap'])}.",
         ]
-    for cond in [c for c in s["conditions"] if c in (*FINETUNES, "scratch")]:  # with or without scratch
+    for cond in curve_conditions(s["conditions"]):  # with or without scratch
         b = str(s["budgets"][-1])
         e = s["conditions"][cond][b]
         t = e["time_to_threshold"]
@@ -252,6 +264,19 @@ def markdown(summary: dict[str, Any]) -> str:
                 else "."
             )
         )
+    points = tradeoff(s)
+    if any(p["condition"].startswith("finetune_l2sp@") for p in points):
+        lines += [
+            "",
+            f"## Specialising vs keeping (at {s['budgets'][-1]} target steps)",
+            "",
+            f"Target {label} against retention ({label} back in the randomised sim), IQM [95 % CI] over seeds; "
+            "finetune_l2sp@<strength> pulls the weights toward the pretrained ones with that L2-SP strength.",
+            "",
+            f"| condition | target {label} | retention |",
+            "|---|---|---|",
+            *[f"| {p['condition']} | {_fmt(p['target'])} | {_fmt(p['retention'])} |" for p in points],
+        ]
     for cond, per_b in s["transfer"].items():
         lines += [
             "",
@@ -287,13 +312,13 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
 
     budgets, interval = grid["budgets"], grid["interval"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for cond in [c for c in (*FINETUNES, "scratch") if any(r["condition"] == c for r in results)]:
+    for k, cond in enumerate(curve_conditions({r["condition"] for r in results})):
         rs = [r for r in results if r["condition"] == cond]
         curves = [_curve(r["result"], interval, budgets[-1]) for r in rs]
         steps = sorted(set.intersection(*(set(c[0]) for c in curves)))
         mat = np.array([[c[1][c[0].index(s)] for s in steps] for c in curves])
         est = [stats.iqm_ci(mat[:, j]) for j in range(len(steps))]
-        marker = "osD^"[[*FINETUNES, "scratch"].index(cond)]
+        marker = "osD^v<>ph"[k % 9]
         ax.plot(steps, [e[0] for e in est], marker=marker, lw=2, zorder=3, label=cond)  # above the references
         ax.fill_between(steps, [e[1] for e in est], [e[2] for e in est], alpha=0.2, zorder=2)
     for cond, style in (("zero_shot", "--"), ("nominal_zero_shot", ":"), ("calibrated", "-.")):
@@ -342,7 +367,47 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
                 ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="k", label=cond)
         ax.set_xlabel("logged target episodes")
         paths.append(_save(fig, ax, out / "logged.png", f"{grid['task']}: fine-tuned on logged episodes", label))
+    points = tradeoff(summary)
+    if len(points) > 1:
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        for p in points:
+            ax.errorbar(
+                p["retention"]["iqm"],
+                p["target"]["iqm"],
+                xerr=[
+                    [p["retention"]["iqm"] - p["retention"]["ci_low"]],
+                    [p["retention"]["ci_high"] - p["retention"]["iqm"]],
+                ],
+                yerr=[[p["target"]["iqm"] - p["target"]["ci_low"]], [p["target"]["ci_high"] - p["target"]["iqm"]]],
+                marker="o",
+                capsize=3,
+                label=p["condition"],
+            )
+        ax.set_xlabel(f"retention: {label} back in the randomised sim (IQM, 95 % CI)")
+        ax.set_xlim(-0.02, 1.05)
+        paths.append(
+            _save(
+                fig, ax, out / "tradeoff.png", f"{grid['task']}: specialising vs keeping, at {budgets[-1]} steps", label
+            )
+        )
     return paths
+
+
+def tradeoff(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Target {label} against retention at the largest budget, per fine-tuning condition (plus zero-shot, whose
+    retention is the pretrained policy's sim figure): the specialisation / generalisation trade-off."""
+    b = str(summary["budgets"][-1])
+    out = []
+    conds = summary["conditions"]
+    if "zero_shot" in conds and "sim" in conds:
+        out.append(
+            {"condition": "zero_shot", "target": conds["zero_shot"]["success"], "retention": conds["sim"]["success"]}
+        )
+    for c in curve_conditions(conds):
+        e = conds[c].get(b, {})
+        if "retention" in e:
+            out.append({"condition": c, "target": e["success"], "retention": e["retention"]["finetuned_sim_success"]})
+    return out
 
 
 def _save(fig: Any, ax: Any, path: Path, title: str, label: str = "success rate") -> Path:
