@@ -115,6 +115,8 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
         (["hydra.run.dir=elsewhere"], "compare writes its units, results and report to out=<dir>"),
         (["conditions=[finetune_l2sp]", "l2sp=[]"], "l2sp=[]: give the L2-SP strengths"),
         (["finetune.head_lr=2"], "finetune.head_lr=2"),
+        (["conditions=[sequence]", "sequence.profiles=[real,moon]"], "sequence.profiles=['real', 'moon']"),
+        (["conditions=[sequence_l2sp]", "sequence.l2sp=0"], "sequence.l2sp=0"),
     ],
 )
 def test_bad_grids_fail_fast(policies, tmp_path, extra, match):
@@ -273,13 +275,20 @@ def test_html_report_renders_in_headless_chromium(policies, tmp_path):
         out,
         "seeds=1",
         "budgets=[256]",
-        "conditions=[zero_shot,finetune,finetune_l2sp]",
+        "conditions=[zero_shot,finetune,finetune_l2sp,sequence]",
         "l2sp=[0.5]",
+        "sequence.profiles=[real,heavy]",
+        "sequence.steps=128",
         in_process=True,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     md = (out / "report.md").read_text()  # the specialisation / retention trade-off, L2-SP included
     assert "## Specialising vs keeping" in md and "| finetune_l2sp@0.5 |" in md and (out / "tradeoff.png").is_file()
+    seq = json.loads((out / "summary.json").read_text())["sequence"]["sequence"]  # lifelong: real -> heavy
+    assert (
+        len(seq["matrix_iqm"]) == 3 and seq["columns"] == ["real", "heavy", "sim"] and (out / "sequence.png").is_file()
+    )
+    assert "| stage 2 (heavy) |" in md and set(seq["metrics"]) == {"ACC", "BWT", "FWT"}
     page = (out / "report.html").read_text()
     assert "http://" not in page and "https://" not in page  # nothing fetched at view time
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -287,7 +296,7 @@ def test_html_report_renders_in_headless_chromium(policies, tmp_path):
     flags = ["--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}"]
     url = (out / "report.html").as_uri()
     dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count("<table>") >= 2 and "<td>zero_shot</td>" in dom and dom.count('src="data:image/png;base64,') >= 3
+    assert dom.count("<table>") >= 2 and "<td>zero_shot</td>" in dom and dom.count('src="data:image/png;base64,') >= 4
     assert "zero_shot" in dom and 'id="command"' in dom and "sim2real compare" in dom
     shot = tmp_path / "report.png"
     subprocess.run(

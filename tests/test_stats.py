@@ -202,3 +202,17 @@ def test_a_compare_unit_is_reused_only_for_the_same_policy_bytes(tmp_path):
     }
     ids = [expand(cfg, {**grid, "digests": {"/p": d}})[1]["id"] for d in ("d1", "d1", "d2")]
     assert ids[0] == ids[1] != ids[2]
+
+
+def test_lifelong_metrics_known_answer():
+    """ACC, BWT, FWT (Lopez-Paz & Ranzato 2017) on a constructed accuracy matrix."""
+    from sim2real.transfer.lifelong import metrics
+
+    R = [[0.1, 0.0, 0.2], [0.9, 0.3, 0.2], [0.7, 0.8, 0.4], [0.6, 0.5, 0.9]]  # row 0: before any stage
+    m = metrics(R, [0.0, 0.1, 0.1])
+    assert m["ACC"] == pytest.approx(2 / 3)  # final row's mean
+    assert m["BWT"] == pytest.approx(-0.3)  # (0.6 - 0.9 + 0.5 - 0.8) / 2: forgetting
+    assert m["FWT"] == pytest.approx(0.25)  # (0.3 - 0.1 + 0.4 - 0.1) / 2
+    assert m["jumpstart"] == pytest.approx([0.1, 0.2, 0.3])
+    with pytest.raises(ValueError):
+        metrics([[0.1, 0.2]], [0.0, 0.0])

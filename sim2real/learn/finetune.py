@@ -133,6 +133,11 @@ def _controls(cfg: DictConfig, src: PolicySource) -> dict[str, Any]:
         or strength < 0
     ):
         raise ConfigError(f"finetune.l2sp={strength!r}: must be a non-negative number (0: off)")
+    anchor = ft.get("l2sp_anchor")
+    if anchor is not None:
+        a = resolve_policy(anchor)
+        if (a.task, a.algo, a.meta["obs_dim"]) != (src.task, src.algo, src.meta["obs_dim"]):
+            raise ConfigError(f"finetune.l2sp_anchor={anchor}: a {a.task}/{a.algo} policy, not {src.task}/{src.algo}")
     for key in ("update_norm", "keep_buffer"):
         if not isinstance(ft.get(key), bool):
             raise ConfigError(f"finetune.{key}={ft.get(key)!r}: must be true or false")
@@ -242,7 +247,8 @@ def finetune(cfg: DictConfig, logged: Logged | None = None) -> Path:
         if model.num_timesteps > 0:
             apply_scope(model, ft["scope"], spec.seed, reinit=False)
         if ft["l2sp"] > 0:
-            l2sp(model, load_model(src), float(ft["l2sp"]))
+            anchor = resolve_policy(ft["l2sp_anchor"]) if ft.get("l2sp_anchor") else src
+            l2sp(model, load_model(anchor), float(ft["l2sp"]))
 
     run_dir = run(spec, cfg, from_init, prepare)
     if steps_run(run_dir):  # how far the weights moved from the pretrained ones

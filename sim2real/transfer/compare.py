@@ -52,7 +52,8 @@ from sim2real.sim import tasks
 CURVE_CONDITIONS = {"finetune": "all", "finetune_last": "last", "finetune_features": "features", "scratch": None}
 EVAL_CONDITIONS = ("zero_shot", "nominal_zero_shot", "calibrated")
 L2SP = "finetune_l2sp"  # fine-tuning (scope all) with an L2-SP pull toward the pretrained weights, per strength
-CONDITIONS = (*EVAL_CONDITIONS, *CURVE_CONDITIONS, L2SP, "logged")
+SEQUENCES = ("sequence", "sequence_l2sp")  # lifelong: fine-tune through a sequence of target profiles
+CONDITIONS = (*EVAL_CONDITIONS, *CURVE_CONDITIONS, L2SP, *SEQUENCES, "logged")
 
 
 def _unit_id(spec: dict[str, Any]) -> str:
@@ -97,6 +98,8 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
         or any(not isinstance(x, (int, float)) or isinstance(x, bool) or not 0 < x < 1e6 for x in strengths)
     ):
         raise ConfigError(f"l2sp={strengths!r}: give the L2-SP strengths to compare, e.g. l2sp=[0.01,0.1,1]")
+    if any(c in SEQUENCES for c in conditions):
+        _check_sequence(cfg, task)
     dyn = checked_group(cfg, task)
     check_env_spec(task, None, dyn)
     pretrained = _sources(cfg, "pretrained", task)
@@ -169,6 +172,25 @@ def _sources(cfg: DictConfig, key: str, task: str) -> list[str] | str:
             raise ConfigError(f"{key}='{v}' is a {src.task} policy, not {task}")
         paths.append(str(src.path))
     return paths
+
+
+def _check_sequence(cfg: DictConfig, task: str) -> None:
+    seq = plain(OmegaConf.select(cfg, "sequence"))
+    targets = tasks.get(task).targets
+    profiles = seq.get("profiles") if isinstance(seq, dict) else None
+    if not isinstance(profiles, list) or len(profiles) < 2 or any(p not in targets for p in profiles):
+        raise ConfigError(
+            f"sequence.profiles={profiles!r}: give two or more of {task}'s target profiles in order "
+            f"({', '.join(targets)}), e.g. [real,heavy,slippery,real]"
+        )
+    steps = seq.get("steps")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ConfigError(f"sequence.steps={steps!r}: target steps per stage, a positive integer")
+    strength = seq.get("l2sp")
+    if "sequence_l2sp" in plain(cfg.conditions) and (
+        not isinstance(strength, (int, float)) or isinstance(strength, bool) or not strength > 0
+    ):
+        raise ConfigError(f"sequence.l2sp={strength!r}: sequence_l2sp needs a positive L2-SP strength")
 
 
 def _check_pretrain(cfg: DictConfig) -> None:
@@ -280,6 +302,24 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
                             "offline": plain(cfg.offline),
                         }
                     )
+            elif cond in SEQUENCES:
+                seq = plain(cfg.sequence)
+                units.append(
+                    {
+                        **common,
+                        "kind": "sequence",
+                        "condition": cond,
+                        "seed": seed,
+                        "init": pick("pretrained", seed),
+                        "profiles": seq["profiles"],
+                        "values": {p: dict(spec.targets[p]) for p in seq["profiles"]},
+                        "randomization": sim_preset,
+                        "steps": int(seq["steps"]),
+                        "lr": float(cfg.finetune.lr),
+                        "l2sp": float(seq["l2sp"]) if cond == "sequence_l2sp" else 0.0,
+                        "n_envs": int(cfg.n_envs),
+                    }
+                )
             elif cond == L2SP:
                 for strength in plain(cfg.l2sp):
                     units.append(
@@ -503,6 +543,8 @@ def score(results: list[dict[str, Any]], task: str) -> dict[str, Any]:
 
     for r in results:
         res = r["result"]
+        if r["kind"] == "sequence":
+            continue  # a sequence reports raw returns (its matrix) for tasks without a success signal
         for point in res.get("curve", []):
             point["success_rate"] = norm(point["mean_return"])
             point["sim_success_rate"] = norm(point.get("sim_mean_return"))
@@ -545,8 +587,13 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
                 p.unlink()
         shutil.rmtree(d / "tb", ignore_errors=True)
         shutil.rmtree(d / "checkpoints", ignore_errors=True)
-    if spec["kind"] == "pretrain":
-        result = _run_pretrain(spec, d, resume)
+    if spec["kind"] in ("pretrain", "sequence"):
+        if spec["kind"] == "sequence":
+            from sim2real.transfer.lifelong import run_sequence
+
+            result = run_sequence(spec, d)
+        else:
+            result = _run_pretrain(spec, d, resume)
         write_json(d / "result.json", {**result, "unit": spec, "commit": git_commit()})
         print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
         return

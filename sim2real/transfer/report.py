@@ -43,6 +43,8 @@ def _rows(results: list[dict[str, Any]], budgets: list[int], interval: int) -> l
     rows = []
     for r in results:
         u, res = r, r["result"]
+        if u["kind"] == "sequence":
+            continue  # its accuracy matrix is in summary.json (sequence) and sequence.png
         if u["kind"] in ("eval", "logged"):
             rows.append(
                 {
@@ -75,6 +77,26 @@ def _rows(results: list[dict[str, Any]], budgets: list[int], interval: int) -> l
 def _ci(values: list[float]) -> dict[str, float]:
     point, lo, hi = stats.iqm_ci(values)
     return {"iqm": point, "ci_low": lo, "ci_high": hi, "n_seeds": len(values)}
+
+
+def _stage_names(profiles: list[str]) -> list[str]:
+    return ["pretrained", *(f"stage {i} ({p})" for i, p in enumerate(profiles, 1))]
+
+
+def _sequence(units: list[dict[str, Any]]) -> dict[str, Any]:
+    """A sequence condition over seeds: the accuracy matrix (IQM per cell), ACC / BWT / FWT with CIs."""
+    res = [u["result"] for u in sorted(units, key=lambda u: u["seed"])]
+    cols = res[0]["columns"]
+    rows = [{c: _ci([r["rows"][j][c] for r in res])["iqm"] for c in cols} for j in range(len(res[0]["rows"]))]
+    return {
+        "profiles": units[0]["profiles"],
+        "steps_per_stage": units[0]["steps"],
+        "l2sp": units[0]["l2sp"],
+        "columns": cols,
+        "matrix_iqm": rows,  # row 0: pretrained, row i: after stage i
+        "metrics": {k: _ci([r["metrics"][k] for r in res]) for k in ("ACC", "BWT", "FWT")},
+        "per_seed": [{"seed": u["seed"], **u["result"]["metrics"]} for u in sorted(units, key=lambda u: u["seed"])],
+    }
 
 
 def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
@@ -131,6 +153,8 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
                 "budget_unit": "logged episodes",
             }
         out["conditions"]["logged"] = per_n
+    for cond in [c for c in ("sequence", "sequence_l2sp") if c in by_cond]:
+        out.setdefault("sequence", {})[cond] = _sequence(by_cond[cond])
     if sim and "zero_shot" in by_cond:
         zs = [r["result"]["success_rate"] for r in by_cond["zero_shot"]]
         out["sim_to_target_gap"] = dict(zip(("mean", "ci_low", "ci_high"), stats.difference_ci(sim, zs), strict=True))
@@ -264,6 +288,27 @@ def markdown(summary: dict[str, Any]) -> str:
                 else "."
             )
         )
+    for cond, q in (s.get("sequence") or {}).items():
+        lines += [
+            "",
+            f"## {cond}: lifelong fine-tuning through {' -> '.join(q['profiles'])}",
+            "",
+            f"{q['steps_per_stage']} target steps per stage"
+            + (f", L2-SP {q['l2sp']:g} toward the pretrained weights" if q["l2sp"] else "")
+            + f". Accuracy matrix ({label}, IQM over seeds): row 0 is the pretrained policy, row i after stage i. "
+            "ACC (final average), BWT (backward transfer: negative = forgetting) and FWT (forward transfer over a "
+            "uniformly random policy) as in Lopez-Paz & Ranzato (2017), IQM [95 % CI] over seeds.",
+            "",
+            "| after | " + " | ".join(q["columns"]) + " |",
+            "|---|" + "---|" * len(q["columns"]),
+            *[
+                f"| {name} | " + " | ".join(f"{row[c]:.2f}" for c in q["columns"]) + " |"
+                for name, row in zip(_stage_names(q["profiles"]), q["matrix_iqm"], strict=True)
+            ],
+            "",
+            f"ACC {_fmt(q['metrics']['ACC'])}, BWT {_fmt(q['metrics']['BWT'], False)}, "
+            f"FWT {_fmt(q['metrics']['FWT'], False)}.",
+        ]
     points = tradeoff(s)
     if any(p["condition"].startswith("finetune_l2sp@") for p in points):
         lines += [
@@ -367,6 +412,33 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
                 ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="k", label=cond)
         ax.set_xlabel("logged target episodes")
         paths.append(_save(fig, ax, out / "logged.png", f"{grid['task']}: fine-tuned on logged episodes", label))
+    seqs = summary.get("sequence") or {}
+    if seqs:
+        fig, axes = plt.subplots(1, len(seqs), figsize=(5.5 * len(seqs), 4.2), squeeze=False)
+        for ax, (cond, q) in zip(axes[0], seqs.items(), strict=True):
+            m = np.array([[row[c] for c in q["columns"]] for row in q["matrix_iqm"]])
+            im = ax.imshow(
+                m,
+                cmap="viridis",
+                vmin=0.0 if label == "success rate" else None,
+                vmax=1.0 if label == "success rate" else None,
+                aspect="auto",
+            )
+            for (j, k), v in np.ndenumerate(m):
+                ax.text(k, j, f"{v:.2f}", ha="center", va="center", color="w" if v < m.max() * 0.6 else "k", fontsize=8)
+            ax.set_xticks(range(len(q["columns"])), q["columns"], fontsize=8)
+            ax.set_yticks(range(len(m)), _stage_names(q["profiles"]), fontsize=8)
+            met = q["metrics"]
+            ax.set_title(
+                f"{cond}: ACC {met['ACC']['iqm']:.2f}, BWT {met['BWT']['iqm']:+.2f}, FWT {met['FWT']['iqm']:+.2f}",
+                fontsize=9,
+            )
+            fig.colorbar(im, ax=ax, fraction=0.046)
+        fig.suptitle(f"{grid['task']}: evaluated on (columns) after each stage (rows), IQM over seeds", fontsize=10)
+        fig.tight_layout()
+        fig.savefig(out / "sequence.png", dpi=120)
+        plt.close(fig)
+        paths.append(out / "sequence.png")
     points = tradeoff(summary)
     if len(points) > 1:
         fig, ax = plt.subplots(figsize=(6.5, 4.5))

@@ -1,0 +1,111 @@
+"""Lifelong transfer over a sequence of targets: the accuracy matrix and the continual-learning metrics of
+Lopez-Paz & Ranzato (2017, "Gradient Episodic Memory for Continual Learning"): ACC, BWT and FWT.
+
+Stage ``i`` (1..T) fine-tunes on target profile ``i``. ``R[j][i]`` is the score on stage ``i``'s profile after
+stage ``j`` (row 0: the pretrained policy, before any stage); ``b[i]`` is a uniformly random policy's score
+on that profile (GEM's "random initialisation" reference).
+
+- ACC = (1/T) sum_i R[T][i]: the final average over the stages' profiles;
+- BWT = 1/(T-1) sum_{i<T} (R[T][i] - R[i][i]): backward transfer, negative = forgetting;
+- FWT = 1/(T-1) sum_{i>=2} (R[i-1][i] - b[i]): forward transfer, what earlier stages give a stage before
+  it trains (its jumpstart over the random reference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def metrics(R: Sequence[Sequence[float]], b: Sequence[float]) -> dict[str, float | list[float]]:
+    """ACC, BWT, FWT and per-stage jumpstart (R[i-1][i] - b[i], i = 1..T) of one seed's accuracy matrix ``R``
+    ((T + 1) x T: row 0 before any stage) and random-policy scores ``b`` (T)."""
+    R = np.asarray(R, dtype=float)
+    b = np.asarray(b, dtype=float)
+    T = R.shape[1]
+    if R.shape != (T + 1, T) or b.shape != (T,):
+        raise ValueError(f"accuracy matrix {R.shape} and reference {b.shape}: need (T + 1, T) and (T,)")
+    # stage i (1-based) is column i - 1; row i is "after stage i"
+    acc = float(R[T].mean())
+    bwt = float(np.mean([R[T, i - 1] - R[i, i - 1] for i in range(1, T)])) if T > 1 else float("nan")
+    fwt = float(np.mean([R[i - 1, i - 1] - b[i - 1] for i in range(2, T + 1)])) if T > 1 else float("nan")
+    jump = [float(R[i - 1, i - 1] - b[i - 1]) for i in range(1, T + 1)]
+    return {"ACC": acc, "BWT": bwt, "FWT": fwt, "jumpstart": jump}
+
+
+def run_sequence(spec: dict, d: Path) -> dict[str, Any]:
+    """A ``sequence`` unit: fine-tune through ``spec["profiles"]`` in order, ``spec["steps"]`` target steps each,
+    each stage starting from the previous one (with ``spec["l2sp"]`` > 0, pulled toward the original pretrained
+    weights); before the first and after every stage, evaluate on every profile and in the randomised sim.
+    A finished stage is kept (``stage<i>/stage.json``); an interrupted one is run again."""
+    import shutil
+
+    from hydra import compose
+
+    from sim2real.io import read_json, write_json
+    from sim2real.learn.evaluate import evaluate_policy
+    from sim2real.learn.finetune import finetune
+    from sim2real.learn.runs import resolve_policy
+    from sim2real.transfer.compare import random_policy
+
+    task, seed, init = spec["task"], spec["seed"], spec["init"]
+    algo = resolve_policy(init).algo
+    names = list(dict.fromkeys(spec["profiles"]))  # the columns: each profile once
+    sim = spec.get("randomization")
+
+    def score(s: dict[str, Any]) -> float:
+        return s["success_rate"] if s["success_rate"] is not None else s["mean_return"]
+
+    def evaluate_all(policy: str) -> dict[str, float]:
+        row = {
+            p: score(evaluate_policy(policy, task, spec["episodes"], seed, None, spec["values"][p], (None, p)))
+            for p in names
+        }
+        row["sim"] = score(evaluate_policy(policy, task, spec["episodes"], seed, sim, None, (sim, "nominal")))
+        return row
+
+    from sim2real.learn.evaluate import run_episodes, summarize
+
+    reference = {
+        p: score(
+            summarize(run_episodes(random_policy(task, seed), task, spec["episodes"], seed, None, spec["values"][p]))
+        )
+        for p in names
+    }
+    rows = [evaluate_all(init)]
+    prev = init
+    for i, profile in enumerate(spec["profiles"]):
+        stage = d / f"stage{i + 1}"
+        if (stage / "stage.json").is_file():
+            rows.append(read_json(stage / "stage.json")["scores"])
+            prev = str(stage)
+            continue
+        shutil.rmtree(stage, ignore_errors=True)  # this unit's own interrupted stage
+        overrides = [
+            f"task={task}",
+            f"init={prev}",
+            f"algo={algo}",
+            f"seed={seed}",
+            f"steps={spec['steps']}",
+            f"out_dir={stage}",
+            "dynamics=nominal",
+            f"dynamics.name={profile}",
+            *[f"dynamics.{k}={v}" for k, v in spec["values"][profile].items()],
+            "eval.interval=0",
+            "progress=false",
+            f"n_envs={spec['n_envs']}",
+            f"finetune.lr={spec['lr']}",
+            f"finetune.l2sp={spec['l2sp']}",
+            *([f"finetune.l2sp_anchor={init}"] if spec["l2sp"] > 0 else []),
+        ]
+        finetune(compose("finetune", overrides=overrides))
+        scores = evaluate_all(str(stage))
+        write_json(stage / "stage.json", {"profile": profile, "scores": scores})
+        rows.append(scores)
+        prev = str(stage)
+    R = [[row[p] for p in spec["profiles"]] for row in rows]
+    b = [reference[p] for p in spec["profiles"]]
+    return {"rows": rows, "columns": [*names, "sim"], "reference": reference, "metrics": metrics(R, b)}
