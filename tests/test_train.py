@@ -152,7 +152,12 @@ def test_finetune_and_evaluate(trained, tmp_path):
             ],
         )
     )
-    assert load_model(resolve_policy(ft2)).lr_schedule(1.0) == pytest.approx(2e-3)
+    tuned, pre = load_model(resolve_policy(ft2)), load_model(resolve_policy(out))
+    assert tuned.lr_schedule(1.0) == pytest.approx(2e-3)
+    before = dict(pre.policy.named_parameters())
+    moved = {n for n, p in tuned.policy.named_parameters() if not th.equal(p, before[n])}
+    trunk = {n for n in before if "mlp_extractor" in n or "latent_pi" in n or "features_extractor" in n}
+    assert moved and not (moved & trunk), "an update moved the frozen trunk"  # weights unchanged, not just flags
 
 
 def _lr_after_learning(out, algo, set_lr):
@@ -205,6 +210,12 @@ def test_l2sp_adds_the_pull_toward_the_pretrained_weights(trained):
 
     algo, out = trained
     model, anchor = load_model(resolve_policy(out)), load_model(resolve_policy(out))
+    handles = l2sp(model, anchor, strength=3.0)  # at the pretrained weights the pull is zero
+    sum(0.0 * p.sum() for p in model.policy.parameters()).backward()
+    assert all(th.count_nonzero(p.grad) == 0 for p in model.policy.parameters())
+    for h in handles:
+        h.remove()
+    model.policy.zero_grad(set_to_none=True)
     with th.no_grad():
         for p in model.policy.parameters():
             p.add_(0.5)
