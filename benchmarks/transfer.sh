@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The published transfer comparisons (README "Transfer comparison", docs/*-paired-*), under the paired-seed
+# protocol: compare pretrains one randomised-sim run per seed and one nominal-sim baseline itself, and seed i's
+# zero-shot, fine-tuning and scratch units all start from pretraining run i. Each stage prints its wall-clock.
+#
+#   benchmarks/transfer.sh [main|scopes|l2sp|sequence|all]      (default: all; the order below)
+#
+# Later stages reuse the earlier ones' units (same out= directory, same pretraining runs), so only what is new
+# runs. SIM2REAL (default .venv/bin/sim2real) and OUT (default runs/compare) can be set in the environment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+S=${SIM2REAL:-.venv/bin/sim2real}
+OUT=${OUT:-runs/compare}
+export OMP_NUM_THREADS=1
+what=${1:-all}
+
+timed() {  # a stage, with its wall-clock
+  local t0=$SECONDS
+  "$@"
+  echo "wall-clock: $((SECONDS - t0)) s for: $*"
+}
+
+main() {  # 5 paired seeds, both tasks, pretraining included
+  for task in navigate grasp; do
+    timed $S compare task=$task dynamics=real pretrained=train baseline=train seeds=5 \
+      "budgets=[10000,30000,100000]" out=$OUT/$task-real-paired
+  done
+}
+
+scopes() {  # fine-tuning scopes on the same pretraining runs (all, last, features with its own head rate)
+  for task in grasp navigate; do
+    timed $S compare task=$task dynamics=real pretrained=train baseline=train seeds=5 \
+      "budgets=[10000,30000,100000]" \
+      "conditions=[zero_shot,nominal_zero_shot,finetune,finetune_last,finetune_features,scratch]" \
+      out=$OUT/$task-real-paired
+  done
+}
+
+first_runs() {  # the first $2 pretraining runs of a paired comparison in $1, as a list override
+  python3 - "$1" "$2" <<'EOF'
+import json, sys
+from pathlib import Path
+specs = [(json.loads(p.read_text()), p.with_suffix("")) for p in (Path(sys.argv[1]) / "units").glob("*.json")]
+runs = sorted((u["seed"], str(d)) for u, d in specs if u.get("condition") == "pretrain")
+print("[" + ",".join(d for s, d in runs if s < int(sys.argv[2])) + "]")
+EOF
+}
+
+l2sp() {  # specialising vs keeping on grasping: L2-SP strengths, 3 paired seeds, 30 k steps, two target profiles
+  local runs
+  runs=$(first_runs $OUT/grasp-real-paired 3)
+  for profile in real heavy; do
+    timed $S compare task=grasp dynamics=$profile "pretrained=$runs" seeds=3 "budgets=[30000]" \
+      "conditions=[zero_shot,finetune,finetune_l2sp]" "l2sp=[0.01,0.1,1.0]" out=$OUT/grasp-$profile-l2sp
+  done
+}
+
+sequence() {  # lifelong: real -> heavy -> slippery -> real, plain and L2-SP, 3 paired seeds, 30 k steps a stage
+  local runs
+  runs=$(first_runs $OUT/grasp-real-paired 3)
+  timed $S compare task=grasp dynamics=real "pretrained=$runs" seeds=3 "conditions=[sequence,sequence_l2sp]" \
+    "sequence.profiles=[real,heavy,slippery,real]" sequence.steps=30000 out=$OUT/grasp-sequence \
+    ${SEQUENCE_JOBS:+n_jobs=$SEQUENCE_JOBS}
+}
+
+case $what in
+  main) main ;;
+  scopes) scopes ;;
+  l2sp) l2sp ;;
+  sequence) sequence ;;
+  all) main; scopes; l2sp; sequence ;;
+  *) echo "usage: $0 [main|scopes|l2sp|sequence|all]" >&2; exit 2 ;;
+esac
