@@ -1,36 +1,13 @@
-"""The deploy runtime, from the ``sim2real-runtime`` distribution (``runtime/``, import name
-``sim2real_runtime``): a robot's computer installs that alone (numpy and onnxruntime); the full package
-re-exports it here.
+"""Export and the robot adapters; the deploy runtime itself is the ``sim2real-runtime`` distribution
+(``runtime/``, import name ``sim2real_runtime``), re-exported here. A robot's computer installs that alone
+(numpy and onnxruntime).
 
     bundle = Bundle.load("bundles/navigate-dr")
     loop = ControlLoop(bundle, robot)           # robot: any Robot implementation
     stats = loop.run(steps=1000, realtime=True)
 """
 
-from sim2real_runtime import (
-    BUNDLE_FORMAT,
-    RATE_TOLERANCE,
-    Bundle,
-    BundleError,
-    CallbackRobot,
-    ControlLoop,
-    EpisodeLog,
-    LoopStats,
-    Robot,
-    check_rate,
-    write_npz,
-)
+import sim2real_runtime
+from sim2real_runtime import *  # noqa: F403  (the runtime's public names, listed once in its __all__)
 
-__all__ = [
-    "BUNDLE_FORMAT",
-    "RATE_TOLERANCE",
-    "Bundle",
-    "BundleError",
-    "CallbackRobot",
-    "ControlLoop",
-    "EpisodeLog",
-    "LoopStats",
-    "Robot",
-    "check_rate",
-    "write_npz",
-]
+__all__ = sim2real_runtime.__all__
