@@ -60,7 +60,7 @@ def test_compare_progress_shows_on_a_terminal_only(monkeypatch, tmp_path):
     import io
     import time
 
-    from sim2real.transfer.compare import _progress
+    from sim2real.transfer.launch import _progress
 
     class Terminal(io.StringIO):
         def isatty(self):

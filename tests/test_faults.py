@@ -22,7 +22,7 @@ from sim2real.data.collect import rollout
 from sim2real.data.datasets import DatasetError, write
 from sim2real.learn.runs import latest_checkpoint, save_checkpoint
 from sim2real.learn.vec import make_vec_env, normalize
-from sim2real.transfer.compare import PARENT_ENV
+from sim2real.transfer.launch import PARENT_ENV
 from tests.helpers import run_cli as cli
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -279,6 +279,7 @@ def test_a_loop_never_sends_a_non_finite_action():
         obs_dim, control_rate_hz = 2, 10.0
         low, high = np.array([-1.0], np.float32), np.array([1.0], np.float32)
         safe_action = np.array([0.0], np.float32)
+        previous_action_index = np.zeros(0, np.int64)
 
         def __call__(self, obs):
             return np.array([np.nan], np.float32)

@@ -82,7 +82,7 @@ def _sweep(cfg: Any) -> None:
 
 
 def _unit(cfg: Any) -> None:
-    from sim2real.transfer.compare import run_unit
+    from sim2real.transfer.units import run_unit
 
     run_unit(cfg)
 

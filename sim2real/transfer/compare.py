@@ -3,7 +3,8 @@
 The grid is expanded into *units*, each described by a small JSON file and identified by a hash of
 that description, so a finished unit is found again by its config and an interrupted or extended
 compare runs only what is missing. Units run as a Hydra multirun of ``sim2real unit`` (one Hydra job
-and directory per unit), through any Hydra launcher: joblib locally, submitit on SLURM, Ray.
+and directory per unit), through any Hydra launcher: joblib locally, submitit on SLURM, Ray
+(:mod:`sim2real.transfer.launch` starts them, :mod:`sim2real.transfer.units` runs one).
 
 Conditions:
 
@@ -15,6 +16,9 @@ Conditions:
 - ``scratch``: a fresh policy trained on the target (tuned algorithm, no demonstrations);
 - ``calibrated``: a policy pretrained in the calibrated sim (``calibrated=<run>``: ``sim2real train
   dr=<calibration run>``), evaluated zero-shot on the target;
+- ``finetune_l2sp``: fine-tuning with an L2-SP pull toward the pretrained weights, one condition per strength;
+- ``sequence`` / ``sequence_l2sp``: lifelong fine-tuning through a sequence of target profiles
+  (:mod:`sim2real.transfer.lifelong`);
 - ``logged``: the pretrained policy fine-tuned offline on the first N episodes of a logged target
   dataset (``data=<dataset>``, ``logged_episodes=[N, ...]``: the budget is logged episodes, not target
   steps), then evaluated on the target.
@@ -25,29 +29,20 @@ through every smaller budget, so one run per (condition, seed) gives every budge
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from sim2real.io import exclusive, git_commit, read_json, write_json
+from sim2real.io import exclusive, read_json, write_json
 from sim2real.learn.config import ConfigError, check_env_spec, check_task, checked_group, plain, positive_int
-from sim2real.learn.evaluate import evaluate_policy, run_episodes, summarize
-from sim2real.learn.runs import latest_checkpoint, policy_digest, resolve_policy
-from sim2real.learn.train import STARTED_CONFIG, STARTED_OVERRIDES
+from sim2real.learn.runs import policy_digest, resolve_policy
 from sim2real.learn.vec import EVAL_SEED_BASE
 from sim2real.sim import tasks
+from sim2real.transfer.launch import launch
 
 CURVE_CONDITIONS = {"finetune": "all", "finetune_last": "last", "finetune_features": "features", "scratch": None}
 EVAL_CONDITIONS = ("zero_shot", "nominal_zero_shot", "calibrated")
@@ -367,124 +362,6 @@ def _write_units(units: list[dict[str, Any]], out: Path) -> None:
             write_json(path, u)
 
 
-def launch(units: list[dict[str, Any]], out: Path, cfg: DictConfig, stage: str = "evaluation and training") -> None:
-    """Run the units that have no result yet, as one Hydra multirun of ``sim2real unit``."""
-    todo = [u for u in units if not (out / "units" / u["id"] / "result.json").is_file()]
-    print(f"compare ({stage}): {len(units)} units, {len(units) - len(todo)} already done, {len(todo)} to run")
-    if not todo:
-        return
-    files = ",".join(str(out / "units" / f"{u['id']}.json") for u in todo)
-    cmd = [
-        sys.executable,
-        "-m",
-        "sim2real.commands.cli",
-        "unit",
-        "-m",
-        f"unit={files}",
-        f"hydra/launcher={cfg.launcher}",
-        f"hydra.sweep.dir={out / ('multirun-pretraining' if stage == 'pretraining' else 'multirun')}",
-        "hydra.sweep.subdir=${hydra.job.num}",
-        *plain(cfg.launcher_overrides),
-    ]
-    if cfg.launcher == "joblib":
-        cmd.append(f"hydra.launcher.n_jobs={int(cfg.n_jobs)}")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", PARENT_ENV: str(os.getpid())}
-    with _progress(todo, out, stage):
-        rc = run_group(cmd, env)
-    failed = [u["id"] for u in todo if not (out / "units" / u["id"] / "result.json").is_file()]
-    if rc or failed:
-        raise RuntimeError(
-            f"compare: {len(failed)} unit(s) failed ({', '.join(failed[:5])}); see {out / 'multirun'}; "
-            "rerun the same command to retry only those"
-        )
-
-
-@contextlib.contextmanager
-def _progress(todo: list[dict[str, Any]], out: Path, stage: str, every_s: float = 5.0) -> Any:
-    """Units done and remaining, with an ETA, while the multirun works (on a terminal only)."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(todo), desc=f"compare ({stage})", unit="unit", disable=None)
-    stop = threading.Event()
-
-    def poll() -> None:
-        while not stop.wait(every_s):
-            bar.update(sum((out / "units" / u["id"] / "result.json").is_file() for u in todo) - bar.n)
-
-    thread = threading.Thread(target=poll, name="compare-progress", daemon=True)
-    thread.start()
-    try:
-        yield bar
-    finally:
-        stop.set()
-        thread.join()
-        bar.close()
-
-
-PARENT_ENV = "SIM2REAL_COMPARE_PID"  # set for the unit workers: they end when this process is gone
-
-
-def _die_with_parent() -> None:
-    """In the launched child: receive SIGKILL when compare dies, even by ``kill -9`` (Linux ``prctl``)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass  # elsewhere the unit watchdog (watch_parent) still ends the workers
-
-
-def run_group(cmd: list[str], env: dict[str, str]) -> int:
-    """Run ``cmd`` in its own process group and end the whole group when this process exits or is signalled."""
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
-    old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        return proc.wait()
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie, killed but not yet reaped, counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (FileNotFoundError, IndexError):
-        try:
-            os.kill(pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-
-
-def watch_parent(interval_s: float = 1.0) -> None:
-    """In a unit worker: end this process once the compare that launched it is gone (``kill -9`` included)."""
-    pid = os.environ.get(PARENT_ENV)
-    if not pid or not pid.isdigit():
-        return
-
-    def loop() -> None:
-        while _alive(int(pid)):
-            time.sleep(interval_s)
-        os._exit(137)
-
-    threading.Thread(target=loop, name="compare-watchdog", daemon=True).start()
-
-
 def compare(cfg: DictConfig) -> Path:
     """Validate, expand, run what is missing, aggregate; returns the report directory."""
     grid = validate(cfg)
@@ -558,217 +435,3 @@ def score(results: list[dict[str, Any]], task: str) -> dict[str, Any]:
         "return_random_policy_on_target": lo,
         "return_pretrained_in_sim": hi,
     }
-
-
-def run_unit(cfg: DictConfig) -> None:
-    """One unit (a Hydra job of ``sim2real unit``): evaluate, fine-tune or train from scratch, then result.json."""
-
-    watch_parent()
-    spec = read_json(Path(cfg.unit))
-    d = Path(cfg.unit).with_suffix("")
-    with exclusive(d.parent, "compare unit", name=f"{d.name}.lock"):
-        _run_unit_locked(spec, d)
-
-
-def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
-    """A unit, holding its lock: reuse a result, resume an interrupted curve from its checkpoint, or run it."""
-    from hydra import compose
-
-    if (d / "result.json").is_file():
-        print(f"unit {spec['id']}: done before, reused")
-        return
-    resume = spec["kind"] in ("curve", "pretrain") and latest_checkpoint(d) is not None
-    if not resume:  # an interrupted unit's own partial outputs (no checkpoint to resume from)
-        for name in ("evaluations.jsonl", STARTED_CONFIG, STARTED_OVERRIDES, "run"):
-            p = d / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-        shutil.rmtree(d / "tb", ignore_errors=True)
-        shutil.rmtree(d / "checkpoints", ignore_errors=True)
-    if spec["kind"] in ("pretrain", "sequence"):
-        if spec["kind"] == "sequence":
-            from sim2real.transfer.lifelong import run_sequence
-
-            result = run_sequence(spec, d)
-        else:
-            result = _run_pretrain(spec, d, resume)
-        write_json(d / "result.json", {**result, "unit": spec, "commit": git_commit()})
-        print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
-        return
-    dyn_overrides = [f"dynamics.{k}={v}" for k, v in spec["dynamics"].items()] + [
-        f"dynamics.name={spec['dynamics_name']}"
-    ]
-    if spec["kind"] == "logged":
-        result = _run_logged(spec, d, dyn_overrides)
-    elif spec["kind"] == "random":
-        s = summarize(
-            run_episodes(
-                random_policy(spec["task"], spec["seed"]),
-                spec["task"],
-                spec["episodes"],
-                spec["seed"],
-                None,
-                spec["dynamics"] or None,
-            )
-        )
-        result = {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}
-    elif spec["kind"] == "eval":
-        s = evaluate_policy(
-            spec["policy"],
-            spec["task"],
-            spec["episodes"],
-            spec["seed"],
-            spec.get("randomization"),
-            spec["dynamics"] or None,
-            (spec.get("randomization"), spec["dynamics_name"]),
-        )
-        write_json(d / "evaluation.json", s)
-        result = {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}
-    else:
-        ov = [
-            f"task={spec['task']}",
-            f"seed={spec['seed']}",
-            f"steps={spec['steps']}",
-            f"out_dir={d}",
-            "dynamics=nominal",
-            *dyn_overrides,
-            f"eval.interval={spec['interval']}",
-            f"eval.episodes={spec['episodes']}",
-            "eval.seed_range=test",  # the learning curves are published: test episodes
-            f"checkpoint_interval={spec['interval']}",  # an interrupted unit resumes from its last evaluation
-            f"resume={str(resume).lower()}",
-            "progress=false",
-            f"n_envs={spec['n_envs']}",
-        ]
-        if spec["init"] is None:
-            from sim2real.learn.train import train
-
-            train(
-                compose(
-                    "train",
-                    overrides=[
-                        *ov,
-                        "dr=none",
-                        "warm_start.demos=0",
-                        "eval.targets=[train]",
-                        "algo=ppo",
-                        f"algo.learning_rate={spec['scratch_lr']}",
-                        "algo.lr_schedule=constant",
-                    ],
-                )
-            )
-        else:
-            from sim2real.learn.finetune import finetune
-
-            algo = resolve_policy(spec["init"]).algo
-            finetune(
-                compose(
-                    "finetune",
-                    overrides=[
-                        *ov,
-                        f"init={spec['init']}",
-                        f"algo={algo}",
-                        f"finetune.lr={spec['lr']}",
-                        f"finetune.scope={spec['scope']}",
-                        *([f"finetune.head_lr={spec['head_lr']}"] if "head_lr" in spec else []),
-                        *([f"finetune.l2sp={spec['l2sp']}"] if "l2sp" in spec else []),
-                        f"finetune.update_norm={str(spec['update_norm']).lower()}",
-                        "eval.targets=[train,dr:default]",
-                    ],
-                )
-            )
-        rows = [json.loads(x) for x in (d / "evaluations.jsonl").read_text().splitlines()]
-        result = {
-            "curve": [
-                {
-                    "step": r["timesteps"],
-                    "success_rate": r["train/success_rate"],
-                    "mean_return": r["train/mean_return"],
-                    "sim_success_rate": r.get("dr:default/success_rate"),
-                    "sim_mean_return": r.get("dr:default/mean_return"),
-                }
-                for r in rows
-            ]
-        }
-    write_json(d / "result.json", {**result, "unit": spec, "commit": git_commit()})
-    print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
-
-
-def _run_pretrain(spec: dict[str, Any], d: Path, resume: bool) -> dict[str, Any]:
-    """A pretraining run in the unit's directory: ``sim2real train`` with the task's tuned settings."""
-    from hydra import compose
-
-    from sim2real.learn.train import train
-
-    if not resume:
-        for name in ("model.zip", "normalization.npz", "run.json", "config.yaml"):
-            (d / name).unlink(missing_ok=True)  # an interrupted unit's own partial outputs
-    train(
-        compose(
-            "train",
-            overrides=[
-                f"task={spec['task']}",
-                f"seed={spec['seed']}",
-                f"dr={spec['randomization']}",
-                f"out_dir={d}",
-                f"resume={str(resume).lower()}",
-                "progress=false",
-                *spec["overrides"],
-            ],
-        )
-    )
-    meta = read_json(d / "run.json")
-    return {
-        "run": str(d),
-        "wall_time_s": meta["wall_time_s"],
-        "time_breakdown_s": meta.get("time_breakdown_s"),
-        "warm_start_s": (meta.get("warm_start") or {}).get("seconds"),
-        "final_evaluation": meta.get("final_evaluation"),
-    }
-
-
-def random_policy(task: str, seed: int) -> Any:
-    """Uniform random actions in the task's bounds, seeded (the lower anchor of the normalised return)."""
-    space = tasks.make(task).action_space
-    rng = np.random.default_rng(seed)
-    return lambda obs: rng.uniform(space.low, space.high).astype(np.float32)
-
-
-def _run_logged(spec: dict[str, Any], d: Path, dyn_overrides: list[str]) -> dict[str, Any]:
-    """Fine-tune offline on the first ``logged_episodes`` episodes, then evaluate on the target."""
-    from hydra import compose
-
-    from sim2real.data.datasets import read
-    from sim2real.learn.finetune import finetune
-
-    algo = resolve_policy(spec["init"]).algo
-    off = [f"offline.{k}={v}" for k, v in spec["offline"].items()]
-    run = finetune(
-        compose(
-            "finetune",
-            overrides=[
-                f"task={spec['task']}",
-                f"init={spec['init']}",
-                f"algo={algo}",
-                f"seed={spec['seed']}",
-                f"data={spec['data']}",
-                "mode=offline",
-                "steps=0",
-                *off,
-                f"offline.episodes={spec['logged_episodes']}",
-                "eval.interval=0",
-                "progress=false",
-                f"out_dir={d / 'run'}",
-                "dynamics=nominal",
-                *dyn_overrides,
-            ],
-        ),
-        read(spec["data"], spec["task"]),
-    )
-    s = evaluate_policy(
-        run, spec["task"], spec["episodes"], spec["seed"], None, spec["dynamics"] or None, (None, spec["dynamics_name"])
-    )
-    write_json(d / "evaluation.json", s)
-    return {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}

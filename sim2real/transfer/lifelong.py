@@ -49,7 +49,7 @@ def run_sequence(spec: dict, d: Path) -> dict[str, Any]:
     from sim2real.learn.evaluate import evaluate_policy
     from sim2real.learn.finetune import finetune
     from sim2real.learn.runs import resolve_policy
-    from sim2real.transfer.compare import random_policy
+    from sim2real.transfer.units import random_policy
 
     task, seed, init = spec["task"], spec["seed"], spec["init"]
     algo = resolve_policy(init).algo
