@@ -212,6 +212,9 @@ def _cases(w: Path, t: Path) -> dict[str, tuple[list, str]]:
         "bundle-obs-width": (["deploy", f"bundle={t / 'obswidth'}"], "observations"),
         "bundle-task-mismatch": (["deploy", f"bundle={bundle}", "task=grasp"], "grasp"),
         "bundle-obs-names": (["deploy", f"bundle={t / 'obsnames'}"], "observation 0"),
+        "bundle-rate-zero": (["deploy", f"bundle={t / 'rate0'}"], "control_rate_hz=0"),
+        "bundle-obs-bounds": (["deploy", f"bundle={t / 'obsbounds'}"], "observation 6 (range_0) bounds"),
+        "bundle-prev-index": (["deploy", f"bundle={t / 'previdx'}"], "previous_action.indices"),
         "deploy-rate-1000": ([*dp, "rate_hz=1000"], "rate_hz"),
         "deploy-rate-0": ([*dp, "rate_hz=0"], "rate_hz"),
         "deploy-realtime-maybe": ([*dp, "realtime=maybe"], "realtime"),
@@ -316,6 +319,12 @@ def _prepare(name: str, w: Path, t: Path) -> None:
         (t / "tampered" / "policy.json").write_text(json.dumps(meta))
     elif name == "bundle-obs-width":
         edit_bundle(bundle, t / "obswidth", lambda m: m["observation"].pop())
+    elif name == "bundle-rate-zero":
+        edit_bundle(bundle, t / "rate0", lambda m: m.update(control_rate_hz=0))
+    elif name == "bundle-obs-bounds":
+        edit_bundle(bundle, t / "obsbounds", lambda m: m["observation"][6].update(low=3.0, high=2.0))
+    elif name == "bundle-prev-index":
+        edit_bundle(bundle, t / "previdx", lambda m: m["previous_action"].update(indices=[30, 99]))
     elif name == "bundle-obs-names":
         edit_bundle(bundle, t / "obsnames", lambda m: m["observation"][0].update(name="renamed"))
     elif name.startswith("import") or name.startswith("info") or name.endswith("truncated"):

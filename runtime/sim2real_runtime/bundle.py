@@ -81,6 +81,7 @@ class Bundle:
                 f"bundle {path}: policy.json has format {meta['format']!r}, this runtime reads format {BUNDLE_FORMAT}; "
                 "re-export the bundle with this version of sim2real"
             )
+        _check_fields(path, meta)
         if not (np.isfinite(low).all() and np.isfinite(high).all()):
             raise BundleError(f"bundle {path}: policy.json's action bounds must be finite; re-export the bundle")
         if not np.isfinite(safe).all():
@@ -134,3 +135,30 @@ def _previous_action_index(path: Path, meta: dict[str, Any]) -> np.ndarray:
             f"bundle {path}: policy.json's previous_action.indices must be {n_act} observation indices (or none)"
         )
     return np.array(idx, dtype=np.int64)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and bool(np.isfinite(x))
+
+
+def _check_fields(path: Path, meta: dict[str, Any]) -> None:
+    """policy.json's fields, typed: a positive finite rate, a name and unit per entry, finite bounds (or null
+    observation bounds) with low <= high, entries indexed in order."""
+    rate = meta["control_rate_hz"]
+    if not _number(rate) or rate <= 0:
+        raise BundleError(f"bundle {path}: policy.json's control_rate_hz={rate!r} must be a positive number of Hz")
+    for key in ("observation", "action"):
+        entries = meta[key]
+        if not isinstance(entries, list) or not entries:
+            raise BundleError(f"bundle {path}: policy.json's {key} must be a non-empty list of entries")
+        for i, e in enumerate(entries):
+            if not isinstance(e, dict) or e.get("index") != i or not isinstance(e.get("name"), str):
+                raise BundleError(f"bundle {path}: policy.json's {key} {i} needs index {i} and a name")
+            lo, hi = e.get("low"), e.get("high")
+            if key == "observation" and lo is None and hi is None:
+                continue
+            if not (_number(lo) and _number(hi)) or lo > hi:
+                raise BundleError(
+                    f"bundle {path}: policy.json's {key} {i} ({e['name']}) bounds low={lo!r}, high={hi!r} must be "
+                    "finite numbers with low <= high" + (" (or both null)" if key == "observation" else "")
+                )
