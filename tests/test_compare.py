@@ -152,6 +152,8 @@ def test_sweep_writes_curves(policies, tmp_path):
     assert "covers pretraining variance" in s["seed_design"][group]
     assert "batches of episodes" in s["seed_design"][nominal]
     assert (tmp_path / "sw" / "sweep.png").is_file()
+    page = (tmp_path / "sw" / "report.html").read_text()  # self-contained: table, inline plot, command
+    assert "<table>" in page and "data:image/png;base64," in page and "sim2real sweep task=navigate" in page
     rows = list(csv.DictReader(open(tmp_path / "sw" / "sweep.csv")))
     assert len(rows) == 2 * 2 * 2
     assert {(r["seed"], r["run"]) for r in rows if r["policy"] == group} == {("0", dr), ("1", nominal)}
