@@ -28,7 +28,7 @@ main() {  # 5 paired seeds, both tasks, pretraining included
 }
 
 scopes() {  # fine-tuning scopes on the same pretraining runs (all, last, features with its own head rate)
-  for task in grasp navigate; do
+  for task in ${SCOPE_TASKS:-grasp navigate}; do
     timed $S compare task=$task dynamics=real pretrained=train baseline=train seeds=5 \
       "budgets=[10000,30000,100000]" \
       "conditions=[zero_shot,nominal_zero_shot,finetune,finetune_last,finetune_features,scratch]" \
