@@ -13,11 +13,18 @@ on that profile (GEM's "random initialisation" reference).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sim2real.io import read_json, write_json
+from sim2real.learn.evaluate import evaluate_policy, run_episodes, summarize
+from sim2real.learn.finetune import finetune
+from sim2real.learn.runs import resolve_policy
+from sim2real.transfer.units import random_policy
 
 
 def metrics(R: Sequence[Sequence[float]], b: Sequence[float]) -> dict[str, float | list[float]]:
@@ -41,15 +48,7 @@ def run_sequence(spec: dict, d: Path) -> dict[str, Any]:
     each stage starting from the previous one (with ``spec["l2sp"]`` > 0, pulled toward the original pretrained
     weights); before the first and after every stage, evaluate on every profile and in the randomised sim.
     A finished stage is kept (``stage<i>/stage.json``); an interrupted one is run again."""
-    import shutil
-
     from hydra import compose
-
-    from sim2real.io import read_json, write_json
-    from sim2real.learn.evaluate import evaluate_policy
-    from sim2real.learn.finetune import finetune
-    from sim2real.learn.runs import resolve_policy
-    from sim2real.transfer.units import random_policy
 
     task, seed, init = spec["task"], spec["seed"], spec["init"]
     algo = resolve_policy(init).algo
@@ -66,8 +65,6 @@ def run_sequence(spec: dict, d: Path) -> dict[str, Any]:
         }
         row["sim"] = score(evaluate_policy(policy, task, spec["episodes"], seed, sim, None, (sim, "nominal")))
         return row
-
-    from sim2real.learn.evaluate import run_episodes, summarize
 
     reference = {
         p: score(
