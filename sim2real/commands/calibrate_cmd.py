@@ -14,15 +14,9 @@ from sim2real.data.calibrate import CalibrationError, calibrate, envs_params, ra
 from sim2real.data.datasets import read
 from sim2real.io import atomic_write, write_json
 from sim2real.learn.config import plain
+from sim2real.learn.schemas import check
 from sim2real.sim import tasks
 from sim2real.sim.dynamics import DynamicsError, resolve_dynamics, validate_ranges, validate_values
-
-
-def _int(cfg: DictConfig, key: str, low: int) -> int:
-    v = cfg[key]
-    if not isinstance(v, int) or isinstance(v, bool) or v < low:
-        raise CalibrationError(f"{key}={v!r}: must be an integer >= {low}")
-    return v
 
 
 def write_yaml(path: Path, data: dict[str, Any], header: str) -> None:
@@ -54,6 +48,7 @@ def check_result(result: dict[str, Any], ranges: dict[str, Any], task: str, data
 
 def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
     """Validate every input, calibrate, write the three files and print the one-line summary."""
+    check(cfg, "calibrate")  # types and ranges, from the schema
     task = cfg.task.name
     replay_env(task)  # a task without replay hooks is refused before anything else
     params = plain(cfg.params) or list(tasks.get(task).calibrate_params)
@@ -61,11 +56,8 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
         raise CalibrationError(f"params=[]: task {task} names no default parameters to calibrate; give params=[...]")
     if not isinstance(params, list):
         raise CalibrationError(f"params={params!r}: give a list, e.g. params=[mass_scale,action_latency]")
-    budget, seed = _int(cfg, "budget", 10), _int(cfg, "seed", 0)
-    horizon, stride = _int(cfg, "horizon", 1), _int(cfg, "stride", 1)
-    weight = cfg.prior_weight
-    if not isinstance(weight, (int, float)) or weight < 0:
-        raise CalibrationError(f"prior_weight={weight!r}: must be a number >= 0")
+    budget, seed, horizon, stride = int(cfg.budget), int(cfg.seed), int(cfg.horizon), int(cfg.stride)
+    weight = float(cfg.prior_weight)
     default = plain(cfg.task.randomization).get(str(cfg.base_dr))
     if default is None:
         raise CalibrationError(f"base_dr='{cfg.base_dr}' is not a preset of task {task}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sim2real.commands import cli_help
+from sim2real.learn import schemas
 from sim2real.learn.config import ConfigError
 from sim2real.sim.dynamics import DynamicsError
 
@@ -224,6 +225,11 @@ def _hydra_message(e: Exception) -> str:
             return f"task={value} is unknown; registered: {', '.join(e.options)}; {tasks.HOW_TO_ADD}"
         if group in GROUPS:
             return f"{group}={value} is unknown; choose one of: {', '.join(e.options)}"
+    cause = e.__cause__ or e
+    key = getattr(cause, "full_key", None)
+    if key and type(cause).__name__ == "ValidationError":  # a typed schema refused a value (seed=abc)
+        first = str(cause).splitlines()[0]
+        return f"{key}: {first}; give a value of the type the schema declares (`--help` lists the settings)"
     text = str(e)
     if text.startswith("Could not override '"):
         key = text.split("'")[1]
@@ -270,9 +276,13 @@ def _precheck(config_name: str, argv: list[str]) -> None:
     overrides = [a for a in argv if not a.startswith("hydra.")]
     try:
         with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
-            compose(config_name, overrides=overrides)
+            cfg = compose(config_name, overrides=overrides)
+        schemas.check(cfg, config_name)  # the declared ranges, before Hydra makes a run directory
     except (HydraException, OmegaConfBaseException) as e:
         print(f"error: {_hydra_message(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -358,6 +368,7 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
         from omegaconf.errors import MissingMandatoryValue
 
         try:
+            schemas.check(cfg, config_name)  # (again for sweeps, which the precheck leaves to Hydra)
             fn(cfg)
         except MissingMandatoryValue as e:
             print(f"error: {e.full_key} is required: add {e.full_key}=<value>", file=sys.stderr)

@@ -10,8 +10,9 @@ from omegaconf import DictConfig, OmegaConf
 from sim2real.deploy import Bundle, BundleError, ControlLoop, check_rate
 from sim2real.deploy.sim_robot import SimRobot
 from sim2real.io import write_json
-from sim2real.learn.config import ConfigError, episodes_and_dynamics
+from sim2real.learn.config import episodes_and_dynamics
 from sim2real.learn.evaluate import success_text
+from sim2real.learn.schemas import check
 from sim2real.sim import tasks
 
 DEPLOY_SEED_BASE = 2_000_000_000
@@ -20,9 +21,8 @@ DEPLOY_SEED_BASE = 2_000_000_000
 def export_cmd(cfg: DictConfig) -> None:
     from sim2real.deploy.export import export
 
-    n = cfg.parity_observations
-    if not isinstance(n, int) or n < 1:
-        raise ConfigError(f"parity_observations={n!r}: must be a positive integer")
+    check(cfg, "export")
+    n = int(cfg.parity_observations)
     meta = export(cfg.policy, Path(cfg.out), n)
     print(
         f"export: {cfg.policy} -> {cfg.out} (parity max |onnx - SB3| = {meta['parity_max_abs_diff']:.1e} "
@@ -55,14 +55,9 @@ def deploy_cmd(cfg: DictConfig) -> dict:
     task = cfg.task.name
     if task != bundle.meta["task"]:
         raise BundleError(f"bundle {cfg.bundle} is a {bundle.meta['task']} policy, not {task}; drop task=")
+    check(cfg, "deploy")  # types and ranges, from the schema
     episodes, rand, dyn = episodes_and_dynamics(cfg, task)
-    seed = cfg.seed
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"seed={seed!r}: must be a non-negative integer")
-    if not isinstance(cfg.realtime, bool):
-        raise ConfigError(f"realtime={cfg.realtime!r}: must be true or false")
-    if not isinstance(cfg.overwrite, bool):
-        raise ConfigError(f"overwrite={cfg.overwrite!r}: must be true or false")
+    seed = int(cfg.seed)
     check_rate(cfg.rate_hz, bundle.control_rate_hz)
     if cfg.log:
         from sim2real.data.datasets import check_new

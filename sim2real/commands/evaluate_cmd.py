@@ -8,16 +8,14 @@ import torch as th
 from omegaconf import DictConfig, OmegaConf
 
 from sim2real.io import write_json
-from sim2real.learn.config import ConfigError, episodes_and_dynamics
+from sim2real.learn.config import episodes_and_dynamics
 from sim2real.learn.evaluate import evaluate_policy, success_text
+from sim2real.learn.schemas import check
 
 
 def evaluate(cfg: DictConfig) -> dict:
     """Evaluate ``cfg.policy`` on ``cfg.task`` under ``cfg.dr``/``cfg.dynamics``; returns the summary."""
-    for key in ("seed", "threads"):
-        v = cfg[key]
-        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "seed" else 1):
-            raise ConfigError(f"{key}={v!r}: must be a {'non-negative' if key == 'seed' else 'positive'} integer")
+    check(cfg, "evaluate")  # types and ranges, from the schema
     th.set_num_threads(int(cfg.threads))
     task = cfg.task.name
     episodes, rand, dyn = episodes_and_dynamics(cfg, task)

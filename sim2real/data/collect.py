@@ -17,6 +17,7 @@ import torch as th
 from omegaconf import DictConfig, OmegaConf
 from sim2real_runtime.episodes import EpisodeLog
 
+from sim2real.learn.schemas import check
 from sim2real.learn.config import ConfigError, episodes_and_dynamics
 from sim2real.data.datasets import check_new, read, write
 from sim2real.learn.evaluate import Policy, stored_policy, success_text
@@ -81,16 +82,10 @@ def policy_factory(spec: str, task: str) -> PolicyFactory:
 def collect(cfg: DictConfig) -> Path:
     """Run ``cfg.episodes`` episodes and write the dataset ``cfg.out``; returns its path."""
     th.set_num_threads(1)
+    check(cfg, "collect")  # types and ranges, from the schema
     task = cfg.task.name
     episodes, rand, dyn = episodes_and_dynamics(cfg, task)
-    noise = cfg.action_noise
-    if not isinstance(noise, (int, float)) or isinstance(noise, bool) or not 0 <= noise <= 1:
-        raise ConfigError(f"action_noise={noise!r}: must be a number in [0, 1] (std, action units)")
-    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
-        raise ConfigError(f"seed={cfg.seed!r}: must be a non-negative integer")
-    overwrite = cfg.overwrite
-    if not isinstance(overwrite, bool):
-        raise ConfigError(f"overwrite={overwrite!r}: must be true or false")
+    noise, overwrite = float(cfg.action_noise), bool(cfg.overwrite)
     check_new(cfg.out, overwrite)  # a bad name or an existing dataset fails before any rollout
     factory = policy_factory(str(cfg.policy), task)
     logs = rollout(factory, task, episodes, int(cfg.seed), rand, dyn, float(noise))

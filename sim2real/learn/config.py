@@ -112,13 +112,6 @@ def positive_int(cfg: DictConfig, key: str, allow_zero: bool = False) -> int:
     return v
 
 
-def _seed_range(cfg: DictConfig) -> str:
-    v = OmegaConf.select(cfg, "eval.seed_range", default="development")
-    if v not in SEED_RANGES:
-        raise ConfigError(f"eval.seed_range={v!r}: choose development (training-time checks) or test (tables)")
-    return v
-
-
 def check_task(task: Any) -> str:
     """The name of a registered task, from a name or a composed ``task`` node (a user's task YAML on Hydra's
     search path is registered here); an unknown task is one line listing the registered ones."""
@@ -151,9 +144,7 @@ def groups_of(cfg: DictConfig, task: str) -> tuple[Any, Any]:
 
 def episodes_and_dynamics(cfg: DictConfig, task: str) -> tuple[int, Any, Any]:
     """``episodes`` (a positive int) and the ``dr``/``dynamics`` groups of an evaluate/deploy config, checked."""
-    episodes = cfg.episodes
-    if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
-        raise ConfigError(f"episodes={episodes!r}: must be a positive integer")
+    episodes = int(cfg.episodes)  # its range: the command's schema
     rand, dyn = groups_of(cfg, task)
     check_env_spec(task, rand, dyn)
     return episodes, rand, dyn
@@ -240,6 +231,9 @@ def _offline_only(cfg: DictConfig) -> bool:
 
 def build_spec(cfg: DictConfig) -> RunSpec:
     """Validate a ``train``/``finetune`` config and turn it into a :class:`RunSpec`."""
+    from sim2real.learn.schemas import check
+
+    check(cfg, str(cfg.command))  # types and ranges, from the schema
     task = check_task(cfg.task)
     algo_cfg = plain(cfg.algo)
     if algo_cfg.get("name") not in ("ppo", "sac"):
@@ -258,22 +252,22 @@ def build_spec(cfg: DictConfig) -> RunSpec:
         task=task,
         algo=algo_cfg["name"],
         algo_cfg=algo_cfg,
-        seed=positive_int(cfg, "seed", allow_zero=True),
-        steps=positive_int(cfg, "steps", allow_zero=_offline_only(cfg)),
-        n_envs=positive_int(cfg, "n_envs"),
+        seed=int(cfg.seed),
+        steps=positive_int(cfg, "steps", allow_zero=_offline_only(cfg)),  # 0 only for an offline-only fine-tune
+        n_envs=int(cfg.n_envs),
         run_dir=Path(cfg.out_dir),
         randomization=randomization,
         dynamics=dynamics,
         dr_name=str(OmegaConf.select(cfg, "dr.name", default="custom")),
         dynamics_name=str(OmegaConf.select(cfg, "dynamics.name", default="custom")),
         resume=resume,
-        checkpoint_interval=positive_int(cfg, "checkpoint_interval", allow_zero=True),
-        eval_interval=positive_int(cfg, "eval.interval", allow_zero=True),
-        eval_episodes=positive_int(cfg, "eval.episodes"),
-        eval_seed_range=_seed_range(cfg),
+        checkpoint_interval=int(cfg.checkpoint_interval),
+        eval_interval=int(cfg.eval.interval),
+        eval_episodes=int(cfg.eval.episodes),
+        eval_seed_range=str(cfg.eval.seed_range),
         eval_targets=eval_targets(targets, randomization, dynamics),
         warm_start=plain(OmegaConf.select(cfg, "warm_start", default={})) or {},
-        threads=positive_int(cfg, "threads"),
+        threads=int(cfg.threads),
         progress=sys.stderr.isatty() if progress == "auto" else bool(progress),
         config=plain(cfg),
     )

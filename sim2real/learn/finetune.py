@@ -118,29 +118,12 @@ def set_learning_rate(model: BaseAlgorithm, lr: float) -> None:
 
 
 def _controls(cfg: DictConfig, src: PolicySource) -> dict[str, Any]:
-    ft = plain(cfg.finetune)
-    for key in ("lr", "head_lr"):
-        lr = ft.get(key)
-        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not np.isfinite(lr) or not 0 < lr < 1:
-            raise ConfigError(f"finetune.{key}={lr!r}: must be a learning rate in (0, 1)")
-    if ft.get("scope") not in SCOPES:
-        raise ConfigError(f"finetune.scope='{ft.get('scope')}' is unknown; choose one of: {', '.join(SCOPES)}")
-    strength = ft.get("l2sp")
-    if (
-        not isinstance(strength, (int, float))
-        or isinstance(strength, bool)
-        or not np.isfinite(strength)
-        or strength < 0
-    ):
-        raise ConfigError(f"finetune.l2sp={strength!r}: must be a non-negative number (0: off)")
+    ft = plain(cfg.finetune)  # types and ranges: the schema (sim2real.learn.schemas), checked in build_spec
     anchor = ft.get("l2sp_anchor")
     if anchor is not None:
         a = resolve_policy(anchor)
         if (a.task, a.algo, a.meta["obs_dim"]) != (src.task, src.algo, src.meta["obs_dim"]):
             raise ConfigError(f"finetune.l2sp_anchor={anchor}: a {a.task}/{a.algo} policy, not {src.task}/{src.algo}")
-    for key in ("update_norm", "keep_buffer"):
-        if not isinstance(ft.get(key), bool):
-            raise ConfigError(f"finetune.{key}={ft.get(key)!r}: must be true or false")
     if ft["keep_buffer"]:
         if src.algo != "sac":
             raise ConfigError("finetune.keep_buffer=true applies to SAC policies only; PPO keeps no replay buffer")
@@ -153,7 +136,6 @@ def _logged(
     cfg: DictConfig, src: PolicySource, task: str, ft: dict[str, Any], logged: Logged | None
 ) -> tuple[Logged | None, dict[str, Any]]:
     """The logged episodes and offline settings of ``data=...`` (checked before any work), or ``(None, {})``."""
-    from sim2real.learn.offline import MODES
 
     data = OmegaConf.select(cfg, "data")
     if data is None:
@@ -165,21 +147,11 @@ def _logged(
     if logged.task != task:
         raise ConfigError(f"data={data} holds {logged.task} episodes, not {task}")
     off = plain(cfg.offline)
-    mode = OmegaConf.select(cfg, "mode")
-    if mode not in MODES:
-        raise ConfigError(f"mode={mode!r} is unknown; choose one of: {', '.join(MODES)}")
+    mode = OmegaConf.select(cfg, "mode")  # offline | mixed (the schema's choices)
     if src.algo == "ppo" and mode == "mixed":
         raise ConfigError("mode=mixed needs an off-policy (SAC) policy; for PPO use mode=offline (behaviour cloning)")
     if ft["keep_buffer"] and mode == "mixed":
         raise ConfigError("finetune.keep_buffer=true and mode=mixed both fill the buffer; choose one")
-    for key in ("gradient_steps", "batch_size", "epochs"):
-        v = off.get(key)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ConfigError(f"offline.{key}={v!r}: must be a positive integer")
-    for key in ("bc_weight", "lr"):
-        v = off.get(key)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v) or v < 0:
-            raise ConfigError(f"offline.{key}={v!r}: must be a non-negative number")
     n = off.get("episodes")
     if n is not None:
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= logged.episodes:

@@ -34,8 +34,6 @@ from sim2real.learn.bc import behaviour_clone
 from sim2real.learn.config import ConfigError
 from sim2real.learn.logged import Logged
 
-MODES = ("offline", "mixed")
-
 
 def logged_buffer(logged: Logged, model: BaseAlgorithm) -> ReplayBuffer:
     """A replay buffer holding every logged transition (raw observations; time-limit ends bootstrap)."""

@@ -27,6 +27,7 @@ from sim2real.io import write_json
 from sim2real.learn.config import ConfigError, check_env_spec, check_task, checked_group, plain
 from sim2real.learn.evaluate import run_episodes, stored_policy
 from sim2real.learn.runs import resolve_policy
+from sim2real.learn.schemas import check
 from sim2real.sim import tasks
 from sim2real.sim.dynamics import PARAMS, param_spec
 from sim2real.transfer import stats
@@ -76,6 +77,7 @@ def _point(
 
 
 def sweep(cfg: DictConfig) -> Path:
+    check(cfg, "sweep")  # types and ranges, from the schema
     task = check_task(cfg.task)
     param = cfg.param
     if param_spec(param) is None:
@@ -84,8 +86,6 @@ def sweep(cfg: DictConfig) -> Path:
     if not isinstance(values, list) or not values:
         raise ConfigError("values=[]: give the parameter values to sweep, e.g. values=[0.5,1.0,1.5]")
     groups = policy_groups(plain(cfg.policies), task)
-    if not isinstance(cfg.seeds, int) or cfg.seeds < 1 or not isinstance(cfg.episodes, int) or cfg.episodes < 1:
-        raise ConfigError(f"seeds={cfg.seeds!r}, episodes={cfg.episodes!r}: both must be positive integers")
     profile = checked_group(cfg, task) or {}
     for v in values:  # every value is checked before any evaluation
         check_env_spec(task, None, {**profile, param: v})
