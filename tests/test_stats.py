@@ -196,7 +196,7 @@ def test_a_compare_unit_is_reused_only_for_the_same_policy_bytes(tmp_path):
         "dynamics_name": "real",
         "seeds": 1,
         "conditions": ["zero_shot"],
-        "pretrained": "/p",
+        "pretrained": ["/p"],  # one run per seed, or one shared run
         "budgets": [256],
         "interval": 256,
     }

@@ -406,7 +406,7 @@ def score(results: list[dict[str, Any]], task: str) -> dict[str, Any]:
 
     for r in results:
         res = r["result"]
-        if r["kind"] == "sequence":
+        if r.get("kind") == "sequence":
             continue  # a sequence reports raw returns (its matrix) for tasks without a success signal
         for point in res.get("curve", []):
             point["success_rate"] = norm(point["mean_return"])
