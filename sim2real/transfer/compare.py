@@ -227,6 +227,7 @@ def pretraining_protocol(grid: dict[str, Any], pre: list[dict[str, Any]], out: P
             f"{u['condition']} seed {u['seed']}": read_json(out / "units" / u["id"] / "result.json")["wall_time_s"]
             for u in pre
         },
+        "commits": sorted({str(read_json(out / "units" / u["id"] / "result.json").get("commit")) for u in pre}),
     }
 
 

@@ -231,6 +231,11 @@ def markdown(summary: dict[str, Any]) -> str:
         + ", ".join(f"`{k}` {v[:12]}" for k, v in (s.get("policy_digests") or {}).items())
         + f". Code: {', '.join(s.get('commits') or ['unknown'])}"
         + (" (**units ran under different commits**)" if len(s.get("commits") or []) > 1 else "")
+        + (
+            f"; pretraining runs: {', '.join(s['pretraining']['commits'])}"
+            if (s.get("pretraining") or {}).get("commits")
+            else ""
+        )
         + ".",
         "",
         f"{s['seeds']} seeds; {label} and return as IQM [95 % stratified-bootstrap CI] over seeds.",
