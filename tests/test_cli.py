@@ -73,3 +73,44 @@ def test_compare_progress_shows_on_a_terminal_only(monkeypatch, tmp_path):
         with _progress([{"id": "a"}, {"id": "b"}], tmp_path, "training", every_s=0.01):
             time.sleep(0.2)
         assert ("compare (training)" in stream.getvalue() and "1/2" in stream.getvalue()) == shown
+
+
+def test_every_command_config_is_typed_by_its_schema_and_adds_no_keys():
+    """Each configs/<command>.yaml lists <command>_schema first; the schema types its keys and adds none."""
+    from importlib import resources
+
+    import yaml
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from sim2real.learn.schemas import SCHEMAS
+
+    required = {
+        "finetune": ["init=x"],
+        "evaluate": ["policy=x"],
+        "export": ["policy=x", "out=y"],
+        "deploy": ["bundle=x"],
+        "collect": ["policy=x", "out=y"],
+        "calibrate": ["data=x"],
+        "unit": ["unit=x"],
+    }
+
+    def keys(d, prefix=""):
+        out = set()
+        for k, v in d.items():
+            if k not in ("task", "dr", "dynamics", "algo", "hydra", "defaults"):
+                out.add(prefix + k)
+                out |= keys(v, f"{prefix}{k}.") if isinstance(v, dict) else set()
+        return out
+
+    with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
+        for name in SCHEMAS:
+            text = resources.files("sim2real.configs").joinpath(f"{name}.yaml").read_text()
+            assert yaml.safe_load(text)["defaults"][0] == f"{name}_schema", name
+            overrides = [
+                *(["task=navigate"] if name not in ("export", "unit", "compare", "sweep") else []),
+                *required.get(name, []),
+            ]
+            cfg = compose(name, overrides=overrides)
+            assert OmegaConf.get_type(cfg) is SCHEMAS[name], name
+            assert keys(OmegaConf.to_container(cfg, resolve=False)) == keys(yaml.safe_load(text)), name

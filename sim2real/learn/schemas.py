@@ -93,13 +93,19 @@ class FinetuneControls:
 
 
 @dataclass
-class Offline:
+class CompareOffline:
+    """The offline settings compare passes to its ``logged`` units (the episode count is the unit's budget)."""
+
     gradient_steps: int = _f(1)
     batch_size: int = _f(1)
     bc_weight: float = _f(0)
     epochs: int = _f(1)
     lr: float = _f(0, 1, open_lo=True, open_hi=True)
-    episodes: int | None = None
+
+
+@dataclass
+class Offline(CompareOffline):
+    episodes: int | None = None  # only the first N logged episodes (None: all)
 
 
 @dataclass
@@ -228,7 +234,7 @@ class Compare:
     calibrated: Any = None
     data: str | None = None
     logged_episodes: list[int] = field(default_factory=list)
-    offline: Offline = field(default_factory=Offline)
+    offline: CompareOffline = field(default_factory=CompareOffline)
     launcher: str = MISSING
     n_jobs: int = _f(1)
     launcher_overrides: list[str] = field(default_factory=list)
