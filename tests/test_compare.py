@@ -238,9 +238,13 @@ def test_paired_seeds_start_every_condition_of_seed_i_from_pretraining_run_i(pol
     assert "leave out pretraining variance" in pretraining_protocol(grid1, [], None)["design"]
 
 
-def test_compare_pretrains_paired_runs_itself_and_reuses_them(tmp_path):
-    """pretrained=train baseline=train: one pretraining unit per seed plus one baseline run, reused on rerun."""
+def test_paired_compare_end_to_end_and_its_html_report_in_headless_chromium(tmp_path):
+    """compare's report.html is self-contained: in a headless browser its tables and inline plots are there."""
+    import shutil
+
     out = tmp_path / "cmp"
+    # one end-to-end path for the slow features: compare pretrains 2 paired runs and a baseline itself,
+    # fine-tunes with L2-SP, runs a sequence of targets, and writes report.html
     args = [
         "compare",
         "task=navigate",
@@ -251,11 +255,14 @@ def test_compare_pretrains_paired_runs_itself_and_reuses_them(tmp_path):
         "eval.interval=256",
         "eval.episodes=2",
         "n_envs=2",
-        "conditions=[zero_shot,nominal_zero_shot,finetune]",
+        "conditions=[zero_shot,nominal_zero_shot,finetune,finetune_l2sp,sequence]",
+        "l2sp=[0.5]",
+        "sequence.profiles=[real,heavy]",
+        "sequence.steps=128",
         'pretrain.overrides=["steps=256","warm_start.demos=0","eval.interval=0","algo.n_steps=64","n_envs=2"]',
         f"out={out}",
     ]
-    r = subprocess.run([sys.executable, "-m", "sim2real.commands.cli", *args], capture_output=True, text=True, env=ENV)
+    r = run_cli(*args)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "compare (pretraining): 3 units, 0 already done, 3 to run" in r.stdout
     s = json.loads((out / "summary.json").read_text())
@@ -263,27 +270,6 @@ def test_compare_pretrains_paired_runs_itself_and_reuses_them(tmp_path):
     assert s["pretraining"]["baseline_runs"] == 1 and len(s["pretraining"]["wall_time_s"]) == 3
     assert len(set(s["pretrained"])) == 2 and set(s["policy_digests"]) == {*s["pretrained"], *s["baseline"]}
     assert "Seeds: paired seeds" in (out / "report.md").read_text()
-    r = run_cli(*args)
-    assert r.returncode == 0 and "compare (pretraining): 3 units, 3 already done, 0 to run" in r.stdout
-
-
-def test_html_report_renders_in_headless_chromium(policies, tmp_path):
-    """compare's report.html is self-contained: in a headless browser its tables and inline plots are there."""
-    import shutil
-
-    out = tmp_path / "cmp"
-    r = run_compare(
-        policies,
-        out,
-        "seeds=1",
-        "budgets=[256]",
-        "conditions=[zero_shot,finetune,finetune_l2sp,sequence]",
-        "l2sp=[0.5]",
-        "sequence.profiles=[real,heavy]",
-        "sequence.steps=128",
-        in_process=True,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
     md = (out / "report.md").read_text()  # the specialisation / retention trade-off, L2-SP included
     assert "## Specialising vs keeping" in md and "| finetune_l2sp@0.5 |" in md and (out / "tradeoff.png").is_file()
     seq = json.loads((out / "summary.json").read_text())["sequence"]["sequence"]  # lifelong: real -> heavy
@@ -305,3 +291,5 @@ def test_html_report_renders_in_headless_chromium(policies, tmp_path):
         [browser, *flags, f"--screenshot={shot}", "--window-size=1200,1600", url], capture_output=True, timeout=120
     )
     assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = run_cli(*args)  # every unit, pretraining included, is found again by its id
+    assert r.returncode == 0 and "compare (pretraining): 3 units, 3 already done, 0 to run" in r.stdout
