@@ -24,7 +24,7 @@ demo: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/sim2real demo
 
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --durations=10
 	$(VENV)/bin/ruff check sim2real runtime envs policies tests benchmarks
 
 lint: $(STAMP)

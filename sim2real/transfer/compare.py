@@ -155,7 +155,7 @@ def _sources(cfg: DictConfig, key: str, task: str) -> list[str] | str:
         src = resolve_policy(v)
         if src.task != task:
             raise ConfigError(f"{key}='{v}' is a {src.task} policy, not {task}")
-        paths.append(str(src.path))
+        paths.append(str(src.path.resolve()))  # one spelling per run: a unit's id must not depend on the cwd
     return paths
 
 
@@ -352,7 +352,7 @@ def _write_units(units: list[dict[str, Any]], out: Path) -> None:
 def compare(cfg: DictConfig) -> Path:
     """Validate, expand, run what is missing, aggregate; returns the report directory."""
     grid = validate(cfg)
-    out = Path(cfg.out)
+    out = Path(cfg.out).resolve()  # absolute: the pretraining units' paths enter the later units' ids
     with exclusive(out, "compare directory"):
         return _compare_locked(cfg, grid, out)
 
