@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import subprocess
@@ -48,8 +49,10 @@ def _jsonable(x: Any) -> Any:
     return str(x)
 
 
+@functools.cache
 def git_commit() -> str:
-    """The commit of the sim2real source tree, or ``"unknown"`` outside a git checkout."""
+    """The commit of the sim2real source tree, or ``"unknown"`` outside a git checkout; read once per process,
+    so a long job records the code it loaded, not the checkout's state when it finished."""
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(

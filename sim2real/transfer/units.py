@@ -24,6 +24,7 @@ def run_unit(cfg: DictConfig) -> None:
     """One unit (a Hydra job of ``sim2real unit``): evaluate, fine-tune or train from scratch, then result.json."""
 
     watch_parent()
+    git_commit()  # the code this worker loaded, read now (cached): a unit may end long after edits to the checkout
     spec = read_json(Path(cfg.unit))
     d = Path(cfg.unit).with_suffix("")
     with exclusive(d.parent, "compare unit", name=f"{d.name}.lock"):
