@@ -64,14 +64,16 @@ def run_compare(policies, out, *extra, timeout=600, in_process=False):
 
 def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
     out = tmp_path / "cmp"
-    r = run_compare(policies, out)
+    conds = "conditions=[zero_shot,nominal_zero_shot,finetune,finetune_reset,scratch]"
+    r = run_compare(policies, out, conds)
     assert r.returncode == 0, r.stderr[-3000:]
     for name in ("results.csv", "summary.json", "report.md", "learning_curves.png", "budgets.png"):
         assert (out / name).is_file(), name
     assert list((out / "tb").glob("events.out.tfevents.*"))
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert set(rows[0]) == {"condition", "seed", "budget", "step", "success_rate", "mean_return"}
-    assert {r["condition"] for r in rows} == {"sim", "zero_shot", "nominal_zero_shot", "finetune", "scratch"}
+    want = {"sim", "zero_shot", "nominal_zero_shot", "finetune", "finetune_reset", "scratch"}
+    assert {r["condition"] for r in rows} == want
     assert {r["budget"] for r in rows if r["condition"] == "finetune"} == {"256", "512"}
     s = json.loads((out / "summary.json").read_text())
     assert {"iqm", "ci_low", "ci_high"} <= set(s["conditions"]["zero_shot"]["success"])
@@ -87,15 +89,18 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
         "time_to_threshold_finetuned",
     } <= set(t)
     assert "retention" in s["conditions"]["finetune"]["512"] and "sim_to_target_gap" in s
+    assert "verdict_vs_scratch" in s["transfer"]["finetune_reset"]["512"]
+    reset = [json.loads(p.read_text()) for p in (out / "units").glob("*/run.json")]
+    assert sorted(m["finetune"]["reset_head"] for m in reset if "finetune" in m) == [False, False, True, True]
     # resuming: delete two unit results, rerun, only those two run again
     done = sorted((out / "units").glob("*/result.json"))
     for p in done[:2]:
         p.unlink()
-    r = run_compare(policies, out)
+    r = run_compare(policies, out, conds)
     assert r.returncode == 0 and f"{len(done)} units, {len(done) - 2} already done, 2 to run" in r.stdout
     # extending the grid by one seed runs only the new seed's units
-    r = run_compare(policies, out, "seeds=3")
-    assert r.returncode == 0 and f"{len(done) + 5} units, {len(done)} already done, 5 to run" in r.stdout
+    r = run_compare(policies, out, conds, "seeds=3")
+    assert r.returncode == 0 and f"{len(done) + 6} units, {len(done)} already done, 6 to run" in r.stdout
 
 
 @pytest.mark.parametrize(
@@ -117,6 +122,8 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
         (["finetune.head_lr=2"], "finetune.head_lr=2"),
         (["conditions=[sequence]", "sequence.profiles=[real,moon]"], "sequence.profiles=['real', 'moon']"),
         (["conditions=[sequence_l2sp]", "sequence.l2sp=0"], "sequence.l2sp=0"),
+        (["conditions=[finetune_fallback]", "fallback.decide_at=256"], "every budget at least 2 * decide_at"),
+        (["conditions=[finetune_fallback]", "budgets=[1024]", "fallback.decide_at=300"], "multiple of eval.interval"),
     ],
 )
 def test_bad_grids_fail_fast(policies, tmp_path, extra, match):
@@ -293,3 +300,80 @@ def test_paired_compare_end_to_end_and_its_html_report_in_headless_chromium(tmp_
     assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     r = run_cli(*args)  # every unit, pretraining included, is found again by its id
     assert r.returncode == 0 and "compare (pretraining): 3 units, 3 already done, 0 to run" in r.stdout
+
+
+def _fallback_spec(policies):
+    return {
+        "id": "fallback-test",
+        "kind": "fallback",
+        "condition": "finetune_fallback",
+        "task": "navigate",
+        "dynamics": {"actuator_gain_scale": 0.7},
+        "dynamics_name": "custom",
+        "episodes": 2,
+        "seed": 0,
+        "init": str(policies["dr"]),
+        "scope": "all",
+        "steps": 1536,
+        "interval": 512,
+        "lr": 1e-4,
+        "update_norm": True,
+        "n_envs": 2,
+        "scratch_lr": 3e-4,
+        "decide_at": 512,  # one rollout of navigation's PPO (256 steps x 2 envs)
+        "decide_episodes": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    "scores,winner",
+    [
+        ({"finetune": (0.2, 5.0), "scratch": (0.6, 1.0)}, "scratch"),  # success first
+        ({"finetune": (0.5, 1.0), "scratch": (0.5, 3.0)}, "scratch"),  # then return
+        ({"finetune": (0.5, 2.0), "scratch": (0.5, 2.0)}, "finetune"),  # a tie keeps fine-tuning
+        ({"finetune": (0.7, 0.0), "scratch": (0.1, 9.0)}, "finetune"),
+    ],
+)
+def test_fallback_continues_the_branch_better_on_development_episodes(policies, tmp_path, monkeypatch, scores, winner):
+    """Known answers for the choice; the continued branch's curve counts both branches' steps."""
+    from sim2real.transfer import units
+
+    trained = []
+    monkeypatch.setattr(units, "_train_curve", lambda spec, d, ov, init, steps, resume: trained.append((d.name, steps)))
+    seen = []
+
+    def fake_eval(run, task, episodes, seed, rand, dyn, names, seed_range):
+        seen.append(seed_range)
+        (run / "run.json").write_text(json.dumps({"timesteps": {"finetune": 512, "scratch": 640}[run.name]}))
+        succ, ret = scores[run.name]
+        return {"success_rate": succ, "mean_return": ret, "episodes": episodes}
+
+    monkeypatch.setattr(units, "evaluate_policy", fake_eval)
+    monkeypatch.setattr(units, "steps_done", lambda run, steps: run.mkdir(exist_ok=True) or True)
+    own = (512, 1024)  # the winner's evaluations, at its own steps
+    monkeypatch.setattr(units, "_curve_rows", lambda d, offset=0: [{"step": t + offset} for t in own])
+    d = tmp_path / "u"
+    d.mkdir()
+    result = units._run_fallback(_fallback_spec(policies), d, [])
+    assert result["decision"]["winner"] == winner and seen == ["development", "development"]
+    spent = {"finetune": 640, "scratch": 512}[winner]  # the losing branch's steps count too (a rollout's rounding)
+    assert trained == [(winner, 1536 - spent)]
+    assert [p["step"] for p in result["curve"]] == [512 + spent, 1024 + spent]
+    # a resumed unit keeps its decision, whatever a new evaluation would say
+    monkeypatch.setattr(units, "evaluate_policy", lambda *a, **k: pytest.fail("decided again"))
+    assert units._run_fallback(_fallback_spec(policies), d, [])["decision"]["winner"] == winner
+
+
+def test_fallback_unit_runs_both_branches_and_continues_one(policies, tmp_path):
+    from sim2real.transfer.units import _run_fallback
+
+    d = tmp_path / "u"
+    d.mkdir()
+    with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):  # as in a unit's job
+        result = _run_fallback(_fallback_spec(policies), d, ["dynamics.actuator_gain_scale=0.7", "dynamics.name=x"])
+    w = result["decision"]["winner"]
+    assert json.loads((d / "decision.json").read_text())["winner"] == w
+    loser = {"finetune": "scratch", "scratch": "finetune"}[w]
+    assert json.loads((d / loser / "run.json").read_text())["timesteps"] == 512
+    assert json.loads((d / w / "run.json").read_text())["timesteps"] == 1024  # 512 + 1024 = the budget, 1536
+    assert [p["step"] for p in result["curve"]] == [1024, 1536]

@@ -243,6 +243,27 @@ def test_finetune_scopes(trained, scope):
         assert changed and not (set(changed) & set(body))
 
 
+def test_reset_heads_reinitialises_the_output_layers_and_exploration_only(trained):
+    from sim2real.learn.finetune import output_layers, reset_heads
+
+    algo, out = trained
+    model = load_model(resolve_policy(out))
+    before = {n: p.detach().clone() for n, p in model.policy.named_parameters()}
+    heads = {id(p) for layer in output_layers(model) for p in layer.parameters()}
+    reset_heads(model, seed=0)
+    for n, p in model.policy.named_parameters():
+        if id(p) in heads:
+            assert not th.equal(p, before[n]), f"{n} kept its pretrained values"
+        elif n != "log_std" and not n.startswith("critic_target"):  # SAC's target critic is synced to the critic
+            assert th.equal(p, before[n]), f"{n} is not a head and must keep its pretrained values"
+    if algo == "ppo":  # the initial exploration noise again (the pretrained policy narrowed it)
+        init = model.policy_kwargs["log_std_init"]
+        assert th.allclose(model.policy.log_std, th.full_like(model.policy.log_std, init))
+    again = load_model(resolve_policy(out))
+    reset_heads(again, seed=0)
+    assert all(th.equal(p, q) for p, q in zip(model.policy.parameters(), again.policy.parameters(), strict=True))
+
+
 def test_checkpoint_of_other_task_is_refused(trained):
     _, out = trained
     r = cli("evaluate", f"policy={out}", "task=grasp", "episodes=1")

@@ -149,9 +149,11 @@ def evaluate_policy(
     randomization: Any = None,
     dynamics: Any = None,
     names: tuple[str | None, str | None] = (None, None),
+    seed_range: str = "test",
 ) -> dict[str, Any]:
     """Evaluate a run directory or shipped policy on ``task`` under ``randomization``/``dynamics`` (presets or
-    mappings); ``names`` = (randomisation name, dynamics name) for the record. Returns the summary."""
+    mappings) on the episodes of ``seed_range``; ``names`` = (randomisation name, dynamics name) for the record.
+    Returns the summary."""
     src = resolve_policy(policy)
     if task != src.task:
         raise ValueError(f"policy '{policy}' was trained on task '{src.task}', not '{task}'; drop task= or fix it")
@@ -161,9 +163,10 @@ def evaluate_policy(
             f"policy '{policy}' takes {src.meta['obs_dim']} observations, task {task} has {width}; "
             "retrain or re-export it for this task version"
         )
-    summary = summarize(run_episodes(stored_policy(src), task, episodes, seed, randomization, dynamics))
+    summary = summarize(run_episodes(stored_policy(src), task, episodes, seed, randomization, dynamics, seed_range))
     summary.update(
         policy=str(src.path),
+        seed_range=seed_range,
         task=task,
         seed=seed,
         dynamics={"name": names[1], "values": dynamics or {}},

@@ -7,6 +7,9 @@ Controls (``finetune.*`` in the config):
   train; the hidden layers are frozen) or ``features`` (the pretrained hidden layers are a frozen
   feature extractor under freshly initialised output layers);
 - ``head_lr``: the learning rate of the fresh output layers under ``features``;
+- ``reset_head``: re-initialise the output layers of actor and critic (and PPO's action log-std, back to the
+  algorithm's initial exploration) before training with ``scope``: a mitigation of negative transfer, where the
+  pretrained head's habits and its collapsed exploration are wrong for the target while its trunk still helps;
 - ``l2sp``: strength of an L2-SP penalty, (l2sp / 2) * ||theta - theta_pretrained||^2 added to the loss of every
   trainable parameter (its gradient is added in the backward pass, before SB3's gradient clipping), which pulls
   the weights toward the pretrained ones: the knob between specialising on the target and keeping what
@@ -69,14 +72,25 @@ def apply_scope(model: BaseAlgorithm, scope: str, seed: int, reinit: bool = True
         for p in model.policy.parameters():
             p.requires_grad_(id(p) in head_params)
     if scope == "features" and reinit:
-        th.manual_seed(seed)
+        reset_heads(model, seed, log_std=False)
+    return int(sum(p.numel() for p in trainable))
+
+
+def reset_heads(model: BaseAlgorithm, seed: int, log_std: bool = True) -> None:
+    """Re-initialise the output layers as SB3 does (orthogonal; gain 0.01 for the action output, 1 for the
+    critics, zero biases), seeded; with ``log_std``, PPO's action log-std goes back to its initial value
+    (``policy_kwargs.log_std_init``, 0 in SB3), i.e. the initial exploration noise."""
+    heads = output_layers(model)
+    th.manual_seed(seed)
+    with th.no_grad():
         for layer in heads:
             gain = 0.01 if layer is heads[0] else 1.0  # SB3's init: small actor output
             th.nn.init.orthogonal_(layer.weight, gain=gain)
             th.nn.init.zeros_(layer.bias)
-        if isinstance(model, SAC):
-            model.critic_target.load_state_dict(model.critic.state_dict())
-    return int(sum(p.numel() for p in trainable))
+        if log_std and isinstance(model, PPO):
+            model.policy.log_std.fill_(float(model.policy_kwargs.get("log_std_init", 0.0)))
+    if isinstance(model, SAC):
+        model.critic_target.load_state_dict(model.critic.state_dict())
 
 
 def l2sp(model: BaseAlgorithm, anchor: BaseAlgorithm, strength: float) -> list[th.utils.hooks.RemovableHandle]:
@@ -200,6 +214,8 @@ def finetune(cfg: DictConfig, logged: Logged | None = None) -> Path:
         # features: only the fresh output layers train (the trunk is frozen), at their own, larger rate
         set_learning_rate(model, float(ft["head_lr"] if ft["scope"] == "features" else ft["lr"]))
         n_trainable = apply_scope(model, ft["scope"], spec.seed)
+        if ft["reset_head"]:
+            reset_heads(model, spec.seed)
         if ft["keep_buffer"]:
             model.load_replay_buffer(src.path / "replay_buffer.pkl")
             check_replay_buffer(model, src.path / "replay_buffer.pkl")

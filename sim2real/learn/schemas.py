@@ -88,6 +88,7 @@ class FinetuneControls:
     head_lr: float = _f(0, 1, open_lo=True, open_hi=True)
     l2sp: float = _f(0)
     l2sp_anchor: str | None = None
+    reset_head: bool = MISSING
     update_norm: bool = MISSING
     keep_buffer: bool = MISSING
 
@@ -196,6 +197,12 @@ class Sequence:
 
 
 @dataclass
+class Fallback:
+    decide_at: int = _f(1)  # target steps each branch trains before the choice (a multiple of eval.interval)
+    episodes: int = _f(1)  # development episodes on the target per branch for the choice
+
+
+@dataclass
 class CompareEval:
     interval: int = _f(1)
     episodes: int = _f(1)
@@ -226,6 +233,7 @@ class Compare:
     conditions: list[str] = field(default_factory=list)
     l2sp: list[float] = field(default_factory=list)
     sequence: Sequence = field(default_factory=Sequence)
+    fallback: Fallback = field(default_factory=Fallback)
     threshold: float = _f(0, 1, open_lo=True)
     n_envs: int = _f(1)
     eval: CompareEval = field(default_factory=CompareEval)

@@ -302,6 +302,7 @@ def _run_locked(
     meta["time_breakdown_s"] = dict(callback.times)
     meta["wall_time_s"] = callback.wall_time()
     meta["final_evaluation"] = last if spec.eval_interval else None
+    meta["timesteps"] = int(model.num_timesteps)  # env steps taken: PPO rounds `steps` up to whole rollouts
     save_policy(spec.run_dir, model, norm, meta)
     if hasattr(model, "save_replay_buffer"):  # SAC: kept for finetune.keep_buffer=true
         model.save_replay_buffer(spec.run_dir / "replay_buffer.pkl")

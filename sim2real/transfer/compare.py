@@ -17,6 +17,11 @@ Conditions:
 - ``calibrated``: a policy pretrained in the calibrated sim (``calibrated=<run>``: ``sim2real train
   dr=<calibration run>``), evaluated zero-shot on the target;
 - ``finetune_l2sp``: fine-tuning with an L2-SP pull toward the pretrained weights, one condition per strength;
+- ``finetune_reset``: fine-tuning (scope all) after re-initialising the output layers and the exploration noise
+  (a negative-transfer mitigation: keep the trunk, drop the head's habits);
+- ``finetune_fallback``: fine-tuning and scratch each train ``fallback.decide_at`` target steps, the one with the
+  better score on development episodes of the target continues (a negative-transfer mitigation); its curve
+  counts the steps of both branches, so it starts at ``2 * decide_at``;
 - ``sequence`` / ``sequence_l2sp``: lifelong fine-tuning through a sequence of target profiles
   (:mod:`sim2real.transfer.lifelong`);
 - ``logged``: the pretrained policy fine-tuned offline on the first N episodes of a logged target
@@ -44,7 +49,14 @@ from sim2real.learn.vec import EVAL_SEED_BASE
 from sim2real.sim import tasks
 from sim2real.transfer.launch import launch
 
-CURVE_CONDITIONS = {"finetune": "all", "finetune_last": "last", "finetune_features": "features", "scratch": None}
+CURVE_CONDITIONS = {
+    "finetune": "all",
+    "finetune_last": "last",
+    "finetune_features": "features",
+    "finetune_reset": "all",
+    "finetune_fallback": "all",
+    "scratch": None,
+}
 EVAL_CONDITIONS = ("zero_shot", "nominal_zero_shot", "calibrated")
 L2SP = "finetune_l2sp"  # fine-tuning (scope all) with an L2-SP pull toward the pretrained weights, per strength
 SEQUENCES = ("sequence", "sequence_l2sp")  # lifelong: fine-tune through a sequence of target profiles
@@ -85,6 +97,13 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"l2sp={strengths!r}: give the L2-SP strengths to compare, e.g. l2sp=[0.01,0.1,1]")
     if any(c in SEQUENCES for c in conditions):
         _check_sequence(cfg, task)
+    if "finetune_fallback" in conditions:
+        decide = int(cfg.fallback.decide_at)
+        if decide % interval or min(budgets) < 2 * decide:
+            raise ConfigError(
+                f"fallback.decide_at={decide}: must be a multiple of eval.interval={interval}, and every budget at "
+                f"least 2 * decide_at (both branches train decide_at steps first); budgets={budgets}"
+            )
     dyn = checked_group(cfg, task)
     check_env_spec(task, None, dyn)
     pretrained = _sources(cfg, "pretrained", task)
@@ -315,6 +334,14 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
                 unit = _curve_unit(cfg, grid, common, cond, seed, pick("pretrained", seed))
                 if cond == "finetune_features":  # only where it acts: the other units' ids stay as they were
                     unit["head_lr"] = float(cfg.finetune.head_lr)
+                elif cond == "finetune_reset":
+                    unit["reset_head"] = True
+                elif cond == "finetune_fallback":
+                    unit.update(
+                        kind="fallback",
+                        decide_at=int(cfg.fallback.decide_at),
+                        decide_episodes=int(cfg.fallback.episodes),
+                    )
                 units.append(unit)
     for u in units:
         u["policy_digest"] = grid["digests"].get(u.get("policy") or u.get("init") or "")

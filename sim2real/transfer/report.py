@@ -11,7 +11,8 @@ import numpy as np
 from sim2real.io import write_json
 from sim2real.transfer import stats
 
-FINETUNES = ("finetune", "finetune_last", "finetune_features")  # the scopes; finetune_l2sp@<strength> too
+# the scopes and the mitigations (finetune_l2sp@<strength> too)
+FINETUNES = ("finetune", "finetune_last", "finetune_features", "finetune_reset", "finetune_fallback")
 
 
 def is_finetune(condition: str) -> bool:
@@ -138,9 +139,12 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
             entry = {"success": _ci(finals), "return": _ci(rets)}
             reached = [stats.time_to_threshold(*_curve(r["result"], interval, b), threshold) for r in rs]
             entry["time_to_threshold"] = {"per_seed": reached, "reached": sum(t is not None for t in reached)}
-            if is_finetune(cond):
-                ret_sim = [_curve(r["result"], interval, b, "sim_success_rate")[1][-1] for r in rs]
+            ret_curves = [_curve(r["result"], interval, b, "sim_success_rate")[1] for r in rs]
+            if is_finetune(cond) and all(ret_curves):  # a fallback that chose scratch has no sim evaluations
+                ret_sim = [c[-1] for c in ret_curves]
                 entry["retention"] = {"finetuned_sim_success": _ci(ret_sim), "pretrained_sim_success": _ci(sim)}
+            if cond == "finetune_fallback":
+                entry["fallback_chose"] = [r["result"]["decision"]["winner"] for r in rs]
             per_budget[str(b)] = entry
         out["conditions"][cond] = per_budget
     if "logged" in by_cond:  # budgets are logged episodes
@@ -291,6 +295,12 @@ def markdown(summary: dict[str, Any]) -> str:
                 f"vs pretrained {_fmt(e['retention']['pretrained_sim_success'])}."
                 if "retention" in e
                 else "."
+            )
+            + (
+                f" The fallback chose, per seed: {', '.join(e['fallback_chose'])} (development episodes of the "
+                "target after the first decision steps of each branch; the curve counts both branches' steps)."
+                if "fallback_chose" in e
+                else ""
             )
         )
     for cond, q in (s.get("sequence") or {}).items():

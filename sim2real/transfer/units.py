@@ -33,8 +33,6 @@ def run_unit(cfg: DictConfig) -> None:
 
 def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
     """A unit, holding its lock: reuse a result, resume an interrupted curve from its checkpoint, or run it."""
-    from hydra import compose
-
     if (d / "result.json").is_file():
         print(f"unit {spec['id']}: done before, reused")
         return
@@ -87,74 +85,148 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
         )
         write_json(d / "evaluation.json", s)
         result = {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}
+    elif spec["kind"] == "fallback":
+        result = _run_fallback(spec, d, dyn_overrides)
     else:
-        ov = [
-            f"task={spec['task']}",
-            f"seed={spec['seed']}",
-            f"steps={spec['steps']}",
-            f"out_dir={d}",
-            "dynamics=nominal",
-            *dyn_overrides,
-            f"eval.interval={spec['interval']}",
-            f"eval.episodes={spec['episodes']}",
-            "eval.seed_range=test",  # the learning curves are published: test episodes
-            f"checkpoint_interval={spec['interval']}",  # an interrupted unit resumes from its last evaluation
-            f"resume={str(resume).lower()}",
-            "progress=false",
-            f"n_envs={spec['n_envs']}",
-        ]
-        if spec["init"] is None:
-            from sim2real.learn.train import train
-
-            train(
-                compose(
-                    "train",
-                    overrides=[
-                        *ov,
-                        "dr=none",
-                        "warm_start.demos=0",
-                        "eval.targets=[train]",
-                        "algo=ppo",
-                        f"algo.learning_rate={spec['scratch_lr']}",
-                        "algo.lr_schedule=constant",
-                    ],
-                )
-            )
-        else:
-            from sim2real.learn.finetune import finetune
-
-            algo = resolve_policy(spec["init"]).algo
-            finetune(
-                compose(
-                    "finetune",
-                    overrides=[
-                        *ov,
-                        f"init={spec['init']}",
-                        f"algo={algo}",
-                        f"finetune.lr={spec['lr']}",
-                        f"finetune.scope={spec['scope']}",
-                        *([f"finetune.head_lr={spec['head_lr']}"] if "head_lr" in spec else []),
-                        *([f"finetune.l2sp={spec['l2sp']}"] if "l2sp" in spec else []),
-                        f"finetune.update_norm={str(spec['update_norm']).lower()}",
-                        "eval.targets=[train,dr:default]",
-                    ],
-                )
-            )
-        rows = [json.loads(x) for x in (d / "evaluations.jsonl").read_text().splitlines()]
-        result = {
-            "curve": [
-                {
-                    "step": r["timesteps"],
-                    "success_rate": r["train/success_rate"],
-                    "mean_return": r["train/mean_return"],
-                    "sim_success_rate": r.get("dr:default/success_rate"),
-                    "sim_mean_return": r.get("dr:default/mean_return"),
-                }
-                for r in rows
-            ]
-        }
+        _train_curve(spec, d, dyn_overrides, spec["init"], spec["steps"], resume)
+        result = {"curve": _curve_rows(d)}
     write_json(d / "result.json", {**result, "unit": spec, "commit": git_commit()})
     print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
+
+
+def _train_curve(
+    spec: dict[str, Any], d: Path, dyn_overrides: list[str], init: str | None, steps: int, resume: bool
+) -> None:
+    """Train from scratch (``init`` None) or fine-tune ``init`` on the target for ``steps`` steps in ``d``,
+    evaluated on test episodes every ``interval`` steps (fine-tuning also back in the randomised sim)."""
+    from hydra import compose
+
+    ov = [
+        f"task={spec['task']}",
+        f"seed={spec['seed']}",
+        f"steps={steps}",
+        f"out_dir={d}",
+        "dynamics=nominal",
+        *dyn_overrides,
+        f"eval.interval={spec['interval']}",
+        f"eval.episodes={spec['episodes']}",
+        "eval.seed_range=test",  # the learning curves are published: test episodes
+        f"checkpoint_interval={spec['interval']}",  # an interrupted unit resumes from its last evaluation
+        f"resume={str(resume).lower()}",
+        "progress=false",
+        f"n_envs={spec['n_envs']}",
+    ]
+    if init is None:
+        from sim2real.learn.train import train
+
+        train(
+            compose(
+                "train",
+                overrides=[
+                    *ov,
+                    "dr=none",
+                    "warm_start.demos=0",
+                    "eval.targets=[train]",
+                    "algo=ppo",
+                    f"algo.learning_rate={spec['scratch_lr']}",
+                    "algo.lr_schedule=constant",
+                ],
+            )
+        )
+        return
+    from sim2real.learn.finetune import finetune
+
+    finetune(
+        compose(
+            "finetune",
+            overrides=[
+                *ov,
+                f"init={init}",
+                f"algo={resolve_policy(init).algo}",
+                f"finetune.lr={spec['lr']}",
+                f"finetune.scope={spec['scope']}",
+                *([f"finetune.head_lr={spec['head_lr']}"] if "head_lr" in spec else []),
+                *([f"finetune.l2sp={spec['l2sp']}"] if "l2sp" in spec else []),
+                f"finetune.reset_head={str(spec.get('reset_head', False)).lower()}",
+                f"finetune.update_norm={str(spec['update_norm']).lower()}",
+                "eval.targets=[train,dr:default]",
+            ],
+        )
+    )
+
+
+def _curve_rows(d: Path, offset: int = 0) -> list[dict[str, Any]]:
+    """A run's target evaluations (and randomised-sim ones, for fine-tuning) as curve points, steps + ``offset``."""
+    rows = [json.loads(x) for x in (d / "evaluations.jsonl").read_text().splitlines()]
+    return [
+        {
+            "step": r["timesteps"] + offset,
+            "success_rate": r["train/success_rate"],
+            "mean_return": r["train/mean_return"],
+            "sim_success_rate": r.get("dr:default/success_rate"),
+            "sim_mean_return": r.get("dr:default/mean_return"),
+        }
+        for r in rows
+    ]
+
+
+def _run_fallback(spec: dict[str, Any], d: Path, dyn_overrides: list[str]) -> dict[str, Any]:
+    """Fine-tuning and scratch each train ``decide_at`` target steps (in ``d/finetune`` and ``d/scratch``); both
+    are scored on development episodes of the target (never the published test episodes), and the better one
+    (success rate, then return; fine-tuning on a tie) continues to ``steps`` target steps in all. Its curve is
+    placed at total target steps, the losing branch's steps included (``decide_at`` rounded up to whole rollouts)."""
+    decide, branches = int(spec["decide_at"]), {"finetune": spec["init"], "scratch": None}
+    record = d / "decision.json"  # made once: a resumed unit continues the branch it chose
+    if record.is_file():
+        decision = read_json(record)
+    else:
+        scores = {}
+        for name, init in branches.items():
+            bd = d / name
+            if not steps_done(bd, decide):
+                _train_curve(spec, bd, dyn_overrides, init, decide, latest_checkpoint(bd) is not None)
+            s = evaluate_policy(
+                bd,
+                spec["task"],
+                spec["decide_episodes"],
+                spec["seed"],
+                None,
+                spec["dynamics"] or None,
+                (None, spec["dynamics_name"]),
+                seed_range="development",
+            )
+            scores[name] = {k: s[k] for k in ("success_rate", "mean_return", "episodes")}
+            scores[name]["steps"] = int(read_json(bd / "run.json")["timesteps"])  # rollouts round decide_at up
+
+        def key(name: str) -> tuple[float, float, bool]:
+            sc = scores[name]
+            return (sc["success_rate"] or 0.0, sc["mean_return"], name == "finetune")
+
+        decision = {
+            "decide_at": decide,
+            "winner": max(branches, key=key),
+            "development_scores": scores,
+            "development_episodes": 2 * int(spec["decide_episodes"]),
+            "rule": "higher development-episode success rate on the target, then mean return; fine-tuning on a tie",
+        }
+        write_json(record, decision)
+    winner = decision["winner"]
+    spent = decision["development_scores"][next(b for b in branches if b != winner)]["steps"]  # the loser's steps
+    total, interval = int(spec["steps"]), int(spec["interval"])
+    _train_curve(spec, d / winner, dyn_overrides, branches[winner], total - spent, True)
+    print(f"unit {spec['id']}: fallback chose {winner} after {decide} steps per branch")
+    return {
+        "curve": [
+            p for p in _curve_rows(d / winner, offset=spent) if round(p["step"] / interval) * interval >= 2 * decide
+        ],
+        "decision": {**decision, "target_steps": total},
+    }
+
+
+def steps_done(run_dir: Path, steps: int) -> bool:
+    """Whether ``run_dir`` holds a finished run of at least ``steps`` env steps."""
+    meta = run_dir / "run.json"
+    return (run_dir / "model.zip").is_file() and meta.is_file() and int(read_json(meta).get("timesteps", 0)) >= steps
 
 
 def _run_pretrain(spec: dict[str, Any], d: Path, resume: bool) -> dict[str, Any]:
