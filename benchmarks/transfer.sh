@@ -3,7 +3,7 @@
 # protocol: compare pretrains one randomised-sim run per seed and one nominal-sim baseline itself, and seed i's
 # zero-shot, fine-tuning and scratch units all start from pretraining run i. Each stage prints its wall-clock.
 #
-#   benchmarks/transfer.sh [main|scopes|l2sp|sequence|all]      (default: all; the order below)
+#   benchmarks/transfer.sh [main|scopes|l2sp|l2sp_nav|sequence|negative|all]      (default: all; the order below)
 #
 # Later stages reuse the earlier ones' units (same out= directory, same pretraining runs), so only what is new
 # runs. SIM2REAL (default .venv/bin/sim2real) and OUT (default runs/compare) can be set in the environment.
@@ -63,11 +63,29 @@ sequence() {  # lifelong: real -> heavy -> slippery -> real, plain and L2-SP, 3 
     ${SEQUENCE_JOBS:+n_jobs=$SEQUENCE_JOBS}
 }
 
+l2sp_nav() {  # navigation at the L2-SP strength chosen on grasping (L2SP_NAV), 3 paired seeds, 30 k steps
+  local runs
+  runs=$(first_runs $OUT/navigate-real-paired 3)
+  timed $S compare task=navigate dynamics=real "pretrained=$runs" seeds=3 "budgets=[30000]" \
+    "conditions=[zero_shot,finetune,finetune_l2sp]" "l2sp=[${L2SP_NAV:-0.1}]" out=$OUT/navigate-real-l2sp
+}
+
+negative() {  # negative transfer and its mitigations: Hopper pretrained with actuators at 0.3x their strength (a
+  # sim whose motor constant is off by ~3x), fine-tuned on Hopper's `real` profile; scratch learns within the budget
+  timed $S compare task=hopper dynamics=real pretrained=train pretrain.randomization=none \
+    'pretrain.overrides=["dynamics.actuator_gain_scale=0.3","steps=300000","eval.targets=[train]","eval.interval=100000"]' \
+    seeds=${NEGATIVE_SEEDS:-5} "budgets=[20000,50000,100000]" eval.interval=10000 eval.episodes=10 \
+    "conditions=[zero_shot,finetune,finetune_reset,finetune_fallback,scratch]" fallback.decide_at=10000 \
+    fallback.episodes=10 out=$OUT/hopper-real-negative
+}
+
 case $what in
   main) main ;;
   scopes) scopes ;;
   l2sp) l2sp ;;
+  l2sp_nav) l2sp_nav ;;
   sequence) sequence ;;
-  all) main; scopes; l2sp; sequence ;;
-  *) echo "usage: $0 [main|scopes|l2sp|sequence|all]" >&2; exit 2 ;;
+  negative) negative ;;
+  all) main; scopes; l2sp; l2sp_nav; sequence; negative ;;
+  *) echo "usage: $0 [main|scopes|l2sp|l2sp_nav|sequence|negative|all]" >&2; exit 2 ;;
 esac
