@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from hydra import compose, initialize_config_module
 
+from sim2real.learn.config import build_spec
 from sim2real.learn.train import train
 
 TINY = {
@@ -29,7 +30,7 @@ def tiny_train(out, algo, steps=128):
                 *TINY[algo],
             ],
         )
-    train(cfg)
+    train(build_spec(cfg))
     return out
 
 

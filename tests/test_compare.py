@@ -9,6 +9,7 @@ import sys
 import pytest
 from hydra import compose, initialize_config_module
 
+from sim2real.learn.config import build_spec
 from sim2real.learn.train import train
 from tests.helpers import run_cli
 
@@ -36,7 +37,7 @@ def policies(tmp_path_factory):
                     f"out_dir={d}",
                 ],
             )
-        train(cfg)
+        train(build_spec(cfg))
         out[name] = d
     return out
 
@@ -339,7 +340,7 @@ def test_fallback_continues_the_branch_better_on_development_episodes(policies, 
     from sim2real.transfer import units
 
     trained = []
-    monkeypatch.setattr(units, "_train_curve", lambda spec, d, ov, init, steps, resume: trained.append((d.name, steps)))
+    monkeypatch.setattr(units, "_train_curve", lambda spec, d, init, steps, resume: trained.append((d.name, steps)))
     seen = []
 
     def fake_eval(run, task, episodes, seed, rand, dyn, names, seed_range):
@@ -354,14 +355,14 @@ def test_fallback_continues_the_branch_better_on_development_episodes(policies, 
     monkeypatch.setattr(units, "_curve_rows", lambda d, offset=0: [{"step": t + offset} for t in own])
     d = tmp_path / "u"
     d.mkdir()
-    result = units._run_fallback(_fallback_spec(policies), d, [])
+    result = units._run_fallback(_fallback_spec(policies), d)
     assert result["decision"]["winner"] == winner and seen == ["development", "development"]
     spent = {"finetune": 640, "scratch": 512}[winner]  # the losing branch's steps count too (a rollout's rounding)
     assert trained == [(winner, 1536 - spent)]
     assert [p["step"] for p in result["curve"]] == [512 + spent, 1024 + spent]
     # a resumed unit keeps its decision, whatever a new evaluation would say
     monkeypatch.setattr(units, "evaluate_policy", lambda *a, **k: pytest.fail("decided again"))
-    assert units._run_fallback(_fallback_spec(policies), d, [])["decision"]["winner"] == winner
+    assert units._run_fallback(_fallback_spec(policies), d)["decision"]["winner"] == winner
 
 
 def test_fallback_unit_runs_both_branches_and_continues_one(policies, tmp_path):
@@ -370,7 +371,7 @@ def test_fallback_unit_runs_both_branches_and_continues_one(policies, tmp_path):
     d = tmp_path / "u"
     d.mkdir()
     with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):  # as in a unit's job
-        result = _run_fallback(_fallback_spec(policies), d, ["dynamics.actuator_gain_scale=0.7", "dynamics.name=x"])
+        result = _run_fallback(_fallback_spec(policies), d)
     w = result["decision"]["winner"]
     assert json.loads((d / "decision.json").read_text())["winner"] == w
     loser = {"finetune": "scratch", "scratch": "finetune"}[w]

@@ -140,13 +140,13 @@ def test_calibration_recovers_known_scales(tmp_path):
 def _finetune(init, out, *overrides):
     from hydra import compose, initialize_config_module
 
-    from sim2real.learn.finetune import finetune
+    from sim2real.learn.finetune import build_finetune_spec, finetune
 
     with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
         cfg = compose(
             "finetune", overrides=[f"init={init}", "task=navigate", f"out_dir={out}", "eval.interval=0", *overrides]
         )
-    return finetune(cfg, read(cfg.data, "navigate") if cfg.get("data") else None)
+    return finetune(build_finetune_spec(cfg), read(cfg.data, "navigate") if cfg.get("data") else None)
 
 
 @pytest.fixture(scope="module")

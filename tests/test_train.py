@@ -8,7 +8,8 @@ import torch as th
 from hydra import compose, initialize_config_module
 
 from sim2real.learn.bc import behaviour_clone, collect_demonstrations
-from sim2real.learn.finetune import apply_scope, finetune, set_learning_rate
+from sim2real.learn.config import build_spec
+from sim2real.learn.finetune import apply_scope, build_finetune_spec, finetune, set_learning_rate
 from sim2real.learn.runs import load_model, resolve_policy
 from sim2real.learn.train import train
 from tests.helpers import run_cli
@@ -31,6 +32,11 @@ def cfg(name, overrides):
         return compose(name, overrides=overrides)
 
 
+def finetune_cfg(c):
+    """Fine-tune from a composed config, as the command does: parse into a typed spec, then the library."""
+    return finetune(build_finetune_spec(c))
+
+
 cli = run_cli  # in-process: the CLI entry function, not a subprocess
 
 
@@ -39,18 +45,20 @@ def trained(request, tmp_path_factory):
     algo = request.param
     out = tmp_path_factory.mktemp(f"train_{algo}")
     train(
-        cfg(
-            "train",
-            [
-                "task=navigate",
-                "steps=256",
-                "eval.interval=128",
-                "eval.episodes=2",
-                "checkpoint_interval=128",
-                "warm_start.demos=0",  # the warm start has its own test; here it would only cost 20 s
-                f"out_dir={out}",
-                *TINY[algo],
-            ],
+        build_spec(
+            cfg(
+                "train",
+                [
+                    "task=navigate",
+                    "steps=256",
+                    "eval.interval=128",
+                    "eval.episodes=2",
+                    "checkpoint_interval=128",
+                    "warm_start.demos=0",  # the warm start has its own test; here it would only cost 20 s
+                    f"out_dir={out}",
+                    *TINY[algo],
+                ],
+            )
         )
     )
     return algo, out
@@ -104,7 +112,7 @@ def test_development_and_test_episodes_are_disjoint():
 def test_finetune_and_evaluate(trained, tmp_path):
     algo, out = trained
     ft_dir = tmp_path / "ft"
-    finetune(
+    finetune_cfg(
         cfg(
             "finetune",
             [
@@ -135,7 +143,7 @@ def test_finetune_and_evaluate(trained, tmp_path):
     assert min(e["seed"] for e in ev["per_episode"]) >= 1_000_000_000  # disjoint from training seeds
     # features: the fresh head trains at its own rate, not at finetune.lr
     ft2 = tmp_path / "ft-features"
-    finetune(
+    finetune_cfg(
         cfg(
             "finetune",
             [
@@ -186,9 +194,9 @@ def test_sac_keep_buffer_starts_from_the_pretraining_buffer(trained, tmp_path):
     ]
     if algo == "ppo":
         with pytest.raises(ValueError, match="SAC policies only"):
-            finetune(cfg("finetune", [*args, "finetune.keep_buffer=true"]))
+            finetune_cfg(cfg("finetune", [*args, "finetune.keep_buffer=true"]))
         return
-    finetune(cfg("finetune", [*args, "finetune.keep_buffer=true"]))
+    finetune_cfg(cfg("finetune", [*args, "finetune.keep_buffer=true"]))
     from stable_baselines3.common.save_util import load_from_pkl
 
     kept = load_from_pkl(tmp_path / "replay_buffer.pkl")

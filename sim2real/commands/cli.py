@@ -22,24 +22,23 @@ USER_ERRORS = (ConfigError, DynamicsError, FileNotFoundError, FileExistsError, V
 
 
 def _train(cfg: Any) -> None:
+    from sim2real.learn.config import build_spec
     from sim2real.learn.train import train
 
-    run_dir = train(cfg)
+    run_dir = train(build_spec(cfg))  # parse and validate, then the library takes the typed spec
     print(f"train: run directory {run_dir}")
 
 
 def _finetune(cfg: Any) -> None:
-    from omegaconf import OmegaConf
+    from sim2real.learn.finetune import build_finetune_spec, finetune
 
-    from sim2real.learn.finetune import finetune
-
-    data = OmegaConf.select(cfg, "data")
-    if data is not None:  # logged target data: read (and checked) here, fine-tuned on in the learning layer
+    spec = build_finetune_spec(cfg)
+    logged = None
+    if spec.data is not None:  # logged target data: read (and checked) here, fine-tuned on in the learning layer
         from sim2real.data.datasets import read
 
-        run_dir = finetune(cfg, read(data, cfg.task.name))
-    else:
-        run_dir = finetune(cfg)
+        logged = read(spec.data, spec.run.task)
+    run_dir = finetune(spec, logged)
     print(f"finetune: run directory {run_dir}")
 
 

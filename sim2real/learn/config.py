@@ -174,7 +174,11 @@ class RunSpec:
     warm_start: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
     progress: bool = False
-    config: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved config: saved, and checked on resume
+
+    @property
+    def command(self) -> str:
+        return str(self.config.get("command", "train"))
 
     @property
     def gamma(self) -> float:
@@ -271,3 +275,25 @@ def build_spec(cfg: DictConfig) -> RunSpec:
         progress=sys.stderr.isatty() if progress == "auto" else bool(progress),
         config=plain(cfg),
     )
+
+
+def compose_config(
+    command: str, groups: dict[str, str], values: dict[str, Any] | None = None, user_overrides: list[str] = ()
+) -> DictConfig:
+    """The config of ``command`` (``train``, ``finetune``, ...) with the config ``groups`` chosen by name (e.g.
+    ``{"task": "grasp", "algo": "ppo"}``: what a YAML file holds) and typed ``values`` set by dotted key (a
+    mapping value merges into the node: ``{"dynamics": {"mass_scale": 1.3}}``); no value travels as a string.
+    ``user_overrides`` are a user's own command-line overrides (compare's ``pretrain.overrides``), applied
+    before ``values``. The library's callers (compare's units, sequences) build their run specs here."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = [*(f"{k}={v}" for k, v in groups.items()), *user_overrides]  # a group choice names a file
+    if GlobalHydra.instance().is_initialized():
+        cfg = compose(command, overrides=overrides)
+    else:
+        with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
+            cfg = compose(command, overrides=overrides)
+    for key, value in (values or {}).items():
+        OmegaConf.update(cfg, key, value, merge=isinstance(value, dict))
+    return cfg

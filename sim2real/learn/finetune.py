@@ -24,6 +24,7 @@ see :mod:`sim2real.learn.offline`); ``steps=0`` with ``mode=offline`` is a purel
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sim2real.io import read_json, write_json
-from sim2real.learn.config import ConfigError, build_spec, plain
+from sim2real.learn.config import ConfigError, RunSpec, build_spec, plain
 from sim2real.learn.logged import Logged
 from sim2real.learn.runs import PolicySource, check_replay_buffer, load_model, resolve_policy
 from sim2real.learn.train import run
@@ -131,7 +132,27 @@ def set_learning_rate(model: BaseAlgorithm, lr: float) -> None:
                 update_learning_rate(opt, lr)
 
 
-def _controls(cfg: DictConfig, src: PolicySource) -> dict[str, Any]:
+@dataclass
+class FinetuneSpec:
+    """A validated fine-tuning run: the run itself, the policy it starts from, the transfer controls
+    (``finetune.*``) and the logged-data settings (``data``, ``mode``, ``offline.*``)."""
+
+    run: RunSpec
+    source: PolicySource
+    controls: dict[str, Any]
+    data: str | None = None
+    mode: str = "offline"
+    offline: dict[str, Any] = field(default_factory=dict)
+
+
+def build_finetune_spec(cfg: DictConfig) -> FinetuneSpec:
+    """Validate a ``finetune`` config (the run, the initial policy, the controls) into a :class:`FinetuneSpec`."""
+    src = resolve_policy(cfg.init)
+    spec = build_spec(cfg)
+    if src.task != spec.task:
+        raise ConfigError(f"init '{cfg.init}' is a {src.task} policy, not {spec.task}; drop task= or fix it")
+    if src.algo != spec.algo:
+        raise ConfigError(f"init '{cfg.init}' is a {src.algo} policy; drop algo= or set algo={src.algo}")
     ft = plain(cfg.finetune)  # types and ranges: the schema (sim2real.learn.schemas), checked in build_spec
     anchor = ft.get("l2sp_anchor")
     if anchor is not None:
@@ -143,35 +164,41 @@ def _controls(cfg: DictConfig, src: PolicySource) -> dict[str, Any]:
             raise ConfigError("finetune.keep_buffer=true applies to SAC policies only; PPO keeps no replay buffer")
         if not (src.path / "replay_buffer.pkl").is_file():
             raise ConfigError(f"finetune.keep_buffer=true: {src.path} has no replay_buffer.pkl; set keep_buffer=false")
-    return ft
-
-
-def _logged(
-    cfg: DictConfig, src: PolicySource, task: str, ft: dict[str, Any], logged: Logged | None
-) -> tuple[Logged | None, dict[str, Any]]:
-    """The logged episodes and offline settings of ``data=...`` (checked before any work), or ``(None, {})``."""
-
     data = OmegaConf.select(cfg, "data")
-    if data is None:
+    mode = str(OmegaConf.select(cfg, "mode", default="offline"))  # offline | mixed (the schema's choices)
+    if data is not None:
+        if src.algo == "ppo" and mode == "mixed":
+            raise ConfigError(
+                "mode=mixed needs an off-policy (SAC) policy; for PPO use mode=offline (behaviour cloning)"
+            )
+        if ft["keep_buffer"] and mode == "mixed":
+            raise ConfigError("finetune.keep_buffer=true and mode=mixed both fill the buffer; choose one")
+    return FinetuneSpec(
+        run=spec,
+        source=src,
+        controls=ft,
+        data=None if data is None else str(data),
+        mode=mode,
+        offline=plain(OmegaConf.select(cfg, "offline", default={})) or {},
+    )
+
+
+def _logged(spec: FinetuneSpec, logged: Logged | None) -> tuple[Logged | None, dict[str, Any]]:
+    """The logged episodes and offline settings of ``data=...`` (checked before any work), or ``(None, {})``."""
+    if spec.data is None:
         return None, {}
     if logged is None:
         raise ConfigError(
-            f"data={data}: pass the loaded episodes, finetune(cfg, sim2real.data.datasets.read(data, task))"
+            f"data={spec.data}: pass the loaded episodes, finetune(spec, sim2real.data.datasets.read(data, task))"
         )
-    if logged.task != task:
-        raise ConfigError(f"data={data} holds {logged.task} episodes, not {task}")
-    off = plain(cfg.offline)
-    mode = OmegaConf.select(cfg, "mode")  # offline | mixed (the schema's choices)
-    if src.algo == "ppo" and mode == "mixed":
-        raise ConfigError("mode=mixed needs an off-policy (SAC) policy; for PPO use mode=offline (behaviour cloning)")
-    if ft["keep_buffer"] and mode == "mixed":
-        raise ConfigError("finetune.keep_buffer=true and mode=mixed both fill the buffer; choose one")
-    n = off.get("episodes")
+    if logged.task != spec.run.task:
+        raise ConfigError(f"data={spec.data} holds {logged.task} episodes, not {spec.run.task}")
+    n = spec.offline.get("episodes")
     if n is not None:
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= logged.episodes:
             raise ConfigError(f"offline.episodes={n!r}: must be between 1 and {logged.episodes} (the dataset's size)")
         logged = logged.head(n)
-    return logged, {**off, "mode": mode, "data": str(data)}
+    return logged, {**spec.offline, "mode": spec.mode, "data": spec.data}
 
 
 def _apply_logged(
@@ -194,17 +221,12 @@ def _apply_logged(
     return info
 
 
-def finetune(cfg: DictConfig, logged: Logged | None = None) -> Path:
-    """Fine-tune ``cfg.init`` on ``cfg.dynamics`` for ``cfg.steps`` steps (and/or on ``logged``, the episodes of
-    ``cfg.data`` read by :func:`sim2real.data.datasets.read`); returns the run directory."""
-    src = resolve_policy(cfg.init)
-    spec = build_spec(cfg)
-    if src.task != spec.task:
-        raise ConfigError(f"init '{cfg.init}' is a {src.task} policy, not {spec.task}; drop task= or fix it")
-    if src.algo != spec.algo:
-        raise ConfigError(f"init '{cfg.init}' is a {src.algo} policy; drop algo= or set algo={src.algo}")
-    ft = _controls(cfg, src)
-    logged, off = _logged(cfg, src, spec.task, ft, logged)
+def finetune(ft_spec: FinetuneSpec, logged: Logged | None = None) -> Path:
+    """Fine-tune ``ft_spec.source`` on the run's dynamics for its steps (and/or on ``logged``, the episodes of
+    ``ft_spec.data`` read by :func:`sim2real.data.datasets.read`); returns the run directory.
+    :func:`build_finetune_spec` makes the spec from a config."""
+    spec, src, ft = ft_spec.run, ft_spec.source, ft_spec.controls
+    logged, off = _logged(ft_spec, logged)
 
     def from_init(norm: VecNormalize) -> tuple[BaseAlgorithm, dict[str, Any]]:
         load_normalization(src.norm_path, norm)
@@ -238,7 +260,7 @@ def finetune(cfg: DictConfig, logged: Logged | None = None) -> Path:
             anchor = resolve_policy(ft["l2sp_anchor"]) if ft.get("l2sp_anchor") else src
             l2sp(model, load_model(anchor), float(ft["l2sp"]))
 
-    run_dir = run(spec, cfg, from_init, prepare)
+    run_dir = run(spec, from_init, prepare)
     if steps_run(run_dir):  # how far the weights moved from the pretrained ones
         meta = read_json(run_dir / "run.json")
         meta["distance_from_init"] = distance_from(load_model(resolve_policy(run_dir)), load_model(src))

@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 import torch as th
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sim2real.io import atomic_write, exclusive
 from sim2real.learn.bc import behaviour_clone, collect_demonstrations
-from sim2real.learn.config import ConfigError, RunSpec, algo_kwargs, build_spec
+from sim2real.learn.config import ConfigError, RunSpec, algo_kwargs
 from sim2real.learn.evaluate import normalized_policy, run_episodes, summarize
 from sim2real.learn.runs import ALGOS, check_fresh, check_replay_buffer, latest_checkpoint, save_checkpoint, save_policy
 from sim2real.learn.vec import load_normalization, make_vec_env, normalize
@@ -166,9 +166,9 @@ def warm_start(spec: RunSpec, model: BaseAlgorithm, norm: VecNormalize) -> dict[
 ModelFactory = Callable[[VecNormalize], tuple[BaseAlgorithm, dict[str, Any]]]
 
 
-def train(cfg: DictConfig) -> Path:
-    """Train (or resume) one run from scratch; returns the run directory."""
-    spec = build_spec(cfg)  # validates every input before any work
+def train(spec: RunSpec) -> Path:
+    """Train (or resume) the run ``spec`` describes (:func:`~sim2real.learn.config.build_spec` makes it from a
+    config, validating every input before any work); returns the run directory."""
 
     def fresh(norm: VecNormalize) -> tuple[BaseAlgorithm, dict[str, Any]]:
         meta = spec.meta()
@@ -178,7 +178,7 @@ def train(cfg: DictConfig) -> Path:
             meta["wall_time_s"] = meta["warm_start"]["seconds"]  # its cost counts in the wall-clock figures
         return model, meta
 
-    return run(spec, cfg, fresh)
+    return run(spec, fresh)
 
 
 # keys a resumed run may change: how long it runs and how it reports, never what it learns
@@ -224,20 +224,16 @@ def _truncate_evaluations(run_dir: Path, step: int) -> None:
         atomic_write(path, lambda p: Path(p).write_text("".join(f"{line}\n" for line in keep)))
 
 
-def run(
-    spec: RunSpec, cfg: DictConfig, factory: ModelFactory, prepare: Callable[[BaseAlgorithm], None] | None = None
-) -> Path:
+def run(spec: RunSpec, factory: ModelFactory, prepare: Callable[[BaseAlgorithm], None] | None = None) -> Path:
     """The training loop shared by ``train`` and ``finetune``: lock the run directory, resume or build, learn,
     checkpoint, save. ``prepare`` runs on the model before learning, whether built or resumed (what a
     checkpoint does not carry: frozen layers, regulariser hooks)."""
     th.set_num_threads(spec.threads)
     with exclusive(spec.run_dir, "run directory"):
-        return _run_locked(spec, cfg, factory, prepare)
+        return _run_locked(spec, factory, prepare)
 
 
-def _run_locked(
-    spec: RunSpec, cfg: DictConfig, factory: ModelFactory, prepare: Callable[[BaseAlgorithm], None] | None
-) -> Path:
+def _run_locked(spec: RunSpec, factory: ModelFactory, prepare: Callable[[BaseAlgorithm], None] | None) -> Path:
     ckpt = latest_checkpoint(spec.run_dir) if spec.resume else None
     if spec.resume and ckpt is None:
         raise ConfigError(f"resume: no checkpoint in {spec.run_dir}/checkpoints; start a new run without resume")
@@ -245,7 +241,7 @@ def _run_locked(
         check_resume_config(spec.run_dir, spec.config)
     else:
         check_fresh(spec.run_dir)
-        atomic_write(spec.run_dir / STARTED_CONFIG, lambda p: OmegaConf.save(cfg, p, resolve=True))
+        atomic_write(spec.run_dir / STARTED_CONFIG, lambda p: OmegaConf.save(OmegaConf.create(spec.config), p))
         hydra_overrides = spec.run_dir / ".hydra" / "overrides.yaml"  # the command line, for resume=<run dir>
         if hydra_overrides.is_file():
             atomic_write(spec.run_dir / STARTED_OVERRIDES, lambda p: shutil.copyfile(hydra_overrides, p))
@@ -288,7 +284,7 @@ def _run_locked(
     except KeyboardInterrupt:
         path = callback.checkpoint()
         print(
-            f"interrupted: saved {path}; continue with: sim2real {cfg.get('command', 'train')} resume={spec.run_dir}",
+            f"interrupted: saved {path}; continue with: sim2real {spec.command} resume={spec.run_dir}",
             file=sys.stderr,
         )
         raise SystemExit(130) from None
@@ -307,5 +303,5 @@ def _run_locked(
     if hasattr(model, "save_replay_buffer"):  # SAC: kept for finetune.keep_buffer=true
         model.save_replay_buffer(spec.run_dir / "replay_buffer.pkl")
     callback.checkpoint()
-    OmegaConf.save(cfg, spec.run_dir / "config.yaml", resolve=True)
+    OmegaConf.save(OmegaConf.create(spec.config), spec.run_dir / "config.yaml")
     return spec.run_dir

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from sim2real.io import read_json, write_json
+from sim2real.learn.config import compose_config
 from sim2real.learn.evaluate import evaluate_policy, run_episodes, summarize
-from sim2real.learn.finetune import finetune
+from sim2real.learn.finetune import build_finetune_spec, finetune
 from sim2real.learn.runs import resolve_policy
 from sim2real.transfer.units import random_policy
 
@@ -48,8 +49,6 @@ def run_sequence(spec: dict, d: Path) -> dict[str, Any]:
     each stage starting from the previous one (with ``spec["l2sp"]`` > 0, pulled toward the original pretrained
     weights); before the first and after every stage, evaluate on every profile and in the randomised sim.
     A finished stage is kept (``stage<i>/stage.json``); an interrupted one is run again."""
-    from hydra import compose
-
     task, seed, init = spec["task"], spec["seed"], spec["init"]
     algo = resolve_policy(init).algo
     names = list(dict.fromkeys(spec["profiles"]))  # the columns: each profile once
@@ -81,24 +80,21 @@ def run_sequence(spec: dict, d: Path) -> dict[str, Any]:
             prev = str(stage)
             continue
         shutil.rmtree(stage, ignore_errors=True)  # this unit's own interrupted stage
-        overrides = [
-            f"task={task}",
-            f"init={prev}",
-            f"algo={algo}",
-            f"seed={seed}",
-            f"steps={spec['steps']}",
-            f"out_dir={stage}",
-            "dynamics=nominal",
-            f"dynamics.name={profile}",
-            *[f"dynamics.{k}={v}" for k, v in spec["values"][profile].items()],
-            "eval.interval=0",
-            "progress=false",
-            f"n_envs={spec['n_envs']}",
-            f"finetune.lr={spec['lr']}",
-            f"finetune.l2sp={spec['l2sp']}",
-            *([f"finetune.l2sp_anchor={init}"] if spec["l2sp"] > 0 else []),
-        ]
-        finetune(compose("finetune", overrides=overrides))
+        values = {
+            "init": prev,
+            "seed": seed,
+            "steps": spec["steps"],
+            "out_dir": str(stage),
+            "dynamics": {**spec["values"][profile], "name": profile},
+            "eval.interval": 0,
+            "progress": False,
+            "n_envs": spec["n_envs"],
+            "finetune.lr": spec["lr"],
+            "finetune.l2sp": spec["l2sp"],
+            "finetune.l2sp_anchor": init if spec["l2sp"] > 0 else None,
+        }
+        groups = {"task": task, "dynamics": "nominal", "algo": algo}
+        finetune(build_finetune_spec(compose_config("finetune", groups, values)))
         scores = evaluate_all(str(stage))
         write_json(stage / "stage.json", {"profile": profile, "scores": scores})
         rows.append(scores)

@@ -13,6 +13,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from sim2real.io import exclusive, git_commit, read_json, write_json
+from sim2real.learn.config import build_spec, compose_config
 from sim2real.learn.evaluate import evaluate_policy, run_episodes, summarize
 from sim2real.learn.runs import latest_checkpoint, resolve_policy
 from sim2real.learn.train import STARTED_CONFIG, STARTED_OVERRIDES
@@ -56,11 +57,8 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
         write_json(d / "result.json", {**result, "unit": spec, "commit": git_commit()})
         print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
         return
-    dyn_overrides = [f"dynamics.{k}={v}" for k, v in spec["dynamics"].items()] + [
-        f"dynamics.name={spec['dynamics_name']}"
-    ]
     if spec["kind"] == "logged":
-        result = _run_logged(spec, d, dyn_overrides)
+        result = _run_logged(spec, d)
     elif spec["kind"] == "random":
         s = summarize(
             run_episodes(
@@ -86,73 +84,61 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
         write_json(d / "evaluation.json", s)
         result = {"success_rate": s["success_rate"], "mean_return": s["mean_return"], "episodes": s["episodes"]}
     elif spec["kind"] == "fallback":
-        result = _run_fallback(spec, d, dyn_overrides)
+        result = _run_fallback(spec, d)
     else:
-        _train_curve(spec, d, dyn_overrides, spec["init"], spec["steps"], resume)
+        _train_curve(spec, d, spec["init"], spec["steps"], resume)
         result = {"curve": _curve_rows(d)}
     write_json(d / "result.json", {**result, "unit": spec, "commit": git_commit()})
     print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
 
 
-def _train_curve(
-    spec: dict[str, Any], d: Path, dyn_overrides: list[str], init: str | None, steps: int, resume: bool
-) -> None:
+def _train_curve(spec: dict[str, Any], d: Path, init: str | None, steps: int, resume: bool) -> None:
     """Train from scratch (``init`` None) or fine-tune ``init`` on the target for ``steps`` steps in ``d``,
     evaluated on test episodes every ``interval`` steps (fine-tuning also back in the randomised sim)."""
-    from hydra import compose
-
-    ov = [
-        f"task={spec['task']}",
-        f"seed={spec['seed']}",
-        f"steps={steps}",
-        f"out_dir={d}",
-        "dynamics=nominal",
-        *dyn_overrides,
-        f"eval.interval={spec['interval']}",
-        f"eval.episodes={spec['episodes']}",
-        "eval.seed_range=test",  # the learning curves are published: test episodes
-        f"checkpoint_interval={spec['interval']}",  # an interrupted unit resumes from its last evaluation
-        f"resume={str(resume).lower()}",
-        "progress=false",
-        f"n_envs={spec['n_envs']}",
-    ]
+    values = {
+        "seed": spec["seed"],
+        "steps": steps,
+        "out_dir": str(d),
+        "dynamics": {**spec["dynamics"], "name": spec["dynamics_name"]},
+        "eval.interval": spec["interval"],
+        "eval.episodes": spec["episodes"],
+        "eval.seed_range": "test",  # the learning curves are published: test episodes
+        "checkpoint_interval": spec["interval"],  # an interrupted unit resumes from its last evaluation
+        "resume": resume,
+        "progress": False,
+        "n_envs": spec["n_envs"],
+    }
     if init is None:
         from sim2real.learn.train import train
 
-        train(
-            compose(
-                "train",
-                overrides=[
-                    *ov,
-                    "dr=none",
-                    "warm_start.demos=0",
-                    "eval.targets=[train]",
-                    "algo=ppo",
-                    f"algo.learning_rate={spec['scratch_lr']}",
-                    "algo.lr_schedule=constant",
-                ],
-            )
+        groups = {"task": spec["task"], "dr": "none", "dynamics": "nominal", "algo": "ppo"}
+        values.update(
+            {
+                "warm_start.demos": 0,
+                "eval.targets": ["train"],
+                "algo.learning_rate": spec["scratch_lr"],
+                "algo.lr_schedule": "constant",
+            }
         )
+        train(build_spec(compose_config("train", groups, values)))
         return
-    from sim2real.learn.finetune import finetune
+    from sim2real.learn.finetune import build_finetune_spec, finetune
 
-    finetune(
-        compose(
-            "finetune",
-            overrides=[
-                *ov,
-                f"init={init}",
-                f"algo={resolve_policy(init).algo}",
-                f"finetune.lr={spec['lr']}",
-                f"finetune.scope={spec['scope']}",
-                *([f"finetune.head_lr={spec['head_lr']}"] if "head_lr" in spec else []),
-                *([f"finetune.l2sp={spec['l2sp']}"] if "l2sp" in spec else []),
-                f"finetune.reset_head={str(spec.get('reset_head', False)).lower()}",
-                f"finetune.update_norm={str(spec['update_norm']).lower()}",
-                "eval.targets=[train,dr:default]",
-            ],
-        )
+    groups = {"task": spec["task"], "dynamics": "nominal", "algo": resolve_policy(init).algo}
+    values.update(
+        {
+            "init": init,
+            "finetune.lr": spec["lr"],
+            "finetune.scope": spec["scope"],
+            "finetune.reset_head": bool(spec.get("reset_head", False)),
+            "finetune.update_norm": spec["update_norm"],
+            "eval.targets": ["train", "dr:default"],
+        }
     )
+    for key in ("head_lr", "l2sp"):  # set only in the units where they act
+        if key in spec:
+            values[f"finetune.{key}"] = spec[key]
+    finetune(build_finetune_spec(compose_config("finetune", groups, values)))
 
 
 def _curve_rows(d: Path, offset: int = 0) -> list[dict[str, Any]]:
@@ -170,7 +156,7 @@ def _curve_rows(d: Path, offset: int = 0) -> list[dict[str, Any]]:
     ]
 
 
-def _run_fallback(spec: dict[str, Any], d: Path, dyn_overrides: list[str]) -> dict[str, Any]:
+def _run_fallback(spec: dict[str, Any], d: Path) -> dict[str, Any]:
     """Fine-tuning and scratch each train ``decide_at`` target steps (in ``d/finetune`` and ``d/scratch``); both
     are scored on development episodes of the target (never the published test episodes), and the better one
     (success rate, then return; fine-tuning on a tie) continues to ``steps`` target steps in all. Its curve is
@@ -184,7 +170,7 @@ def _run_fallback(spec: dict[str, Any], d: Path, dyn_overrides: list[str]) -> di
         for name, init in branches.items():
             bd = d / name
             if not steps_done(bd, decide):
-                _train_curve(spec, bd, dyn_overrides, init, decide, latest_checkpoint(bd) is not None)
+                _train_curve(spec, bd, init, decide, latest_checkpoint(bd) is not None)
             s = evaluate_policy(
                 bd,
                 spec["task"],
@@ -213,7 +199,7 @@ def _run_fallback(spec: dict[str, Any], d: Path, dyn_overrides: list[str]) -> di
     winner = decision["winner"]
     spent = decision["development_scores"][next(b for b in branches if b != winner)]["steps"]  # the loser's steps
     total, interval = int(spec["steps"]), int(spec["interval"])
-    _train_curve(spec, d / winner, dyn_overrides, branches[winner], total - spent, True)
+    _train_curve(spec, d / winner, branches[winner], total - spent, True)
     print(f"unit {spec['id']}: fallback chose {winner} after {decide} steps per branch")
     return {
         "curve": [
@@ -231,27 +217,14 @@ def steps_done(run_dir: Path, steps: int) -> bool:
 
 def _run_pretrain(spec: dict[str, Any], d: Path, resume: bool) -> dict[str, Any]:
     """A pretraining run in the unit's directory: ``sim2real train`` with the task's tuned settings."""
-    from hydra import compose
-
     from sim2real.learn.train import train
 
     if not resume:
         for name in ("model.zip", "normalization.npz", "run.json", "config.yaml"):
             (d / name).unlink(missing_ok=True)  # an interrupted unit's own partial outputs
-    train(
-        compose(
-            "train",
-            overrides=[
-                f"task={spec['task']}",
-                f"seed={spec['seed']}",
-                f"dr={spec['randomization']}",
-                f"out_dir={d}",
-                f"resume={str(resume).lower()}",
-                "progress=false",
-                *spec["overrides"],
-            ],
-        )
-    )
+    groups = {"task": spec["task"], "dr": spec["randomization"]}
+    values = {"seed": spec["seed"], "out_dir": str(d), "resume": resume, "progress": False}
+    train(build_spec(compose_config("train", groups, values, spec["overrides"])))
     meta = read_json(d / "run.json")
     return {
         "run": str(d),
@@ -269,37 +242,25 @@ def random_policy(task: str, seed: int) -> Any:
     return lambda obs: rng.uniform(space.low, space.high).astype(np.float32)
 
 
-def _run_logged(spec: dict[str, Any], d: Path, dyn_overrides: list[str]) -> dict[str, Any]:
+def _run_logged(spec: dict[str, Any], d: Path) -> dict[str, Any]:
     """Fine-tune offline on the first ``logged_episodes`` episodes, then evaluate on the target."""
-    from hydra import compose
-
     from sim2real.data.datasets import read
-    from sim2real.learn.finetune import finetune
+    from sim2real.learn.finetune import build_finetune_spec, finetune
 
-    algo = resolve_policy(spec["init"]).algo
-    off = [f"offline.{k}={v}" for k, v in spec["offline"].items()]
-    run = finetune(
-        compose(
-            "finetune",
-            overrides=[
-                f"task={spec['task']}",
-                f"init={spec['init']}",
-                f"algo={algo}",
-                f"seed={spec['seed']}",
-                f"data={spec['data']}",
-                "mode=offline",
-                "steps=0",
-                *off,
-                f"offline.episodes={spec['logged_episodes']}",
-                "eval.interval=0",
-                "progress=false",
-                f"out_dir={d / 'run'}",
-                "dynamics=nominal",
-                *dyn_overrides,
-            ],
-        ),
-        read(spec["data"], spec["task"]),
-    )
+    groups = {"task": spec["task"], "dynamics": "nominal", "algo": resolve_policy(spec["init"]).algo}
+    values = {
+        "init": spec["init"],
+        "seed": spec["seed"],
+        "data": spec["data"],
+        "mode": "offline",
+        "steps": 0,
+        "offline": {**spec["offline"], "episodes": spec["logged_episodes"]},
+        "eval.interval": 0,
+        "progress": False,
+        "out_dir": str(d / "run"),
+        "dynamics": {**spec["dynamics"], "name": spec["dynamics_name"]},
+    }
+    run = finetune(build_finetune_spec(compose_config("finetune", groups, values)), read(spec["data"], spec["task"]))
     s = evaluate_policy(
         run, spec["task"], spec["episodes"], spec["seed"], None, spec["dynamics"] or None, (None, spec["dynamics_name"])
     )
