@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -286,3 +287,30 @@ def test_observation_noise_and_bias_from_kinematics(tmp_path):
     est = noise_and_bias("grasp", logged, 0.04)
     assert abs(est["obs_noise_std"] / 0.01 - 1) < 0.1, est
     assert abs(est["obs_bias"] / 0.02 - 1) < 0.3, est
+
+
+@pytest.mark.parametrize(
+    "level, entry, message",
+    [
+        ("dataset", {"sim2real_control_rate_hz": 20.0}, "logged at 20 Hz, task navigate runs at 10 Hz"),
+        ("dataset", {"sim2real_control_rate_hz": -1.0}, "sim2real_control_rate_hz=-1.0 is not a positive rate"),
+        ("dataset", {"sim2real_task": 3}, "sim2real_task=3 is not a task name"),
+        ("episode", {"success": "maybe"}, "episode 0: success='maybe' is not a boolean"),
+        ("episode", {"true_dynamics.warp_scale": 1.0}, "true_dynamics.warp_scale is not a canonical"),
+        ("episode", {"true_dynamics.mass_scale": float("nan")}, "true_dynamics.mass_scale=nan is not a finite"),
+    ],
+)
+def test_dataset_metadata_is_typed_and_checked_on_load(tmp_path, level, entry, message):
+    """The metadata sim2real writes is parsed into DatasetMeta / EpisodeMeta on load: a wrong entry is one line."""
+    import minari
+
+    _npz(tmp_path / "log.npz")
+    path, _ = import_npz(tmp_path / "log.npz", "navigate", tmp_path / "d" / "nav-log-v0")
+    assert read(path, "navigate").metadata["sim2real_control_rate_hz"] == pytest.approx(10.0)
+    ds = minari.load_dataset("nav-log-v0")  # MINARI_DATASETS_PATH: set by import_npz to tmp_path / "d"
+    if level == "dataset":
+        ds.storage.update_metadata(entry)
+    else:
+        ds.storage.update_episode_metadata([entry], episode_indices=[0])
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        read(path, "navigate")

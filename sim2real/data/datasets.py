@@ -31,6 +31,79 @@ class DatasetError(ValueError):
     """A dataset that does not fit the task; the message names the episode and the field."""
 
 
+@dataclass(frozen=True)
+class DatasetMeta:
+    """What sim2real records on a dataset (the ``sim2real_*`` keys of Minari's metadata), typed and checked on
+    load: the task, the control rate (Hz) the episodes were logged at, where they came from, the rest."""
+
+    task: str | None
+    control_rate_hz: float | None
+    source: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, meta: dict[str, Any], where: str) -> DatasetMeta:
+        """From Minari's metadata; a wrongly typed ``sim2real_*`` entry is a one-line :class:`DatasetError`."""
+        task, rate, source = (
+            meta.get("sim2real_task"),
+            meta.get("sim2real_control_rate_hz"),
+            meta.get("sim2real_source"),
+        )
+        if task is not None and (not isinstance(task, str) or not task):
+            raise DatasetError(f"{where}: metadata sim2real_task={task!r} is not a task name; rewrite it or re-import")
+        if rate is not None:
+            ok = isinstance(rate, (int, float, np.number)) and not isinstance(rate, bool)
+            if not ok or not (np.isfinite(rate) and rate > 0):
+                raise DatasetError(
+                    f"{where}: metadata sim2real_control_rate_hz={rate!r} is not a positive rate in Hz; "
+                    "re-import the log"
+                )
+            rate = float(rate)
+        if source is not None and not isinstance(source, str):
+            raise DatasetError(f"{where}: metadata sim2real_source={source!r} is not a string")
+        extra = {k[len("sim2real_") :]: v for k, v in meta.items() if k.startswith("sim2real_")}
+        for k in ("task", "control_rate_hz", "source"):
+            extra.pop(k, None)
+        return cls(task, rate, source, extra)
+
+
+@dataclass(frozen=True)
+class EpisodeMeta:
+    """One episode's metadata: its success flag and, for simulated data, the true dynamics it ran under."""
+
+    success: bool | None
+    true_dynamics: dict[str, float]
+
+    @classmethod
+    def parse(cls, meta: dict[str, Any], where: str) -> EpisodeMeta:
+        """From Minari's episode metadata; a non-boolean success flag or an unknown or non-finite dynamics
+        value is a one-line :class:`DatasetError`."""
+        from sim2real.sim.dynamics import param_spec
+
+        success = meta.get("success")
+        if success is not None:
+            if isinstance(success, np.ndarray) and success.size == 1:
+                success = success.item()
+            if not isinstance(success, (bool, np.bool_)) and success not in (0, 1):
+                raise DatasetError(f"{where}: success={success!r} is not a boolean; store true or false per episode")
+            success = bool(success)
+        dyn = {}
+        for k, v in meta.items():
+            if not k.startswith("true_dynamics."):
+                continue
+            name = k[len("true_dynamics.") :]
+            if param_spec(name) is None:
+                raise DatasetError(f"{where}: true_dynamics.{name} is not a canonical dynamics parameter")
+            try:
+                value = float(v)
+            except (TypeError, ValueError):
+                value = float("nan")
+            if not np.isfinite(value):
+                raise DatasetError(f"{where}: true_dynamics.{name}={v} is not a finite number")
+            dyn[name] = value
+        return cls(success, dyn)
+
+
 _ID = re.compile(r"^[A-Za-z0-9_.]+(-[A-Za-z0-9_.]+)*-v\d+$")
 
 
@@ -206,10 +279,16 @@ def load_dataset(dataset_id: str, root: str | Path, task: str) -> Any:
         raise DatasetError(f"dataset {Path(root) / dataset_id}: cannot be loaded ({str(e).splitlines()[0]})") from None
     if ds.total_episodes == 0:
         raise DatasetError(f"dataset {dataset_id}: it holds no episodes")
-    stored_task = ds.storage.metadata.get("sim2real_task")
-    if stored_task is not None and stored_task != task:
-        raise DatasetError(f"dataset {dataset_id}: it is a {stored_task} dataset, not {task}; use task={stored_task}")
+    meta = DatasetMeta.parse(dict(ds.storage.metadata), f"dataset {Path(root) / dataset_id}")
+    if meta.task is not None and meta.task != task:
+        raise DatasetError(f"dataset {dataset_id}: it is a {meta.task} dataset, not {task}; use task={meta.task}")
     env = tasks.make(task)
+    rate = 1.0 / tasks.core(env).dt
+    if meta.control_rate_hz is not None and abs(meta.control_rate_hz - rate) > 1e-6 * rate:
+        raise DatasetError(
+            f"dataset {dataset_id}: logged at {meta.control_rate_hz:g} Hz, task {task} runs at {rate:g} Hz; log at "
+            "the task's rate (or resample the log before importing it)"
+        )
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     for ep in episodes_of(ds, Path(root) / dataset_id):
         check_episode(
@@ -262,12 +341,13 @@ def read(path: str | Path, task: str | None = None) -> Logged:
             raise DatasetError(f"dataset {path}: it does not record its task; add task=<{'|'.join(tasks.names())}>")
     ds = load_dataset(dataset_id, root, task)
     eps = episodes_of(ds, Path(path))
-    ep_meta = list(ds.storage.get_episode_metadata(range(ds.total_episodes)))
-    true_dyn = [
-        {k[len("true_dynamics.") :]: float(v) for k, v in m.items() if k.startswith("true_dynamics.")} for m in ep_meta
+    ep_meta = [
+        EpisodeMeta.parse(dict(m), f"dataset {path}, episode {i}")
+        for i, m in enumerate(ds.storage.get_episode_metadata(range(ds.total_episodes)))
     ]
+    true_dyn = [m.true_dynamics for m in ep_meta]
     success = [
-        bool(m["success"]) if "success" in m else bool(np.asarray(e.infos.get("success", [False]))[-1])
+        m.success if m.success is not None else bool(np.asarray(e.infos.get("success", [False]))[-1])
         for e, m in zip(eps, ep_meta, strict=True)
     ]
     return Logged(
