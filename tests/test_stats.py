@@ -216,3 +216,31 @@ def test_lifelong_metrics_known_answer():
     assert m["jumpstart"] == pytest.approx([0.1, 0.2, 0.3])
     with pytest.raises(ValueError):
         metrics([[0.1, 0.2]], [0.0, 0.0])
+
+
+def test_sequence_l2sp_minus_sequence_is_the_per_seed_metric_difference():
+    """Constructed per-seed metrics: the regularised sequence forgets 0.2 less (BWT) and ends 0.05 lower (ACC)."""
+    from sim2real.transfer.report import markdown, summarize
+
+    def unit(cond, seed, acc, bwt):
+        rows = [{"real": 0.8, "heavy": 0.5, "sim": 0.9}, {"real": 0.9, "heavy": 0.6, "sim": 0.8}] * 2
+        rows = rows[:3]  # before any stage, then after each of the two
+        metrics = {"ACC": acc, "BWT": bwt, "FWT": 0.3}
+        return {
+            "condition": cond,
+            "seed": seed,
+            "kind": "sequence",
+            "profiles": ["real", "heavy"],
+            "steps": 100,
+            "l2sp": 0.1 if cond == "sequence_l2sp" else 0.0,
+            "result": {"rows": rows, "columns": ["real", "heavy", "sim"], "metrics": metrics},
+        }
+
+    results = [unit("sequence", i, 0.7 + 0.01 * i, -0.3) for i in range(5)]
+    results += [unit("sequence_l2sp", i, 0.65 + 0.01 * i, -0.1) for i in range(5)]
+    grid = {"task": "grasp", "budgets": [100], "interval": 100, "seeds": 5, "dynamics": {}}
+    s = summarize(grid, results, 0.8)
+    d = s["sequence_l2sp_minus_sequence"]
+    assert d["ACC"]["mean"] == pytest.approx(-0.05) and d["BWT"]["mean"] == pytest.approx(0.2)
+    assert d["BWT"]["ci_low"] == pytest.approx(0.2) and d["FWT"]["mean"] == pytest.approx(0.0)
+    assert "BWT 0.20 [0.20, 0.20] (positive)" in markdown(s)

@@ -100,6 +100,14 @@ def _sequence(units: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _metric_pairs(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
+    """Per-seed ACC / BWT / FWT of two sequence conditions, for their differences."""
+    return {
+        k: ([u["result"]["metrics"][k] for u in a], [u["result"]["metrics"][k] for u in b])
+        for k in ("ACC", "BWT", "FWT")
+    }
+
+
 def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     budgets, interval = grid["budgets"], grid["interval"]
     by_cond: dict[str, list[dict[str, Any]]] = {}
@@ -159,6 +167,11 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
         out["conditions"]["logged"] = per_n
     for cond in [c for c in ("sequence", "sequence_l2sp") if c in by_cond]:
         out.setdefault("sequence", {})[cond] = _sequence(by_cond[cond])
+    if {"sequence", "sequence_l2sp"} <= set(by_cond):  # does the regulariser keep more, at what cost
+        out["sequence_l2sp_minus_sequence"] = {
+            k: dict(zip(("mean", "ci_low", "ci_high"), stats.difference_ci(*pair), strict=True))
+            for k, pair in _metric_pairs(by_cond["sequence_l2sp"], by_cond["sequence"]).items()
+        }
     if sim and "zero_shot" in by_cond:
         zs = [r["result"]["success_rate"] for r in by_cond["zero_shot"]]
         out["sim_to_target_gap"] = dict(zip(("mean", "ci_low", "ci_high"), stats.difference_ci(sim, zs), strict=True))
@@ -323,6 +336,14 @@ def markdown(summary: dict[str, Any]) -> str:
             "",
             f"ACC {_fmt(q['metrics']['ACC'])}, BWT {_fmt(q['metrics']['BWT'], False)}, "
             f"FWT {_fmt(q['metrics']['FWT'], False)}.",
+        ]
+    if "sequence_l2sp_minus_sequence" in s:
+        dd = s["sequence_l2sp_minus_sequence"]
+        lines += [
+            "",
+            "sequence_l2sp minus sequence, mean [95 % bootstrap CI] over seeds (verdict on the CI): "
+            + ", ".join(f"{k} {_fmt(dd[k], False)} ({stats.verdict(dd[k]['ci_low'], dd[k]['ci_high'])})" for k in dd)
+            + ".",
         ]
     points = tradeoff(s)
     if any(p["condition"].startswith("finetune_l2sp@") for p in points):
