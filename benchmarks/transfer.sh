@@ -6,7 +6,8 @@
 #   benchmarks/transfer.sh [main|scopes|l2sp|l2sp_nav|sequence|negative|all]      (default: all; the order below)
 #
 # Later stages reuse the earlier ones' units (same out= directory, same pretraining runs), so only what is new
-# runs. SIM2REAL (default .venv/bin/sim2real) and OUT (default runs/compare) can be set in the environment.
+# runs. SIM2REAL (default .venv/bin/sim2real) and OUT (default runs/compare) can be set in the environment, and
+# SCOPE_JOBS, SEQUENCE_JOBS, NEGATIVE_JOBS the parallel units of a stage (default 2, one per core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${SIM2REAL:-.venv/bin/sim2real}
@@ -32,7 +33,7 @@ scopes() {  # fine-tuning scopes on the same pretraining runs (all, last, featur
     timed $S compare task=$task dynamics=real pretrained=train baseline=train seeds=5 \
       "budgets=[10000,30000,100000]" \
       "conditions=[zero_shot,nominal_zero_shot,finetune,finetune_last,finetune_features,scratch]" \
-      out=$OUT/$task-real-paired
+      out=$OUT/$task-real-paired ${SCOPE_JOBS:+n_jobs=$SCOPE_JOBS}
   done
 }
 
@@ -76,7 +77,7 @@ negative() {  # negative transfer and its mitigations: Hopper pretrained with ac
     'pretrain.overrides=["dynamics.actuator_gain_scale=0.3","steps=300000","eval.targets=[train]","eval.interval=100000"]' \
     seeds=${NEGATIVE_SEEDS:-5} "budgets=[20000,50000,100000]" eval.interval=10000 eval.episodes=10 \
     "conditions=[zero_shot,finetune,finetune_reset,finetune_fallback,scratch]" fallback.decide_at=10000 \
-    fallback.episodes=10 out=$OUT/hopper-real-negative
+    fallback.episodes=10 out=$OUT/hopper-real-negative ${NEGATIVE_JOBS:+n_jobs=$NEGATIVE_JOBS}
 }
 
 case $what in
