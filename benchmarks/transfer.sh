@@ -3,7 +3,7 @@
 # protocol: compare pretrains one randomised-sim run per seed and one nominal-sim baseline itself, and seed i's
 # zero-shot, fine-tuning and scratch units all start from pretraining run i. Each stage prints its wall-clock.
 #
-#   benchmarks/transfer.sh [main|scopes|l2sp|l2sp_nav|sequence|negative|all]      (default: all; the order below)
+#   benchmarks/transfer.sh [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|all]   (default: all, in order)
 #
 # Later stages reuse the earlier ones' units (same out= directory, same pretraining runs), so only what is new
 # runs. SIM2REAL (default .venv/bin/sim2real) and OUT (default runs/compare) can be set in the environment, and
@@ -14,6 +14,7 @@ S=${SIM2REAL:-.venv/bin/sim2real}
 OUT=${OUT:-runs/compare}
 export OMP_NUM_THREADS=1
 what=${1:-all}
+J=${N_JOBS:+n_jobs=$N_JOBS}  # parallel units of every stage (default 2); the *_JOBS variables override per stage
 
 timed() {  # a stage, with its wall-clock
   local t0=$SECONDS
@@ -24,7 +25,7 @@ timed() {  # a stage, with its wall-clock
 main() {  # 5 paired seeds, both tasks, pretraining included
   for task in navigate grasp; do
     timed $S compare task=$task dynamics=real pretrained=train baseline=train seeds=5 \
-      "budgets=[10000,30000,100000]" out=$OUT/$task-real-paired
+      "budgets=[10000,30000,100000]" out=$OUT/$task-real-paired $J
   done
 }
 
@@ -33,7 +34,7 @@ scopes() {  # fine-tuning scopes on the same pretraining runs (all, last, featur
     timed $S compare task=$task dynamics=real pretrained=train baseline=train seeds=5 \
       "budgets=[10000,30000,100000]" \
       "conditions=[zero_shot,nominal_zero_shot,finetune,finetune_last,finetune_features,scratch]" \
-      out=$OUT/$task-real-paired ${SCOPE_JOBS:+n_jobs=$SCOPE_JOBS}
+      out=$OUT/$task-real-paired ${SCOPE_JOBS:+n_jobs=$SCOPE_JOBS} $J
   done
 }
 
@@ -52,7 +53,7 @@ l2sp() {  # specialising vs keeping on grasping: L2-SP strengths, 3 paired seeds
   runs=$(first_runs $OUT/grasp-real-paired 3)
   for profile in real heavy; do
     timed $S compare task=grasp dynamics=$profile "pretrained=$runs" seeds=3 "budgets=[30000]" \
-      "conditions=[zero_shot,finetune,finetune_l2sp]" "l2sp=[0.01,0.1,1.0]" out=$OUT/grasp-$profile-l2sp
+      "conditions=[zero_shot,finetune,finetune_l2sp]" "l2sp=[0.01,0.1,1.0]" out=$OUT/grasp-$profile-l2sp $J
   done
 }
 
@@ -61,14 +62,21 @@ sequence() {  # lifelong: real -> heavy -> slippery -> real, plain and L2-SP, 3 
   runs=$(first_runs $OUT/grasp-real-paired 3)
   timed $S compare task=grasp dynamics=real "pretrained=$runs" seeds=3 "conditions=[sequence,sequence_l2sp]" \
     "sequence.profiles=[real,heavy,slippery,real]" sequence.steps=30000 out=$OUT/grasp-sequence \
-    ${SEQUENCE_JOBS:+n_jobs=$SEQUENCE_JOBS}
+    ${SEQUENCE_JOBS:+n_jobs=$SEQUENCE_JOBS} $J
+}
+
+l2sp_long() {  # grasping at 100 k target steps, where plain fine-tuning forgets (retention 89 % vs 98 %): L2-SP 1.0
+  local runs
+  runs=$(first_runs $OUT/grasp-real-paired 3)
+  timed $S compare task=grasp dynamics=real "pretrained=$runs" seeds=3 "budgets=[10000,30000,100000]" \
+    "conditions=[zero_shot,finetune,finetune_l2sp]" "l2sp=[1.0]" out=$OUT/grasp-real-l2sp-100k $J
 }
 
 l2sp_nav() {  # navigation at the L2-SP strength chosen on grasping (L2SP_NAV), 3 paired seeds, 30 k steps
   local runs
   runs=$(first_runs $OUT/navigate-real-paired 3)
   timed $S compare task=navigate dynamics=real "pretrained=$runs" seeds=3 "budgets=[30000]" \
-    "conditions=[zero_shot,finetune,finetune_l2sp]" "l2sp=[${L2SP_NAV:-0.1}]" out=$OUT/navigate-real-l2sp
+    "conditions=[zero_shot,finetune,finetune_l2sp]" "l2sp=[${L2SP_NAV:-0.1}]" out=$OUT/navigate-real-l2sp $J
 }
 
 negative() {  # negative transfer and its mitigations: Hopper pretrained with actuators at 0.3x their strength (a
@@ -77,16 +85,17 @@ negative() {  # negative transfer and its mitigations: Hopper pretrained with ac
     'pretrain.overrides=["dynamics.actuator_gain_scale=0.3","steps=300000","eval.targets=[train]","eval.interval=100000"]' \
     seeds=${NEGATIVE_SEEDS:-5} "budgets=[20000,50000,100000]" eval.interval=10000 eval.episodes=10 \
     "conditions=[zero_shot,finetune,finetune_reset,finetune_fallback,scratch]" fallback.decide_at=10000 \
-    fallback.episodes=10 out=$OUT/hopper-real-negative ${NEGATIVE_JOBS:+n_jobs=$NEGATIVE_JOBS}
+    fallback.episodes=10 out=$OUT/hopper-real-negative ${NEGATIVE_JOBS:+n_jobs=$NEGATIVE_JOBS} $J
 }
 
 case $what in
   main) main ;;
   scopes) scopes ;;
   l2sp) l2sp ;;
+  l2sp_long) l2sp_long ;;
   l2sp_nav) l2sp_nav ;;
   sequence) sequence ;;
   negative) negative ;;
-  all) main; scopes; l2sp; l2sp_nav; sequence; negative ;;
-  *) echo "usage: $0 [main|scopes|l2sp|l2sp_nav|sequence|negative|all]" >&2; exit 2 ;;
+  all) main; scopes; l2sp; l2sp_long; l2sp_nav; sequence; negative ;;
+  *) echo "usage: $0 [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|all]" >&2; exit 2 ;;
 esac
