@@ -389,11 +389,29 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
     import matplotlib
 
     matplotlib.use("Agg")
+    paths = []
+    curve_conds = curve_conditions({r["condition"] for r in results})
+    conds = [c for c in summary["conditions"] if c not in ("sim", "logged")]
+    if curve_conds:  # a sequence-only comparison has no learning curves and no budgets
+        paths.append(_curves_plot(out, grid, results, summary, curve_conds, label))
+    if conds:
+        paths.append(_budgets_plot(out, grid, summary, conds, label))
+    return paths + _more_plots(out, grid, summary, label)
+
+
+def _curves_plot(
+    out: Path,
+    grid: dict[str, Any],
+    results: list[dict[str, Any]],
+    summary: dict[str, Any],
+    conds: list[str],
+    label: str,
+) -> Path:
     import matplotlib.pyplot as plt
 
     budgets, interval = grid["budgets"], grid["interval"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for k, cond in enumerate(curve_conditions({r["condition"] for r in results})):
+    for k, cond in enumerate(conds):
         rs = [r for r in results if r["condition"] == cond]
         curves = [_curve(r["result"], interval, budgets[-1]) for r in rs]
         steps = sorted(set.intersection(*(set(c[0]) for c in curves)))
@@ -406,7 +424,7 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
         if cond in summary["conditions"]:  # thin grey references under the curves: an equal curve stays visible
             ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="0.4", lw=1, zorder=1, label=cond)
     ax.set_xlabel("target environment steps")
-    p1 = _save(
+    return _save(
         fig,
         ax,
         out / "learning_curves.png",
@@ -414,8 +432,12 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
         label,
     )
 
+
+def _budgets_plot(out: Path, grid: dict[str, Any], summary: dict[str, Any], conds: list[str], label: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    budgets = grid["budgets"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    conds = [c for c in summary["conditions"] if c not in ("sim", "logged")]
     width = 0.8 / max(len(budgets), 1)
     for i, b in enumerate(budgets):
         vals, lo, hi = [], [], []
@@ -428,8 +450,14 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
         x = np.arange(len(conds)) + i * width
         ax.bar(x, vals, width, yerr=[lo, hi], capsize=3, label=f"{b} target steps")
     ax.set_xticks(np.arange(len(conds)) + width * (len(budgets) - 1) / 2, conds, rotation=20, fontsize=8)
-    p2 = _save(fig, ax, out / "budgets.png", f"{grid['task']}: {label} per condition and budget", label)
-    paths = [p1, p2]
+    return _save(fig, ax, out / "budgets.png", f"{grid['task']}: {label} per condition and budget", label)
+
+
+def _more_plots(out: Path, grid: dict[str, Any], summary: dict[str, Any], label: str) -> list[Path]:
+    """The logged-data, trade-off and sequence plots, where the comparison has them."""
+    import matplotlib.pyplot as plt
+
+    paths = []
     if "logged" in summary["conditions"]:
         fig, ax = plt.subplots(figsize=(6, 4))
         per_n = summary["conditions"]["logged"]
@@ -495,7 +523,11 @@ def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summar
         ax.set_xlim(-0.02, 1.05)
         paths.append(
             _save(
-                fig, ax, out / "tradeoff.png", f"{grid['task']}: specialising vs keeping, at {budgets[-1]} steps", label
+                fig,
+                ax,
+                out / "tradeoff.png",
+                f"{grid['task']}: specialising vs keeping, at {grid['budgets'][-1]} steps",
+                label,
             )
         )
     return paths
@@ -582,7 +614,7 @@ def write_report(
     write_html(out / "report.html", f"sim2real compare: {grid['task']}", text, images, settings_yaml, command)
     tensorboard(out, summary)
     print(
-        f"compare: report in {out} (report.html, report.md, summary.json, results.csv, learning_curves.png, "
-        "budgets.png, tb/)"
+        f"compare: report in {out} (report.html, report.md, summary.json, results.csv, "
+        f"{', '.join(p.name for p in images)}, tb/)"
     )
     return summary
