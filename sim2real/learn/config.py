@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,7 +278,7 @@ def build_spec(cfg: DictConfig) -> RunSpec:
 
 
 def compose_config(
-    command: str, groups: dict[str, str], values: dict[str, Any] | None = None, user_overrides: list[str] = ()
+    command: str, groups: dict[str, str], values: dict[str, Any] | None = None, user_overrides: Sequence[str] = ()
 ) -> DictConfig:
     """The config of ``command`` (``train``, ``finetune``, ...) with the config ``groups`` chosen by name (e.g.
     ``{"task": "grasp", "algo": "ppo"}``: what a YAML file holds) and typed ``values`` set by dotted key (a
