@@ -34,12 +34,11 @@ class DatasetError(ValueError):
 @dataclass(frozen=True)
 class DatasetMeta:
     """What sim2real records on a dataset (the ``sim2real_*`` keys of Minari's metadata), typed and checked on
-    load: the task, the control rate (Hz) the episodes were logged at, where they came from, the rest."""
+    load: the task, the control rate (Hz) the episodes were logged at, where they came from."""
 
     task: str | None
     control_rate_hz: float | None
     source: str | None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, meta: dict[str, Any], where: str) -> DatasetMeta:
@@ -61,10 +60,7 @@ class DatasetMeta:
             rate = float(rate)
         if source is not None and not isinstance(source, str):
             raise DatasetError(f"{where}: metadata sim2real_source={source!r} is not a string")
-        extra = {k[len("sim2real_") :]: v for k, v in meta.items() if k.startswith("sim2real_")}
-        for k in ("task", "control_rate_hz", "source"):
-            extra.pop(k, None)
-        return cls(task, rate, source, extra)
+        return cls(task, rate, source)
 
 
 @dataclass(frozen=True)

@@ -147,8 +147,10 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
             entry = {"success": _ci(finals), "return": _ci(rets)}
             reached = [stats.time_to_threshold(*_curve(r["result"], interval, b), threshold) for r in rs]
             entry["time_to_threshold"] = {"per_seed": reached, "reached": sum(t is not None for t in reached)}
-            ret_curves = [_curve(r["result"], interval, b, "sim_success_rate")[1] for r in rs]
-            if is_finetune(cond) and all(ret_curves):  # a fallback that chose scratch has no sim evaluations
+            ret_curves = (
+                [_curve(r["result"], interval, b, "sim_success_rate")[1] for r in rs] if is_finetune(cond) else []
+            )
+            if ret_curves and all(ret_curves):  # a fallback that chose scratch has no sim evaluations
                 ret_sim = [c[-1] for c in ret_curves]
                 entry["retention"] = {"finetuned_sim_success": _ci(ret_sim), "pretrained_sim_success": _ci(sim)}
             if cond == "finetune_fallback":

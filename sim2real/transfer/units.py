@@ -211,8 +211,9 @@ def _run_fallback(spec: dict[str, Any], d: Path) -> dict[str, Any]:
 
 def steps_done(run_dir: Path, steps: int) -> bool:
     """Whether ``run_dir`` holds a finished run of at least ``steps`` env steps."""
-    meta = run_dir / "run.json"
-    return (run_dir / "model.zip").is_file() and meta.is_file() and int(read_json(meta).get("timesteps", 0)) >= steps
+    from sim2real.learn.finetune import steps_run
+
+    return steps_run(run_dir) and int(read_json(run_dir / "run.json").get("timesteps", 0)) >= steps
 
 
 def _run_pretrain(spec: dict[str, Any], d: Path, resume: bool) -> dict[str, Any]:
