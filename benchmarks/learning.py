@@ -91,10 +91,12 @@ def main() -> None:
         fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
         print(
             f"{r['seed']:>4} {fmt(r['steps_to_threshold'], 'd'):>12} {fmt(r['minutes_to_threshold'], '.1f'):>10} "
-            f"{r['final_steps']:>11d} {r['final_minutes']:6.1f} {r['train']:6.0%} {r['nominal']:7.0%} "
-            f"{r['real']:6.0%} {r['episodes']:>4} {r['warm_start_s']:6.0f}"
+            f"{r['final_steps']:>11d} {r['final_minutes']:6.1f} {fmt(r['train'], '6.0%'):>6} "
+            f"{fmt(r['nominal'], '7.0%'):>7} {fmt(r['real'], '6.0%'):>6} {r['episodes']:>4} {r['warm_start_s']:6.0f}"
         )
     for key in ("train", "nominal", "real"):
+        if any(r[key] is None for r in rows):  # not evaluated during training (`real` is a test target)
+            continue
         v = np.array([r[key] for r in rows])
         print(f"final {key:8s} success: mean {v.mean():.0%} (min {v.min():.0%}, max {v.max():.0%}) over {len(v)} seeds")
 

@@ -48,8 +48,7 @@ class Sim2RealEnv(gym.Env, ABC):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'")
         self.render_mode = render_mode
-        path = model_path or str(resources.files("sim2real.envs").joinpath("assets", self.asset))
-        self.model = mujoco.MjModel.from_xml_path(path)
+        self.model = self._load_model(model_path)
         self.data = mujoco.MjData(self.model)
         self.index = self._model_index()
         self._task_setup()
@@ -66,6 +65,11 @@ class Sim2RealEnv(gym.Env, ABC):
         self._renderer: mujoco.Renderer | None = None
 
     # -- hooks for tasks ---------------------------------------------------------------------
+    def _load_model(self, model_path: str | None) -> mujoco.MjModel:
+        """The MuJoCo model: ``model_path``, else the task's packaged asset (a task may compose its own)."""
+        path = model_path or str(resources.files("sim2real.envs").joinpath("assets", self.asset))
+        return mujoco.MjModel.from_xml_path(path)
+
     @abstractmethod
     def _model_index(self) -> ModelIndex:
         """Which bodies/geoms/dofs/actuators the canonical parameters act on."""

@@ -98,7 +98,7 @@ class GraspEnv(Sim2RealEnv):
         self._target = np.zeros(3)
         self._half = np.full(3, 0.02)
         self._held = 0
-        self._obs = np.zeros(23)
+        self._obs = np.zeros(len(self.observation_layout))
         super().__init__(**kwargs)
 
     def _task_setup(self) -> None:
@@ -139,12 +139,30 @@ class GraspEnv(Sim2RealEnv):
         return {"targets": targets, "pinch": pinch, "object": obj}
 
     def restore(self, obs: np.ndarray, context: dict[str, np.ndarray], t: int) -> None:
-        """Gripper, fingers and box from the observation. The box's yaw is not observed: zero, or for a box held
-        between the pads the yaw whose width across them matches the finger gap; its spin is zero. A box
-        reported inside the table or wider than the gap is moved to touching (noisy readings)."""
+        """Gripper, fingers and box from the observation (the box as :meth:`_restore_object` places it)."""
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
-        half = m.geom_size[self._obj_geom]
+        pinch = context["pinch"][t]
+        gap = self._restore_object(obs, context, t)
+        d.qpos[0:3] = pinch - self._pinch_offset
+        d.qvel[0:3] = obs[3:6]
+        d.qpos[3] = d.qpos[4] = min(max((2 * FINGER_TRAVEL - gap) / 2, 0.0), FINGER_TRAVEL)
+        d.ctrl[:3] = context["targets"][t]
+        d.ctrl[3] = d.ctrl[4] = (obs[22] + 1.0) * 0.5 * FINGER_TRAVEL
+        self._target = context["targets"][t].copy()
+        self._held = 0
+        self._last_action = np.asarray(obs[19:23], dtype=np.float64)
+        mujoco.mj_forward(m, d)
+        self.dyn.guard.arm(d)
+
+    def _restore_object(self, obs: np.ndarray, context: dict[str, np.ndarray], t: int) -> float:
+        """Place the box from a logged observation; returns the finger gap to use (m).
+
+        The box's yaw is not observed: zero, or for a box held between the pads the yaw whose width across
+        them matches the finger gap; its spin is zero. A box reported inside the table or wider than the gap
+        is moved to touching (noisy readings)."""
+        d = self.data
+        half = self.model.geom_size[self._obj_geom]
         self._half = half.copy()
         pinch, obj = context["pinch"][t], context["object"][t].copy()
         obj[2] = max(obj[2], half[2])
@@ -159,19 +177,10 @@ class GraspEnv(Sim2RealEnv):
             # (the sign of psi is not observable; either gives the same contacts)
             ratio = min(gap / 2 / math.hypot(half[0], half[1]), 1.0)
             yaw = max(math.asin(ratio) - math.atan2(half[1], half[0]), 0.0)
-        d.qpos[0:3] = pinch - self._pinch_offset
-        d.qvel[0:3] = obs[3:6]
-        d.qpos[3] = d.qpos[4] = min(max((2 * FINGER_TRAVEL - gap) / 2, 0.0), FINGER_TRAVEL)
         q, v = self._obj_qadr, self._obj_vadr
         d.qpos[q : q + 7] = [*obj, math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
         d.qvel[v : v + 3] = obs[13:16]
-        d.ctrl[:3] = context["targets"][t]
-        d.ctrl[3] = d.ctrl[4] = (obs[22] + 1.0) * 0.5 * FINGER_TRAVEL
-        self._target = context["targets"][t].copy()
-        self._held = 0
-        self._last_action = np.asarray(obs[19:23], dtype=np.float64)
-        mujoco.mj_forward(m, d)
-        self.dyn.guard.arm(d)
+        return gap
 
     @property
     def nominal_half_extents(self) -> np.ndarray:

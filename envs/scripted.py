@@ -18,6 +18,8 @@ from sim2real.envs import navigate as N
 class GraspScript:
     """Move above the box, descend, close, lift: a four-phase state machine on the observation."""
 
+    MIN_GRASP_Z = 0.038  # m, lowest pinch-point height: the pads' lower edge stays above the table
+
     def __init__(self, env: gym.Env, gain: float = 0.5) -> None:
         self.env = env
         self.gain = gain  # P gain on position error, in units of MAX_STEP per m of error
@@ -32,7 +34,7 @@ class GraspScript:
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         pinch, gap, obj, half = obs[0:3], obs[6], obs[7:10], obs[16:19]
-        grasp_z = max(obj[2], 0.038)  # pads' lower edge stays above the table
+        grasp_z = max(obj[2], self.MIN_GRASP_Z)
         above = np.array([obj[0], obj[1], grasp_z + 0.07])
         if self.phase == "approach":
             a = np.append(self._move(pinch, above), -1.0)
@@ -137,7 +139,12 @@ class NavigateScript:
         return np.array([v, w], dtype=np.float32)
 
 
-def scripted_policy(env: gym.Env) -> GraspScript | NavigateScript:
-    """The scripted controller for ``env``'s task."""
+def scripted_policy(env: gym.Env) -> object:
+    """The scripted controller of ``env``'s task, as its task spec names it (``scripted: module:attr``)."""
+    from sim2real.sim import tasks
+
     task = env.unwrapped.task
-    return {"grasp": GraspScript, "navigate": NavigateScript}[task](env)
+    ref = tasks.get(task).scripted
+    if ref is None:
+        raise tasks.TaskError(f"task '{task}' has no scripted controller (its spec's 'scripted' is empty)")
+    return tasks.resolve(ref)(env)

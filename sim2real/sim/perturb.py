@@ -8,6 +8,7 @@ non-physical effects (latency queue, observation bias).
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -99,6 +100,7 @@ class Nominal:
     dof_damping: np.ndarray
     actuator_gainprm: np.ndarray
     actuator_biasprm: np.ndarray
+    body_gravcomp: np.ndarray
 
     @classmethod
     def snapshot(cls, model: mujoco.MjModel) -> Nominal:
@@ -124,6 +126,13 @@ def apply_to_model(model: mujoco.MjModel, nominal: Nominal, index: ModelIndex, v
     payload = values.get("payload_mass", 0.0)
     if payload and index.payload_body >= 0:  # a point mass at the body's centre of mass: no added inertia
         model.body_mass[index.payload_body] += payload
+    # gravity compensation (MJCF ``gravcomp``) stands for a controller that compensates its *nominal* model: the
+    # compensated force stays the nominal weight, so a mass shift or a payload loads the servos
+    gc = np.flatnonzero(nominal.body_gravcomp)
+    if len(gc):
+        model.body_gravcomp[gc] = (
+            nominal.body_gravcomp[gc] * nominal.body_mass[gc] / np.maximum(model.body_mass[gc], 1e-9)
+        )
     model.geom_friction[index.robot_geoms, 0] = nominal.geom_friction[index.robot_geoms, 0] * values.get(
         "friction_scale", 1.0
     )
@@ -159,12 +168,15 @@ class BlowUpGuard:
         self._count = data.warning[self._bad_qacc].number
 
     def __call__(self, data: mujoco.MjData) -> bool:
-        return not np.abs(data.qvel).max(initial=0.0) < MAX_QVEL or data.warning[self._bad_qacc].number != self._count
+        v = data.qvel  # a NaN makes max() NaN, and NaN < x is False
+        return not (v.max(initial=0.0) < MAX_QVEL and -v.min(initial=0.0) < MAX_QVEL) or (
+            data.warning[self._bad_qacc].number != self._count
+        )
 
 
 def command_or_rest(action: np.ndarray, rest: np.ndarray) -> np.ndarray:
     """A non-finite command is never sent: the rest action is held instead."""
-    return action if np.isfinite(action).all() else np.asarray(rest, dtype=np.float64)
+    return action if math.isfinite(action.sum()) else np.asarray(rest, dtype=np.float64)  # any NaN/inf: non-finite sum
 
 
 class _NoiseBlock:
