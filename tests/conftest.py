@@ -20,7 +20,7 @@ try:  # rliable imports absl, whose log handler closes the stream it was built w
 except ImportError:
     pass
 
-IDS = ["sim2real/Grasp-v0", "sim2real/Navigate-v0"]
+IDS = ["sim2real/Grasp-v0", "sim2real/Navigate-v0", "sim2real/PandaLift-v0"]
 TASKS = ["grasp", "navigate"]
 
 

@@ -214,11 +214,12 @@ class PandaLiftEnv(GraspEnv):
     # -- replay of logged observations (calibration) ------------------------------------------
     def replay_context(self, observations: np.ndarray, applied: np.ndarray) -> dict[str, np.ndarray]:
         """Smoothed pinch and box positions, and the commanded pinch position before each step, (T + 1, 3) each
-        in m, rebuilt as :meth:`_task_command` builds it (see :meth:`GraspEnv.replay_context`)."""
+        in m, rebuilt as :meth:`_task_command` builds it from the first observed pinch position (the episode's
+        start, where the arm rests at its command) and the applied displacements."""
         pinch = smooth_positions(observations[:, 0:3], observations[:, 3:6], self.dt)
         obj = smooth_positions(observations[:, 7:10], observations[:, 13:16], self.dt)
         targets = np.empty((len(applied) + 1, 3))
-        targets[0] = pinch[0]
+        targets[0] = observations[0, 0:3]  # at reset the arm rests at its command (the smoothing is worst at the ends)
         for j in range(len(applied)):
             t = targets[j] + applied[j, :3] * MAX_STEP
             t = np.minimum(np.maximum(t, pinch[j] - MAX_LEAD), pinch[j] + MAX_LEAD)
