@@ -72,6 +72,12 @@ class NavigateEnv(Sim2RealEnv):
     params: ClassVar[tuple[str, ...]] = tuple(p for p in PARAMS if p not in (*OBJECT_PARAMS, "payload_mass"))
     frame_skip: ClassVar[int] = 20
     rest_action: ClassVar[np.ndarray] = np.zeros(2)
+    # calibration: the compared observation entries and their scales: goal position in the robot frame (5 cm: it
+    # integrates the base's motion), velocities (0.1 m/s) and yaw rate (0.25 rad/s)
+    replay_compared: ClassVar[tuple[tuple[int, ...], tuple[float, ...]]] = (
+        (0, 1, 3, 4, 5),
+        (0.05, 0.05, 0.1, 0.1, 0.25),
+    )
     observation_layout: ClassVar[tuple[tuple[str, str], ...]] = (
         ("goal_x_robot", "m"),
         ("goal_y_robot", "m"),
@@ -152,6 +158,13 @@ class NavigateEnv(Sim2RealEnv):
         self.collisions = 0
 
     # -- replay of logged observations (calibration) ------------------------------------------
+    def kinematic_residuals(self, obs: np.ndarray) -> np.ndarray:
+        """(T, 1): each step's change of the goal-distance reading minus the trapezoid integral of the base
+        velocity's component toward the goal (m)."""
+        dist = np.maximum(obs[:, 2], 1e-3)
+        rate = -(obs[:, 0] * obs[:, 3] + obs[:, 1] * obs[:, 4]) / dist  # d(goal distance)/dt, m/s
+        return (np.diff(obs[:, 2]) - 0.5 * (rate[1:] + rate[:-1]) * self.dt)[:, None]
+
     def restore(self, obs: np.ndarray, context: object, t: int) -> None:
         """The base at the arena centre heading +x (the robot frame is then the world frame) with the
         observed velocities, wheels rolling without slip, the goal where the observation puts it, and

@@ -279,12 +279,12 @@ def test_bad_calibration_requests_are_one_line(tmp_path, nav_logs, args, message
 
 
 def test_observation_noise_and_bias_from_kinematics(tmp_path):
-    from sim2real.data.calibrate import noise_and_bias
+    from sim2real.data.calibrate import noise_and_bias, replay_env
 
     true = {"obs_noise_std": 0.01, "obs_bias": 0.02}
     logs = rollout(_scripted, "grasp", 6, 0, None, true, action_noise=0.1)
     logged = read(write(tmp_path / "noise-v0", "grasp", logs, {"source": "test"}), "grasp")
-    est = noise_and_bias("grasp", logged, 0.04)
+    est = noise_and_bias(replay_env("grasp"), logged)
     assert abs(est["obs_noise_std"] / 0.01 - 1) < 0.1, est
     assert abs(est["obs_bias"] / 0.02 - 1) < 0.3, est
 

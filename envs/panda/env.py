@@ -90,6 +90,13 @@ class PandaLiftEnv(GraspEnv):
     )
     action_layout: ClassVar[tuple[tuple[str, str, float], ...]] = GraspEnv.action_layout
 
+    # calibration: the pinch point's position (1 cm), velocity (0.1 m/s), the finger gap (1 cm), the joint angles
+    # (0.01 rad: a payload shows as the servos' sag) and velocities (0.1 rad/s)
+    replay_compared: ClassVar[tuple[tuple[int, ...], tuple[float, ...]]] = (
+        (*range(7), *range(23, 37)),
+        (0.01,) * 3 + (0.1,) * 3 + (0.01,) + (0.01,) * 7 + (0.1,) * 7,
+    )
+
     def _load_model(self, model_path: str | None) -> mujoco.MjModel:
         if model_path:
             return mujoco.MjModel.from_xml_path(model_path)

@@ -25,16 +25,6 @@ from sim2real.sim import tasks
 from sim2real.learn.logged import Logged
 from sim2real.sim.dynamics import Values, param_spec
 
-# Compared observation entries and their scales (obs units). Grasping: the gripper's position (1 cm),
-# velocity (0.1 m/s) and finger gap (1 cm); the box's entries are left out: its yaw and spin are not
-# observed, so a replayed box diverges from the logged one for reasons no parameter explains, and the
-# gripper's own motion already carries what the box does to it (a held box's weight). Navigation:
-# goal position in the robot frame (5 cm: it integrates the base's motion), velocities (0.1 m/s) and
-# yaw rate (0.25 rad/s); its observations are noisier.
-COMPARED: dict[str, tuple[list[int], list[float]]] = {
-    "grasp": (list(range(7)), [0.01] * 3 + [0.1] * 3 + [0.01]),
-    "navigate": ([0, 1, 3, 4, 5], [0.05, 0.05, 0.1, 0.1, 0.25]),
-}
 # Search interval of each parameter (log-scaled for scales): wider than the `wide` presets.
 PRIOR: dict[str, tuple[float, float]] = {
     "mass_scale": (0.3, 3.0),
@@ -44,6 +34,7 @@ PRIOR: dict[str, tuple[float, float]] = {
     "damping_scale": (0.2, 5.0),
     "actuator_gain_scale": (0.2, 3.0),
     "actuator_deadzone": (0.0, 0.3),
+    "payload_mass": (0.0, 3.0),  # kg
     "action_latency": (0, 5),
 }
 HUBER = 3.0  # scale units: errors beyond are penalised linearly (a contact event the replay misses is one outlier)
@@ -56,12 +47,10 @@ class CalibrationError(ValueError):
 
 
 def measured_values(env: gym.Env, logged: Logged) -> Values:
-    """Parameters read directly off the observations (not searched): the grasped box's size."""
-    if logged.task != "grasp":
-        return {}
-    nominal = float(np.median(env.nominal_half_extents))  # m, the box's half-extents in the model
-    halves = np.concatenate([o[:, 16:19] for o in logged.observations])
-    return {"object_size_scale": float(np.median(halves) / nominal)}
+    """Parameters read directly off the observations (not searched), by the env's ``measured_from_logs`` hook
+    (grasping: the box's size)."""
+    hook = getattr(env, "measured_from_logs", None)
+    return hook(logged.observations) if hook is not None else {}
 
 
 @dataclass
@@ -87,7 +76,7 @@ class Replay:
         self.env = replay_env(self.task)
         self.horizon = horizon
         self.fixed = dict(fixed or {})
-        self.dims, scales = COMPARED[self.task]
+        self.dims, scales = (list(x) for x in self.env.replay_compared)
         self.inv_scale = 1.0 / np.asarray(scales)
         self.obs = logged.observations
         self.actions = logged.actions
@@ -135,19 +124,7 @@ class Replay:
         return ReplayError(float(math.sqrt(np.mean(errs))), diverged)
 
 
-def _kinematic_residuals(task: str, obs: np.ndarray, dt: float) -> np.ndarray:
-    """(T, k): each position reading's change over a step minus the trapezoid integral of its velocity
-    readings. Grasping: gripper and box positions against their velocities; navigation: the goal
-    distance against the base velocity's component towards the goal."""
-    if task == "grasp":
-        pos, vel = obs[:, [0, 1, 2, 7, 8, 9]], obs[:, [3, 4, 5, 13, 14, 15]]
-        return np.diff(pos, axis=0) - 0.5 * (vel[1:] + vel[:-1]) * dt
-    dist = np.maximum(obs[:, 2], 1e-3)
-    rate = -(obs[:, 0] * obs[:, 3] + obs[:, 1] * obs[:, 4]) / dist  # d(goal distance)/dt, m/s
-    return (np.diff(obs[:, 2]) - 0.5 * (rate[1:] + rate[:-1]) * dt)[:, None]
-
-
-def noise_and_bias(task: str, logged: Logged, dt: float) -> dict[str, float]:
+def noise_and_bias(env: Any, logged: Logged) -> dict[str, float]:
     """Observation noise std and bias bound (obs units) from kinematic consistency, without any model.
 
     For white noise n and a per-episode constant offset c on each reading, a step's residual is
@@ -155,7 +132,8 @@ def noise_and_bias(task: str, logged: Logged, dt: float) -> dict[str, float]:
     small). Noise: std = 1.4826 MAD / sqrt(2) (robust to contact jolts). Bias: an episode's residuals sum
     to n_T - n_0 - c_v T dt, so -sum / (T dt) estimates c_v with variance 2 std^2 / (T dt)^2; with
     c ~ U(-b, b), E[estimate^2] = b^2 / 3 + that variance."""
-    res = [_kinematic_residuals(task, o, dt) for o in logged.observations]
+    dt = env.dt
+    res = [env.kinematic_residuals(o) for o in logged.observations]  # (T, k) per episode, the env's hook
     r = np.concatenate(res).ravel()
     noise = float(1.4826 * np.median(np.abs(r - np.median(r))) / math.sqrt(2))
     offsets, spread = [], []
@@ -205,7 +183,8 @@ def replay_env(task: str) -> Any:
     """The task's env with its replay hooks (``restore``, ``replay_context``, ``replay_step``), or a one-line
     refusal that says what the task lacks."""
     env = tasks.core(tasks.make(task))
-    missing = [h for h in ("restore", "replay_context", "replay_step", "set_values") if not hasattr(env, h)]
+    hooks = ("restore", "replay_context", "replay_step", "set_values", "replay_compared", "kinematic_residuals")
+    missing = [h for h in hooks if not hasattr(env, h)]
     if missing:
         raise CalibrationError(
             f"task {task} has no replay hooks ({', '.join(missing)}): calibrate replays logged actions from logged "
@@ -413,7 +392,7 @@ def calibrate(
             "replay_error_plus": math.sqrt(sens["plus"][p]),
             "identified": bool(identified),
         }
-    for p, v in noise_and_bias(task, logged, replay.env.dt).items():
+    for p, v in noise_and_bias(replay.env, logged).items():
         report[p] = {
             "estimate": v,
             "std": math.nan,
@@ -451,8 +430,8 @@ def calibrate(
             "horizon_steps": horizon,
             "stride_steps": stride,
             "segments": replay.n_segments,
-            "compared_observations": COMPARED[task][0],
-            "scales": COMPARED[task][1],
+            "compared_observations": list(replay.dims),
+            "scales": [float(1.0 / x) for x in replay.inv_scale],
         },
         "optimiser": {
             "name": f"CMA-ES (cma {cma.__version__})",
