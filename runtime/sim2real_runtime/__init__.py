@@ -1,4 +1,5 @@
-"""sim2real's deploy runtime: verify a policy bundle and run it at its control rate against a robot.
+"""sim2real's deploy runtime: verify a policy bundle (or an excitation routine) and run it at its control rate
+against a robot.
 
 numpy and onnxruntime only (no torch, gymnasium, MuJoCo or pickle). The full ``sim2real`` package
 re-exports it as ``sim2real.deploy``.
@@ -6,6 +7,7 @@ re-exports it as ``sim2real.deploy``.
 
 from sim2real_runtime.bundle import BUNDLE_FORMAT, Bundle, BundleError
 from sim2real_runtime.episodes import EpisodeLog, write_npz
+from sim2real_runtime.excite import Excitation, ExcitationError
 from sim2real_runtime.loop import RATE_TOLERANCE, CallbackRobot, ControlLoop, LoopStats, Robot, check_rate
 
 __all__ = [
@@ -16,6 +18,8 @@ __all__ = [
     "CallbackRobot",
     "ControlLoop",
     "EpisodeLog",
+    "Excitation",
+    "ExcitationError",
     "LoopStats",
     "Robot",
     "check_rate",

@@ -19,12 +19,14 @@ import numpy as np
 
 from sim2real_runtime.bundle import Bundle, BundleError
 from sim2real_runtime.episodes import EpisodeLog, write_npz
+from sim2real_runtime.excite import Excitation, ExcitationError
 from sim2real_runtime.loop import CallbackRobot, ControlLoop, Robot
 
 EXAMPLES = """examples:
   sim2real-deploy verify bundles/navigate-dr
   sim2real-deploy info bundles/navigate-dr
   sim2real-deploy run bundles/navigate-dr --driver my_robot:make_driver --steps 600 --log runs/robot-0.npz
+  sim2real-deploy run runs/collect/<run>/excite --driver my_robot:make_driver --steps 4000 --episodes 20 --log ex.npz
 
 A driver factory returns a sim2real_runtime.Robot, or a dict of callables: observe() -> observation
 (the bundle's layout and units; previous-action entries are filled by the loop), act(action),
@@ -98,15 +100,20 @@ class Recorder:
         ep.truncations.append(False)
 
     def until(self) -> bool:
-        """After each tick: close the episode when the driver says it is done; True once enough were run."""
-        if self.driver.done is None or not self.driver.done():
+        """After each tick: close the episode when the driver says it is done, or an excitation routine has played
+        its table out (then the episode is truncated, not terminated); True once enough were run."""
+        driver_done = self.driver.done is not None and self.driver.done()
+        routine_done = bool(getattr(self.loop.bundle, "done", False))
+        if not (driver_done or routine_done):
             return False
-        self._close(terminated=True)
+        self._close(terminated=driver_done)
         if self.max_episodes is not None and len(self.episodes) >= self.max_episodes:
             return True
         if self.driver.reset is not None:
             self.driver.reset()
         self.loop.new_episode()
+        if hasattr(self.loop.bundle, "new_episode"):
+            self.loop.bundle.new_episode()
         self.current = EpisodeLog(seed=len(self.episodes))
         return False
 
@@ -164,7 +171,9 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="print a bundle's metadata: task, rate, layouts with units and bounds")
     i.add_argument("bundle")
     i.add_argument("--json", action="store_true", help="print policy.json as it is")
-    r = sub.add_parser("run", help="run a bundle against your driver at the bundle's rate, with the safety rules")
+    r = sub.add_parser(
+        "run", help="run a bundle or an excitation routine against your driver at its rate, with the safety rules"
+    )
     r.add_argument("bundle")
     r.add_argument("--driver", required=True, help="module:factory building your robot (see the examples)")
     r.add_argument("--driver-arg", action="append", default=[], help="key=value passed to the factory (repeat)")
@@ -177,23 +186,54 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def load_artefact(path: str) -> Bundle | Excitation:
+    """A policy bundle, or an excitation routine (a directory holding ``excite.json``), verified."""
+    return Excitation.load(path) if (Path(path) / "excite.json").is_file() else Bundle.load(path)
+
+
+def excitation_text(ex: Excitation) -> str:
+    """An excitation routine as a robot engineer reads it: rate, length, signals, limits and guards."""
+    m = ex.meta
+    names = [a.get("name", str(i)) for i, a in enumerate(m.get("action", []))] or [str(i) for i in range(ex.action_dim)]
+    lines = [
+        f"excitation {ex.path}: task {m['task']}, {ex.control_rate_hz:g} Hz, {ex.steps} steps an episode "
+        f"({ex.steps / ex.control_rate_hz:g} s); ramps {m['ramp_steps']} steps; rate limit {m['rate_limit']:g} "
+        f"action units a step; safe action {[float(x) for x in ex.safe_action]}",
+    ]
+    for j, c in enumerate(m["channels"]):
+        lines.append(
+            f"  channel {j} ({names[j]}): {c['signal']}, amplitude {c['amplitude']:g} around {c['offset']:g}, "
+            f"band {c['band_hz'][0]:g}-{c['band_hz'][1]:g} Hz"
+        )
+    for g in ex.guards:
+        bound = f"< {g.below:g}" if g.below is not None else f"> {g.above:g}"
+        ahead = f" (looking {g.lookahead_s:g} s ahead)" if g.velocity else ""
+        lines.append(
+            f"  guard {g.name!r}: observation {list(g.observation)} {bound}{ahead} stops channel {g.channel} "
+            f"moving {'+' if g.blocks > 0 else '-'}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        bundle = Bundle.load(args.bundle)
+        bundle = load_artefact(args.bundle)
+        kind = "excitation" if isinstance(bundle, Excitation) else "bundle"
         if args.command == "verify":
-            print(f"bundle {bundle.path}: OK ({bundle.meta['task']}, {bundle.control_rate_hz:g} Hz, manifest verified)")
+            print(f"{kind} {bundle.path}: OK ({bundle.meta['task']}, {bundle.control_rate_hz:g} Hz, manifest verified)")
             return 0
         if args.command == "info":
-            print(json.dumps(bundle.meta, indent=2) if args.json else info_text(bundle))
+            text = excitation_text(bundle) if kind == "excitation" else info_text(bundle)
+            print(json.dumps(bundle.meta, indent=2) if args.json else text)
             return 0
         return _run(bundle, args)
-    except (BundleError, UsageError, ValueError, FileExistsError) as e:
+    except (BundleError, ExcitationError, UsageError, ValueError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
 
-def _run(bundle: Bundle, args: Any) -> int:
+def _run(bundle: Bundle | Excitation, args: Any) -> int:
     if args.steps < 1:
         raise UsageError(f"--steps {args.steps}: must be a positive number of control ticks")
     if args.episodes is not None and args.episodes < 1:
@@ -212,6 +252,8 @@ def _run(bundle: Bundle, args: Any) -> int:
         stats = loop.stats
     episodes = recorder.finish()
     summary = stats.summary()
+    if isinstance(bundle, Excitation):  # what the guards did (each stop: step and guard)
+        summary["guard_stops"] = len(bundle.stops)
     print(json.dumps({"episodes": len(episodes), **summary}))
     if args.log is not None and episodes:
         print(

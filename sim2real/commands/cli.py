@@ -69,6 +69,23 @@ def _from_policy(argv: list[str], key: str, with_algo: bool) -> list[str]:
     return [*argv, *extra]
 
 
+def _task_from_excitation(argv: list[str]) -> list[str] | None:
+    """``policy=<directory with excite.json>``: fill ``task=`` from the routine (None: not an excitation)."""
+    import json
+    from pathlib import Path
+
+    spec = _arg(argv, "policy")
+    path = Path(spec or "") / "excite.json"
+    if not spec or not path.is_file():
+        return None
+    if _arg(argv, "task"):
+        return argv
+    try:
+        return [*argv, f"task={json.loads(path.read_text())['task']}"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"policy={spec}: excite.json is malformed; rebuild it with collect policy=excite") from None
+
+
 def _compare(cfg: Any) -> None:
     from sim2real.transfer.compare import compare
 
@@ -348,8 +365,8 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
             argv = _from_policy(argv, "init", with_algo=True)
         elif name == "deploy":
             argv = _task_from_bundle(argv)
-        elif name == "collect" and _arg(argv, "policy") != "scripted":
-            argv = _from_policy(argv, "policy", with_algo=False)
+        elif name == "collect" and _arg(argv, "policy") not in ("scripted", "excite"):
+            argv = _task_from_excitation(argv) or _from_policy(argv, "policy", with_algo=False)
         elif name == "calibrate":
             argv = _task_from_dataset(argv)
         argv = _group_file(argv)

@@ -64,12 +64,35 @@ def rollout(
     return logs
 
 
-def policy_factory(spec: str, task: str) -> PolicyFactory:
-    """``scripted`` (the task's controller, bound to the env it drives) or a run directory / shipped policy."""
+def policy_factory(spec: str, task: str, excite: Any = None) -> PolicyFactory:
+    """``scripted`` (the task's controller, bound to the env it drives), ``excite`` (the task's excitation routine,
+    with ``excite`` overrides), a directory holding an ``excite.json`` (that routine, verified), or a run
+    directory / shipped policy."""
     if spec == "scripted":
         from sim2real.envs.scripted import scripted_policy
 
         return scripted_policy
+    if spec == "excite" or (Path(spec) / "excite.json").is_file():
+        from sim2real_runtime.excite import Excitation, ExcitationError
+
+        from sim2real.data.excite import excitation_for
+
+        try:
+            routine = Excitation.load(spec) if spec != "excite" else None
+        except ExcitationError as e:
+            raise ConfigError(f"policy={spec}: {e}") from None
+        if routine is not None and routine.meta["task"] != task:
+            raise ConfigError(
+                f"policy={spec}: the excitation was built for task '{routine.meta['task']}', not '{task}'"
+            )
+
+        def factory(env: gym.Env) -> Policy:
+            try:
+                return routine or excitation_for(env, excite)
+            except ExcitationError as e:
+                raise ConfigError(str(e)) from None
+
+        return factory
     from sim2real.learn.runs import resolve_policy
 
     src = resolve_policy(spec)
@@ -87,8 +110,15 @@ def collect(cfg: DictConfig) -> Path:
     episodes, rand, dyn = episodes_and_dynamics(cfg, task)
     noise, overwrite = float(cfg.action_noise), bool(cfg.overwrite)
     check_new(cfg.out, overwrite)  # a bad name or an existing dataset fails before any rollout
-    factory = policy_factory(str(cfg.policy), task)
-    logs = rollout(factory, task, episodes, int(cfg.seed), rand, dyn, float(noise))
+    excite = OmegaConf.to_container(cfg.excite, resolve=True) if cfg.get("excite") is not None else None
+    factory = policy_factory(str(cfg.policy), task, excite)
+    policies: list[Policy] = []  # the instance the rollout built (an excitation keeps its guard stops)
+
+    def keep(env: gym.Env) -> Policy:
+        policies.append(factory(env))
+        return policies[-1]
+
+    logs = rollout(keep, task, episodes, int(cfg.seed), rand, dyn, float(noise))
     meta = {
         "source": f"collect policy={cfg.policy}",
         "policy": str(cfg.policy),
@@ -97,7 +127,16 @@ def collect(cfg: DictConfig) -> Path:
         "action_noise": float(noise),
         "seed": int(cfg.seed),
     }
+    routine = policies[0] if policies and hasattr(policies[0], "stops") else None
+    if routine is not None:  # an identification experiment: its artefact, and what its guards did
+        meta["excitation"] = {k: v for k, v in routine.meta.items() if k not in ("observation", "action")}
+        meta["excitation_stops"] = len(routine.stops)
     path = write(cfg.out, task, logs, meta, overwrite, env_kwargs={"randomization": rand, "dynamics": dyn})
+    if routine is not None and routine.path is None:
+        saved = routine.save(Path(cfg.out_dir) / "excite")
+        print(f"collect: excitation routine -> {saved} (run it on the robot: sim2real-deploy run {saved} ...)")
+    if routine is not None:
+        print(f"collect: guard stops {len(routine.stops)} ({sorted({s['guard'] for s in routine.stops})})")
     info = read(path, task).summary()
     print(
         f"collect: {task} policy={cfg.policy} on {meta['dynamics_profile']} (action noise {noise}): "

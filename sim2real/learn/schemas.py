@@ -155,11 +155,21 @@ class Deploy:
 
 
 @dataclass
+class ExciteOverrides:
+    signal: str | None = _f(choices=("chirp", "multisine", "prbs", "steps", None))
+    amplitude: float | None = _f(0, 1)
+    band_hz: list[float] | None = None
+    duration_s: float | None = _f(0, open_lo=True)
+    seed: int = _f(0)
+
+
+@dataclass
 class Collect:
     task: Any = GROUP
     dr: Any = GROUP
     dynamics: Any = GROUP
     policy: str = MISSING
+    excite: ExciteOverrides = field(default_factory=ExciteOverrides)
     episodes: int = _f(1)
     action_noise: float = _f(0, 1)
     seed: int = _f(0)

@@ -67,6 +67,7 @@ class TaskSpec:
     calibrate_params: tuple[str, ...] = ()  # what ``calibrate`` estimates by default (needs replay hooks)
     conventions: str = ""  # frames and sign conventions a robot engineer needs to wire the observations
     observation_bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # name or glob -> (lo, hi)
+    excite: Mapping[str, Any] = field(default_factory=dict)  # identification signals and guards (sim2real.data.excite)
 
     def bounds_of(self, name: str) -> tuple[float, float] | tuple[None, None]:
         """The physical range of observation ``name`` (exact name first, then glob patterns), or (None, None)."""

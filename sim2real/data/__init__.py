@@ -1,0 +1,1 @@
+"""Logged data: Minari datasets, collection, the .npz import, calibration (real-to-sim)."""

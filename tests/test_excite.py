@@ -1,0 +1,158 @@
+"""Identification experiments: the excitation signals' limits, the artefact, the guards, every supported task in
+randomised simulation, collect and the torch-free runtime running the same routine."""
+
+import json
+
+import numpy as np
+import pytest
+from sim2real_runtime.excite import ChannelSignal, Excitation, ExcitationError, Guard, build
+
+from sim2real.data.collect import policy_factory, rollout
+from tests.helpers import run_cli
+
+RATE = 25.0
+
+
+def _routine(signal, steps=200, rate_limit=0.3, guards=()):
+    channels = [ChannelSignal(signal, 0.8, 0.0, (0.5, 5.0), seed=3), ChannelSignal("hold", 0.0, -1.0)]
+    return build("t", RATE, 6, np.array([0.0, -1.0]), channels, steps, 10, rate_limit, guards)
+
+
+@pytest.mark.parametrize("signal", ["chirp", "multisine", "prbs", "steps"])
+def test_signals_keep_bounds_ramps_and_rate_limit(signal):
+    ex = _routine(signal)
+    t = ex.table
+    assert t.shape == (200, 2) and np.all(np.abs(t) <= 1.0)
+    assert np.allclose(t[0], [0.0, -1.0]) and np.allclose(t[-1], [0.0, -1.0], atol=0.31)  # ramps from/to safe
+    steps = np.abs(np.diff(np.vstack([ex.safe_action, t]), axis=0))
+    assert steps.max() <= 0.3 + 1e-9  # the rate limit
+    assert np.allclose(t[:, 1], -1.0)  # a held channel stays at its offset
+    assert np.abs(t[20:180, 0]).max() > 0.5  # and the excited one is excited
+
+
+def test_steps_and_prbs_reverse_so_the_robot_does_not_drift():
+    for signal in ("prbs", "steps"):
+        raw = ChannelSignal(signal, 1.0, 0.0, (0.5, 5.0), seed=1).generate(400, RATE)
+        assert abs(raw.mean()) < 0.1, signal  # each level is followed by its opposite for as long
+
+
+def test_bad_specs_are_one_line():
+    with pytest.raises(ExcitationError, match="band_hz"):
+        build("t", RATE, 6, np.zeros(1), [ChannelSignal("chirp", 0.5, 0.0, (1.0, 20.0))], 100, 5, 0.5)
+    with pytest.raises(ExcitationError, match="signal='sine'"):
+        build("t", RATE, 6, np.zeros(1), [ChannelSignal("sine", 0.5)], 100, 5, 0.5)
+    with pytest.raises(ExcitationError, match="amplitude"):
+        build("t", RATE, 6, np.zeros(1), [ChannelSignal("chirp", 1.5)], 100, 5, 0.5)
+    with pytest.raises(ExcitationError, match="2 given, the task has 1"):
+        build("t", RATE, 6, np.zeros(1), [ChannelSignal("chirp"), ChannelSignal("hold")], 100, 5, 0.5)
+
+
+def test_artefact_round_trip_tamper_and_no_overwrite(tmp_path):
+    ex = _routine("prbs")
+    d = ex.save(tmp_path / "ex")
+    back = Excitation.load(d)
+    assert np.allclose(back.table, ex.table, atol=1e-6) and back.meta["task"] == "t"
+    with pytest.raises(FileExistsError):
+        ex.save(d)
+    body = json.loads((d / "excite.json").read_text())
+    body["table"][5][0] = 1.0
+    (d / "excite.json").write_text(json.dumps(body))
+    with pytest.raises(ExcitationError, match="SHA-256"):
+        Excitation.load(d)
+
+
+def test_guard_stops_one_direction_and_counts():
+    g = Guard("edge +x", (0,), 0, 1.0, above=0.2, velocity=(1,), lookahead_s=0.5)
+    ex = _routine("steps", guards=[g])
+    obs = np.zeros(6)
+    obs[0], obs[1] = 0.1, 0.3  # 0.1 m, moving +0.3 m/s: 0.25 m in 0.5 s, past the edge
+    sent = [ex(obs)[0] for _ in range(200)]
+    table = ex.table[:, 0]
+    assert all(s == 0.0 for s, c in zip(sent, table, strict=True) if c > 0)  # +x blocked
+    assert all(s == pytest.approx(c, abs=1e-6) for s, c in zip(sent, table, strict=True) if c <= 0)  # -x free
+    assert len(ex.stops) == int((table > 0).sum()) and ex.stops[0]["guard"] == "edge +x"
+    assert ex.done and np.allclose(ex(obs), ex.safe_action)  # past the table: the safe action
+
+
+@pytest.mark.parametrize("task", ["navigate", "grasp", "panda_lift", "hopper"])
+def test_excitation_stays_inside_every_limit_under_randomised_dynamics(task):
+    kept = []
+    factory = policy_factory("excite", task, {"seed": 0})
+    logs = rollout(lambda env: kept.append(factory(env)) or kept[-1], task, 3, 0, "wide", None, 0.0)
+    ex = kept[0]
+    for log in logs:
+        a, o = np.array(log.actions), np.array(log.observations)
+        assert np.all(np.abs(a) <= 1.0 + 1e-6)
+        if task == "navigate":  # no contact: a collision would have terminated the episode
+            assert not any(log.terminations) and o[:, 6:30].min() > 0.2
+        if task in ("grasp", "panda_lift"):  # the pinch point stays in its box, above the box on the table
+            assert o[:, 2].min() > 0.04 and np.abs(o[:, 0:2]).max() < 0.26
+            assert np.abs(o[:, 13:16]).max() < 0.05  # the box never moved: nothing touched it
+    rate = ex.meta["rate_limit"]
+    stopped = {s["step"] for s in ex.stops}
+    for log in logs:  # the rate limit holds except where a guard stopped a channel (a stop is immediate)
+        a = np.vstack([ex.safe_action, np.array(log.actions)])
+        jumps = np.abs(np.diff(a, axis=0)).max(axis=1)
+        assert all(j <= rate + 1e-5 for k, j in enumerate(jumps) if k not in stopped and k - 1 not in stopped)
+
+
+def test_collect_writes_the_artefact_and_the_runtime_runs_it(tmp_path, monkeypatch):
+    r = run_cli(
+        "collect",
+        "policy=excite",
+        "task=navigate",
+        "episodes=2",
+        "action_noise=0",
+        "excite.duration_s=8",
+        f"out={tmp_path / 'd' / 'ex-v0'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert r.returncode == 0, r.stderr
+    routine = tmp_path / "run" / "excite"
+    assert Excitation.load(routine).steps == 80
+    # the same routine from its artefact, in simulation: the same commands
+    r2 = run_cli(
+        "collect",
+        f"policy={routine}",
+        "episodes=2",
+        "action_noise=0",
+        f"out={tmp_path / 'd' / 'ex2-v0'}",
+        f"hydra.run.dir={tmp_path / 'run2'}",
+    )
+    assert r2.returncode == 0, r2.stderr
+    from sim2real.data.datasets import read
+
+    a = np.concatenate(read(tmp_path / "d" / "ex-v0", "navigate").actions)
+    b = np.concatenate(read(tmp_path / "d" / "ex2-v0", "navigate").actions)
+    assert np.allclose(a, b)
+    # the torch-free runtime runs it against a driver, episode by episode, and logs .npz
+    from sim2real_runtime.cli import main
+
+    (tmp_path / "bot.py").write_text(
+        "import numpy as np\n"
+        "def make():\n"
+        "    return {'observe': lambda: np.full(32, 1.5, np.float32), 'act': lambda a: None,\n"
+        "            'safe_stop': lambda: None}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    rc = main(
+        [
+            "run",
+            str(routine),
+            "--driver",
+            "bot:make",
+            "--steps",
+            "500",
+            "--episodes",
+            "3",
+            "--no-realtime",
+            "--log",
+            str(tmp_path / "robot.npz"),
+        ]
+    )
+    assert rc == 0
+    with np.load(tmp_path / "robot.npz") as z:
+        assert list(z["episode_lengths"]) == [80, 80, 80]
+        table = Excitation.load(routine).table  # nothing within 0.45 m: no guard acts, the table is what is sent
+        assert np.allclose(z["actions"][:80], table, atol=1e-6) and np.allclose(z["actions"][160:], table, atol=1e-6)
+    assert main(["info", str(routine)]) == 0
