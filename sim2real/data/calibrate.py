@@ -21,8 +21,8 @@ import gymnasium as gym
 import numpy as np
 
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
-from sim2real.sim import tasks
 from sim2real.learn.logged import Logged
+from sim2real.sim import tasks
 from sim2real.sim.dynamics import Values, param_spec
 
 # Search interval of each parameter (log-scaled for scales): wider than the `wide` presets.

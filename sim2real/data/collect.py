@@ -17,10 +17,10 @@ import torch as th
 from omegaconf import DictConfig, OmegaConf
 from sim2real_runtime.episodes import EpisodeLog
 
-from sim2real.learn.schemas import check
-from sim2real.learn.config import ConfigError, episodes_and_dynamics
 from sim2real.data.datasets import check_new, read, write
+from sim2real.learn.config import ConfigError, episodes_and_dynamics
 from sim2real.learn.evaluate import Policy, stored_policy, success_text
+from sim2real.learn.schemas import check
 from sim2real.learn.vec import make_env
 
 COLLECT_SEED_BASE = 1_500_000_000
