@@ -165,10 +165,19 @@ class NavigateEnv(Sim2RealEnv):
         rate = -(obs[:, 0] * obs[:, 3] + obs[:, 1] * obs[:, 4]) / dist  # d(goal distance)/dt, m/s
         return (np.diff(obs[:, 2]) - 0.5 * (rate[1:] + rate[:-1]) * self.dt)[:, None]
 
+    def replay_context(self, observations: np.ndarray, applied: np.ndarray) -> dict[str, np.ndarray]:
+        """The actions the wheels received (T, 2): :meth:`restore` finishes the control step a reading came from."""
+        return {"applied": np.asarray(applied, dtype=np.float64)}
+
     def restore(self, obs: np.ndarray, context: object, t: int) -> None:
         """The base at the arena centre heading +x (the robot frame is then the world frame) with the
         observed velocities, wheels rolling without slip, the goal where the observation puts it, and
-        the obstacles parked outside (the rangefinders are not replayed)."""
+        the obstacles parked outside (the rangefinders are not replayed).
+
+        A reading is taken on the last physics step of a control step, before that step integrates (5 ms
+        before the control boundary); with the previous applied action known (``context``), that last physics
+        step is run, so the replay starts at the boundary, as the logged robot did (at the torque-limited
+        accelerations of an excitation, 5 ms of yaw rate moves a goal 3 m away by centimetres)."""
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
         q, v = self._base_q, self._base_v
@@ -184,6 +193,10 @@ class NavigateEnv(Sim2RealEnv):
         self.collisions = 0
         self._last_action = np.asarray(obs[6 + N_RAYS :], dtype=np.float64)
         mujoco.mj_forward(m, d)
+        applied = context.get("applied") if isinstance(context, dict) else None
+        if applied is not None and t > 0:
+            self._task_command(applied[t - 1])
+            mujoco.mj_step(m, d)
         self.dyn.guard.arm(d)
 
     # -- control, observation, reward ---------------------------------------------------------

@@ -122,6 +122,12 @@ def _collect(cfg: Any) -> None:
     collect(cfg)
 
 
+def _design(cfg: Any) -> None:
+    from sim2real.commands.design_cmd import design_cmd
+
+    design_cmd(cfg)
+
+
 def _calibrate(cfg: Any) -> None:
     from sim2real.commands.calibrate_cmd import calibrate_cmd
 
@@ -196,6 +202,7 @@ COMMANDS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "sweep": ("sweep", _sweep),
     "collect": ("collect", _collect),
     "calibrate": ("calibrate", _calibrate),
+    "design": ("design", _design),
 }
 
 

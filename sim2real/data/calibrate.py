@@ -260,27 +260,42 @@ def _sensitivity(replay: Replay, est: Values, names: list[str], n: int, seed: in
         p: np.mean([math.sqrt(v) for v in (up[p], down[p]) if math.isfinite(v)]) / math.sqrt(base) - 1 for p in names
     }
     combos = _identified_directions(hess, cont, est, base, n) if d else []
+    flat = _identified_directions(hess, cont, est, base, n, flat=True) if d else []
     corr = {}
     for i, p in enumerate(cont):
         for j in range(i):
             denom = math.sqrt(abs(cov[i, i] * cov[j, j]))
             if denom > 0 and not (unbounded[i] or unbounded[j]):
                 corr[f"{cont[j]}:{p}"] = float(cov[i, j] / denom)
-    return {"rise": rise, "std": marginal, "corr": corr, "minus": down, "plus": up, "combinations": combos}
+    return {
+        "rise": rise,
+        "std": marginal,
+        "corr": corr,
+        "minus": down,
+        "plus": up,
+        "combinations": combos,
+        "flat": flat,
+    }
 
 
-def _identified_directions(hess: np.ndarray, cont: list[str], est: Values, base: float, n: int) -> list[dict]:
+FLAT = 0.5  # a principal direction whose Laplace std (log units) exceeds this is one the data cannot see
+
+
+def _identified_directions(
+    hess: np.ndarray, cont: list[str], est: Values, base: float, n: int, flat: bool = False
+) -> list[dict]:
     """The combinations of parameters the data pins down even when the parameters alone are not: principal
     directions of the Hessian in log-parameters (scales) whose Laplace std is below 10 %, e.g.
-    ``log actuator_gain_scale - log mass_scale`` when gain and mass are only seen as a ratio."""
+    ``log actuator_gain_scale - log mass_scale`` when gain and mass are only seen as a ratio. With ``flat``:
+    the directions the data cannot see instead (std above :data:`FLAT`, or no curvature at all), e.g.
+    ``log actuator_gain_scale + log mass_scale`` for that ratio."""
     jac = np.array([est[p] if param_spec(p).kind == "scale" else 1.0 for p in cont])
     lam, vec = np.linalg.eigh(hess * np.outer(jac, jac))
+    top = max(float(lam.max()), 1e-12)
     out = []
     for k in np.argsort(lam)[::-1]:
-        if lam[k] <= 0:
-            continue
-        std = math.sqrt(2 * base / (n * lam[k]))
-        if std > MAX_REL_STD:
+        std = math.sqrt(2 * base / (n * lam[k])) if lam[k] > 1e-6 * top else math.inf
+        if flat != (std > FLAT) or (not flat and std > MAX_REL_STD):
             continue
         v = vec[:, k] * np.sign(vec[np.argmax(np.abs(vec[:, k])), k])
         terms = {
@@ -420,6 +435,7 @@ def calibrate(
         "identified": {p: r["identified"] for p, r in report.items()},
         "correlation": sens["corr"],
         "identified_combinations": sens["combinations"],
+        "flat_directions": sens["flat"],  # what the data cannot see (name the experiment that would: sim2real design)
         "parameters": report,
         "replay_error_before": before.rms,
         "replay_error_after": after.rms,

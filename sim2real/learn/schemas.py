@@ -179,6 +179,19 @@ class Collect:
 
 
 @dataclass
+class Design:
+    task: Any = GROUP
+    dynamics: Any = GROUP
+    params: list[str] | None = None
+    candidates: list[str] = field(default_factory=list)
+    episodes: int = _f(1)
+    target_rel_std: float = _f(0, 1, open_lo=True)
+    action_noise: float = _f(0, 1)
+    seed: int = _f(0)
+    out_dir: str = MISSING
+
+
+@dataclass
 class Calibrate:
     task: Any = GROUP
     data: str = MISSING
@@ -285,6 +298,7 @@ SCHEMAS: dict[str, type] = {
     "deploy": Deploy,
     "collect": Collect,
     "calibrate": Calibrate,
+    "design": Design,
     "compare": Compare,
     "sweep": Sweep,
     "unit": Unit,

@@ -1,0 +1,138 @@
+"""Identification experiments against task logs: what calibration recovers from the task's excitation routine
+and from the scripted controller's own motions, on named target profiles, with the design step's prediction.
+
+For each profile and each source (``excite``: ``sim2real collect policy=excite action_noise=0``; ``scripted``:
+the task's controller with 0.1 exploration noise), ``--episodes`` episodes are logged on the profile (its
+noise, bias, latency and deadzone included), then ``sim2real calibrate params=[...]`` estimates the parameters.
+The profile's true values are read from the dataset's episode metadata *here only*, to score the estimates.
+``sim2real design`` first predicts, from the simulator alone at the profile's values, each source's relative
+std (and the episodes that would reach 10 %). Runs two jobs at a time.
+
+    .venv/bin/python benchmarks/identification.py --task navigate --profiles real heavy slippery \\
+        --params actuator_gain_scale mass_scale damping_scale action_latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+
+def cli(*cmd: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sim2real.commands.cli", *cmd], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def one(task: str, profile: str, source: str, args: argparse.Namespace) -> dict:
+    out = args.out / task / profile / source
+    data = args.out / "data" / f"{task}-{profile}-{source}-v0"
+    noise = "0" if source == "excite" else str(args.action_noise)
+    collect_s = cli(
+        "collect",
+        f"policy={source}",
+        f"task={task}",
+        f"dynamics={profile}",
+        f"episodes={args.episodes}",
+        f"action_noise={noise}",
+        f"seed={args.seed}",
+        f"out={data}",
+        f"hydra.run.dir={out / 'collect'}",
+    )
+    params = "[" + ",".join(args.params) + "]"
+    cal_s = cli(
+        "calibrate",
+        f"data={data}",
+        f"params={params}",
+        f"seed={args.seed}",
+        f"budget={args.budget}",
+        f"hydra.run.dir={out / 'calibrate'}",
+    )
+    from sim2real.data.datasets import read
+
+    result = json.loads((out / "calibrate" / "calibration.json").read_text())
+    true = read(data, task).true_dynamics[0]  # scoring only
+    return {
+        "profile": profile,
+        "source": source,
+        "result": result,
+        "true": true,
+        "collect_s": collect_s,
+        "calibrate_s": cal_s,
+    }
+
+
+def predict(task: str, profile: str, args: argparse.Namespace) -> dict:
+    out = args.out / task / profile / "design"
+    params = "[" + ",".join(p for p in args.params if p != "action_latency") + "]"
+    s = cli(
+        "design",
+        f"task={task}",
+        f"dynamics={profile}",
+        f"params={params}",
+        "candidates=[excite,scripted]",
+        f"episodes={args.design_episodes}",
+        f"hydra.run.dir={out}",
+    )
+    return {"profile": profile, "design": json.loads((out / "design.json").read_text()), "seconds": s}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--task", default="navigate")
+    ap.add_argument("--profiles", nargs="+", default=["real"])
+    ap.add_argument("--sources", nargs="+", default=["excite", "scripted"])
+    ap.add_argument("--params", nargs="+", default=["actuator_gain_scale", "mass_scale"])
+    ap.add_argument("--episodes", type=int, default=20)
+    ap.add_argument("--design-episodes", type=int, default=8)
+    ap.add_argument("--action-noise", type=float, default=0.1)
+    ap.add_argument("--budget", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("runs/bench/identification"))
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    jobs = [(p, s) for p in args.profiles for s in args.sources]
+    with ThreadPoolExecutor(2) as pool:
+        designs = list(pool.map(lambda p: predict(args.task, p, args), args.profiles))
+        outs = list(pool.map(lambda j: one(args.task, j[0], j[1], args), jobs))
+    print(f"task {args.task}: {args.episodes} episodes per source, CMA-ES budget {args.budget}, seed {args.seed}")
+    for d in designs:
+        n = d["design"]["episodes_simulated"]
+        print(
+            f"\n== design ({d['profile']}, {n} simulated episodes, {d['seconds']:.0f} s): "
+            f"std at {args.episodes} episodes"
+        )
+        for row in d["design"]["ranked"]:
+            k = d["design"]["episodes_simulated"] / args.episodes
+            cells = [f"{p} {v['rel_std'] * math.sqrt(k):.1%}" for p, v in row["parameters"].items()]
+            print(f"  {row['candidate']:9s} " + "; ".join(cells))
+            for f in row["flat_directions"]:
+                print(f"  {'':9s} flat: {f['direction']}")
+    for o in outs:
+        r = o["result"]
+        print(
+            f"\n== {o['profile']} / {o['source']}: replay error {r['replay_error_before']:.3f} -> "
+            f"{r['replay_error_after']:.3f}; collect {o['collect_s']:.0f} s, calibrate {o['calibrate_s']:.0f} s"
+        )
+        print(f"{'parameter':22s} {'true':>7s} {'estimate':>9s} {'std':>7s} {'error':>7s}  identified")
+        for p in args.params:
+            est, t = r["estimate"][p], o["true"].get(p, math.nan)
+            absolute = p in ("action_latency", "actuator_deadzone", "payload_mass")
+            err = est - t if absolute else (est / t - 1 if t else math.nan)
+            fmt = f"{err:+7.3f}" if absolute else f"{err:+7.1%}"
+            print(f"{p:22s} {t:7.3f} {est:9.3f} {r['std'][p]:7.3f} {fmt}  {r['identified'][p]}")
+        for c in r.get("identified_combinations", []):
+            print(f"  identifiable combination: {c['direction']} (std {c['std']:.1%})")
+    print(f"\nwall-clock {time.perf_counter() - t0:.0f} s")
+    summary = {"designs": designs, "calibrations": outs}
+    (args.out / f"{args.task}-summary.json").write_text(json.dumps(summary, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
