@@ -6,7 +6,7 @@ the task's controller with 0.1 exploration noise), ``--episodes`` episodes are l
 noise, bias, latency and deadzone included), then ``sim2real calibrate params=[...]`` estimates the parameters.
 The profile's true values are read from the dataset's episode metadata *here only*, to score the estimates.
 ``sim2real design`` first predicts, from the simulator alone at the profile's values, each source's relative
-std (and the episodes that would reach 10 %). Runs two jobs at a time.
+std (and the episodes that would reach 10 %). Runs ``--jobs`` (2) jobs at a time.
 
     .venv/bin/python benchmarks/identification.py --task navigate --profiles real heavy slippery \\
         --params actuator_gain_scale mass_scale damping_scale action_latency
@@ -95,10 +95,11 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("runs/bench/identification"))
+    ap.add_argument("--jobs", type=int, default=2, help="parallel jobs (one per core)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     jobs = [(p, s) for p in args.profiles for s in args.sources]
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(args.jobs) as pool:
         designs = list(pool.map(lambda p: predict(args.task, p, args), args.profiles))
         outs = list(pool.map(lambda j: one(args.task, j[0], j[1], args), jobs))
     print(f"task {args.task}: {args.episodes} episodes per source, CMA-ES budget {args.budget}, seed {args.seed}")
