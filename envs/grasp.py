@@ -222,6 +222,11 @@ class GraspEnv(Sim2RealEnv):
         d.qpos[0:3] = start
         d.ctrl[:3] = start
         self._target = start.copy()
+        self._place_box(rng)
+
+    def _place_box(self, rng: np.random.Generator) -> None:
+        """The box on the table: x, y ~ U(-0.1, 0.1) m, yaw ~ U(-0.4, 0.4) rad, its size from the model."""
+        d = self.data
         self._half = self.model.geom_size[self._obj_geom].copy()
         yaw = rng.uniform(-0.4, 0.4)
         q = self._obj_qadr
@@ -245,10 +250,14 @@ class GraspEnv(Sim2RealEnv):
         ctrl[0:3] = self._target
         ctrl[3] = ctrl[4] = (action[3] + 1.0) * 0.5 * FINGER_TRAVEL
 
+    def _finger_gap(self, s: np.ndarray) -> float:
+        """The gap between the pads (m) from the finger joint readings (here: closing travel)."""
+        return 2 * FINGER_TRAVEL - s[6] - s[7]
+
     def _task_observe(self) -> np.ndarray:
         s, o = self.data.sensordata, self._obs
         o[0:6] = s[0:6]
-        o[6] = 2 * FINGER_TRAVEL - s[6] - s[7]
+        o[6] = self._finger_gap(s)
         o[7:10] = s[8:11]
         np.subtract(s[8:11], s[0:3], out=o[10:13])
         o[13:16] = s[11:14]

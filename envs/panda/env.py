@@ -191,31 +191,15 @@ class PandaLiftEnv(GraspEnv):
         d.ctrl[:ARM_DOFS] = q
         d.qpos[7] = d.qpos[8] = d.ctrl[7] = d.ctrl[8] = FINGER_TRAVEL
         self._target = start.copy()
-        self._half = self.model.geom_size[self._obj_geom].copy()
-        yaw = rng.uniform(-0.4, 0.4)
-        q = self._obj_qadr
-        d.qpos[q : q + 7] = [
-            rng.uniform(-0.1, 0.1),
-            rng.uniform(-0.1, 0.1),
-            self._half[2] + 1e-4,
-            np.cos(yaw / 2),
-            0.0,
-            0.0,
-            np.sin(yaw / 2),
-        ]
-        self._held = 0
+        self._place_box(rng)
+
+    def _finger_gap(self, s: np.ndarray) -> float:
+        return s[6] + s[7]  # the Panda's finger joints read opening travel
 
     def _task_observe(self) -> np.ndarray:
-        s, o, d = self.data.sensordata, self._obs, self.data
-        o[0:6] = s[0:6]
-        o[6] = s[6] + s[7]
-        o[7:10] = s[8:11]
-        np.subtract(s[8:11], s[0:3], out=o[10:13])
-        o[13:16] = s[11:14]
-        o[16:19] = self._half
-        o[19:23] = self._last_action
-        o[23:30] = d.qpos[:ARM_DOFS]
-        o[30:37] = d.qvel[:ARM_DOFS]
+        o = super()._task_observe()  # Grasp-v0's 23 entries
+        o[23:30] = self.data.qpos[:ARM_DOFS]
+        o[30:37] = self.data.qvel[:ARM_DOFS]
         return o
 
     # -- replay of logged observations (calibration) ------------------------------------------
