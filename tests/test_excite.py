@@ -74,7 +74,7 @@ def test_guard_stops_one_direction_and_counts():
     assert ex.done and np.allclose(ex(obs), ex.safe_action)  # past the table: the safe action
 
 
-@pytest.mark.parametrize("task", ["navigate", "grasp", "panda_lift", "hopper"])
+@pytest.mark.parametrize("task", ["navigate", "grasp", "panda_lift", "hopper", "pusher"])
 def test_excitation_stays_inside_every_limit_under_randomised_dynamics(task):
     kept = []
     factory = policy_factory("excite", task, {"seed": 0})
