@@ -3,7 +3,7 @@
 # protocol: compare pretrains one randomised-sim run per seed and one nominal-sim baseline itself, and seed i's
 # zero-shot, fine-tuning and scratch units all start from pretraining run i. Each stage prints its wall-clock.
 #
-#   benchmarks/transfer.sh [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|all]   (default: all, in order)
+#   benchmarks/transfer.sh [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|panda|all]   (default: all, in order)
 #
 # Later stages reuse the earlier ones' units (same out= directory, same pretraining runs), so only what is new
 # runs. SIM2REAL (default .venv/bin/sim2real) and OUT (default runs/compare) can be set in the environment, and
@@ -88,6 +88,14 @@ negative() {  # negative transfer and its mitigations: Hopper pretrained with ac
     fallback.episodes=10 out=$OUT/hopper-real-negative ${NEGATIVE_JOBS:+n_jobs=$NEGATIVE_JOBS} $J
 }
 
+panda() {  # the Panda lift, 5 paired seeds starting from the learning benchmark's runs (trained first with
+  # benchmarks/learning.py --task panda_lift --seeds 0 1 2 3 4 and, for the baseline, --seeds 0 1 2
+  # --out runs/bench_nominal -- dr=none)
+  local r=$PWD/runs/bench/panda_lift n=$PWD/runs/bench_nominal/panda_lift
+  timed $S compare task=panda_lift dynamics=real "pretrained=[$r/s0,$r/s1,$r/s2,$r/s3,$r/s4]" \
+    "baseline=[$n/s0,$n/s1,$n/s2]" seeds=5 "budgets=[10000,30000,100000]" out=$OUT/panda_lift-real-paired $J
+}
+
 case $what in
   main) main ;;
   scopes) scopes ;;
@@ -96,6 +104,7 @@ case $what in
   l2sp_nav) l2sp_nav ;;
   sequence) sequence ;;
   negative) negative ;;
-  all) main; scopes; l2sp; l2sp_long; l2sp_nav; sequence; negative ;;
-  *) echo "usage: $0 [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|all]" >&2; exit 2 ;;
+  panda) panda ;;
+  all) main; scopes; l2sp; l2sp_long; l2sp_nav; sequence; negative; panda ;;
+  *) echo "usage: $0 [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|panda|all]" >&2; exit 2 ;;
 esac
