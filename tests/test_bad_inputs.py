@@ -111,6 +111,12 @@ def world(tmp_path_factory):
     (root / "file.txt").write_text("mine")
     (root / "stray").mkdir()
     (root / "stray" / "keep.txt").write_text("mine")
+    from sim2real_runtime.excite import ChannelSignal, build
+
+    routine = build("navigate", 10.0, 32, np.zeros(2), [ChannelSignal("chirp"), ChannelSignal("hold")], 50, 5, 0.5)
+    routine.save(root / "excite")
+    body = (root / "excite" / "excite.json").read_text()
+    (root / "excite" / "excite.json").write_text(body.replace('"rate_limit": 0.5', '"rate_limit": 2.0'))  # tampered
     return root
 
 
@@ -240,6 +246,20 @@ def _cases(w: Path, t: Path) -> dict[str, tuple[list, str]]:
             "episodes",
         ),
         "collect-overwrite-word": ([*co, "overwrite=maybe", f"out={t / 'c-v0'}"], "overwrite"),
+        "excite-band": (
+            ["collect", "policy=excite", "task=navigate", "episodes=1", "excite.band_hz=[3,1]", f"out={t / 'c-v0'}"],
+            "band_hz",
+        ),
+        "excite-amplitude": (
+            ["collect", "policy=excite", "task=navigate", "episodes=1", "excite.amplitude=2", f"out={t / 'c-v0'}"],
+            "excite.amplitude",
+        ),
+        "excite-signal": (
+            ["collect", "policy=excite", "task=navigate", "episodes=1", "excite.signal=sine", f"out={t / 'c-v0'}"],
+            "excite.signal",
+        ),
+        "excite-tampered": (["collect", f"policy={w / 'excite'}", "episodes=1", f"out={t / 'c-v0'}"], "SHA-256"),
+        "design-candidate": (["design", "task=navigate", "candidates=[random]"], "candidates"),
         # data import / info
         "import-success-strings": (["data", "import", t / "yes.npz", "task=navigate", f"out={t / 'i-v0'}"], "success"),
         "import-mid-termination": (
