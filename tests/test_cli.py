@@ -1,4 +1,5 @@
 """The command line explains itself: the subcommand list, each subcommand's help, shell completion."""
+import pytest
 
 import os
 import shutil
@@ -114,3 +115,9 @@ def test_every_command_config_is_typed_by_its_schema_and_adds_no_keys():
             cfg = compose(name, overrides=overrides)
             assert OmegaConf.get_type(cfg) is SCHEMAS[name], name
             assert keys(OmegaConf.to_container(cfg, resolve=False)) == keys(yaml.safe_load(text)), name
+
+
+@pytest.mark.parametrize("name", [c for c in PUBLIC if c != "data"])
+def test_every_subcommand_has_help(name):
+    r = run_cli(name, "--help")
+    assert r.returncode in (0, None) and r.stdout.startswith(f"sim2real {name}:"), r.stderr[-500:]

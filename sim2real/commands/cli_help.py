@@ -44,6 +44,13 @@ def overview(commands: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _yaml_text(config_name: str) -> str:
+    from importlib import resources
+
+    f = resources.files("sim2real.configs").joinpath(f"{config_name}.yaml")
+    return f.read_text() if f.is_file() else ""
+
+
 def command_help(command: str, config_name: str, overrides: list[str]) -> str:
     """``sim2real <command> --help``: what it does, an example, the config groups it takes with their options,
     and its settings with their defaults (the tuning group and Hydra's internals left out)."""
@@ -54,7 +61,10 @@ def command_help(command: str, config_name: str, overrides: list[str]) -> str:
     desc, example = describe(command)
     with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
-        cfg = compose(config_name, overrides=[o for o in overrides if "=" in o and not o.startswith("-")])
+        given = [o for o in overrides if "=" in o and not o.startswith("-")]
+        if not any(o.startswith("task=") for o in given) and "task: ???" in _yaml_text(config_name):
+            given.append("task=navigate")  # a command whose task is required: show its settings for navigation
+        cfg = compose(config_name, overrides=given)
         groups = {}
         for group in loader.list_groups(""):
             if group in HIDDEN_GROUPS or group not in cfg:
