@@ -1,11 +1,11 @@
 """The command line explains itself: the subcommand list, each subcommand's help, shell completion."""
-import pytest
-
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from sim2real.commands.cli import PUBLIC
 from tests.helpers import run_cli
