@@ -31,17 +31,17 @@ class PandaLiftEnv(GraspEnv):
 
     The model is the Panda of the installed ``gymnasium-robotics`` package, composed with a table and a box by
     :mod:`sim2real.envs.panda.model` (which lists every change). The arm's base stands at x = -0.55 m in the
-    table frame of ``Grasp-v0`` (origin at the table-top centre, z up). Physics at 2 ms, control at 25 Hz.
+    table frame of ``Grasp-v0`` (origin at the table-top centre, z up). Physics at 1 ms, control at 25 Hz.
 
     **Controller** (inside the env, every control step): the action moves a commanded pinch-point position by
     up to ``MAX_STEP`` = 0.02 m per axis (kept within ``MAX_LEAD`` = 0.02 m of the measured point and inside
     the workspace box x, y in [-0.25, 0.25] m, z in [0.02, 0.35] m). One damped-least-squares step on MuJoCo's
     6 x 7 site Jacobian (lambda = 0.05) turns the position error and the orientation error to "hand down,
     jaw along y" (weight 1 m/rad) into joint targets, with a null-space pull of 0.2 per step toward the home
-    posture; targets are clipped to the joint ranges. The arm's own position servos track the targets: the
-    asset's gains, kp = 870 N m/rad (joints 1-4) and 120 N m/rad (5-7), joint damping 100 and 10 N m s/rad,
-    torque limits 87 and 12 N m (servo and gravity compensation together). The fingers are position servos
-    (kp 500 N/m, limit 70 N each).
+    posture; targets are clipped to the joint ranges. Joint servos track the targets: PD laws with kp = 3000
+    N m/rad and kv = 80 N m s/rad (joints 1-4), 400 and 8 (joints 5-7), passive joint damping 1 and 0.3 N m s/rad,
+    the real torque limits 87 and 12 N m (servo and gravity compensation together). The fingers are the asset's
+    position servos (kp 500 N/m, limit 70 N each).
 
     **Action** (4,), each in [-1, 1], the layout of ``Grasp-v0``:
 

@@ -15,8 +15,11 @@ What the composition changes (all documented in the README's "Panda lift" sectio
   (``actuatorgravcomp``, so compensation and servo share the torque limits), as the real robot's controller
   compensates its own model; a payload or a link-mass shift is *not* compensated (see
   :func:`sim2real.sim.perturb.apply_to_model`);
+- servos: PD laws (:data:`SERVO_KP`, :data:`SERVO_KV`, passive :data:`JOINT_DAMPING`) instead of the asset's
+  stiffness 870 / 120 N m/rad and joint damping 100 / 10 N m s/rad, under which the arm trailed its target by
+  0.1 s and a Cartesian loop oscillated under latency; the asset's torque limits stay;
 - the scene: the robot's base on a table whose top is z = 0 at x = -0.55 m (table frame as ``Grasp-v0``),
-  a box with a free joint, a camera; timestep 2 ms (the asset's), implicit-fast integration, elliptic cones.
+  a box with a free joint, a camera; timestep 1 ms, implicit-fast integration, elliptic cones.
 """
 
 from __future__ import annotations
