@@ -9,7 +9,15 @@ import pytest
 
 from sim2real.learn.runs import resolve_policy, shipped_policies
 
-NAMES = ["grasp-dr", "grasp-nominal", "navigate-dr", "navigate-nominal", "panda_lift-dr", "panda_lift-nominal"]
+NAMES = [
+    "grasp-dr",
+    "grasp-nominal",
+    "navigate-dr",
+    "navigate-nominal",
+    "panda_lift-dr",
+    "panda_lift-nominal",
+    "panda_lift-wide",
+]
 
 
 def test_all_are_shipped():
@@ -24,7 +32,7 @@ def test_shipped_policy_is_small_and_documented(name):
     ev = src.meta["shipped_evaluation"]
     assert {"nominal", "default_randomization", "real"} <= set(ev)
     assert src.meta["commit"] and src.meta["config"]
-    expected = "none" if name.endswith("nominal") else "default"
+    expected = {"nominal": "none", "wide": "wide"}.get(name.rsplit("-", 1)[1], "default")
     assert src.meta["randomization"]["name"] == expected
 
 
