@@ -6,7 +6,8 @@ resets included:
 - env steps/s and physics steps/s (env steps/s x substeps per control step);
 - raw ``mujoco.mj_step`` on the same model, called once per physics step from Python (as
   ``../shared/checks/env_contract.py`` does), two ways: (a) from a fresh ``MjData`` at rest and
-  (b) replaying the control inputs the env sent, so the contacts and joint limits match the env's;
+  (b) replaying the control inputs the env sent, each episode from the env's start state and with that
+  episode's dynamics values, so the contacts and joint limits match the env's;
 - the ratios env / raw. Each figure is the median of ``--repeats`` runs of ``--steps`` control steps.
 
     .venv/bin/python benchmarks/env_throughput.py [--steps 2000] [--repeats 5]
@@ -25,6 +26,12 @@ import sim2real.envs  # noqa: F401
 from sim2real.sim import tasks
 
 
+def episode_start(env: gym.Env) -> tuple:
+    """The state and dynamics values an episode starts from (after ``reset``)."""
+    u = env.unwrapped
+    return u.data.qpos.copy(), u.data.qvel.copy(), dict(tasks.core(env).dynamics_values)
+
+
 def measure(env_id: str, kwargs: dict, steps: int, repeats: int) -> dict[str, float]:
     env = gym.make(env_id, **kwargs)
     u = env.unwrapped
@@ -41,13 +48,16 @@ def measure(env_id: str, kwargs: dict, steps: int, repeats: int) -> dict[str, fl
             if terminated or truncated:
                 env.reset()
         env_rates.append(steps / (time.perf_counter() - t))
-        # record the controls the env produced (outside the timed loop)
+        # record the controls the env produced, and each episode's start (state and dynamics), outside the timed loop
+        starts = {}
         env.reset(seed=1)
-        for a in actions:
+        starts[0] = episode_start(env)
+        for k, a in enumerate(actions):
             _, _, terminated, truncated, _ = env.step(a)
             ctrls.append(u.data.ctrl.copy())
             if terminated or truncated:
                 env.reset()
+                starts[k + 1] = episode_start(env)
         model = u.model
         data = mujoco.MjData(model)
         t = time.perf_counter()
@@ -55,8 +65,13 @@ def measure(env_id: str, kwargs: dict, steps: int, repeats: int) -> dict[str, fl
             mujoco.mj_step(model, data)
         rest_rates.append(steps * substeps / (time.perf_counter() - t))
         data = mujoco.MjData(model)
+        core = tasks.core(env)
         t = time.perf_counter()
-        for c in ctrls:
+        for k, c in enumerate(ctrls):
+            if k in starts:  # the same workload: each episode from the env's start state, with its dynamics
+                qpos, qvel, values = starts[k]
+                core.set_values(values)
+                data.qpos[:], data.qvel[:] = qpos, qvel
             data.ctrl[:] = c
             for _ in range(substeps):
                 mujoco.mj_step(model, data)
