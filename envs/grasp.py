@@ -139,12 +139,7 @@ class GraspEnv(Sim2RealEnv):
         pinch = smooth_positions(observations[:, 0:3], observations[:, 3:6], self.dt)
         obj = smooth_positions(observations[:, 7:10], observations[:, 13:16], self.dt)
         joints = pinch - self._pinch_offset
-        targets = np.empty((len(applied) + 1, 3))
-        targets[0] = joints[0]
-        for j in range(len(applied)):
-            t = targets[j] + applied[j, :3] * MAX_STEP
-            t = np.minimum(np.maximum(t, joints[j] - MAX_LEAD), joints[j] + MAX_LEAD)
-            targets[j + 1] = np.minimum(np.maximum(t, self._lo), self._hi)
+        targets = rebuild_targets(joints[0], joints, applied[:, :3], MAX_STEP, MAX_LEAD, self._lo, self._hi)
         return {"targets": targets, "pinch": pinch, "object": obj}
 
     def restore(self, obs: np.ndarray, context: dict[str, np.ndarray], t: int) -> None:
@@ -282,6 +277,27 @@ class GraspEnv(Sim2RealEnv):
         off_table = abs(ox) > TABLE_HALF or abs(oy) > TABLE_HALF or oz < -0.05
         info = {"is_success": success, "grasped": grasped, "lift_height": lift, "dropped": off_table}
         return terms, off_table, info
+
+
+def rebuild_targets(
+    start: np.ndarray,
+    measured: np.ndarray,
+    applied: np.ndarray,
+    max_step: float,
+    max_lead: float,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> np.ndarray:
+    """The Cartesian command before each step, (T + 1, 3) in m, as ``_task_command`` builds it: from ``start``, each
+    applied displacement (action units x ``max_step`` m) added, kept within ``max_lead`` m of the ``measured``
+    position and inside [``lo``, ``hi``]."""
+    targets = np.empty((len(applied) + 1, 3))
+    targets[0] = start
+    for j in range(len(applied)):
+        t = targets[j] + applied[j] * max_step
+        t = np.minimum(np.maximum(t, measured[j] - max_lead), measured[j] + max_lead)
+        targets[j + 1] = np.minimum(np.maximum(t, lo), hi)
+    return targets
 
 
 def smooth_positions(pos: np.ndarray, vel: np.ndarray, dt: float, half_window: int = 3) -> np.ndarray:

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import mujoco
 import numpy as np
-from sim2real.envs.grasp import HOLD_STEPS, LIFT_HEIGHT, GraspEnv, smooth_positions  # noqa: F401 (re-exported)
+from sim2real.envs.grasp import GraspEnv, rebuild_targets, smooth_positions
 from sim2real.envs.panda.model import panda_lift_xml
 
 from sim2real.sim.dynamics import PARAMS
@@ -209,12 +209,9 @@ class PandaLiftEnv(GraspEnv):
         start, where the arm rests at its command) and the applied displacements."""
         pinch = smooth_positions(observations[:, 0:3], observations[:, 3:6], self.dt)
         obj = smooth_positions(observations[:, 7:10], observations[:, 13:16], self.dt)
-        targets = np.empty((len(applied) + 1, 3))
-        targets[0] = observations[0, 0:3]  # at reset the arm rests at its command (the smoothing is worst at the ends)
-        for j in range(len(applied)):
-            t = targets[j] + applied[j, :3] * MAX_STEP
-            t = np.minimum(np.maximum(t, pinch[j] - MAX_LEAD), pinch[j] + MAX_LEAD)
-            targets[j + 1] = np.minimum(np.maximum(t, self._lo), self._hi)
+        # at reset the arm rests at its command: start from the first reading (the smoothing is worst at the ends)
+        start = observations[0, 0:3]
+        targets = rebuild_targets(start, pinch, applied[:, :3], MAX_STEP, MAX_LEAD, self._lo, self._hi)
         return {"targets": targets, "pinch": pinch, "object": obj}
 
     def restore(self, obs: np.ndarray, context: dict[str, np.ndarray], t: int) -> None:
