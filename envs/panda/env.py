@@ -119,6 +119,7 @@ class PandaLiftEnv(GraspEnv):
         self._jjt = np.zeros((6, 6))
         self._sol = np.zeros(6)
         self._lo, self._hi = WORKSPACE_LO, WORKSPACE_HI
+        self._ik_data = mujoco.MjData(m)  # allocated once: an MjData per reset would cost the arena every episode
         self._home = self._solve_ik(np.array([0.0, 0.0, 0.2]), HOME, iters=100)
 
     def _model_index(self) -> ModelIndex:
@@ -165,7 +166,7 @@ class PandaLiftEnv(GraspEnv):
 
     def _solve_ik(self, target: np.ndarray, q0: np.ndarray, iters: int = 30) -> np.ndarray:
         """Joint angles (rad) that put the pinch site at ``target`` (m) with the hand down, from ``q0``."""
-        d = mujoco.MjData(self.model)
+        d = self._ik_data  # a scratch copy of the state: solving never touches the simulation's
         d.qpos[:ARM_DOFS] = q0
         for _ in range(iters):
             mujoco.mj_kinematics(self.model, d)

@@ -106,10 +106,9 @@ def design(
     action_noise: float = 0.1,
 ) -> dict[str, Any]:
     """Assess every candidate experiment; returns the ``design.json`` record (candidates ranked, best first)."""
-    params = check_params(task, params)
-    if "action_latency" in params:
-        params = [p for p in params if p != "action_latency"]  # integer: calibration checks it by +-1 probes
-    tasks.get(task)
+    # action_latency is an integer: calibration checks it by +-1 probes, not through the Hessian
+    params = [p for p in check_params(task, params) if p != "action_latency"]
+    dt = tasks.core(tasks.make(task)).dt  # s per control step
     rows = []
     for name in candidates:
         t0 = time.perf_counter()
@@ -117,9 +116,7 @@ def design(
         logged = simulate(task, name, episodes, seed, dynamics, noise)
         row = {"candidate": name, **assess(logged, params, dynamics, episodes, target_rel_std)}
         row["seconds"] = time.perf_counter() - t0
-        row["robot_seconds_per_episode"] = (
-            float(np.mean([len(a) for a in logged.actions])) * tasks.core(tasks.make(task)).dt
-        )
+        row["robot_seconds_per_episode"] = float(np.mean([len(a) for a in logged.actions])) * dt
         rows.append(row)
     rows.sort(key=lambda r: (not math.isfinite(r["worst_rel_std"]), r["worst_rel_std"]))
     return {
