@@ -165,6 +165,13 @@ class NavigateEnv(Sim2RealEnv):
         rate = -(obs[:, 0] * obs[:, 3] + obs[:, 1] * obs[:, 4]) / dist  # d(goal distance)/dt, m/s
         return (np.diff(obs[:, 2]) - 0.5 * (rate[1:] + rate[:-1]) * self.dt)[:, None]
 
+    def bias_sensitivity(self, obs: np.ndarray) -> np.ndarray:
+        """(T - 1, 1, 2): how constant offsets on the forward and lateral velocity readings (m/s) enter each
+        :meth:`kinematic_residuals` entry (m): through the unit vector toward the goal, which turns with the
+        base, so the offsets do not cancel over an episode that turns."""
+        u = obs[:, 0:2] / np.maximum(obs[:, 2], 1e-3)[:, None]
+        return (0.5 * (u[1:] + u[:-1]) * self.dt)[:, None, :]
+
     def replay_context(self, observations: np.ndarray, applied: np.ndarray) -> dict[str, np.ndarray]:
         """The actions the wheels received (T, 2): :meth:`restore` finishes the control step a reading came from."""
         return {"applied": np.asarray(applied, dtype=np.float64)}

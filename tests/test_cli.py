@@ -1,4 +1,5 @@
 """The command line explains itself: the subcommand list, each subcommand's help, shell completion."""
+
 import os
 import shutil
 import subprocess

@@ -127,22 +127,38 @@ class Replay:
 def noise_and_bias(env: Any, logged: Logged) -> dict[str, float]:
     """Observation noise std and bias bound (obs units) from kinematic consistency, without any model.
 
-    For white noise n and a per-episode constant offset c on each reading, a step's residual is
-    n_t - n_(t-1) - c_v dt (c_v: the velocity reading's offset; the integral's own noise, x dt, is
-    small). Noise: std = 1.4826 MAD / sqrt(2) (robust to contact jolts). Bias: an episode's residuals sum
-    to n_T - n_0 - c_v T dt, so -sum / (T dt) estimates c_v with variance 2 std^2 / (T dt)^2; with
-    c ~ U(-b, b), E[estimate^2] = b^2 / 3 + that variance."""
-    dt = env.dt
-    res = [env.kinematic_residuals(o) for o in logged.observations]  # (T, k) per episode, the env's hook
+    For white noise n (std s) and a per-episode constant offset c on each reading, step t's residual
+    (the env's ``kinematic_residuals`` hook: a position reading's change minus the integral of its velocity
+    readings) is n_(t+1) - n_t + S_t c, where S_t (the optional ``bias_sensitivity`` hook; default -dt on
+    each residual's own velocity reading) says how the velocity readings' offsets enter it. Noise:
+    s = 1.4826 MAD / sqrt(2) (robust to contact jolts). Bias: per episode, c is fitted by least squares on
+    the directions the episode excites (eigenvectors of S'S); the fit's noise variance v follows exactly from
+    the differenced noise. For c ~ U(-b, b) per reading, any unit direction's component has second moment
+    b^2 / 3, so b^2 / 3 is the weighted mean of (fit^2 - v) (weights 1 / (b^2 / 3 + v)^2, iterated). A
+    direction a turning robot keeps rotating (navigation: the velocity toward a goal) no longer cancels the
+    offset, as a plain sum of residuals would."""
+    res = [np.asarray(env.kinematic_residuals(o), dtype=np.float64) for o in logged.observations]  # (T, k)
     r = np.concatenate(res).ravel()
     noise = float(1.4826 * np.median(np.abs(r - np.median(r))) / math.sqrt(2))
-    offsets, spread = [], []
-    for e in res:
-        t = len(e)
-        offsets.append(-e.sum(axis=0) / (t * dt))
-        spread.append(2 * noise**2 / (t * dt) ** 2)
-    second = float(np.mean(np.concatenate(offsets) ** 2)) - float(np.mean(spread))
-    return {"obs_noise_std": noise, "obs_bias": math.sqrt(3 * max(second, 0.0))}
+    sensitivity = getattr(env, "bias_sensitivity", None)
+    fits, variances = [], []
+    for obs, e in zip(logged.observations, res, strict=True):
+        t, k = e.shape
+        own = -env.dt * np.broadcast_to(np.eye(k), (t, k, k))
+        s = np.asarray(sensitivity(obs), dtype=np.float64) if sensitivity else own
+        x = s.transpose(1, 0, 2).reshape(t * k, -1)  # rows channel-major: each channel's steps in time order
+        lam, vec = np.linalg.eigh(x.T @ x)
+        for j in np.flatnonzero(lam > 1e-9 * max(float(lam.max()), 1e-300)):
+            w = (x @ vec[:, j] / lam[j]).reshape(k, t)  # the fit is w . residuals
+            d = np.diff(np.pad(w, ((0, 0), (1, 1))), axis=1)  # each reading's noise enters twice, with opposite signs
+            fits.append(float((w * e.T).sum()))
+            variances.append(noise**2 * float((d * d).sum()))
+    f, v = np.asarray(fits), np.asarray(variances)
+    second = max(float(np.mean(f * f - v)), 0.0) if len(f) else 0.0
+    for _ in range(5):
+        wts = 1.0 / (second + v) ** 2 if (second + v).min() > 0 else np.ones_like(v)
+        second = max(float(np.sum(wts * (f * f - v)) / np.sum(wts)), 0.0)
+    return {"obs_noise_std": noise, "obs_bias": math.sqrt(3 * second)}
 
 
 def _encode(name: str, value: float) -> float:

@@ -110,15 +110,27 @@ def test_replay_restores_the_logged_state():
 def test_tiny_train_export_deploy(tmp_path):
     run = tmp_path / "run"
     r = run_cli(
-        "train", "task=panda_lift", "steps=128", "n_envs=2", "algo.n_steps=64", "algo.batch_size=64",
-        "algo.n_epochs=1", "warm_start.demos=2", "eval.interval=0", f"out_dir={run}", "progress=false",
+        "train",
+        "task=panda_lift",
+        "steps=128",
+        "n_envs=2",
+        "algo.n_steps=64",
+        "algo.batch_size=64",
+        "algo.n_epochs=1",
+        "warm_start.demos=2",
+        "eval.interval=0",
+        f"out_dir={run}",
+        "progress=false",
     )
     assert r.returncode == 0, r.stderr
     r = run_cli("export", f"policy={run}", f"out={tmp_path / 'bundle'}")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "bundle" / "policy.json").read_text())["task"] == "panda_lift"
     r = run_cli(
-        "deploy", f"bundle={tmp_path / 'bundle'}", "dynamics=real", "episodes=1",
+        "deploy",
+        f"bundle={tmp_path / 'bundle'}",
+        "dynamics=real",
+        "episodes=1",
         f"hydra.run.dir={tmp_path / 'out'}",
     )
     assert r.returncode == 0, r.stderr
