@@ -128,6 +128,10 @@ def main() -> None:
             err = est - t if absolute else (est / t - 1 if t else math.nan)
             fmt = f"{err:+7.3f}" if absolute else f"{err:+7.1%}"
             print(f"{p:22s} {t:7.3f} {est:9.3f} {r['std'][p]:7.3f} {fmt}  {r['identified'][p]}")
+        for p in ("obs_noise_std", "obs_bias"):  # measured from kinematic consistency, not searched
+            if p in r["estimate"]:
+                est, t = r["estimate"][p], o["true"].get(p, math.nan)
+                print(f"{p:22s} {t:7.3f} {est:9.3f} {'':>7s} {est / t - 1 if t else math.nan:+7.1%}  (measured)")
         for c in r.get("identified_combinations", []):
             print(f"  identifiable combination: {c['direction']} (std {c['std']:.1%})")
     print(f"\nwall-clock {time.perf_counter() - t0:.0f} s")
