@@ -3,7 +3,7 @@
 Each run is evaluated with ``sim2real evaluate`` (deterministic policy, ``--episodes`` episodes on
 evaluation seeds disjoint from training; two processes at a time). Per group: success per run (seed),
 the mean, the IQM with a 95 % stratified-bootstrap CI over runs, and the probability that a run of
-the first group beats one of the second.
+the first group beats one of each other group.
 
     .venv/bin/python benchmarks/zero_shot.py --target real \\
         --group calibrated runs/bench/calibrated/grasp/s0 runs/bench/calibrated/grasp/s1 \\
@@ -61,10 +61,9 @@ def main() -> None:
     for label, v in succ.items():
         m, lo, hi = iqm_ci(v)
         print(f"{label:12s} mean {np.mean(v):.1%}  IQM {m:.1%} [95% CI {lo:.1%}, {hi:.1%}] over {len(v)} seeds")
-    labels = list(succ)
-    if len(labels) >= 2:
-        a, b = labels[0], labels[1]
-        print(f"P({a} > {b}) = {probability_of_improvement(succ[a], succ[b]):.2f}")
+    first, *others = list(succ)
+    for b in others:
+        print(f"P({first} > {b}) = {probability_of_improvement(succ[first], succ[b]):.2f}")
 
 
 if __name__ == "__main__":
