@@ -213,3 +213,32 @@ def test_velocity_bias_is_measured_from_an_excitation_that_turns():
     est = noise_and_bias(replay_env("navigate"), logged)
     assert abs(est["obs_noise_std"] / 0.02 - 1) < 0.1, est
     assert abs(est["obs_bias"] / 0.05 - 1) < 0.25, est
+
+
+def test_cluster_covariance_counts_episodes_not_segments():
+    """Each episode pulls the estimate to its own value a_c (a bias shared by its segments): the minimiser of
+    the mean error is their mean, whose std is sd(a) / sqrt(episodes), whatever the number of segments. The
+    sandwich gives exactly that; treating segments as independent would shrink it by sqrt(segments per episode)."""
+    from sim2real.data.calibrate import cluster_covariance
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(1.0, 0.2, size=12)  # per-episode optimum
+    clusters = np.repeat(np.arange(12), 25)
+    theta = a.mean()
+    grads = (2 * (theta - a[clusters]))[None, :]  # d/dtheta of (theta - a_c)^2
+    cov = cluster_covariance(np.array([[2.0]]), grads, clusters)
+    assert cov[0, 0] == pytest.approx(a.var(ddof=1) / 12, rel=1e-9)
+    assert np.isnan(cluster_covariance(np.array([[2.0]]), grads[:, :25], clusters[:25])).all()  # one episode
+
+
+def test_paired_rise_is_significant_only_when_every_episode_agrees():
+    from sim2real.data.calibrate import _paired_z
+
+    clusters = np.repeat(np.arange(10), 5)
+    at = np.ones(50)
+    consistent = at + 0.01 + 0.001 * np.sin(np.arange(50))  # 1 % higher in every episode
+    mixed = at + 0.01 * np.where(clusters % 2 == 0, 1.0, -0.8)  # higher in half the episodes, lower in the rest
+    assert _paired_z(at, [consistent, consistent], clusters) > 10
+    assert abs(_paired_z(at, [mixed, mixed], clusters)) < 1
+    lower = at - 0.01 + 0.001 * np.cos(np.arange(50))
+    assert _paired_z(at, [lower, lower], clusters) < -10  # probes below the estimate: not a minimum

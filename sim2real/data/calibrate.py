@@ -39,6 +39,7 @@ PRIOR: dict[str, tuple[float, float]] = {
 }
 HUBER = 3.0  # scale units: errors beyond are penalised linearly (a contact event the replay misses is one outlier)
 IDENTIFIED = 0.05  # identified: moving it +-20 % raises the replay error by >= 5 % ...
+IDENTIFIED_Z = 3.0  # ... or by >= 3 standard errors over the episodes (a small effect the data sees clearly) ...
 MAX_REL_STD = 0.1  # ... and its marginal std (other parameters free) is <= 10 % of the estimate
 
 
@@ -57,6 +58,7 @@ def measured_values(env: gym.Env, logged: Logged) -> Values:
 class ReplayError:
     rms: float  # replay error (scale units)
     diverged: int  # segments that blew up (their remaining steps count as error 100 per entry)
+    segments: np.ndarray | None = None  # each segment's mean squared error (the mean is rms^2)
 
 
 class Replay:
@@ -82,6 +84,7 @@ class Replay:
         self.actions = logged.actions
         self.starts = [list(range(0, max(len(a) - 1, 0), stride)) for a in self.actions]
         self.n_segments = sum(len(s) for s in self.starts)
+        self.episode_of = np.repeat(np.arange(len(self.starts)), [len(s) for s in self.starts])  # per segment
         if self.n_segments == 0:
             raise CalibrationError("the dataset has no steps to replay")
         self.evaluations = 0
@@ -121,7 +124,7 @@ class Replay:
                     e = np.abs((pred[dims] - obs[k + 1, dims]) * inv)
                     se += float(np.where(e <= HUBER, e * e, HUBER * (2 * e - HUBER)).sum())
                 errs.append(se / ((end - t) * len(dims)))
-        return ReplayError(float(math.sqrt(np.mean(errs))), diverged)
+        return ReplayError(float(math.sqrt(np.mean(errs))), diverged, np.asarray(errs))
 
 
 def noise_and_bias(env: Any, logged: Logged) -> dict[str, float]:
@@ -220,63 +223,112 @@ def _step(name: str, value: float) -> float:
 
 
 def _response_surface(
-    replay: Replay, est: Values, cont: list[str], h: dict[str, float], base: float, up: dict, down: dict, seed: int
-) -> np.ndarray:
-    """Hessian of the mean squared replay error from a least-squares quadratic fit over the +-``h`` box around
-    the estimate: the axis probes plus as many random points as the quadratic has coefficients. A fit, rather than
-    finite differences, averages out the small-scale roughness that contact events give the error."""
+    replay: Replay, est: Values, cont: list[str], h: dict[str, float], base: np.ndarray, up: dict, down: dict, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hessian of the mean squared replay error, and each segment's gradient of its own error, from least-squares
+    quadratic fits over the +-``h`` box around the estimate: the axis probes plus as many random points as the
+    quadratic has coefficients (``base``, ``up``, ``down``: per-segment errors at the estimate and the axis
+    probes). A fit, rather than finite differences, averages out the small-scale roughness that contact events
+    give the error. Returns ``(hessian (d, d), gradients (d, segments))`` in parameter units."""
     d = len(cont)
     rng = np.random.default_rng(seed)
     pts = [np.zeros(d)] + [s * np.eye(d)[i] for i in range(d) for s in (1.0, -1.0)]
     vals = [base] + [v for p in cont for v in (up[p], down[p])]
     for u in rng.uniform(-1.0, 1.0, size=(1 + d + d * (d + 1) // 2, d)):
         pts.append(u)
-        vals.append(replay({**est, **{p: max(est[p] + u[i] * h[p], 0.0) for i, p in enumerate(cont)}}).rms ** 2)
+        vals.append(replay({**est, **{p: max(est[p] + u[i] * h[p], 0.0) for i, p in enumerate(cont)}}).segments)
     iu = np.triu_indices(d)
     rows = [np.concatenate([[1.0], u, np.outer(u, u)[iu]]) for u in pts]
-    coef = np.linalg.lstsq(np.asarray(rows), np.asarray(vals), rcond=None)[0]
+    coef = np.linalg.lstsq(np.asarray(rows), np.asarray(vals), rcond=None)[0]  # (coefficients, segments)
     quad = np.zeros((d, d))
-    quad[iu] = coef[1 + d :]
+    quad[iu] = coef[1 + d :].mean(axis=1)
     hess_u = quad + quad.T  # d2/du_i du_j of sum_{i<=j} c_ij u_i u_j
     scale = np.array([h[p] for p in cont])
-    return hess_u / np.outer(scale, scale)
+    return hess_u / np.outer(scale, scale), coef[1 : 1 + d] / scale[:, None]
+
+
+def cluster_covariance(hess: np.ndarray, grads: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Cluster-robust (sandwich) covariance of the minimiser of the mean segment error, over the curved
+    directions of ``hess``: H^-1 J H^-1 with J the spread of the episodes' summed segment gradients
+    (``grads`` (d, segments), ``clusters`` the episode of each segment), / segments^2, x C / (C - 1).
+
+    Segments of one episode share its sensor bias and its state, and a parameter the model leaves out (a
+    friction held at nominal) pulls each episode its own way; the Laplace covariance assumes independent
+    segments and a right model, and on noise-free data shrinks to nothing. With independent noise and the
+    right model both agree (the per-segment gradient variance is then 2 sigma^2 x the Hessian)."""
+    d, n = grads.shape
+    ids = np.unique(clusters)
+    if d == 0 or len(ids) < 2:
+        return np.full((d, d), np.nan)
+    centred = grads - grads.mean(axis=1, keepdims=True)
+    sums = np.stack([centred[:, clusters == c].sum(axis=1) for c in ids], axis=1)  # (d, C)
+    spread = sums @ sums.T / n**2 * len(ids) / (len(ids) - 1)
+    lam, vec = np.linalg.eigh(hess)
+    curved = lam > 1e-6 * max(lam.max(), 1e-12)
+    inv = (vec[:, curved] / lam[curved]) @ vec[:, curved].T
+    return inv @ spread @ inv
+
+
+def _paired_z(at: np.ndarray, probes: list[np.ndarray], clusters: np.ndarray) -> float:
+    """How significantly the probes raise the replay error over the estimate's: the mean over episodes of each
+    episode's mean rise (the probes averaged), over its standard error (episodes as the independent units)."""
+    if not probes:
+        return math.nan
+    rise = np.mean(probes, axis=0) - at
+    per = np.array([rise[clusters == c].mean() for c in np.unique(clusters)])
+    if len(per) < 2:
+        return math.nan
+    se = float(per.std(ddof=1)) / math.sqrt(len(per))
+    m = float(per.mean())
+    return m / se if se > 0 else (math.copysign(math.inf, m) if m else 0.0)
 
 
 def _sensitivity(replay: Replay, est: Values, names: list[str], n: int, seed: int = 0) -> dict[str, Any]:
     """Axis probes (+-20 %) and a response-surface Hessian of the mean squared replay error in the continuous
-    parameters; their marginal standard deviations from the Laplace approximation (segments as independent
-    samples). A flat direction shared by parameters (e.g. gain and mass scaled together) shows up as large
-    marginal stds although each axis probe alone moves the error."""
-    base = replay(est).rms ** 2
+    parameters; their marginal standard deviations, the larger of the Laplace approximation's (segments as
+    independent samples, the model right) and the cluster-robust one's (:func:`cluster_covariance`: episodes as
+    the independent units, whatever the model leaves out). A flat direction shared by parameters (e.g. gain and
+    mass scaled together) shows up as large marginal stds although each axis probe alone moves the error."""
+    at = replay(est).segments
+    base = float(at.mean())
     cont = [p for p in names if p != "action_latency"]
     h = {p: _step(p, est[p]) for p in cont}
-    up, down = {}, {}
+    up, down = {}, {}  # per-segment errors at the probes
     for p in names:
         if p == "action_latency":
             lat = est[p]
-            down[p] = replay({**est, p: lat - 1}).rms ** 2 if lat >= 1 else math.inf
-            up[p] = replay({**est, p: lat + 1}).rms ** 2
+            down[p] = replay({**est, p: lat - 1}).segments if lat >= 1 else None
+            up[p] = replay({**est, p: lat + 1}).segments
             continue
-        up[p] = replay({**est, p: est[p] + h[p]}).rms ** 2
-        down[p] = replay({**est, p: max(est[p] - h[p], 0.0)}).rms ** 2
+        up[p] = replay({**est, p: est[p] + h[p]}).segments
+        down[p] = replay({**est, p: max(est[p] - h[p], 0.0)}).segments
     d = len(cont)
-    hess = _response_surface(replay, est, cont, h, base, up, down, seed) if d else np.zeros((0, 0))
-    # Laplace covariance over the curved directions; a flat or downhill direction (eigenvalue <= 1e-6 of
-    # the largest) leaves every parameter that loads on it unbounded.
-    cov, unbounded = np.zeros((d, d)), np.zeros(d, bool)
+    # Laplace and cluster-robust covariances over the curved directions; a flat or downhill direction
+    # (eigenvalue <= 1e-6 of the largest) leaves every parameter that loads on it unbounded.
+    laplace, robust, unbounded = np.zeros((d, d)), np.zeros((d, d)), np.zeros(d, bool)
+    hess = np.zeros((0, 0))
     if d:
+        hess, grads = _response_surface(replay, est, cont, h, at, up, down, seed)
         lam, vec = np.linalg.eigh(hess)
         curved = lam > 1e-6 * max(lam.max(), 1e-12)
-        cov = 2 * base / n * (vec[:, curved] / lam[curved]) @ vec[:, curved].T
+        laplace = 2 * base / n * (vec[:, curved] / lam[curved]) @ vec[:, curved].T
+        robust = np.nan_to_num(cluster_covariance(hess, grads, replay.episode_of))
         unbounded = (np.abs(vec[:, ~curved]) > 0.1).any(axis=1)
-    marginal = {
-        p: math.inf if unbounded[i] or cov[i, i] <= 0 else float(math.sqrt(cov[i, i])) for i, p in enumerate(cont)
-    }
+    cov = robust if np.trace(robust) > np.trace(laplace) else laplace  # for the correlations
+    var = np.maximum(np.diag(laplace), np.diag(robust)) if d else np.zeros(0)
+
+    def marginal(v: float, i: int) -> float:
+        return math.inf if unbounded[i] or v <= 0 else float(math.sqrt(v))
+
+    mean = {p: (float(v.mean()) if v is not None else math.inf) for p, v in up.items()}
+    mean_down = {p: (float(v.mean()) if v is not None else math.inf) for p, v in down.items()}
     rise = {
-        p: np.mean([math.sqrt(v) for v in (up[p], down[p]) if math.isfinite(v)]) / math.sqrt(base) - 1 for p in names
+        p: np.mean([math.sqrt(v) for v in (mean[p], mean_down[p]) if math.isfinite(v)]) / math.sqrt(base) - 1
+        for p in names
     }
-    combos = _identified_directions(hess, cont, est, base, n) if d else []
-    flat = _identified_directions(hess, cont, est, base, n, flat=True) if d else []
+    rise_z = {p: _paired_z(at, [v for v in (up[p], down[p]) if v is not None], replay.episode_of) for p in names}
+    combos = _identified_directions(hess, laplace, robust, cont, est) if d else []
+    flat = _identified_directions(hess, laplace, robust, cont, est, flat=True) if d else []
     corr = {}
     for i, p in enumerate(cont):
         for j in range(i):
@@ -285,10 +337,13 @@ def _sensitivity(replay: Replay, est: Values, names: list[str], n: int, seed: in
                 corr[f"{cont[j]}:{p}"] = float(cov[i, j] / denom)
     return {
         "rise": rise,
-        "std": marginal,
+        "rise_z": rise_z,
+        "std": {p: marginal(var[i], i) for i, p in enumerate(cont)},
+        "std_laplace": {p: marginal(laplace[i, i], i) for i, p in enumerate(cont)},
+        "std_robust": {p: marginal(robust[i, i], i) for i, p in enumerate(cont)},
         "corr": corr,
-        "minus": down,
-        "plus": up,
+        "minus": mean_down,
+        "plus": mean,
         "combinations": combos,
         "flat": flat,
     }
@@ -298,19 +353,22 @@ FLAT = 0.5  # a principal direction whose Laplace std (log units) exceeds this i
 
 
 def _identified_directions(
-    hess: np.ndarray, cont: list[str], est: Values, base: float, n: int, flat: bool = False
+    hess: np.ndarray, laplace: np.ndarray, robust: np.ndarray, cont: list[str], est: Values, flat: bool = False
 ) -> list[dict]:
     """The combinations of parameters the data pins down even when the parameters alone are not: principal
-    directions of the Hessian in log-parameters (scales) whose Laplace std is below 10 %, e.g.
-    ``log actuator_gain_scale - log mass_scale`` when gain and mass are only seen as a ratio. With ``flat``:
-    the directions the data cannot see instead (std above :data:`FLAT`, or no curvature at all), e.g.
-    ``log actuator_gain_scale + log mass_scale`` for that ratio."""
+    directions of the Hessian in log-parameters (scales) whose std (the larger of the Laplace and the
+    cluster-robust one) is below 10 %, e.g. ``log actuator_gain_scale - log mass_scale`` when gain and mass are
+    only seen as a ratio. With ``flat``: the directions the data cannot see instead (std above :data:`FLAT`, or
+    no curvature at all), e.g. ``log actuator_gain_scale + log mass_scale`` for that ratio."""
     jac = np.array([est[p] if param_spec(p).kind == "scale" else 1.0 for p in cont])
     lam, vec = np.linalg.eigh(hess * np.outer(jac, jac))
     top = max(float(lam.max()), 1e-12)
+    to_log = 1.0 / jac  # a parameter-unit covariance in log units (scales) or as is (linear parameters)
     out = []
     for k in np.argsort(lam)[::-1]:
-        std = math.sqrt(2 * base / (n * lam[k])) if lam[k] > 1e-6 * top else math.inf
+        v = vec[:, k] * to_log
+        var = max(float(v @ laplace @ v), float(v @ robust @ v))
+        std = math.sqrt(var) if lam[k] > 1e-6 * top and var > 0 else math.inf
         if flat != (std > FLAT) or (not flat and std > MAX_REL_STD):
             continue
         v = vec[:, k] * np.sign(vec[np.argmax(np.abs(vec[:, k])), k])
@@ -414,11 +472,15 @@ def calibrate(
     for p in params:
         std = sens["std"].get(p, math.nan)
         rel = std / est[p] if est[p] > 0 else math.inf
-        identified = sens["rise"][p] >= IDENTIFIED and (p == "action_latency" or rel <= MAX_REL_STD)
+        seen = sens["rise"][p] >= IDENTIFIED or sens["rise_z"][p] >= IDENTIFIED_Z
+        identified = seen and (p == "action_latency" or rel <= MAX_REL_STD)
         report[p] = {
             "estimate": est[p],
             "std": std,
+            "std_laplace": sens["std_laplace"].get(p, math.nan),
+            "std_robust": sens["std_robust"].get(p, math.nan),
             "identifiability": sens["rise"][p],
+            "identifiability_z": sens["rise_z"][p],
             "replay_error_minus": math.sqrt(sens["minus"][p]),
             "replay_error_plus": math.sqrt(sens["plus"][p]),
             "identified": bool(identified),
@@ -473,7 +535,10 @@ def calibrate(
             "evaluations": replay.evaluations,
             "stop": {k: str(v) for k, v in es.stop().items()},
         },
-        "identified_rule": f"rise >= {IDENTIFIED:.0%} at +-20 % and marginal std <= {MAX_REL_STD:.0%} of estimate",
+        "identified_rule": (
+            f"rise >= {IDENTIFIED:.0%} at +-20 % (or >= {IDENTIFIED_Z:g} standard errors over episodes) and marginal"
+            f" std (max of Laplace and cluster-robust) <= {MAX_REL_STD:.0%} of estimate"
+        ),
         "wall_s": time.perf_counter() - t0,
     }
 
