@@ -93,7 +93,7 @@ class ChannelSignal:
             i = 0
             while i < n:  # a pair: one level, then its opposite for as long (no drift; a constant bias cancels)
                 dwell = int(rng.integers(shortest, longest + 1))
-                level = 1.0 if self.signal == "prbs" else float(rng.uniform(0.3, 1.0))
+                level = 1.0 if self.signal == "prbs" else float(rng.uniform(0.0, 1.0))  # small ones find deadzones
                 level *= float(rng.choice((-1.0, 1.0)))
                 s[i : i + dwell] = level
                 s[i + dwell : i + 2 * dwell] = -level
