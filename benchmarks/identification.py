@@ -52,6 +52,8 @@ def one(task: str, profile: str, source: str, args: argparse.Namespace) -> dict:
         f"params={params}",
         f"seed={args.seed}",
         f"budget={args.budget}",
+        f"horizon={args.horizon}",
+        f"stride={args.stride}",
         f"hydra.run.dir={out / 'calibrate'}",
     )
     from sim2real.data.datasets import read
@@ -78,6 +80,8 @@ def predict(task: str, profile: str, args: argparse.Namespace) -> dict:
         f"params={params}",
         "candidates=[excite,scripted]",
         f"episodes={args.design_episodes}",
+        f"horizon={args.horizon}",
+        f"stride={args.stride}",
         f"hydra.run.dir={out}",
     )
     return {"profile": profile, "design": json.loads((out / "design.json").read_text()), "seconds": s}
@@ -93,6 +97,8 @@ def main() -> None:
     ap.add_argument("--design-episodes", type=int, default=8)
     ap.add_argument("--action-noise", type=float, default=0.1)
     ap.add_argument("--budget", type=int, default=200)
+    ap.add_argument("--horizon", type=int, default=10, help="calibrate/design horizon (control steps)")
+    ap.add_argument("--stride", type=int, default=20, help="calibrate/design stride (control steps)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("runs/bench/identification"))
     ap.add_argument("--jobs", type=int, default=2, help="parallel jobs (one per core)")
@@ -102,7 +108,10 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         designs = list(pool.map(lambda p: predict(args.task, p, args), args.profiles))
         outs = list(pool.map(lambda j: one(args.task, j[0], j[1], args), jobs))
-    print(f"task {args.task}: {args.episodes} episodes per source, CMA-ES budget {args.budget}, seed {args.seed}")
+    print(
+        f"task {args.task}: {args.episodes} episodes per source, CMA-ES budget {args.budget}, seed {args.seed},"
+        f" horizon {args.horizon}, stride {args.stride}"
+    )
     for d in designs:
         n = d["design"]["episodes_simulated"]
         print(

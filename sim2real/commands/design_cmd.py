@@ -42,6 +42,8 @@ def design_cmd(cfg: DictConfig) -> dict[str, Any]:
         target_rel_std=float(cfg.target_rel_std),
         seed=int(cfg.seed),
         action_noise=float(cfg.action_noise),
+        horizon=int(cfg.horizon),
+        stride=int(cfg.stride),
     )
     result["dynamics_profile"] = str(OmegaConf.select(cfg, "dynamics.name"))
     write_json(Path(cfg.out_dir) / "design.json", result)

@@ -41,6 +41,7 @@ HUBER = 3.0  # scale units: errors beyond are penalised linearly (a contact even
 IDENTIFIED = 0.05  # identified: moving it +-20 % raises the replay error by >= 5 % ...
 IDENTIFIED_Z = 3.0  # ... or by >= 3 standard errors over the episodes (a small effect the data sees clearly) ...
 MAX_REL_STD = 0.1  # ... and its marginal std (other parameters free) is <= 10 % of the estimate
+THRESHOLDS = ("actuator_deadzone",)  # the error is a staircase in these: scanned, no Hessian or std (like latency)
 
 
 class CalibrationError(ValueError):
@@ -291,7 +292,7 @@ def _sensitivity(replay: Replay, est: Values, names: list[str], n: int, seed: in
     mass scaled together) shows up as large marginal stds although each axis probe alone moves the error."""
     at = replay(est).segments
     base = float(at.mean())
-    cont = [p for p in names if p != "action_latency"]
+    cont = [p for p in names if p != "action_latency" and p not in THRESHOLDS]
     h = {p: _step(p, est[p]) for p in cont}
     up, down = {}, {}  # per-segment errors at the probes
     for p in names:
@@ -300,8 +301,9 @@ def _sensitivity(replay: Replay, est: Values, names: list[str], n: int, seed: in
             down[p] = replay({**est, p: lat - 1}).segments if lat >= 1 else None
             up[p] = replay({**est, p: lat + 1}).segments
             continue
-        up[p] = replay({**est, p: est[p] + h[p]}).segments
-        down[p] = replay({**est, p: max(est[p] - h[p], 0.0)}).segments
+        step = _step(p, est[p])
+        up[p] = replay({**est, p: est[p] + step}).segments
+        down[p] = replay({**est, p: max(est[p] - step, 0.0)}).segments
     d = len(cont)
     # Laplace and cluster-robust covariances over the curved directions; a flat or downhill direction
     # (eigenvalue <= 1e-6 of the largest) leaves every parameter that loads on it unbounded.
@@ -460,7 +462,7 @@ def calibrate(
     # a threshold (the deadzone) moves the error only where it crosses a logged command: a staircase with
     # flat treads, on which CMA-ES and the pull toward nominal stall at zero. Scan it over its prior range.
     for p in params:
-        if p == "actuator_deadzone":
+        if p in THRESHOLDS:
             for m in np.linspace(*PRIOR[p], SCAN + 1):
                 f, v = objective(encoded({**est, p: float(m)}))
                 if f < best_f:
@@ -488,7 +490,7 @@ def calibrate(
         std = sens["std"].get(p, math.nan)
         rel = std / est[p] if est[p] > 0 else math.inf
         seen = sens["rise"][p] >= IDENTIFIED or sens["rise_z"][p] >= IDENTIFIED_Z
-        identified = seen and (p == "action_latency" or rel <= MAX_REL_STD)
+        identified = seen and (p == "action_latency" or p in THRESHOLDS or rel <= MAX_REL_STD)
         report[p] = {
             "estimate": est[p],
             "std": std,

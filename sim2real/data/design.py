@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from sim2real.data.calibrate import Replay, _sensitivity, check_params, measured_values
+from sim2real.data.calibrate import THRESHOLDS, Replay, _sensitivity, check_params, measured_values
 from sim2real.data.collect import policy_factory, rollout
 from sim2real.learn.logged import Logged
 from sim2real.sim import tasks
@@ -70,9 +70,11 @@ def _direction(vec: np.ndarray, names: list[str]) -> dict[str, float]:
     }
 
 
-def assess(logged: Logged, params: list[str], truth: Values, episodes: int, target: float) -> dict[str, Any]:
+def assess(
+    logged: Logged, params: list[str], truth: Values, episodes: int, target: float, horizon: int = 10, stride: int = 20
+) -> dict[str, Any]:
     """Calibration's Laplace accuracy for ``params`` at ``truth`` from ``logged``, and the flat directions."""
-    replay = Replay(logged, 10, 20)
+    replay = Replay(logged, horizon, stride)  # as calibrate will replay it
     replay.fixed = measured_values(replay.env, logged)
     est = {p: float(truth.get(p, param_spec(p).nominal)) for p in params}
     replay.fixed.update({k: v for k, v in truth.items() if k not in params and k in replay.env.params})
@@ -104,17 +106,21 @@ def design(
     target_rel_std: float = 0.1,
     seed: int = 0,
     action_noise: float = 0.1,
+    horizon: int = 10,
+    stride: int = 20,
 ) -> dict[str, Any]:
-    """Assess every candidate experiment; returns the ``design.json`` record (candidates ranked, best first)."""
-    # action_latency is an integer: calibration checks it by +-1 probes, not through the Hessian
-    params = [p for p in check_params(task, params) if p != "action_latency"]
+    """Assess every candidate experiment (replayed as ``calibrate horizon= stride=`` will); returns the
+    ``design.json`` record (candidates ranked, best first)."""
+    # action_latency is an integer and a deadzone a threshold (the error a staircase in it): calibration checks
+    # them by probes, not through the Hessian
+    params = [p for p in check_params(task, params) if p != "action_latency" and p not in THRESHOLDS]
     dt = tasks.core(tasks.make(task)).dt  # s per control step
     rows = []
     for name in candidates:
         t0 = time.perf_counter()
         noise = action_noise if name == "scripted" else 0.0
         logged = simulate(task, name, episodes, seed, dynamics, noise)
-        row = {"candidate": name, **assess(logged, params, dynamics, episodes, target_rel_std)}
+        row = {"candidate": name, **assess(logged, params, dynamics, episodes, target_rel_std, horizon, stride)}
         row["seconds"] = time.perf_counter() - t0
         row["robot_seconds_per_episode"] = float(np.mean([len(a) for a in logged.actions])) * dt
         rows.append(row)

@@ -187,6 +187,8 @@ class Design:
     episodes: int = _f(1)
     target_rel_std: float = _f(0, 1, open_lo=True)
     action_noise: float = _f(0, 1)
+    horizon: int = _f(1)
+    stride: int = _f(1)
     seed: int = _f(0)
     out_dir: str = MISSING
 
