@@ -2,6 +2,7 @@
 randomised simulation, collect and the torch-free runtime running the same routine."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -242,3 +243,20 @@ def test_paired_rise_is_significant_only_when_every_episode_agrees():
     assert abs(_paired_z(at, [mixed, mixed], clusters)) < 1
     lower = at - 0.01 + 0.001 * np.cos(np.arange(50))
     assert _paired_z(at, [lower, lower], clusters) < -10  # probes below the estimate: not a minimum
+
+
+def test_calibration_finds_a_deadzone_and_keeps_it_out_of_the_hessian(tmp_path):
+    """The replay error is a staircase in the deadzone (it moves only where the threshold crosses a logged
+    command): CMA-ES alone stalls on a tread; the scan finds it. No Laplace std is claimed for it."""
+    from sim2real.data.calibrate import calibrate
+    from sim2real.data.datasets import read, write
+
+    true = {"actuator_deadzone": 0.2}
+    logs = rollout(policy_factory("excite", "navigate", {"seed": 0}), "navigate", 2, 0, None, true, 0.0)
+    logged = read(write(tmp_path / "d" / "dz-v0", "navigate", logs, {"source": "test"}), "navigate")
+    result = calibrate(logged, ["actuator_deadzone", "mass_scale"], budget=10, seed=0, stride=20)
+    assert abs(result["estimate"]["actuator_deadzone"] - 0.2) <= 0.02, result["estimate"]
+    assert result["identified"]["actuator_deadzone"]
+    assert math.isnan(result["std"]["actuator_deadzone"])
+    one = calibrate(logged, ["actuator_deadzone"], budget=10, seed=0, stride=20)  # one parameter: a grid (cma fails)
+    assert abs(one["estimate"]["actuator_deadzone"] - 0.2) <= 0.02, one["estimate"]

@@ -436,12 +436,19 @@ def calibrate(
         "maxfevals": budget,
         "verbose": -9,
     }
-    es = cma.CMAEvolutionStrategy(list(x0), 1.0, opts)
+    es = cma.CMAEvolutionStrategy(list(x0), 1.0, opts) if len(params) > 1 else None
     best_f, best_v = objective(x0)[0], dict(nominal)
     from tqdm import tqdm
 
     bar = tqdm(total=budget, desc="calibrate (CMA-ES replays)", unit="replay", disable=None)  # off without a tty
-    while not es.stop():
+    # one parameter: a grid over its search range (cma's step-size limits fail in 1-D), then the polish below
+    grid = [] if es else [np.array([x]) for x in np.linspace(*opts["bounds"][0] + opts["bounds"][1], budget)]
+    for x in grid:
+        bar.update(1)
+        f, v = objective(x)
+        if f < best_f:
+            best_f, best_v = f, v
+    while es and not es.stop():
         xs = es.ask()
         bar.update(len(xs))
         fs = []
@@ -545,12 +552,12 @@ def calibrate(
             "scales": [float(1.0 / x) for x in replay.inv_scale],
         },
         "optimiser": {
-            "name": f"CMA-ES (cma {cma.__version__})",
+            "name": f"CMA-ES (cma {cma.__version__})" if es else "grid (one parameter)",
             "budget": budget,
             "seed": seed,
             "prior_weight": prior_weight,
             "evaluations": replay.evaluations,
-            "stop": {k: str(v) for k, v in es.stop().items()},
+            "stop": {k: str(v) for k, v in es.stop().items()} if es else {"grid": str(budget)},
         },
         "identified_rule": (
             f"rise >= {IDENTIFIED:.0%} at +-20 % (or >= {IDENTIFIED_Z:g} standard errors over episodes) and marginal"
