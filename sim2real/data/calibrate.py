@@ -42,6 +42,7 @@ IDENTIFIED = 0.05  # identified: moving it +-20 % raises the replay error by >= 
 IDENTIFIED_Z = 3.0  # ... or by >= 3 standard errors over the episodes (a small effect the data sees clearly) ...
 MAX_REL_STD = 0.1  # ... and its marginal std (other parameters free) is <= 10 % of the estimate
 THRESHOLDS = ("actuator_deadzone",)  # the error is a staircase in these: scanned, no Hessian or std (like latency)
+SCAN = 30  # deadzone scan: steps over its prior range (0.01 apart for 0-0.3)
 
 
 class CalibrationError(ValueError):
@@ -351,7 +352,6 @@ def _sensitivity(replay: Replay, est: Values, names: list[str], n: int, seed: in
     }
 
 
-SCAN = 30  # deadzone scan: steps over its prior range (0.01 apart for 0-0.3)
 FLAT = 0.5  # a principal direction whose Laplace std (log units) exceeds this is one the data cannot see
 
 
