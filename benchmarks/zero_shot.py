@@ -3,7 +3,7 @@
 Each run is evaluated with ``sim2real evaluate`` (deterministic policy, ``--episodes`` episodes on
 evaluation seeds disjoint from training; two processes at a time). Per group: success per run (seed),
 the mean, the IQM with a 95 % stratified-bootstrap CI over runs, and the probability that a run of
-the first group beats one of each other group.
+the first group beats one of each other group. A run's earlier evaluation with the same episodes is reused.
 
     .venv/bin/python benchmarks/zero_shot.py --target real \\
         --group calibrated runs/bench/calibrated/grasp/s0 runs/bench/calibrated/grasp/s1 \\
@@ -26,6 +26,12 @@ from sim2real.transfer.stats import iqm_ci, probability_of_improvement
 
 def evaluate(run: Path, target: str, episodes: int) -> dict:
     out = run / f"zero_shot_{target}"
+    done = out / "evaluation.json"
+    if done.is_file():  # an earlier call's evaluation of this run: reused when it has the same episodes
+        earlier = json.loads(done.read_text())
+        if earlier.get("episodes") == episodes and earlier.get("seed") == 0:
+            return earlier
+        sys.exit(f"{done} holds {earlier.get('episodes')} episodes, not {episodes}: move it aside to re-evaluate")
     subprocess.run(
         [
             sys.executable,
