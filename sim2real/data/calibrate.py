@@ -149,8 +149,10 @@ def noise_and_bias(env: Any, logged: Logged) -> dict[str, float]:
     fits, variances = [], []
     for obs, e in zip(logged.observations, res, strict=True):
         t, k = e.shape
-        own = -env.dt * np.broadcast_to(np.eye(k), (t, k, k))
-        s = np.asarray(sensitivity(obs), dtype=np.float64) if sensitivity else own
+        if sensitivity:
+            s = np.asarray(sensitivity(obs), dtype=np.float64)
+        else:  # each residual sees its own velocity reading's offset
+            s = -env.dt * np.broadcast_to(np.eye(k), (t, k, k))
         x = s.transpose(1, 0, 2).reshape(t * k, -1)  # rows channel-major: each channel's steps in time order
         lam, vec = np.linalg.eigh(x.T @ x)
         for j in np.flatnonzero(lam > 1e-9 * max(float(lam.max()), 1e-300)):
@@ -285,7 +287,7 @@ def _paired_z(at: np.ndarray, probes: list[np.ndarray], clusters: np.ndarray) ->
     return m / se if se > 0 else (math.copysign(math.inf, m) if m else 0.0)
 
 
-def _sensitivity(replay: Replay, est: Values, names: list[str], n: int, seed: int = 0) -> dict[str, Any]:
+def _sensitivity(replay: Replay, est: Values, names: list[str], seed: int = 0) -> dict[str, Any]:
     """Axis probes (+-20 %) and a response-surface Hessian of the mean squared replay error in the continuous
     parameters; their marginal standard deviations, the larger of the Laplace approximation's (segments as
     independent samples, the model right) and the cluster-robust one's (:func:`cluster_covariance`: episodes as
@@ -302,7 +304,7 @@ def _sensitivity(replay: Replay, est: Values, names: list[str], n: int, seed: in
             down[p] = replay({**est, p: lat - 1}).segments if lat >= 1 else None
             up[p] = replay({**est, p: lat + 1}).segments
             continue
-        step = _step(p, est[p])
+        step = h.get(p) or _step(p, est[p])  # thresholds are probed but not in h
         up[p] = replay({**est, p: est[p] + step}).segments
         down[p] = replay({**est, p: max(est[p] - step, 0.0)}).segments
     d = len(cont)
@@ -314,7 +316,7 @@ def _sensitivity(replay: Replay, est: Values, names: list[str], n: int, seed: in
         hess, grads = _response_surface(replay, est, cont, h, at, up, down, seed)
         lam, vec = np.linalg.eigh(hess)
         curved = lam > 1e-6 * max(lam.max(), 1e-12)
-        laplace = 2 * base / n * (vec[:, curved] / lam[curved]) @ vec[:, curved].T
+        laplace = 2 * base / replay.n_segments * (vec[:, curved] / lam[curved]) @ vec[:, curved].T
         robust = np.nan_to_num(cluster_covariance(hess, grads, replay.episode_of))
         unbounded = (np.abs(vec[:, ~curved]) > 0.1).any(axis=1)
     cov = robust if np.trace(robust) > np.trace(laplace) else laplace  # for the correlations
@@ -491,7 +493,7 @@ def calibrate(
                 if f < best_f:
                     best_f, est = f, v
     after = replay(est)
-    sens = _sensitivity(replay, est, params, replay.n_segments, seed)
+    sens = _sensitivity(replay, est, params, seed)
     report: dict[str, Any] = {}
     for p in params:
         std = sens["std"].get(p, math.nan)

@@ -78,7 +78,7 @@ def assess(
     replay.fixed = measured_values(replay.env, logged)
     est = {p: float(truth.get(p, param_spec(p).nominal)) for p in params}
     replay.fixed.update({k: v for k, v in truth.items() if k not in params and k in replay.env.params})
-    sens = _sensitivity(replay, est, params, replay.n_segments)
+    sens = _sensitivity(replay, est, params)
     out: dict[str, Any] = {"parameters": {}, "flat_directions": sens["flat"], "pinned_directions": sens["combinations"]}
     for p in params:
         std = sens["std"].get(p, math.nan)
