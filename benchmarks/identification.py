@@ -54,6 +54,7 @@ def one(task: str, profile: str, source: str, args: argparse.Namespace) -> dict:
         f"budget={args.budget}",
         f"horizon={args.horizon}",
         f"stride={args.stride}",
+        f"bootstrap={args.bootstrap}",
         f"hydra.run.dir={out / 'calibrate'}",
     )
     from sim2real.data.datasets import read
@@ -99,6 +100,7 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=200)
     ap.add_argument("--horizon", type=int, default=10, help="calibrate/design horizon (control steps)")
     ap.add_argument("--stride", type=int, default=20, help="calibrate/design stride (control steps)")
+    ap.add_argument("--bootstrap", type=int, default=0, help="simulated twins calibrated per calibration (0: off)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("runs/bench/identification"))
     ap.add_argument("--jobs", type=int, default=2, help="parallel jobs (one per core)")
@@ -110,7 +112,7 @@ def main() -> None:
         outs = list(pool.map(lambda j: one(args.task, j[0], j[1], args), jobs))
     print(
         f"task {args.task}: {args.episodes} episodes per source, CMA-ES budget {args.budget}, seed {args.seed},"
-        f" horizon {args.horizon}, stride {args.stride}"
+        f" horizon {args.horizon}, stride {args.stride}, bootstrap {args.bootstrap}"
     )
     for d in designs:
         n = d["design"]["episodes_simulated"]
@@ -130,13 +132,30 @@ def main() -> None:
             f"\n== {o['profile']} / {o['source']}: replay error {r['replay_error_before']:.3f} -> "
             f"{r['replay_error_after']:.3f}; collect {o['collect_s']:.0f} s, calibrate {o['calibrate_s']:.0f} s"
         )
-        print(f"{'parameter':22s} {'true':>7s} {'estimate':>9s} {'std':>7s} {'error':>7s}  identified")
+        boot = r.get("bootstrap", {})
+        if boot.get("replicates"):
+            twin = boot["twin_replay_error"]
+            print(
+                f"bootstrap: {boot['replicates']} twins; matched action noise {boot['action_noise_std']:.3f}; replay"
+                f" error of the data {boot['data_replay_error']:.3f}, of the twins at their fits"
+                f" {min(twin):.3f}-{max(twin):.3f} (without action noise"
+                f" {boot['twin_replay_error_without_action_noise']:.3f})"
+            )
+        print(
+            f"{'parameter':22s} {'true':>7s} {'estimate':>9s} {'std':>7s} {'error':>7s} {'err/std':>7s}"
+            f" {'uncorr.':>8s} {'bias':>7s}  identified"
+        )
         for p in args.params:
-            est, t = r["estimate"][p], o["true"].get(p, math.nan)
+            est, t, std = r["estimate"][p], o["true"].get(p, math.nan), r["std"][p]
             absolute = p in ("action_latency", "actuator_deadzone", "payload_mass")
             err = est - t if absolute else (est / t - 1 if t else math.nan)
             fmt = f"{err:+7.3f}" if absolute else f"{err:+7.1%}"
-            print(f"{p:22s} {t:7.3f} {est:9.3f} {r['std'][p]:7.3f} {fmt}  {r['identified'][p]}")
+            z = (est - t) / std if std and math.isfinite(std) else math.nan
+            row = r["parameters"][p]
+            unc, bias = row.get("estimate_uncorrected", math.nan), row.get("bootstrap_bias", math.nan)
+            print(
+                f"{p:22s} {t:7.3f} {est:9.3f} {std:7.3f} {fmt} {z:+7.2f} {unc:8.3f} {bias:+7.3f}  {r['identified'][p]}"
+            )
         for p in ("obs_noise_std", "obs_bias"):  # measured from kinematic consistency, not searched
             if p in r["estimate"]:
                 est, t = r["estimate"][p], o["true"].get(p, math.nan)

@@ -294,6 +294,7 @@ def _cases(w: Path, t: Path) -> dict[str, tuple[list, str]]:
         "calibrate-no-data": (["calibrate"], "data is required"),
         "calibrate-no-replay-hooks": (["calibrate", f"data={w / 'data' / 'push-v0'}"], "no replay hooks"),
         "calibrate-budget-0": (["calibrate", f"data={data}", "budget=0"], "budget"),
+        "calibrate-bootstrap-1": (["calibrate", f"data={data}", "bootstrap=1"], "bootstrap=1"),
         "calibrate-params": (["calibrate", f"data={data}", "params=[bogus]"], "bogus"),
         # compare: grid-wide settings before any unit runs
         "compare-episodes-0": ([*cmp, "eval.episodes=0"], "eval.episodes"),

@@ -194,10 +194,17 @@ def test_calibration_recovers_gain_and_mass_from_noise_free_excitation(tmp_path)
     true = {"actuator_gain_scale": 0.7, "mass_scale": 1.4}
     logs = rollout(policy_factory("excite", "navigate", {"seed": 0}), "navigate", 2, 0, None, true, 0.0)
     logged = read(write(tmp_path / "d" / "ex-v0", "navigate", logs, {"source": "test"}), "navigate")
-    result = calibrate(logged, ["actuator_gain_scale", "mass_scale"], budget=120, seed=0, stride=20)  # about 30 s
+    # about 40 s, with two simulated twins (sim2real.data.bootstrap)
+    result = calibrate(logged, ["actuator_gain_scale", "mass_scale"], budget=120, seed=0, stride=20, bootstrap=2)
     est = result["estimate"]
     assert abs(est["actuator_gain_scale"] / 0.7 - 1) < 0.02 and abs(est["mass_scale"] / 1.4 - 1) < 0.02, est
     assert result["identified"]["actuator_gain_scale"] and result["identified"]["mass_scale"]
+    assert result["bootstrap"]["replicates"] == 2
+    for p in ("actuator_gain_scale", "mass_scale"):  # the twins' shift is subtracted, their spread is in the std
+        row = result["parameters"][p]
+        assert row["estimate"] == pytest.approx(row["estimate_uncorrected"] - row["bootstrap_bias"])
+        assert row["std"] >= max(row["std_bootstrap"], row["std_laplace"], row["std_robust"])
+    assert 0 <= result["estimate"]["action_noise_std"] < 0.05  # noise-free logs: little left to match
 
 
 def test_velocity_bias_is_measured_from_an_excitation_that_turns():

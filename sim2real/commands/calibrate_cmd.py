@@ -57,6 +57,7 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
     if not isinstance(params, list):
         raise CalibrationError(f"params={params!r}: give a list, e.g. params=[mass_scale,action_latency]")
     budget, seed, horizon, stride = int(cfg.budget), int(cfg.seed), int(cfg.horizon), int(cfg.stride)
+    bootstrap = int(cfg.bootstrap)
     weight = float(cfg.prior_weight)
     default = plain(cfg.task.randomization).get(str(cfg.base_dr))
     if default is None:
@@ -68,7 +69,7 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
             values = {k: v for k, v in values.items() if k != "name"}
         profiles[str(spec)] = resolve_dynamics(values, task, envs_params(task))
     logged = read(cfg.data, task)
-    result = calibrate(logged, list(params), budget, seed, horizon, stride, float(weight), profiles)
+    result = calibrate(logged, list(params), budget, seed, horizon, stride, float(weight), profiles, bootstrap)
     ranges = randomization_from(result, default)
     check_result(result, ranges, task, cfg.data)  # nothing is written unless the result is usable
     out = Path(cfg.out_dir)

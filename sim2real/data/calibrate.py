@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
+from sim2real.data.bootstrap import curved_inverse, newton_refit, parametric_bootstrap
 from sim2real.learn.logged import Logged
 from sim2real.sim import tasks
 from sim2real.sim.dynamics import Values, param_spec
@@ -78,7 +79,7 @@ class Replay:
             raise CalibrationError(f"horizon={horizon}, stride={stride}: both must be positive integers")
         self.task = logged.task
         self.env = replay_env(self.task)
-        self.horizon = horizon
+        self.horizon, self.stride = horizon, stride
         self.fixed = dict(fixed or {})
         self.dims, scales = (list(x) for x in self.env.replay_compared)
         self.inv_scale = 1.0 / np.asarray(scales)
@@ -351,6 +352,8 @@ def _sensitivity(replay: Replay, est: Values, names: list[str], seed: int = 0) -
         "plus": mean,
         "combinations": combos,
         "flat": flat,
+        "cont": cont,  # the continuous parameters and the Hessian over them (for the Newton refits)
+        "hessian": hess,
     }
 
 
@@ -395,6 +398,7 @@ def calibrate(
     stride: int = 20,
     prior_weight: float = 1e-5,
     profiles: dict[str, Values] | None = None,
+    bootstrap: int = 0,
 ) -> dict[str, Any]:
     """Estimate ``params`` from ``logged``; returns the ``calibration.json`` record.
 
@@ -404,12 +408,20 @@ def calibrate(
     the data cannot see at the nominal value instead of letting the optimiser drift along it. (At 1e-3 it was
     not negligible: on navigation's ``real`` logs, whose nominal error is 20 x the noise floor, a deadzone of
     0.12 paid a third of the floor, and the estimate stayed at zero.) ``budget`` caps the
-    CMA-ES replay evaluations (the latency check and the sensitivity probes come on top)."""
+    CMA-ES replay evaluations (the latency check and the sensitivity probes come on top). After CMA-ES, a scan
+    of the thresholds and a pattern search, Newton steps with the response surface's Hessian settle the
+    continuous parameters on the minimum. ``bootstrap`` > 0 calibrates that many simulated twins of the data
+    (:mod:`sim2real.data.bootstrap`): their spread enters the stds, and their mean shift from the estimate
+    (what the segment replay itself does to the estimate) is subtracted from it."""
     t0 = time.perf_counter()
     task = logged.task
     params = check_params(task, params)
     if not isinstance(budget, int) or budget < 10:
         raise CalibrationError(f"budget={budget!r}: must be an integer >= 10 (CMA-ES replay evaluations)")
+    if not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:
+        raise CalibrationError(
+            f"bootstrap={bootstrap!r}: give 0 (off) or the number of simulated twins to calibrate, >= 2 (10-20 typical)"
+        )
     replay = Replay(logged, horizon, stride)
     fixed = replay.fixed = measured_values(replay.env, logged)
     params = [p for p in params if p not in fixed]
@@ -492,11 +504,38 @@ def calibrate(
                 f, v = objective(encoded({**est, p: m}))
                 if f < best_f:
                     best_f, est = f, v
-    after = replay(est)
     sens = _sensitivity(replay, est, params, seed)
+    cont = sens["cont"]
+    bounds = {p: PRIOR[p] for p in cont}
+    if cont:  # settle on the minimum: the pattern search's last step is 2.5 %, coarser than a good std
+        refined, _ = newton_refit(replay, est, cont, curved_inverse(sens["hessian"]), bounds)
+        if refined != est:
+            est = refined
+            sens = _sensitivity(replay, est, params, seed)
+    after = replay(est)
+    measured = noise_and_bias(replay.env, logged)
+    boot: dict[str, Any] = {}
+    if bootstrap and cont:
+        boot = parametric_bootstrap(
+            lambda data: Replay(data, horizon, stride, fixed),
+            replay,
+            logged,
+            est,
+            cont,
+            sens["hessian"],
+            measured,
+            bounds,
+            bootstrap,
+            seed,
+        )
+    minimum = dict(est)
     report: dict[str, Any] = {}
     for p in params:
         std = sens["std"].get(p, math.nan)
+        b = boot.get("params", {}).get(p)
+        if b is not None and math.isfinite(std):  # the twins' spread, and the correction's own uncertainty
+            std = math.sqrt(max(std, b["std"]) ** 2 + b["bias_std"] ** 2)
+            est[p] = min(max(b["corrected"], PRIOR[p][0]), PRIOR[p][1])
         rel = std / est[p] if est[p] > 0 else math.inf
         seen = sens["rise"][p] >= IDENTIFIED or sens["rise_z"][p] >= IDENTIFIED_Z
         identified = seen and (p == "action_latency" or p in THRESHOLDS or rel <= MAX_REL_STD)
@@ -511,13 +550,24 @@ def calibrate(
             "replay_error_plus": math.sqrt(sens["plus"][p]),
             "identified": bool(identified),
         }
-    for p, v in noise_and_bias(replay.env, logged).items():
+        if b is not None:
+            report[p].update(estimate_uncorrected=minimum[p], bootstrap_bias=b["bias"], std_bootstrap=b["std"])
+    for p, v in measured.items():
         report[p] = {
             "estimate": v,
             "std": math.nan,
             "identifiability": math.nan,
             "identified": True,
             "measured": "kinematic consistency of position and velocity readings (see calibrate.noise_and_bias)",
+        }
+    if boot:
+        report["action_noise_std"] = {
+            "estimate": boot["action_noise_std"],
+            "std": math.nan,
+            "identifiability": math.nan,
+            "identified": True,
+            "measured": "matched: the action noise at which the twins' replay error equals the data's (what the"
+            " measured observation noise and bias leave of it, carried as process noise; see sim2real.data.bootstrap)",
         }
     for p, v in fixed.items():
         report[p] = {
@@ -542,7 +592,16 @@ def calibrate(
         "flat_directions": sens["flat"],  # what the data cannot see (name the experiment that would: sim2real design)
         "parameters": report,
         "replay_error_before": before.rms,
-        "replay_error_after": after.rms,
+        "replay_error_after": after.rms,  # at the minimum (before a bootstrap correction)
+        "replay_error_corrected": replay(est).rms if boot else after.rms,
+        "bootstrap": {
+            "replicates": boot.get("replicates", 0),
+            "twin": "each episode simulated whole at the estimate from its first reading under its logged actions,"
+            " with the measured observation noise and bias; refit by Newton steps from the estimate"
+            " (sim2real.data.bootstrap); no action noise",
+            "twin_replay_error": boot.get("replay_error", []),
+            "estimates": boot.get("estimates", []),
+        },
         # the sim-to-real gap of other parameter sets, measured the same way (values not given: nominal)
         "replay_error_of": {name: replay(values).rms for name, values in (profiles or {}).items()},
         "diverged_segments_after": after.diverged,
@@ -579,6 +638,9 @@ def randomization_from(result: dict[str, Any], default: dict[str, list[float]]) 
         est = float(r["estimate"])
         if p in ("obs_noise_std", "obs_bias"):  # measured: from none up to 1.25 x the estimate
             out[p] = [0.0, round(1.25 * est, 5)]
+            continue
+        if p == "action_noise_std":  # matched (a lumped process noise): never narrower than the preset
+            out[p] = [0.0, round(max(1.25 * est, out.get(p, [0.0, 0.0])[1]), 5)]
             continue
         if p == "action_latency":
             out[p] = [int(est), int(est)] if r["identified"] else [int(max(est - 1, 0)), int(est) + 1]

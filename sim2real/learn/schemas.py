@@ -203,6 +203,7 @@ class Calibrate:
     horizon: int = _f(1)
     stride: int = _f(1)
     prior_weight: float = _f(0)
+    bootstrap: int = _f(0)
     base_dr: str = MISSING
     gap_of: list[str] = field(default_factory=list)
     out_dir: str = MISSING
