@@ -199,7 +199,8 @@ def test_calibration_recovers_gain_and_mass_from_noise_free_excitation(tmp_path)
     est = result["estimate"]
     assert abs(est["actuator_gain_scale"] / 0.7 - 1) < 0.02 and abs(est["mass_scale"] / 1.4 - 1) < 0.02, est
     assert result["identified"]["actuator_gain_scale"] and result["identified"]["mass_scale"]
-    assert result["bootstrap"]["replicates"] == 2
+    assert result["bootstrap"]["replicates"] == 2 and len(result["bootstrap"]["twin_replay_error"]) == 2
+    assert result["bootstrap"]["action_noise_std"] == result["estimate"]["action_noise_std"]
     for p in ("actuator_gain_scale", "mass_scale"):  # the twins' shift is subtracted, their spread is in the std
         row = result["parameters"][p]
         assert row["estimate"] == pytest.approx(row["estimate_uncorrected"] - row["bootstrap_bias"])

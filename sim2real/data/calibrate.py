@@ -597,9 +597,12 @@ def calibrate(
         "bootstrap": {
             "replicates": boot.get("replicates", 0),
             "twin": "each episode simulated whole at the estimate from its first reading under its logged actions,"
-            " with the measured observation noise and bias; refit by Newton steps from the estimate"
-            " (sim2real.data.bootstrap); no action noise",
-            "twin_replay_error": boot.get("replay_error", []),
+            " with the measured observation noise and bias and the matched action noise; refit by Newton steps"
+            " from the estimate (sim2real.data.bootstrap)",
+            "twin_replay_error": boot.get("replay_error", []),  # each twin's, at its fit
+            "data_replay_error": boot.get("data_replay_error", math.nan),  # the data's, at the estimate
+            "twin_replay_error_without_action_noise": boot.get("twin_replay_error_without_action_noise", math.nan),
+            "action_noise_std": boot.get("action_noise_std", math.nan),
             "estimates": boot.get("estimates", []),
         },
         # the sim-to-real gap of other parameter sets, measured the same way (values not given: nominal)
