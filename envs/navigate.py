@@ -185,26 +185,42 @@ class NavigateEnv(Sim2RealEnv):
         before the control boundary); with the previous applied action known (``context``), that last physics
         step is run, so the replay starts at the boundary, as the logged robot did (at the torque-limited
         accelerations of an excitation, 5 ms of yaw rate moves a goal 3 m away by centimetres)."""
+        self._place(obs, 0.0)
         m, d = self.model, self.data
-        mujoco.mj_resetData(m, d)
-        q, v = self._base_q, self._base_v
-        d.qpos[q : q + 7] = [0.0, 0.0, self._rest_z, 1.0, 0.0, 0.0, 0.0]
-        fwd, lat, wz = (float(x) for x in obs[3:6])
-        d.qvel[v : v + 6] = [fwd, lat, 0.0, 0.0, 0.0, wz]
-        d.qvel[self._wheel_v] = [(fwd - wz * HALF_TRACK) / WHEEL_RADIUS, (fwd + wz * HALF_TRACK) / WHEEL_RADIUS]
-        d.mocap_pos[self._mocap, 0] = 10.0 + np.arange(N_OBSTACLES)
-        d.mocap_pos[self._mocap, 1] = 10.0
-        self.goal = np.asarray(obs[0:2], dtype=np.float64).copy()
-        self.model.site_pos[self._goal_site, :2] = self.goal
-        self._prev_dist = float(np.hypot(*self.goal))
-        self.collisions = 0
-        self._last_action = np.asarray(obs[6 + N_RAYS :], dtype=np.float64)
         mujoco.mj_forward(m, d)
         applied = context.get("applied") if isinstance(context, dict) else None
         if applied is not None and t > 0:
             self._task_command(applied[t - 1])
             mujoco.mj_step(m, d)
         self.dyn.guard.arm(d)
+
+    def twin_start(self, obs: np.ndarray, context: object, rng: np.random.Generator) -> None:
+        """:meth:`restore` at a random world heading (the first step of an episode): MuJoCo's pyramidal friction
+        cone makes the wheels' slip depend slightly on the heading, which the robot-frame readings do not
+        carry; a dataset's twin (``sim2real.data.bootstrap``) draws it as the logged episodes had it."""
+        self._place(obs, float(rng.uniform(-math.pi, math.pi)))
+        mujoco.mj_forward(self.model, self.data)
+        self.dyn.guard.arm(self.data)
+
+    def _place(self, obs: np.ndarray, heading: float) -> None:
+        """The base at the arena centre heading ``heading`` (rad) with the observed velocities, wheels rolling
+        without slip, the goal where the observation puts it, the obstacles parked outside."""
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        q, v = self._base_q, self._base_v
+        c, s = math.cos(heading), math.sin(heading)
+        d.qpos[q : q + 7] = [0.0, 0.0, self._rest_z, math.cos(heading / 2), 0.0, 0.0, math.sin(heading / 2)]
+        fwd, lat, wz = (float(x) for x in obs[3:6])
+        d.qvel[v : v + 6] = [c * fwd - s * lat, s * fwd + c * lat, 0.0, 0.0, 0.0, wz]  # linear: world frame
+        d.qvel[self._wheel_v] = [(fwd - wz * HALF_TRACK) / WHEEL_RADIUS, (fwd + wz * HALF_TRACK) / WHEEL_RADIUS]
+        d.mocap_pos[self._mocap, 0] = 10.0 + np.arange(N_OBSTACLES)
+        d.mocap_pos[self._mocap, 1] = 10.0
+        gx, gy = float(obs[0]), float(obs[1])
+        self.goal = np.array([c * gx - s * gy, s * gx + c * gy])
+        self.model.site_pos[self._goal_site, :2] = self.goal
+        self._prev_dist = float(np.hypot(*self.goal))
+        self.collisions = 0
+        self._last_action = np.asarray(obs[6 + N_RAYS :], dtype=np.float64)
 
     # -- control, observation, reward ---------------------------------------------------------
     def _task_command(self, action: np.ndarray) -> None:

@@ -65,10 +65,10 @@ def test_twin_follows_the_logs_at_their_values_and_adds_the_noise_it_is_told(log
     assert gap({**TRUE, "action_latency": 0}) > 3 * right  # ... and so do latency and deadzone
     assert gap({**TRUE, "actuator_deadzone": 0.0}) > 1.5 * right
     clean = twin(replay, logged, TRUE, zero, np.random.default_rng(0))
-    noisy = twin(replay, logged, TRUE, {**zero, "obs_noise_std": 0.02}, np.random.default_rng(1))
+    noisy = twin(replay, logged, TRUE, {**zero, "obs_noise_std": 0.02}, np.random.default_rng(0))
     d = np.concatenate([a - b for a, b in zip(noisy.observations, clean.observations, strict=True)])
     assert d.std() == pytest.approx(0.02, rel=0.05) and abs(d.mean()) < 0.002
-    biased = twin(replay, logged, TRUE, {**zero, "obs_bias": 0.05}, np.random.default_rng(2))
+    biased = twin(replay, logged, TRUE, {**zero, "obs_bias": 0.05}, np.random.default_rng(0))
     for a, b in zip(biased.observations, clean.observations, strict=True):
         off = a - b
         assert np.allclose(off, off[0], atol=1e-6) and np.abs(off[0]).max() <= 0.05  # constant in the episode
@@ -77,14 +77,29 @@ def test_twin_follows_the_logs_at_their_values_and_adds_the_noise_it_is_told(log
 
 def test_action_noise_is_matched_to_the_data_replay_error(logged):
     """Data whose actions carried noise of std 0.06 that the logs do not show: the twin's replay error equals
-    the data's at about that noise."""
+    the data's at about that noise. (The data here is one twin of two episodes, so its own error is a draw:
+    seeds 5 and 6 match at 0.063 and 0.082.)"""
     replay = Replay(logged, 10, 20)
     noisy = twin(replay, logged, TRUE, {"action_noise_std": 0.06}, np.random.default_rng(5))
     data = Replay(noisy, 10, 20)
     target = data(TRUE).rms ** 2
     sigma, base = match_action_noise(lambda d: Replay(d, 10, 20), data, noisy, TRUE, {}, target)
-    assert sigma == pytest.approx(0.06, rel=0.3), sigma
+    assert sigma == pytest.approx(0.06, rel=0.4), sigma
     assert base < 0.2 * target  # without it the twin explains a fraction of the error
+
+
+def test_navigation_twin_starts_at_any_heading_with_the_same_readings(logged):
+    """A twin's episode starts at a random world heading (the pyramidal friction cone is anisotropic): the
+    robot-frame readings after a step match those from the heading-0 restore to the anisotropy's millimetres."""
+    env = Replay(logged, 10, 20).env
+    env.set_values(TRUE)
+    rng, a = np.random.default_rng(0), np.array([0.3, 0.5])
+    for t in (30, 60, 90):
+        obs = logged.observations[0][t]
+        env.restore(obs, None, 0)
+        ref = env.replay_step(a, a)[:6]
+        env.twin_start(obs, None, rng)
+        assert np.abs(env.replay_step(a, a)[:6] - ref).max() < 0.01
 
 
 def test_bootstrap_summary_subtracts_the_shift_and_reports_its_spread():

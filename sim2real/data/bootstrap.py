@@ -92,10 +92,15 @@ def twin(replay: Any, logged: Logged, values: Values, noise: dict[str, float], r
     act_channel = ActionChannel(replay.actions[0].shape[1], env.rest_action)
     channel = ObsChannel(replay.obs[0].shape[1])
     observations, actions = [], []
-    for obs, act in zip(replay.obs, replay.actions, strict=True):
+    starts = rng.spawn(len(replay.actions))  # what twin_start draws, the same whatever the noise draws
+    for obs, act, start_rng in zip(replay.obs, replay.actions, starts, strict=True):
         act_channel.reset(act_values)
         applied = np.array([act_channel(a, rng) for a in act])
-        env.restore(obs[0], env.replay_context(obs, applied), 0)
+        start = getattr(env, "twin_start", None)  # what the readings do not carry, drawn (optional env hook)
+        if start is not None:
+            start(obs[0], env.replay_context(obs, applied), start_rng)
+        else:
+            env.restore(obs[0], env.replay_context(obs, applied), 0)
         true = [np.asarray(obs[0], dtype=np.float64)]  # the twin's state starts where the reading puts it
         for k in range(len(act)):
             pred = env.replay_step(applied[k], act[k])
