@@ -36,7 +36,8 @@ class Quadratic:
 
 
 def test_newton_refit_lands_on_a_correlated_minimum_and_refuses_uphill_steps():
-    """Coordinate steps crawl along a correlated valley; a Newton step with the Hessian crosses it at once."""
+    """Coordinate steps crawl along a correlated valley; a Newton step with the Hessian crosses it at once; an
+    overshooting step is halved; an uphill one is refused."""
     a = np.array([[2.0, 1.8], [1.8, 2.0]])
     cont, bounds = ["mass_scale", "damping_scale"], {"mass_scale": (0.3, 3.0), "damping_scale": (0.2, 5.0)}
     replay = Quadratic([1.1, 0.95], a)
@@ -46,6 +47,9 @@ def test_newton_refit_lands_on_a_correlated_minimum_and_refuses_uphill_steps():
     start = {"mass_scale": 1.0, "damping_scale": 1.0}  # a wrong Hessian's step goes uphill: refused
     fit, f = newton_refit(replay, start, cont, -curved_inverse(2 * a), bounds)
     assert fit == start and f == pytest.approx(Quadratic([1.1, 0.95], a)(start).rms ** 2)
+    start = {"mass_scale": 1.0, "damping_scale": 1.0}  # a step twice too long lands as high as it left: halved
+    fit, f = newton_refit(Quadratic([1.1, 0.95], a), start, cont, 2 * curved_inverse(2 * a), bounds, steps=1)
+    assert fit["mass_scale"] == pytest.approx(1.1, abs=1e-6) and f == pytest.approx(1.0)
     flat = curved_inverse(np.array([[1.0, 1.0], [1.0, 1.0]]))  # a flat direction: never stepped along
     assert flat @ np.array([1.0, -1.0]) == pytest.approx(np.zeros(2))
 

@@ -59,22 +59,26 @@ def gradient(replay: Any, values: Values, cont: list[str]) -> np.ndarray:
 
 
 def newton_refit(
-    replay: Any, start: Values, cont: list[str], inv: np.ndarray, bounds: dict[str, tuple[float, float]], steps: int = 2
+    replay: Any, start: Values, cont: list[str], inv: np.ndarray, bounds: dict[str, tuple[float, float]], steps: int = 3
 ) -> tuple[Values, float]:
-    """Up to ``steps`` Newton steps from ``start`` on the mean squared replay error, with the fixed inverse
-    Hessian ``inv`` (:func:`curved_inverse`) and central-difference gradients, each step kept only if it lowers
-    the error. Returns the values and their mean squared error."""
+    """Up to ``steps`` damped Newton steps from ``start`` on the mean squared replay error, with the fixed
+    inverse Hessian ``inv`` (:func:`curved_inverse`) and central-difference gradients: the full step, else half,
+    else a quarter, whichever first lowers the error (none: stop). Returns the values and their mean squared
+    error."""
     x = dict(start)
     f = replay(x).rms ** 2
     for _ in range(steps):
         dx = -inv @ gradient(replay, x, cont)
-        new = dict(x)
-        for i, p in enumerate(cont):
-            cap = MAX_MOVE * x[p] if param_spec(p).kind == "scale" else 0.02
-            lo, hi = bounds[p]
-            new[p] = float(min(max(x[p] + float(np.clip(dx[i], -cap, cap)), lo), hi))
-        fn = replay(new).rms ** 2
-        if not fn < f:
+        for alpha in (1.0, 0.5, 0.25):
+            new = dict(x)
+            for i, p in enumerate(cont):
+                cap = MAX_MOVE * x[p] if param_spec(p).kind == "scale" else 0.02
+                lo, hi = bounds[p]
+                new[p] = float(min(max(x[p] + float(np.clip(alpha * dx[i], -cap, cap)), lo), hi))
+            fn = replay(new).rms ** 2
+            if fn < f:
+                break
+        else:
             break
         x, f = new, fn
     return x, f
