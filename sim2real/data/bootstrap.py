@@ -7,13 +7,15 @@ the minimum. None of these shows in the Laplace or the cluster-robust std, and a
 estimate the same way in every episode.
 
 The parametric bootstrap measures that shift. A *twin* of the dataset is simulated at the estimate: every
-logged episode is run whole (not in segments) from its first reading under its logged actions, with the
-estimated latency and deadzone, and the measured observation noise and per-episode bias added to every
-reading. The twin is calibrated the same way as the data (from the estimate, Newton steps on the replay
-error with the data's Hessian), so the twin's estimates scatter around the estimate by the calibration's
-spread and are shifted from it by its bias: the spread is a std, and the shift, subtracted, corrects the
-estimate. What the twin does not carry (random action noise, a parameter the calibration leaves at nominal)
-is not in it.
+logged episode is run whole (not in segments) from its first reading under its logged actions, through the
+env's action channel (the estimated latency and deadzone, and an action noise matched so that the twins'
+replay error equals the data's), with the measured observation noise and per-episode bias added to every
+reading; what the readings leave open at the start, an env may draw (its optional ``twin_start`` hook). The
+twin is calibrated the same way as the data (from the estimate, Newton steps on the replay error with the
+data's Hessian), so the twins' estimates scatter around the estimate by the calibration's spread and are
+shifted from it by its bias: the spread is a std, and the shift, subtracted, corrects the estimate. What
+the twin does not carry (a parameter the calibration leaves at nominal, an effect no hook draws) is not in
+it.
 """
 
 from __future__ import annotations
@@ -88,7 +90,9 @@ def twin(replay: Any, logged: Logged, values: Values, noise: dict[str, float], r
     """The dataset's twin at ``values``: each logged episode simulated whole from its first reading under its
     logged actions, through the env's action channel (``noise["action_noise_std"]``, then ``values``' deadzone
     and latency), with observation noise (std ``noise["obs_noise_std"]``) and a per-episode bias (U(-b, b) per
-    entry, b = ``noise["obs_bias"]``) on every reading. An episode whose physics blows up ends there."""
+    entry, b = ``noise["obs_bias"]``) on every reading. An episode starts by the env's ``twin_start(obs, context,
+    rng)`` where it has one (drawing what the reading leaves open), else by ``restore``. An episode whose physics
+    blows up ends there."""
     env = replay.env
     values = {**replay.fixed, **values}
     env.set_values({k: v for k, v in values.items() if k in env.params})
