@@ -101,14 +101,15 @@ def twin(replay: Any, logged: Logged, values: Values, noise: dict[str, float], r
     channel = ObsChannel(replay.obs[0].shape[1])
     observations, actions = [], []
     starts = rng.spawn(len(replay.actions))  # what twin_start draws, the same whatever the noise draws
+    hook = getattr(env, "twin_start", None)  # what the readings do not carry, drawn (optional env hook)
     for obs, act, start_rng in zip(replay.obs, replay.actions, starts, strict=True):
         act_channel.reset(act_values)
         applied = np.array([act_channel(a, rng) for a in act])
-        start = getattr(env, "twin_start", None)  # what the readings do not carry, drawn (optional env hook)
-        if start is not None:
-            start(obs[0], env.replay_context(obs, applied), start_rng)
+        context = env.replay_context(obs, applied)
+        if hook is not None:
+            hook(obs[0], context, start_rng)
         else:
-            env.restore(obs[0], env.replay_context(obs, applied), 0)
+            env.restore(obs[0], context, 0)
         true = [np.asarray(obs[0], dtype=np.float64)]  # the twin's state starts where the reading puts it
         for k in range(len(act)):
             pred = env.replay_step(applied[k], act[k])
@@ -194,19 +195,19 @@ def parametric_bootstrap(
     cont: list[str],
     hess: np.ndarray,
     measured: dict[str, float],
+    target: float,
     bounds: dict[str, tuple[float, float]],
     replicates: int,
     seed: int = 0,
 ) -> dict[str, Any]:
     """``replicates`` twins at ``est`` (:func:`twin`, with the measured observation noise and bias and the
     action noise of :func:`match_action_noise`), each calibrated by :func:`newton_refit` from ``est`` with the
-    data's Hessian; returns :func:`summarise`'s table under ``"params"``, the replicates' estimates and replay
-    errors, and the matched action noise. ``make_replay`` builds the replay of a twin as the data's was built
-    (horizon, stride, fixed values)."""
+    data's Hessian (``target``: the data's mean squared replay error at ``est``); returns :func:`summarise`'s
+    table under ``"params"``, the replicates' estimates and replay errors, and the matched action noise.
+    ``make_replay`` builds the replay of a twin as the data's was built (horizon, stride, fixed values)."""
     rng = np.random.default_rng([seed, 7])
     inv = curved_inverse(hess)
     measured = {k: float(measured.get(k, 0.0)) for k in ("obs_noise_std", "obs_bias")}
-    target = replay(est).rms ** 2
     sigma, base = match_action_noise(make_replay, replay, logged, est, measured, target, seed)
     noise = {**measured, "action_noise_std": sigma}
     fits, errors = [], []

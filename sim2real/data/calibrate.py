@@ -79,7 +79,7 @@ class Replay:
             raise CalibrationError(f"horizon={horizon}, stride={stride}: both must be positive integers")
         self.task = logged.task
         self.env = replay_env(self.task)
-        self.horizon, self.stride = horizon, stride
+        self.horizon = horizon
         self.fixed = dict(fixed or {})
         self.dims, scales = (list(x) for x in self.env.replay_compared)
         self.inv_scale = 1.0 / np.asarray(scales)
@@ -268,9 +268,7 @@ def cluster_covariance(hess: np.ndarray, grads: np.ndarray, clusters: np.ndarray
     centred = grads - grads.mean(axis=1, keepdims=True)
     sums = np.stack([centred[:, clusters == c].sum(axis=1) for c in ids], axis=1)  # (d, C)
     spread = sums @ sums.T / n**2 * len(ids) / (len(ids) - 1)
-    lam, vec = np.linalg.eigh(hess)
-    curved = lam > 1e-6 * max(lam.max(), 1e-12)
-    inv = (vec[:, curved] / lam[curved]) @ vec[:, curved].T
+    inv = curved_inverse(hess)
     return inv @ spread @ inv
 
 
@@ -317,7 +315,7 @@ def _sensitivity(replay: Replay, est: Values, names: list[str], seed: int = 0) -
         hess, grads = _response_surface(replay, est, cont, h, at, up, down, seed)
         lam, vec = np.linalg.eigh(hess)
         curved = lam > 1e-6 * max(lam.max(), 1e-12)
-        laplace = 2 * base / replay.n_segments * (vec[:, curved] / lam[curved]) @ vec[:, curved].T
+        laplace = 2 * base / replay.n_segments * curved_inverse(hess)
         robust = np.nan_to_num(cluster_covariance(hess, grads, replay.episode_of))
         unbounded = (np.abs(vec[:, ~curved]) > 0.1).any(axis=1)
     cov = robust if np.trace(robust) > np.trace(laplace) else laplace  # for the correlations
@@ -524,6 +522,7 @@ def calibrate(
             cont,
             sens["hessian"],
             measured,
+            after.rms**2,
             bounds,
             bootstrap,
             seed,
