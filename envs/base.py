@@ -27,6 +27,8 @@ class Sim2RealEnv(gym.Env, ABC):
             ``{name: value}``. Randomised names override the profile's values.
         model_path: the MJCF file (defaults to the task's packaged asset).
         render_mode: ``None`` or ``"rgb_array"``.
+        task: the registered task this env is (a task that ``extends`` another passes its own name, so
+            that presets, profiles and layouts come from its spec); defaults to the class's ``task``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}
@@ -42,7 +44,10 @@ class Sim2RealEnv(gym.Env, ABC):
         dynamics: str | dict | None = None,
         model_path: str | None = None,
         render_mode: str | None = None,
+        task: str | None = None,
     ) -> None:
+        if task is not None:
+            self.task = str(task)
         self.ranges = resolve_randomization(plain_spec(randomization), self.task, self.params)
         self.profile = resolve_dynamics(plain_spec(dynamics), self.task, self.params)
         if render_mode not in (None, "rgb_array"):

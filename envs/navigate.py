@@ -1,4 +1,4 @@
-"""``sim2real/Navigate-v0``: drive a differential-drive base to a goal through obstacles."""
+"""``sim2real/Navigate-v0`` and ``-v1``: drive a differential-drive base to a goal through obstacles."""
 
 from __future__ import annotations
 
@@ -64,7 +64,16 @@ class NavigateEnv(Sim2RealEnv):
     wheels (traction: wheels spin out when torque exceeds it); ``mass_scale`` on the whole base;
     ``actuator_gain_scale`` on the wheel velocity servos; ``damping_scale`` on the wheel axles.
 
-    Args: see :class:`~sim2real.envs.base.Sim2RealEnv`.
+    **Versions**: ``-v0`` (task ``navigate``, every published navigation figure) has two contact
+    artefacts: MuJoCo gives a contact the larger friction of its two geoms, and wheels and floor both
+    have 1, so ``friction_scale`` below 1 does nothing; and the default pyramidal friction cone makes
+    the wheels' slip depend on the world heading, which no robot-frame reading carries. ``-v1`` (task
+    ``navigate_v1``, ``faithful_contact=True``) gives the wheels contact priority (their friction
+    decides, so ``friction_scale`` acts both ways) and uses an elliptic cone (isotropic).
+
+    Args:
+        faithful_contact: the ``-v1`` contact model (above); the rest: see
+            :class:`~sim2real.envs.base.Sim2RealEnv`.
     """
 
     task: ClassVar[str] = "navigate"
@@ -94,13 +103,22 @@ class NavigateEnv(Sim2RealEnv):
         ("turn_rate", "rad/s, counter-clockwise", W_MAX),
     )
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, faithful_contact: bool = False, **kwargs: Any) -> None:
+        self.faithful_contact = bool(faithful_contact)
         self.goal = np.zeros(2)
         self.obstacles = np.zeros((N_OBSTACLES, 2))
         self._prev_dist = 0.0
         self.collisions = 0
         self._obs = np.zeros(6 + N_RAYS + 2)
         super().__init__(**kwargs)
+
+    def _load_model(self, model_path: str | None) -> mujoco.MjModel:
+        m = super()._load_model(model_path)
+        if self.faithful_contact:  # -v1: the wheels' friction decides their contacts, isotropically
+            wheels = [m.geom(w).id for w in ("wheel_left", "wheel_right")]
+            m.geom_priority[wheels] = int(m.geom_priority.max()) + 1
+            m.opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+        return m
 
     def _task_setup(self) -> None:
         m = self.model
@@ -195,9 +213,9 @@ class NavigateEnv(Sim2RealEnv):
         self.dyn.guard.arm(d)
 
     def twin_start(self, obs: np.ndarray, context: object, rng: np.random.Generator) -> None:
-        """:meth:`restore` at a random world heading (the first step of an episode): MuJoCo's pyramidal friction
-        cone makes the wheels' slip depend slightly on the heading, which the robot-frame readings do not
-        carry; a dataset's twin (``sim2real.data.bootstrap``) draws it as the logged episodes had it."""
+        """:meth:`restore` at a random world heading (the first step of an episode): in ``-v0`` MuJoCo's pyramidal
+        friction cone makes the wheels' slip depend slightly on the heading, which the robot-frame readings do
+        not carry; a dataset's twin (``sim2real.data.bootstrap``) draws it as the logged episodes had it."""
         self._place(obs, float(rng.uniform(-math.pi, math.pi)))
         mujoco.mj_forward(self.model, self.data)
         self.dyn.guard.arm(self.data)

@@ -13,7 +13,9 @@ Robots enter three ways (see ``docs/adding_a_robot.md``):
 - an entry point in the ``sim2real.sim.tasks`` group of an installed package, resolving to a TaskSpec, a
   dict of its keys, or a callable returning either.
 
-A YAML spec carries no code: the reward and the success signal live in the env.
+A YAML spec carries no code: the reward and the success signal live in the env. A task YAML may extend
+another task with a Hydra defaults list (``defaults: [<task>, _self_]``): the registry merges it the way
+Hydra composes it (``configs/task/navigate_v1.yaml``: navigation with the faithful wheel contact).
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ _TUPLES = ("robot_bodies", "friction_geoms", "bodies", "calibrate_params")
 def spec_from_dict(d: Mapping[str, Any]) -> TaskSpec:
     """A TaskSpec from the keys of a task YAML (unknown keys are refused, with the valid ones named)."""
     d = dict(d)
+    if "defaults" in d:
+        d = _extended(d)
     unknown = sorted(set(d) - _FIELDS - {"tuning"})
     if unknown:
         raise TaskError(
@@ -127,6 +131,26 @@ def spec_from_dict(d: Mapping[str, Any]) -> TaskSpec:
     if "name" not in d or "env_id" not in d:
         raise TaskError(f"task spec {d}: needs at least name and env_id")
     return TaskSpec(**d)
+
+
+def _extended(d: dict[str, Any]) -> dict[str, Any]:
+    """A task YAML with a Hydra defaults list (``defaults: [<base task>, _self_]``) merged onto its base's spec
+    as Hydra composes it (mappings merge key by key, other values replace), so that the registry and the
+    composed ``task`` node agree."""
+    from omegaconf import OmegaConf
+
+    entries = d.pop("defaults")
+    bases = [e for e in entries if e != "_self_"] if isinstance(entries, list) else [entries]
+    if len(bases) != 1 or not isinstance(bases[0], str) or bases[0] not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY)) or "none yet"
+        raise TaskError(
+            f"task spec '{d.get('name')}': defaults={entries!r} must name one registered task to extend (registered: "
+            f"{known}), as 'defaults: [<task>, _self_]'"
+        )
+    base = _REGISTRY[bases[0]]
+    if d.get("name") in (None, base.name) or d.get("env_id") in (None, base.env_id):
+        raise TaskError(f"task spec '{d.get('name')}' extends '{base.name}': give it a name and an env_id of its own")
+    return OmegaConf.to_container(OmegaConf.merge(to_config(base), d))
 
 
 _REGISTRY: dict[str, TaskSpec] = {}
@@ -164,11 +188,13 @@ def _register_gym(spec: TaskSpec, replace: bool) -> None:
 def load_builtin() -> None:
     """The packaged task YAMLs (``configs/task/*.yaml``), registered once per process."""
     root = resources.files("sim2real.configs").joinpath("task")
-    for f in sorted(root.iterdir(), key=lambda p: p.name):
-        if f.name.endswith(".yaml"):
-            spec = spec_from_dict(yaml.safe_load(f.read_text()))
-            _REGISTRY.setdefault(spec.name, spec)
-            _register_gym(spec, False)
+    docs = [
+        yaml.safe_load(f.read_text()) for f in sorted(root.iterdir(), key=lambda p: p.name) if f.name.endswith(".yaml")
+    ]
+    for d in sorted(docs, key=lambda d: "defaults" in d):  # the tasks others extend first
+        spec = spec_from_dict(d)
+        _REGISTRY.setdefault(spec.name, spec)
+        _register_gym(spec, False)
 
 
 @functools.cache
