@@ -277,3 +277,32 @@ def test_success_tasks_keep_their_success_rate():
 
     results = [{"condition": "zero_shot", "result": {"mean_return": 5.0, "success_rate": 0.9}}]
     assert score(results, "navigate")["name"] == "success" and results[0]["result"]["success_rate"] == 0.9
+
+
+def test_a_task_yaml_extends_another_the_same_way_in_hydra_and_in_the_registry():
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
+        cfg = compose("design", overrides=["task=navigate_v1", "dynamics=real"])
+    node = {k: v for k, v in OmegaConf.to_container(cfg.task, resolve=True).items() if v is not None}
+    registry = tasks.to_config(tasks.get("navigate_v1"))
+    assert node == {k: registry[k] for k in node} and {"targets", "excite", "kwargs"} <= set(node)  # the same
+    assert cfg.dynamics.friction_scale == 0.45 and cfg.dynamics.mass_scale == 1.6  # the base's profile, inherited
+    assert tasks.ensure(cfg.task).name == "navigate_v1"
+
+
+@pytest.mark.parametrize(
+    "doc,match",
+    [
+        ({"defaults": ["nope", "_self_"], "name": "x", "env_id": "x/X-v0"}, "must name one registered task"),
+        ({"defaults": ["navigate", "grasp"], "name": "x", "env_id": "x/X-v0"}, "must name one registered task"),
+        ({"defaults": ["navigate", "_self_"], "name": "x"}, "an env_id of its own"),
+        ({"defaults": ["navigate", "_self_"], "name": "navigate", "env_id": "x/X-v0"}, "a name and an env_id"),
+    ],
+)
+def test_a_bad_extension_is_one_line(doc, match):
+    tasks.names()
+    with pytest.raises(tasks.TaskError, match=match) as e:
+        tasks.spec_from_dict(doc)
+    assert "\n" not in str(e.value)
