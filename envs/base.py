@@ -27,8 +27,8 @@ class Sim2RealEnv(gym.Env, ABC):
             ``{name: value}``. Randomised names override the profile's values.
         model_path: the MJCF file (defaults to the task's packaged asset).
         render_mode: ``None`` or ``"rgb_array"``.
-        task: the registered task this env is (a task that ``extends`` another passes its own name, so
-            that presets, profiles and layouts come from its spec); defaults to the class's ``task``.
+        task: the registered task this env is (a task YAML that extends another passes its own name in
+            ``kwargs``, so that presets, profiles and layouts come from its spec); defaults to the class's.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}
