@@ -160,6 +160,8 @@ def main() -> None:
             if p in r["estimate"]:
                 est, t = r["estimate"][p], o["true"].get(p, math.nan)
                 print(f"{p:22s} {t:7.3f} {est:9.3f} {'':>7s} {est / t - 1 if t else math.nan:+7.1%}  (measured)")
+        for c in r.get("flat_directions", []):
+            print(f"  flat (not identifiable): {c['direction']}")
         for c in r.get("identified_combinations", []):
             print(f"  identifiable combination: {c['direction']} (std {c['std']:.1%})")
     print(f"\nwall-clock {time.perf_counter() - t0:.0f} s")
