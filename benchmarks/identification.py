@@ -44,6 +44,7 @@ def one(task: str, profile: str, source: str, args: argparse.Namespace) -> dict:
         f"seed={args.seed}",
         f"out={data}",
         f"hydra.run.dir={out / 'collect'}",
+        *([f"excite.amplitude={args.excite_amplitude}"] if source == "excite" and args.excite_amplitude else []),
     )
     params = "[" + ",".join(args.params) + "]"
     cal_s = cli(
@@ -79,7 +80,7 @@ def predict(task: str, profile: str, args: argparse.Namespace) -> dict:
         f"task={task}",
         f"dynamics={profile}",
         f"params={params}",
-        "candidates=[excite,scripted]",
+        "candidates=[" + ",".join(args.design_candidates) + "]",
         f"episodes={args.design_episodes}",
         f"horizon={args.horizon}",
         f"stride={args.stride}",
@@ -96,6 +97,8 @@ def main() -> None:
     ap.add_argument("--params", nargs="+", default=["actuator_gain_scale", "mass_scale"])
     ap.add_argument("--episodes", type=int, default=20)
     ap.add_argument("--design-episodes", type=int, default=8)
+    ap.add_argument("--design-candidates", nargs="+", default=["excite", "scripted"], help="sim2real design candidates")
+    ap.add_argument("--excite-amplitude", type=float, default=None, help="excite.amplitude of the collected routine")
     ap.add_argument("--action-noise", type=float, default=0.1)
     ap.add_argument("--budget", type=int, default=200)
     ap.add_argument("--horizon", type=int, default=10, help="calibrate/design horizon (control steps)")
@@ -113,6 +116,7 @@ def main() -> None:
     print(
         f"task {args.task}: {args.episodes} episodes per source, CMA-ES budget {args.budget}, seed {args.seed},"
         f" horizon {args.horizon}, stride {args.stride}, bootstrap {args.bootstrap}"
+        + (f", excitation amplitude {args.excite_amplitude}" if args.excite_amplitude else "")
     )
     for d in designs:
         n = d["design"]["episodes_simulated"]

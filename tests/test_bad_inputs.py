@@ -260,6 +260,8 @@ def _cases(w: Path, t: Path) -> dict[str, tuple[list, str]]:
         ),
         "excite-tampered": (["collect", f"policy={w / 'excite'}", "episodes=1", f"out={t / 'c-v0'}"], "SHA-256"),
         "design-candidate": (["design", "task=navigate", "candidates=[random]"], "candidates"),
+        "design-amplitude": (["design", "task=navigate", "candidates=[excite@1.5]"], "amplitude in (0, 1]"),
+        "design-signal": (["design", "task=navigate", "candidates=[excite:sine@0.3]"], "excite:<signal>@"),
         # data import / info
         "import-success-strings": (["data", "import", t / "yes.npz", "task=navigate", f"out={t / 'i-v0'}"], "success"),
         "import-mid-termination": (

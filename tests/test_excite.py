@@ -171,6 +171,20 @@ def test_design_ranks_the_excitation_above_the_task_motions():
     assert worst["parameters"]["actuator_gain_scale"]["episodes_for_target"] > 10
 
 
+def test_design_finds_the_gentle_excitation_a_slick_floor_needs():
+    """On Navigate-v1 at wheel friction 0.3 the routine's full-torque steps are traction-limited (the base
+    accelerates at friction x g whatever its gain and mass): the design names that flat, and ranks the same
+    routine at amplitude 0.25, whose accelerations stay under the traction limit, first."""
+    from sim2real.data.design import design
+
+    truth = {"friction_scale": 0.3}
+    params = ["actuator_gain_scale", "mass_scale", "damping_scale", "friction_scale"]
+    r = design("navigate_v1", params, truth, ["excite", "excite@0.25"], episodes=2, horizon=30, stride=30)
+    best, worst = r["ranked"]
+    assert best["candidate"] == "excite@0.25" and best["worst_rel_std"] < 0.1
+    assert worst["flat_directions"] and math.isinf(worst["parameters"]["mass_scale"]["rel_std"])
+
+
 def test_design_names_the_ratio_symmetry_of_grasping():
     """Gain, mass and damping of the Cartesian gripper act through their ratios: the design says so, before any
     robot time, with the flat direction (all three scaled together) and the combination that is identifiable."""

@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from sim2real.data.calibrate import CalibrationError
-from sim2real.data.design import design, report_text
+from sim2real.data.design import CANDIDATE_FORMS, design, parse_candidate, report_text
 from sim2real.io import write_json
 from sim2real.learn.config import checked_group, plain
 from sim2real.learn.schemas import check
@@ -26,11 +26,13 @@ def design_cmd(cfg: DictConfig) -> dict[str, Any]:
             f"params={params!r}: give a non-empty list, e.g. params=[mass_scale,actuator_gain_scale]"
         )
     candidates = [str(c) for c in plain(cfg.candidates)]
-    bad = [c for c in candidates if c != "scripted" and c != "excite" and not c.startswith("excite:")]
-    if bad or not candidates:
-        raise CalibrationError(
-            f"candidates={candidates}: each is scripted, excite or excite:<chirp|multisine|prbs|steps>"
-        )
+    try:
+        for c in candidates:
+            parse_candidate(c)
+    except ValueError as e:
+        raise CalibrationError(str(e)) from None
+    if not candidates:
+        raise CalibrationError(f"candidates=[]: give at least one of {CANDIDATE_FORMS}")
     core = tasks.core(tasks.make(task))
     dyn = resolve_dynamics(checked_group(cfg, task, "dynamics"), task, core.params)
     result = design(

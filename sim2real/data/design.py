@@ -2,7 +2,7 @@
 from the simulator alone (``sim2real design``).
 
 For each candidate experiment (the task's scripted controller with exploration noise, the task's excitation
-routine, the routine with another signal on every excited channel) the simulator produces ``episodes``
+routine, the routine with another signal or amplitude on every excited channel) the simulator produces ``episodes``
 episodes on the *assumed* dynamics (a target profile or the nominal model, observation noise and bias
 included), and calibration's own sensitivity analysis (:func:`sim2real.data.calibrate._sensitivity`: the
 response-surface Hessian of the replay error and its Laplace covariance) is evaluated at the assumed values.
@@ -34,14 +34,41 @@ from sim2real.sim.dynamics import Values, param_spec
 DESIGN_SEED_BASE = 1_700_000_000  # simulated design episodes: disjoint from every other seed range
 
 
-def candidate_factory(name: str, task: str, seed: int) -> Any:
-    """``scripted`` (the task's controller), ``excite`` (the task's routine) or ``excite:<signal>``."""
+SIGNALS = ("chirp", "multisine", "prbs", "steps")
+CANDIDATE_FORMS = (
+    "scripted, excite, excite:<chirp|multisine|prbs|steps>, excite@<amplitude>, excite:<signal>@<amplitude>"
+)
+
+
+def parse_candidate(name: str) -> tuple[str, str | None, float | None]:
+    """``(kind, signal, amplitude)`` of a candidate name: ``scripted`` (the task's controller), ``excite`` (the
+    task's routine), ``excite:<signal>`` (another signal on every excited channel), ``...@<amplitude>`` (every
+    excited channel at that amplitude, action units in (0, 1]: gentle accelerations that stay under a traction
+    or force limit); a ValueError names the valid forms."""
     if name == "scripted":
+        return "scripted", None, None
+    head, at, amp = name.partition("@")
+    kind, _, signal = head.partition(":")
+    amplitude = None
+    try:
+        amplitude = float(amp) if at else None
+    except ValueError:
+        pass
+    if (
+        kind != "excite"
+        or (signal and signal not in SIGNALS)
+        or (at and (amplitude is None or not 0.0 < amplitude <= 1.0))
+    ):
+        raise ValueError(f"candidates: {name!r} is not one of {CANDIDATE_FORMS} (amplitude in (0, 1])")
+    return kind, signal or None, amplitude
+
+
+def candidate_factory(name: str, task: str, seed: int) -> Any:
+    """The policy factory of candidate ``name`` (:func:`parse_candidate`)."""
+    kind, signal, amplitude = parse_candidate(name)
+    if kind == "scripted":
         return policy_factory("scripted", task)
-    if name == "excite" or name.startswith("excite:"):
-        signal = name.partition(":")[2] or None
-        return policy_factory("excite", task, {"signal": signal, "seed": seed})
-    raise ValueError(f"candidates: {name!r} is not scripted, excite or excite:<chirp|multisine|prbs|steps>")
+    return policy_factory("excite", task, {"signal": signal, "amplitude": amplitude, "seed": seed})
 
 
 def simulate(task: str, candidate: str, episodes: int, seed: int, dynamics: Values, noise: float) -> Logged:
