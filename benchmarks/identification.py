@@ -30,6 +30,15 @@ def cli(*cmd: str) -> float:
     return time.perf_counter() - t0
 
 
+def excite_overrides(candidate: str) -> list[str]:
+    """``collect`` overrides for a design candidate name (``excite``, ``excite:<signal>``, ``...@<amplitude>``)."""
+    from sim2real.data.design import parse_candidate
+
+    _, signal, amplitude = parse_candidate(candidate)
+    out = [f"excite.signal={signal}"] if signal is not None else []
+    return out + ([f"excite.amplitude={amplitude}"] if amplitude is not None else [])
+
+
 def one(task: str, profile: str, source: str, args: argparse.Namespace) -> dict:
     out = args.out / task / profile / source
     data = args.out / "data" / f"{task}-{profile}-{source}-v0"
@@ -44,7 +53,7 @@ def one(task: str, profile: str, source: str, args: argparse.Namespace) -> dict:
         f"seed={args.seed}",
         f"out={data}",
         f"hydra.run.dir={out / 'collect'}",
-        *([f"excite.amplitude={args.excite_amplitude}"] if source == "excite" and args.excite_amplitude else []),
+        *(excite_overrides(args.excite) if source == "excite" else []),
     )
     params = "[" + ",".join(args.params) + "]"
     cal_s = cli(
@@ -98,7 +107,7 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=20)
     ap.add_argument("--design-episodes", type=int, default=8)
     ap.add_argument("--design-candidates", nargs="+", default=["excite", "scripted"], help="sim2real design candidates")
-    ap.add_argument("--excite-amplitude", type=float, default=None, help="excite.amplitude of the collected routine")
+    ap.add_argument("--excite", default="excite", help="the routine collected, as a design candidate name")
     ap.add_argument("--action-noise", type=float, default=0.1)
     ap.add_argument("--budget", type=int, default=200)
     ap.add_argument("--horizon", type=int, default=10, help="calibrate/design horizon (control steps)")
@@ -115,8 +124,7 @@ def main() -> None:
         outs = list(pool.map(lambda j: one(args.task, j[0], j[1], args), jobs))
     print(
         f"task {args.task}: {args.episodes} episodes per source, CMA-ES budget {args.budget}, seed {args.seed},"
-        f" horizon {args.horizon}, stride {args.stride}, bootstrap {args.bootstrap}"
-        + (f", excitation amplitude {args.excite_amplitude}" if args.excite_amplitude else "")
+        f" horizon {args.horizon}, stride {args.stride}, bootstrap {args.bootstrap}" + f", routine {args.excite}"
     )
     for d in designs:
         n = d["design"]["episodes_simulated"]
