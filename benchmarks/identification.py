@@ -124,7 +124,7 @@ def main() -> None:
         outs = list(pool.map(lambda j: one(args.task, j[0], j[1], args), jobs))
     print(
         f"task {args.task}: {args.episodes} episodes per source, CMA-ES budget {args.budget}, seed {args.seed},"
-        f" horizon {args.horizon}, stride {args.stride}, bootstrap {args.bootstrap}" + f", routine {args.excite}"
+        f" horizon {args.horizon}, stride {args.stride}, bootstrap {args.bootstrap}, routine {args.excite}"
     )
     for d in designs:
         n = d["design"]["episodes_simulated"]
