@@ -10,6 +10,9 @@ std (and the episodes that would reach 10 %). Runs ``--jobs`` (2) jobs at a time
 
     .venv/bin/python benchmarks/identification.py --task navigate --profiles real heavy slippery \\
         --params actuator_gain_scale mass_scale damping_scale action_latency
+
+``--excite <design candidate>`` (``excite:multisine``, ``excite@0.25``) collects that routine instead of the task's
+(the one ``sim2real design`` ranks first for the profile).
 """
 
 from __future__ import annotations
