@@ -10,7 +10,7 @@ import numpy as np
 from sim2real.envs.base import Sim2RealEnv
 
 from sim2real.sim.dynamics import OBJECT_PARAMS, PARAMS
-from sim2real.sim.perturb import ModelIndex
+from sim2real.sim.perturb import ModelIndex, contact_friction_priority
 
 V_MAX = 0.6  # m/s, forward speed at action 1
 W_MAX = 2.5  # rad/s, turn rate at action 1
@@ -115,8 +115,7 @@ class NavigateEnv(Sim2RealEnv):
     def _load_model(self, model_path: str | None) -> mujoco.MjModel:
         m = super()._load_model(model_path)
         if self.faithful_contact:  # -v1: the wheels' friction decides their contacts, isotropically
-            wheels = [m.geom(w).id for w in ("wheel_left", "wheel_right")]
-            m.geom_priority[wheels] = int(m.geom_priority.max()) + 1
+            contact_friction_priority(m, np.array([m.geom(w).id for w in ("wheel_left", "wheel_right")]))
             m.opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
         return m
 

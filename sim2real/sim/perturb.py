@@ -300,3 +300,16 @@ class EpisodeDynamics:
         self.act_active = bool(v.get("action_latency") or v.get("action_noise_std") or v.get("actuator_deadzone"))
         self.obs_active = bool(v.get("obs_noise_std") or v.get("obs_bias"))
         self.guard.arm(data)
+
+
+def contact_friction_priority(model: mujoco.MjModel, robot_geoms: np.ndarray) -> None:
+    """Make ``robot_geoms`` decide their contacts' friction: MuJoCo takes the larger friction of a contact's two
+    geoms, so they get a higher ``geom_priority`` and, as their nominal friction, the value the contact had (the
+    larger of their own and the largest of the geoms they can touch); ``friction_scale`` then acts both ways."""
+    if len(robot_geoms) == 0:
+        return
+    others = np.setdiff1d(np.arange(model.ngeom), robot_geoms)
+    touch = others[(model.geom_contype[others] != 0) | (model.geom_conaffinity[others] != 0)]
+    top = float(model.geom_friction[touch, 0].max()) if len(touch) else 0.0
+    model.geom_friction[robot_geoms, 0] = np.maximum(model.geom_friction[robot_geoms, 0], top)
+    model.geom_priority[robot_geoms] = int(model.geom_priority.max()) + 1

@@ -34,7 +34,7 @@ from sim2real.sim.dynamics import (
     resolve_dynamics,
     resolve_randomization,
 )
-from sim2real.sim.perturb import EpisodeDynamics, ModelIndex, command_or_rest
+from sim2real.sim.perturb import EpisodeDynamics, ModelIndex, command_or_rest, contact_friction_priority
 
 ROBOT_PARAMS = tuple(p for p in PARAMS if p not in (*OBJECT_PARAMS, "payload_mass"))
 
@@ -94,7 +94,7 @@ class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if robot_roots is None:
             robot_roots = tuple(model.body(b).name for b in range(1, model.nbody) if model.body_parentid[b] == 0)
         self.index = ModelIndex.from_model(model, tuple(robot_roots), (), friction_geoms, tuple(bodies), payload_body)
-        _contact_friction_priority(model, self.index.robot_geoms)
+        contact_friction_priority(model, self.index.robot_geoms)
         space = env.action_space
         self._low, self._high = space.low.astype(np.float64), space.high.astype(np.float64)
         self.rest_action = np.zeros(space.shape[0])  # normalised: the middle of the bounds
@@ -160,17 +160,6 @@ class DynamicsWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     @property
     def action_layout(self) -> list[tuple[str, str, str]]:
         return _layout(self.task, "action", self._low.shape[0])
-
-
-def _contact_friction_priority(model: mujoco.MjModel, robot_geoms: np.ndarray) -> None:
-    """Make the robot's geoms decide their contacts' friction (see the module docstring)."""
-    if len(robot_geoms) == 0:
-        return
-    others = np.setdiff1d(np.arange(model.ngeom), robot_geoms)
-    touch = others[(model.geom_contype[others] != 0) | (model.geom_conaffinity[others] != 0)]
-    top = float(model.geom_friction[touch, 0].max()) if len(touch) else 0.0
-    model.geom_friction[robot_geoms, 0] = np.maximum(model.geom_friction[robot_geoms, 0], top)
-    model.geom_priority[robot_geoms] = int(model.geom_priority.max()) + 1
 
 
 def _layout(task: str, key: str, n: int) -> list[tuple[str, ...]]:
