@@ -115,3 +115,26 @@ def test_bootstrap_summary_subtracts_the_shift_and_reports_its_spread():
     assert out["mass_scale"]["std"] == pytest.approx(0.02)
     assert out["mass_scale"]["bias_std"] == pytest.approx(0.02 / math.sqrt(3))
     assert out["damping_scale"]["corrected"] == pytest.approx(2.0) and out["damping_scale"]["std"] == 0.0
+
+
+def test_newton_rounds_evaluate_the_hessian_afresh_until_the_error_stops_falling():
+    """A Hessian 20 x too stiff (a shallow valley seen from its steep end) leaves three steps far short of the
+    minimum; a second round with the Hessian evaluated where the first ended lands on it, and a third that no
+    longer lowers the error ends the rounds."""
+    a = np.array([[2.0, 1.8], [1.8, 2.0]])
+    cont, bounds = ["mass_scale", "damping_scale"], {"mass_scale": (0.3, 3.0), "damping_scale": (0.2, 5.0)}
+    start, stiff = {"mass_scale": 1.0, "damping_scale": 1.0}, curved_inverse(40 * a)
+    short, _ = newton_refit(Quadratic([1.1, 0.95], a), start, cont, stiff, bounds)
+    assert short["mass_scale"] < 1.03  # one round: under a third of the way
+    where = []
+
+    def hessian(x):
+        where.append(dict(x))
+        return 2 * a
+
+    fit, f = newton_refit(Quadratic([1.1, 0.95], a), start, cont, stiff, bounds, hessian=hessian, rounds=4)
+    assert fit["mass_scale"] == pytest.approx(1.1, abs=1e-6) and fit["damping_scale"] == pytest.approx(0.95, abs=1e-6)
+    assert f == pytest.approx(1.0)
+    assert len(where) == 2 and where[0] == short  # round 2 starts where round 1 ended; round 3 changes nothing
+    again, _ = newton_refit(Quadratic([1.1, 0.95], a), start, cont, stiff, bounds, hessian=hessian, rounds=1)
+    assert again == short and len(where) == 2  # rounds=1: the first Hessian only, as before

@@ -43,6 +43,7 @@ IDENTIFIED = 0.05  # identified: moving it +-20 % raises the replay error by >= 
 IDENTIFIED_Z = 3.0  # ... or by >= 3 standard errors over the episodes (a small effect the data sees clearly) ...
 MAX_REL_STD = 0.1  # ... and its marginal std (other parameters free) is <= 10 % of the estimate
 THRESHOLDS = ("actuator_deadzone",)  # the error is a staircase in these: scanned, no Hessian or std (like latency)
+NEWTON_ROUNDS = 4  # Newton rounds (three steps each, a fresh Hessian each) that settle the estimate; two or three do
 SCAN = 30  # deadzone scan: steps over its prior range (0.01 apart for 0-0.3)
 
 
@@ -252,6 +253,15 @@ def _response_surface(
     return hess_u / np.outer(scale, scale), coef[1 : 1 + d] / scale[:, None]
 
 
+def hessian_at(replay: Replay, values: Values, cont: list[str], seed: int = 0) -> np.ndarray:
+    """The response-surface Hessian (:func:`_response_surface`) of the mean squared replay error in ``cont`` at
+    ``values``, alone (no probes of the other parameters): what a Newton round needs where it starts."""
+    h = {p: _step(p, values[p]) for p in cont}
+    up = {p: replay({**values, p: values[p] + h[p]}).segments for p in cont}
+    down = {p: replay({**values, p: max(values[p] - h[p], 0.0)}).segments for p in cont}
+    return _response_surface(replay, values, cont, h, replay(values).segments, up, down, seed)[0]
+
+
 def cluster_covariance(hess: np.ndarray, grads: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     """Cluster-robust (sandwich) covariance of the minimiser of the mean segment error, over the curved
     directions of ``hess``: H^-1 J H^-1 with J the spread of the episodes' summed segment gradients
@@ -397,6 +407,7 @@ def calibrate(
     prior_weight: float = 1e-5,
     profiles: dict[str, Values] | None = None,
     bootstrap: int = 0,
+    newton_rounds: int = NEWTON_ROUNDS,
 ) -> dict[str, Any]:
     """Estimate ``params`` from ``logged``; returns the ``calibration.json`` record.
 
@@ -408,7 +419,9 @@ def calibrate(
     0.12 paid a third of the floor, and the estimate stayed at zero.) ``budget`` caps the
     CMA-ES replay evaluations (the latency check and the sensitivity probes come on top). After CMA-ES, a scan
     of the thresholds and a pattern search, Newton steps with the response surface's Hessian settle the
-    continuous parameters on the minimum. ``bootstrap`` > 0 calibrates that many simulated twins of the data
+    continuous parameters on the minimum: up to ``newton_rounds`` rounds of three steps, the Hessian evaluated
+    afresh each round, until a round no longer lowers the error (1: one round with the first Hessian, as every
+    calibration before this option was). ``bootstrap`` > 0 calibrates that many simulated twins of the data
     (:mod:`sim2real.data.bootstrap`): their spread enters the stds, and their mean shift from the estimate
     (what the segment replay itself does to the estimate) is subtracted from it."""
     t0 = time.perf_counter()
@@ -419,6 +432,10 @@ def calibrate(
     if not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:
         raise CalibrationError(
             f"bootstrap={bootstrap!r}: give 0 (off) or the number of simulated twins to calibrate, >= 2 (10-20 typical)"
+        )
+    if not isinstance(newton_rounds, int) or newton_rounds < 1:
+        raise CalibrationError(
+            f"newton_rounds={newton_rounds!r}: give an integer >= 1 (Newton rounds, a fresh Hessian each; 4 typical)"
         )
     replay = Replay(logged, horizon, stride)
     fixed = replay.fixed = measured_values(replay.env, logged)
@@ -506,7 +523,10 @@ def calibrate(
     cont = sens["cont"]
     bounds = {p: PRIOR[p] for p in cont}
     if cont:  # settle on the minimum: the pattern search's last step is 2.5 %, coarser than a good std
-        refined, _ = newton_refit(replay, est, cont, curved_inverse(sens["hessian"]), bounds)
+        inv = curved_inverse(sens["hessian"])
+        refined, _ = newton_refit(
+            replay, est, cont, inv, bounds, hessian=lambda x: hessian_at(replay, x, cont, seed), rounds=newton_rounds
+        )
         if refined != est:
             est = refined
             sens = _sensitivity(replay, est, params, seed)
@@ -526,6 +546,8 @@ def calibrate(
             bounds,
             bootstrap,
             seed,
+            hessian_of=lambda rep, x: hessian_at(rep, x, cont, seed),
+            rounds=newton_rounds,
         )
     minimum = dict(est)
     report: dict[str, Any] = {}
@@ -596,8 +618,8 @@ def calibrate(
         "bootstrap": {
             "replicates": boot.get("replicates", 0),
             "twin": "each episode simulated whole at the estimate from its first reading under its logged actions,"
-            " with the measured observation noise and bias and the matched action noise; refit by Newton steps"
-            " from the estimate (sim2real.data.bootstrap)",
+            " with the measured observation noise and bias and the matched action noise; refit by Newton rounds"
+            " from the estimate as the data was (sim2real.data.bootstrap)",
             "twin_replay_error": boot.get("replay_error", []),  # each twin's, at its fit
             "data_replay_error": boot.get("data_replay_error", math.nan),  # the data's, at the estimate
             "twin_replay_error_without_action_noise": boot.get("twin_replay_error_without_action_noise", math.nan),
@@ -619,6 +641,7 @@ def calibrate(
             "budget": budget,
             "seed": seed,
             "prior_weight": prior_weight,
+            "newton_rounds": newton_rounds,
             "evaluations": replay.evaluations,
             "stop": {k: str(v) for k, v in es.stop().items()} if es else {"grid": str(budget)},
         },
