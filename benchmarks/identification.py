@@ -69,6 +69,7 @@ def one(task: str, profile: str, source: str, args: argparse.Namespace) -> dict:
         f"stride={args.stride}",
         f"bootstrap={args.bootstrap}",
         f"newton_rounds={args.newton_rounds}",
+        f"restarts={args.restarts}",
         f"hydra.run.dir={out / 'calibrate'}",
     )
     from sim2real.data.datasets import read
@@ -118,6 +119,7 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=20, help="calibrate/design stride (control steps)")
     ap.add_argument("--bootstrap", type=int, default=0, help="simulated twins calibrated per calibration (0: off)")
     ap.add_argument("--newton-rounds", type=int, default=4, help="calibrate's newton_rounds (1: before this option)")
+    ap.add_argument("--restarts", type=int, default=1, help="calibrate's restarts (CMA-ES runs, the lowest kept)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("runs/bench/identification"))
     ap.add_argument("--jobs", type=int, default=2, help="parallel jobs (one per core)")
@@ -130,7 +132,7 @@ def main() -> None:
     print(
         f"task {args.task}: {args.episodes} episodes per source, CMA-ES budget {args.budget}, seed {args.seed},"
         f" horizon {args.horizon}, stride {args.stride}, bootstrap {args.bootstrap},"
-        f" Newton rounds {args.newton_rounds}, routine {args.excite}"
+        f" Newton rounds {args.newton_rounds}, restarts {args.restarts}, routine {args.excite}"
     )
     for d in designs:
         n = d["design"]["episodes_simulated"]

@@ -299,6 +299,7 @@ def _cases(w: Path, t: Path) -> dict[str, tuple[list, str]]:
         "calibrate-bootstrap-1": (["calibrate", f"data={data}", "bootstrap=1"], "bootstrap=1"),
         "calibrate-params": (["calibrate", f"data={data}", "params=[bogus]"], "bogus"),
         "calibrate-newton-rounds-0": (["calibrate", f"data={data}", "newton_rounds=0"], "newton_rounds"),
+        "calibrate-restarts-0": (["calibrate", f"data={data}", "restarts=0"], "restarts"),
         # compare: grid-wide settings before any unit runs
         "compare-episodes-0": ([*cmp, "eval.episodes=0"], "eval.episodes"),
         "compare-lr-0": ([*cmp, "finetune.lr=0"], "finetune.lr"),

@@ -69,8 +69,10 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
             values = {k: v for k, v in values.items() if k != "name"}
         profiles[str(spec)] = resolve_dynamics(values, task, envs_params(task))
     logged = read(cfg.data, task)
-    rounds = int(cfg.newton_rounds)
-    result = calibrate(logged, list(params), budget, seed, horizon, stride, float(weight), profiles, bootstrap, rounds)
+    rounds, restarts = int(cfg.newton_rounds), int(cfg.restarts)
+    result = calibrate(
+        logged, list(params), budget, seed, horizon, stride, float(weight), profiles, bootstrap, rounds, restarts
+    )
     ranges = randomization_from(result, default)
     check_result(result, ranges, task, cfg.data)  # nothing is written unless the result is usable
     out = Path(cfg.out_dir)

@@ -205,6 +205,7 @@ class Calibrate:
     prior_weight: float = _f(0)
     bootstrap: int = _f(0)
     newton_rounds: int = _f(1)
+    restarts: int = _f(1)
     base_dr: str = MISSING
     gap_of: list[str] = field(default_factory=list)
     out_dir: str = MISSING
