@@ -442,8 +442,8 @@ def calibrate(
     0.12 paid a third of the floor, and the estimate stayed at zero.) ``budget`` caps the
     CMA-ES replay evaluations of each of ``restarts`` runs from nominal (CMA-ES seeds ``seed + 1``,
     ``seed + 2``, ...; the lowest is kept, and every start's point and replay error is recorded, so a rough
-    error shows: on ``navigate_v1`` ``slippery``'s gentle excitation, seed 1 stopped at replay error 0.043,
-    seed 0 at 0.016); the latency check and the sensitivity probes come on top. After CMA-ES, a scan
+    error shows: on ``navigate_v1`` ``slippery``'s gentle excitation, ``seed=1`` stopped at replay error
+    0.043, ``seed=0`` at 0.016); the latency check and the sensitivity probes come on top. After CMA-ES, a scan
     of the thresholds and a pattern search, Newton steps with the response surface's Hessian settle the
     continuous parameters on the minimum: up to ``newton_rounds`` rounds of three steps, the Hessian evaluated
     afresh each round, until a round no longer lowers the error (1: one round with the first Hessian, as every
