@@ -296,28 +296,6 @@ def _paired_z(at: np.ndarray, probes: list[np.ndarray], clusters: np.ndarray) ->
     return m / se if se > 0 else (math.copysign(math.inf, m) if m else 0.0)
 
 
-def _restart_spread(
-    replay: Replay, after: Any, starts: list[dict], segments: list[np.ndarray], kept: int, est: Values, cont: list[str]
-) -> dict[str, float]:
-    """Where the replay error is rough along a shallow valley, CMA-ES runs from different seeds stop apart at
-    errors the data cannot tell apart, and the curvature at one point (Laplace, cluster-robust, bootstrap)
-    does not see it. Each start other than the one kept (``kept``) is marked ``alike`` when its replay error
-    is not higher than the estimate's (``after``) by :data:`IDENTIFIED_Z` standard errors over episodes
-    (:func:`_paired_z`; its point is unpolished, so this errs towards leaving it out). Returns, per parameter
-    of ``cont``, the std of the estimate and the alike starts' points (none with fewer than two)."""
-    points = [est]
-    for k, (start, seg) in enumerate(zip(starts, segments, strict=True)):
-        if k == kept:
-            continue
-        z = _paired_z(after.segments, [seg], replay.episode_of)
-        start["z_over_estimate"], start["alike"] = z, bool(z < IDENTIFIED_Z)
-        if start["alike"]:
-            points.append(start["estimate"])
-    if len(points) < 2:
-        return {}
-    return {p: float(np.std([x[p] for x in points], ddof=1)) for p in cont}
-
-
 def _sensitivity(replay: Replay, est: Values, names: list[str], seed: int = 0) -> dict[str, Any]:
     """Axis probes (+-20 %) and a response-surface Hessian of the mean squared replay error in the continuous
     parameters; their marginal standard deviations, the larger of the Laplace approximation's (segments as
@@ -508,8 +486,7 @@ def calibrate(
         f, v = objective(x)
         if f < best_f:
             best_f, best_v = f, v
-    # one CMA-ES run per restart, each from nominal with its own seed; the lowest is kept (best_k)
-    starts, stops, start_segments, best_k = [], [], [], -1
+    starts, stops = [], []  # one CMA-ES run per restart, each from nominal with its own seed; the lowest is kept
     for k in range(0 if single else restarts):
         es = cma.CMAEvolutionStrategy(list(x0), 1.0, {**opts, "seed": seed + 1 + k})
         start_f, start_v = math.inf, dict(nominal)
@@ -523,12 +500,10 @@ def calibrate(
                 if f < start_f:
                     start_f, start_v = f, v
             es.tell(xs, fs)
-        at_start = replay(start_v)
-        starts.append({"cma_seed": seed + 1 + k, "replay_error": at_start.rms, "estimate": start_v})
-        start_segments.append(at_start.segments)
+        starts.append({"cma_seed": seed + 1 + k, "replay_error": replay(start_v).rms, "estimate": start_v})
         stops.append({key: str(val) for key, val in es.stop().items()})
         if start_f < best_f:
-            best_f, best_v, best_k = start_f, start_v, k
+            best_f, best_v = start_f, start_v
     bar.close()
     # polish: a pattern search from the best point (+-10, 5, 2.5 % per continuous parameter, latency +-1);
     # contacts make the error slightly rough, which leaves CMA-ES's final point a little off the minimum
@@ -573,7 +548,6 @@ def calibrate(
             est = refined
             sens = _sensitivity(replay, est, params, seed)
     after = replay(est)
-    spread = _restart_spread(replay, after, starts, start_segments, best_k, est, cont)
     measured = noise_and_bias(replay.env, logged)
     boot: dict[str, Any] = {}
     if bootstrap and cont:
@@ -600,8 +574,6 @@ def calibrate(
         if b is not None and math.isfinite(std):  # the twins' spread, and the correction's own uncertainty
             std = math.sqrt(max(std, b["std"]) ** 2 + b["bias_std"] ** 2)
             est[p] = min(max(b["corrected"], PRIOR[p][0]), PRIOR[p][1])
-        if p in spread and math.isfinite(std):  # other starts that fit as well, stopped elsewhere
-            std = max(std, spread[p])
         rel = std / est[p] if est[p] > 0 else math.inf
         seen = sens["rise"][p] >= IDENTIFIED or sens["rise_z"][p] >= IDENTIFIED_Z
         identified = seen and (p == "action_latency" or p in THRESHOLDS or rel <= MAX_REL_STD)
@@ -618,8 +590,6 @@ def calibrate(
         }
         if b is not None:
             report[p].update(estimate_uncorrected=minimum[p], bootstrap_bias=b["bias"], std_bootstrap=b["std"])
-        if p in spread:
-            report[p]["std_restarts"] = spread[p]
     for p, v in measured.items():
         report[p] = {
             "estimate": v,
