@@ -138,25 +138,3 @@ def test_newton_rounds_evaluate_the_hessian_afresh_until_the_error_stops_falling
     assert len(where) == 2 and where[0] == short  # round 2 starts where round 1 ended; round 3 changes nothing
     again, _ = newton_refit(Quadratic([1.1, 0.95], a), start, cont, stiff, bounds, hessian=hessian, rounds=1)
     assert again == short and len(where) == 2  # rounds=1: the first Hessian only, as before
-
-
-def test_restart_spread_counts_only_starts_that_fit_as_well():
-    """Of two other CMA-ES starts, one fits as well as the estimate (per-episode rises within noise) and one
-    clearly worse (every episode higher): only the first enters the spread, and the kept start is skipped."""
-    from sim2real.data.calibrate import _restart_spread
-
-    rng = np.random.default_rng(0)
-    episode_of = np.repeat(np.arange(5), 4)
-    base = 1.0 + 0.1 * rng.random(20)
-    replay = SimpleNamespace(episode_of=episode_of)
-    after = SimpleNamespace(segments=base)
-    est = {"mass_scale": 1.00, "damping_scale": 2.0}
-    alike = {"mass_scale": 1.06, "damping_scale": 2.0}
-    worse = {"mass_scale": 1.50, "damping_scale": 2.0}
-    starts = [{"estimate": dict(est)}, {"estimate": alike}, {"estimate": worse}]
-    segments = [base, base + 0.01 * rng.standard_normal(20), base + 0.2 + 0.01 * rng.standard_normal(20)]
-    spread = _restart_spread(replay, after, starts, segments, 0, est, ["mass_scale", "damping_scale"])
-    assert starts[1]["alike"] and not starts[2]["alike"] and "alike" not in starts[0]
-    assert spread["mass_scale"] == pytest.approx(np.std([1.0, 1.06], ddof=1))
-    assert spread["damping_scale"] == 0.0
-    assert _restart_spread(replay, after, starts[:1], segments[:1], 0, est, ["mass_scale"]) == {}  # one start

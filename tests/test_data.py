@@ -153,8 +153,6 @@ def test_calibration_restarts_keep_the_lowest_start_and_record_every_one(tmp_pat
     est = np.array([result["estimate"][p] for p in params])
     gaps = [np.abs(np.log(est / np.array([s["estimate"][p] for p in params]))).max() for s in starts]
     assert int(np.argmin(gaps)) == int(np.argmin(errors)), (gaps, errors)
-    for row in result["parameters"].values():  # starts that fit as well widen the std, never narrow it
-        assert row.get("std_restarts", 0.0) <= row["std"] or not np.isfinite(row["std"])
     assert len(calibrate(logged, params, budget=20, seed=0, stride=20, newton_rounds=1)["optimiser"]["restarts"]) == 1
 
 
