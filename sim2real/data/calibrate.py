@@ -486,7 +486,7 @@ def calibrate(
         f, v = objective(x)
         if f < best_f:
             best_f, best_v = f, v
-    starts, stops = [], []  # one CMA-ES run per restart, each from nominal with its own seed; the lowest is kept
+    starts = []  # one CMA-ES run per restart, each from nominal with its own seed; the lowest is kept
     for k in range(0 if single else restarts):
         es = cma.CMAEvolutionStrategy(list(x0), 1.0, {**opts, "seed": seed + 1 + k})
         start_f, start_v = math.inf, dict(nominal)
@@ -500,8 +500,10 @@ def calibrate(
                 if f < start_f:
                     start_f, start_v = f, v
             es.tell(xs, fs)
-        starts.append({"cma_seed": seed + 1 + k, "replay_error": replay(start_v).rms, "estimate": start_v})
-        stops.append({key: str(val) for key, val in es.stop().items()})
+        stop = {key: str(val) for key, val in es.stop().items()}
+        starts.append(
+            {"cma_seed": seed + 1 + k, "replay_error": replay(start_v).rms, "estimate": start_v, "stop": stop}
+        )
         if start_f < best_f:
             best_f, best_v = start_f, start_v
     bar.close()
@@ -660,7 +662,7 @@ def calibrate(
             "prior_weight": prior_weight,
             "newton_rounds": newton_rounds,
             "evaluations": replay.evaluations,
-            "stop": stops if stops else {"grid": str(budget)},
+            "stop": [s["stop"] for s in starts] if starts else {"grid": str(budget)},
             "restarts": starts,  # each start's best point and its replay error (before the polish): far apart = rough
         },
         "identified_rule": (
