@@ -9,7 +9,7 @@ import pytest
 from sim2real.envs.scripted import scripted_policy
 
 from sim2real.commands.data_cmd import data_main
-from sim2real.data.calibrate import Replay, calibrate
+from sim2real.data.calibrate import Replay, calibrate, restart_spread
 from sim2real.data.collect import rollout
 from sim2real.data.datasets import DatasetError, import_npz, read, write
 from tests.helpers import run_cli, tiny_train
@@ -138,22 +138,45 @@ def test_calibration_recovers_known_scales(tmp_path):
     assert Replay(logged, 10, 20)(true).rms < 0.5 * result["replay_error_before"]
 
 
-def test_calibration_restarts_keep_the_lowest_start_and_record_every_one(tmp_path):
+def test_calibration_restarts_polish_every_start_and_keep_the_lowest(tmp_path):
     """Three CMA-ES runs from nominal at a tiny budget stop at different points: every start is recorded with
-    its seed and replay error, and the calibration goes on from the lowest (its polished error is no higher)."""
+    its seed and replay error before and after its polish, and the lowest polished start is the estimate."""
     logs = rollout(_scripted, "grasp", 2, 0, None, {"actuator_gain_scale": 0.6, "mass_scale": 1.3}, action_noise=0.2)
     logged = read(write(tmp_path / "d" / "r-v0", "grasp", logs, {"source": "test"}), "grasp")
     params = ["actuator_gain_scale", "mass_scale"]
     result = calibrate(logged, params, budget=20, seed=0, stride=20, newton_rounds=1, restarts=3)
     starts = result["optimiser"]["restarts"]
     assert [s["cma_seed"] for s in starts] == [1, 2, 3]
-    errors = [s["replay_error"] for s in starts]
-    assert len(set(errors)) == 3  # the starts differ (here the first is the lowest) ...
-    assert result["replay_error_after"] <= min(errors) + 1e-12  # ... and the lowest is the one polished
-    est = np.array([result["estimate"][p] for p in params])
-    gaps = [np.abs(np.log(est / np.array([s["estimate"][p] for p in params]))).max() for s in starts]
-    assert int(np.argmin(gaps)) == int(np.argmin(errors)), (gaps, errors)
+    assert len({s["replay_error"] for s in starts}) == 3  # the starts differ ...
+    polished = [s["polished_replay_error"] for s in starts]
+    assert all(p <= s["replay_error"] + 1e-12 for p, s in zip(polished, starts, strict=True))  # ... each polished
+    k = int(np.argmin(polished))
+    assert result["replay_error_after"] == pytest.approx(polished[k], abs=1e-12)  # ... the lowest is the estimate
+    assert all(result["estimate"][p] == pytest.approx(starts[k]["polished_estimate"][p]) for p in params)
+    n = result["replay"]["segments"]
+    for i in result["optimiser"]["alike_starts"]:  # an alike start is one the rule admits, never the estimate
+        assert i != k and n * (polished[i] ** 2 / polished[k] ** 2 - 1) <= len(params) + 1e-9
     assert len(calibrate(logged, params, budget=20, seed=0, stride=20, newton_rounds=1)["optimiser"]["restarts"]) == 1
+
+
+def test_restart_spread_admits_only_starts_that_fit_as_well():
+    """The rule: a polished start whose error rise over the estimate's, x segments, is within the number of
+    parameters, widens the std by its distance; one that fits worse, or an unpolished one, does not."""
+    est = {"a": 1.0, "b": 2.0}
+
+    def start(error: float, a: float, b: float, polished: bool = True) -> dict:
+        out = {"replay_error": error * 2, "estimate": {"a": 0.0, "b": 0.0}}
+        return {**out, "polished_replay_error": error, "polished_estimate": {"a": a, "b": b}} if polished else out
+
+    # 100 segments, two parameters: admitted while 100 x (e^2 / 0.1^2 - 1) <= 2, i.e. e <= 0.1 x sqrt(1.02)
+    starts = [start(0.1, 1.0, 2.0), start(0.1005, 1.06, 2.0), start(0.1011, 0.5, 2.0), start(0.1, 3.0, 3.0, False)]
+    alike, spread = restart_spread(starts, est, 0.1, ["a", "b"], 100)
+    assert alike == [1]  # the estimate itself, a start that fits worse and an unpolished one stay out
+    assert spread == pytest.approx({"a": 0.06, "b": 0.0})
+    starts.append(start(0.1, 0.9, 2.2))
+    alike, spread = restart_spread(starts, est, 0.1, ["a", "b"], 100)
+    assert alike == [1, 4] and spread == pytest.approx({"a": np.sqrt((0.06**2 + 0.1**2) / 2), "b": np.sqrt(0.02)})
+    assert restart_spread(starts[3:4], est, 0.1, ["a", "b"], 100) == ([], {})  # restarts=1: nothing to compare
 
 
 def _finetune(init, out, *overrides):

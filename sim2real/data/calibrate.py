@@ -365,6 +365,37 @@ def _sensitivity(replay: Replay, est: Values, names: list[str], seed: int = 0) -
     }
 
 
+def restart_spread(
+    starts: list[dict[str, Any]], est: Values, error: float, cont: list[str], n_segments: int
+) -> tuple[list[int], dict[str, float]]:
+    """Which polished starts fit the data as well as the estimate, and how far from it they lie.
+
+    A start is *alike* when ``n_segments`` x (its mean squared replay error / the estimate's, ``error`` squared,
+    - 1) is at most
+    ``len(cont)``: the rise, in the Laplace approximation's units (segments independent, the residual variance
+    the estimate's error), that the true values themselves are expected to show over the minimum (the mean of a
+    chi-square with one degree of freedom per parameter). Where the error is rough along a shallow valley,
+    optimiser seeds stop apart at equal errors, and every local std measures only the dimple the estimate sits
+    in; the alike starts' root mean square distance from the estimate, per parameter (parameter units), is what
+    the data cannot decide between. Starts without a polish (``restarts=1``) are never alike. Returns
+    ``(indices of the alike starts, {parameter: spread})`` (the spread is 0 with no alike start)."""
+    polished = [(i, s) for i, s in enumerate(starts) if "polished_replay_error" in s]
+    if not polished or not cont:
+        return [], {}
+    best = error**2
+    alike = [
+        i
+        for i, s in polished
+        if n_segments * (s["polished_replay_error"] ** 2 / best - 1.0) <= len(cont)
+        and any(s["polished_estimate"][p] != est[p] for p in cont)  # not the estimate itself
+    ]
+    spread = {
+        p: float(np.sqrt(np.mean([(starts[i]["polished_estimate"][p] - est[p]) ** 2 for i in alike]))) if alike else 0.0
+        for p in cont
+    }
+    return alike, spread
+
+
 FLAT = 0.5  # a principal direction whose Laplace std (log units) exceeds this is one the data cannot see
 
 
@@ -419,13 +450,15 @@ def calibrate(
     not negligible: on navigation's ``real`` logs, whose nominal error is 20 x the noise floor, a deadzone of
     0.12 paid a third of the floor, and the estimate stayed at zero.) ``budget`` caps the
     CMA-ES replay evaluations of each of ``restarts`` runs from nominal (CMA-ES seeds ``seed + 1``,
-    ``seed + 2``, ...; the lowest is kept, and every start's point and replay error is recorded, so a rough
-    error shows: on ``navigate_v1`` ``slippery``'s gentle excitation, ``seed=1`` stopped at replay error
-    0.043, ``seed=0`` at 0.016); the latency check and the sensitivity probes come on top. After CMA-ES, a scan
+    ``seed + 2``, ...); the latency check and the sensitivity probes come on top. After CMA-ES, a scan
     of the thresholds and a pattern search, Newton steps with the response surface's Hessian settle the
     continuous parameters on the minimum: up to ``newton_rounds`` rounds of three steps, the Hessian evaluated
     afresh each round, until a round no longer lowers the error (1: one round with the first Hessian, as every
-    calibration before this option was). ``bootstrap`` > 0 calibrates that many simulated twins of the data
+    calibration before this option was). With ``restarts`` > 1 every start is polished so, the lowest is kept,
+    every start's point and replay error (before and after its polish) is recorded, and the polished starts that
+    fit as well as the estimate (:func:`restart_spread`) widen the stds by their distance from it: on
+    ``navigate_v1`` ``slippery``'s gentle excitation, seeds stop apart along a rough, shallow valley at equal
+    errors, where a local std sees one dimple. ``bootstrap`` > 0 calibrates that many simulated twins of the data
     (:mod:`sim2real.data.bootstrap`): their spread enters the stds, and their mean shift from the estimate
     (what the segment replay itself does to the estimate) is subtracted from it."""
     t0 = time.perf_counter()
@@ -474,7 +507,7 @@ def calibrate(
         "verbose": -9,
     }
     single = len(params) == 1
-    best_f, best_v = objective(x0)[0], dict(nominal)
+    best_f, best_v, polished = objective(x0)[0], dict(nominal), False
     from tqdm import tqdm
 
     total = budget * (1 if single else restarts)
@@ -486,7 +519,49 @@ def calibrate(
         f, v = objective(x)
         if f < best_f:
             best_f, best_v = f, v
-    starts = []  # one CMA-ES run per restart, each from nominal with its own seed; the lowest is kept
+    cont = [p for p in params if p != "action_latency" and p not in THRESHOLDS]
+    bounds = {p: PRIOR[p] for p in cont}
+
+    def encoded(v: Values) -> np.ndarray:
+        return np.array([_encode(p, v[p]) for p in params])
+
+    def polish(est: Values, best_f: float) -> tuple[Values, float]:
+        """A threshold scan, a pattern search and Newton rounds from ``est`` (objective ``best_f``)."""
+        # a threshold (the deadzone) moves the error only where it crosses a logged command: a staircase with
+        # flat treads, on which CMA-ES and the pull toward nominal stall at zero. Scan it over its prior range.
+        for p in params:
+            if p in THRESHOLDS:
+                for m in np.linspace(*PRIOR[p], SCAN + 1):
+                    f, v = objective(encoded({**est, p: float(m)}))
+                    if f < best_f:
+                        best_f, est = f, v
+        # a pattern search (+-10, 5, 2.5 % per continuous parameter, latency +-1): contacts make the error
+        # slightly rough, which leaves CMA-ES's final point a little off the minimum
+        for step in (0.1, 0.05, 0.025):
+            for p in params:
+                if p == "action_latency":
+                    moves = [est[p] - 1, est[p] + 1] if step == 0.1 else []
+                    moves = [m for m in moves if PRIOR[p][0] <= m <= PRIOR[p][1]]
+                else:
+                    lo, hi = PRIOR[p]
+                    if param_spec(p).kind == "scale":
+                        moves = [min(max(est[p] * (1 + s), lo), hi) for s in (-step, step)]
+                    else:  # additive: a multiplicative step cannot leave zero
+                        moves = [min(max(est[p] + s * (hi - lo) / 2, lo), hi) for s in (-step, step)]
+                for m in moves:
+                    f, v = objective(encoded({**est, p: m}))
+                    if f < best_f:
+                        best_f, est = f, v
+        if cont:  # settle on the minimum: the pattern search's last step is 2.5 %, coarser than a good std
+            hess = lambda x: hessian_at(replay, x, cont, seed)  # noqa: E731
+            refined, _ = newton_refit(
+                replay, est, cont, curved_inverse(hess(est)), bounds, hessian=hess, rounds=newton_rounds
+            )
+            if refined != est:
+                best_f, est = objective(encoded(refined))[0], refined
+        return est, best_f
+
+    starts = []  # one CMA-ES run per restart, each from nominal with its own seed, each polished; the lowest kept
     for k in range(0 if single else restarts):
         es = cma.CMAEvolutionStrategy(list(x0), 1.0, {**opts, "seed": seed + 1 + k})
         start_f, start_v = math.inf, dict(nominal)
@@ -501,55 +576,18 @@ def calibrate(
                     start_f, start_v = f, v
             es.tell(xs, fs)
         stop = {key: str(val) for key, val in es.stop().items()}
-        starts.append(
-            {"cma_seed": seed + 1 + k, "replay_error": replay(start_v).rms, "estimate": start_v, "stop": stop}
-        )
+        start = {"cma_seed": seed + 1 + k, "replay_error": replay(start_v).rms, "estimate": start_v, "stop": stop}
+        if restarts > 1:  # the lowest start before the polish is not always the lowest after it
+            start_v, start_f = polish(start_v, start_f)
+            start.update(polished_estimate=start_v, polished_replay_error=replay(start_v).rms)
+        starts.append(start)
         if start_f < best_f:
-            best_f, best_v = start_f, start_v
+            best_f, best_v, polished = start_f, start_v, restarts > 1
     bar.close()
-    # polish: a pattern search from the best point (+-10, 5, 2.5 % per continuous parameter, latency +-1);
-    # contacts make the error slightly rough, which leaves CMA-ES's final point a little off the minimum
-    est = dict(best_v)
-
-    def encoded(v: Values) -> np.ndarray:
-        return np.array([_encode(p, v[p]) for p in params])
-
-    # a threshold (the deadzone) moves the error only where it crosses a logged command: a staircase with
-    # flat treads, on which CMA-ES and the pull toward nominal stall at zero. Scan it over its prior range.
-    for p in params:
-        if p in THRESHOLDS:
-            for m in np.linspace(*PRIOR[p], SCAN + 1):
-                f, v = objective(encoded({**est, p: float(m)}))
-                if f < best_f:
-                    best_f, est = f, v
-
-    for step in (0.1, 0.05, 0.025):
-        for p in params:
-            if p == "action_latency":
-                moves = [est[p] - 1, est[p] + 1] if step == 0.1 else []
-                moves = [m for m in moves if PRIOR[p][0] <= m <= PRIOR[p][1]]
-            else:
-                lo, hi = PRIOR[p]
-                if param_spec(p).kind == "scale":
-                    moves = [min(max(est[p] * (1 + s), lo), hi) for s in (-step, step)]
-                else:  # additive: a multiplicative step cannot leave zero
-                    moves = [min(max(est[p] + s * (hi - lo) / 2, lo), hi) for s in (-step, step)]
-            for m in moves:
-                f, v = objective(encoded({**est, p: m}))
-                if f < best_f:
-                    best_f, est = f, v
+    est = dict(best_v) if polished else polish(dict(best_v), best_f)[0]
     sens = _sensitivity(replay, est, params, seed)
-    cont = sens["cont"]
-    bounds = {p: PRIOR[p] for p in cont}
-    if cont:  # settle on the minimum: the pattern search's last step is 2.5 %, coarser than a good std
-        inv = curved_inverse(sens["hessian"])
-        refined, _ = newton_refit(
-            replay, est, cont, inv, bounds, hessian=lambda x: hessian_at(replay, x, cont, seed), rounds=newton_rounds
-        )
-        if refined != est:
-            est = refined
-            sens = _sensitivity(replay, est, params, seed)
     after = replay(est)
+    alike, spread = restart_spread(starts, est, after.rms, cont, replay.n_segments)
     measured = noise_and_bias(replay.env, logged)
     boot: dict[str, Any] = {}
     if bootstrap and cont:
@@ -576,6 +614,8 @@ def calibrate(
         if b is not None and math.isfinite(std):  # the twins' spread, and the correction's own uncertainty
             std = math.sqrt(max(std, b["std"]) ** 2 + b["bias_std"] ** 2)
             est[p] = min(max(b["corrected"], PRIOR[p][0]), PRIOR[p][1])
+        if p in spread and math.isfinite(std):  # polished starts that fit as well lie this far away
+            std = math.sqrt(std**2 + spread[p] ** 2)
         rel = std / est[p] if est[p] > 0 else math.inf
         seen = sens["rise"][p] >= IDENTIFIED or sens["rise_z"][p] >= IDENTIFIED_Z
         identified = seen and (p == "action_latency" or p in THRESHOLDS or rel <= MAX_REL_STD)
@@ -592,6 +632,8 @@ def calibrate(
         }
         if b is not None:
             report[p].update(estimate_uncorrected=minimum[p], bootstrap_bias=b["bias"], std_bootstrap=b["std"])
+        if p in spread:
+            report[p]["std_restarts"] = spread[p]
     for p, v in measured.items():
         report[p] = {
             "estimate": v,
@@ -663,7 +705,9 @@ def calibrate(
             "newton_rounds": newton_rounds,
             "evaluations": replay.evaluations,
             "stop": [s["stop"] for s in starts] if starts else {"grid": str(budget)},
-            "restarts": starts,  # each start's best point and its replay error (before the polish): far apart = rough
+            "restarts": starts,  # each start's best point and replay error, before and (restarts > 1) after its polish
+            "alike_starts": alike,  # indices into restarts: polished starts that fit as well as the estimate
+            "alike_rule": f"segments x (start's mean squared error / the estimate's - 1) <= {len(cont)} (parameters)",
         },
         "identified_rule": (
             f"rise >= {IDENTIFIED:.0%} at +-20 % (or >= {IDENTIFIED_Z:g} standard errors over episodes) and marginal"
