@@ -1,6 +1,7 @@
 """Logged data: collect -> load round trip, the .npz importer, bad-dataset errors, calibration."""
 
 import json
+import math
 import os
 import re
 
@@ -157,6 +158,22 @@ def test_calibration_restarts_polish_every_start_and_keep_the_lowest(tmp_path):
     for i in result["optimiser"]["alike_starts"]:  # an alike start is one the rule admits, never the estimate
         assert i != k and n * (polished[i] ** 2 / polished[k] ** 2 - 1) <= len(params) + 1e-9
     assert len(calibrate(logged, params, budget=20, seed=0, stride=20, newton_rounds=1)["optimiser"]["restarts"]) == 1
+
+
+def test_the_alike_starts_spread_widens_the_std(tmp_path, monkeypatch):
+    """The spread of the alike starts enters a parameter's std in quadrature with its local std."""
+    import sim2real.data.calibrate as cal
+
+    logs = rollout(_scripted, "grasp", 2, 0, None, {"actuator_gain_scale": 0.6}, action_noise=0.2)
+    logged = read(write(tmp_path / "d" / "r-v0", "grasp", logs, {"source": "test"}), "grasp")
+    monkeypatch.setattr(cal, "restart_spread", lambda *a: ([1], {"actuator_gain_scale": 0.3}))
+    r = cal.calibrate(
+        logged, ["actuator_gain_scale", "action_latency"], budget=10, stride=20, newton_rounds=1, restarts=2
+    )
+    g = r["parameters"]["actuator_gain_scale"]
+    local = max(g["std_laplace"], g["std_robust"])
+    assert math.isfinite(local) and g["std_restarts"] == 0.3 and r["optimiser"]["alike_starts"] == [1]
+    assert g["std"] == pytest.approx(math.sqrt(local**2 + 0.09))
 
 
 def test_restart_spread_admits_only_starts_that_fit_as_well():
