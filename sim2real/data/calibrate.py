@@ -370,9 +370,8 @@ def restart_spread(
 ) -> tuple[list[int], dict[str, float]]:
     """Which polished starts fit the data as well as the estimate, and how far from it they lie.
 
-    A start is *alike* when ``n_segments`` x (its mean squared replay error / the estimate's, ``error`` squared,
-    - 1) is at most
-    ``len(cont)``: the rise, in the Laplace approximation's units (segments independent, the residual variance
+    A start is *alike* when ``n_segments`` x (its mean squared replay error / ``error``^2 - 1), ``error`` being
+    the estimate's replay error, is at most ``len(cont)``: the rise, in the Laplace approximation's units (segments independent, the residual variance
     the estimate's error), that the true values themselves are expected to show over the minimum (the mean of a
     chi-square with one degree of freedom per parameter). Where the error is rough along a shallow valley,
     optimiser seeds stop apart at equal errors, and every local std measures only the dimple the estimate sits
@@ -454,7 +453,7 @@ def calibrate(
     of the thresholds and a pattern search, Newton steps with the response surface's Hessian settle the
     continuous parameters on the minimum: up to ``newton_rounds`` rounds of three steps, the Hessian evaluated
     afresh each round, until a round no longer lowers the error (1: one round with the first Hessian, as every
-    calibration before this option was). With ``restarts`` > 1 every start is polished so, the lowest is kept,
+    calibration before this option was). With ``restarts`` > 1 every start is polished that way, the lowest is kept,
     every start's point and replay error (before and after its polish) is recorded, and the polished starts that
     fit as well as the estimate (:func:`restart_spread`) widen the stds by their distance from it: on
     ``navigate_v1`` ``slippery``'s gentle excitation, seeds stop apart along a rough, shallow valley at equal
