@@ -371,13 +371,14 @@ def restart_spread(
     """Which polished starts fit the data as well as the estimate, and how far from it they lie.
 
     A start is *alike* when ``n_segments`` x (its mean squared replay error / ``error``^2 - 1), ``error`` being
-    the estimate's replay error, is at most ``len(cont)``: the rise, in the Laplace approximation's units (segments independent, the residual variance
-    the estimate's error), that the true values themselves are expected to show over the minimum (the mean of a
-    chi-square with one degree of freedom per parameter). Where the error is rough along a shallow valley,
-    optimiser seeds stop apart at equal errors, and every local std measures only the dimple the estimate sits
-    in; the alike starts' root mean square distance from the estimate, per parameter (parameter units), is what
-    the data cannot decide between. Starts without a polish (``restarts=1``) are never alike. Returns
-    ``(indices of the alike starts, {parameter: spread})`` (the spread is 0 with no alike start)."""
+    the estimate's replay error, is at most ``len(cont)``: the rise, in the Laplace approximation's units
+    (segments independent, the residual variance the estimate's), that the true values themselves are expected
+    to show over the minimum (the mean of a chi-square with one degree of freedom per parameter). Where the
+    error is rough along a shallow valley, optimiser seeds stop apart at equal errors, and every local std
+    measures only the dimple the estimate sits in; the alike starts' root mean square distance from the
+    estimate, per parameter (parameter units), is what the data cannot decide between. Starts without a polish
+    (``restarts=1``) are never alike. Returns ``(indices of the alike starts, {parameter: spread})`` (the
+    spread is 0 with no alike start)."""
     polished = [(i, s) for i, s in enumerate(starts) if "polished_replay_error" in s]
     if not polished or not cont:
         return [], {}
