@@ -32,7 +32,7 @@ TEST_SEED = 7  # evaluation seed set (episode seeds 1e9 + 1e4 * 7 + k), never us
 
 def train(cond: str, seed: int, steps: int, out: Path) -> float:
     run = out / cond / f"s{seed}"
-    if (run / "model.zip").is_file():
+    if (run / "policy.safetensors").is_file():
         return 0.0
     t = time.time()
     cmd = [

@@ -35,12 +35,11 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} is missing") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    """A JSON record, strictly: a duplicate key, NaN, a link or an outsized file is a one-line ``ValueError``
+    (:func:`sim2real_runtime.safeio.read_json_strict`)."""
+    from sim2real_runtime.safeio import read_json_strict
+
+    return read_json_strict(path)
 
 
 def _jsonable(x: Any) -> Any:
@@ -112,3 +111,58 @@ def exclusive(directory: Path, what: str, name: str = ".lock") -> Iterator[None]
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], Any]]:
+    """The shape and dtype of every array in an ``.npz``, read from the members' headers only (nothing is
+    allocated from a declared size); a malformed archive or header is a one-line ``ValueError``."""
+    import zipfile
+
+    import numpy as np
+
+    out: dict[str, tuple[tuple[int, ...], Any]] = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if not info.filename.endswith(".npy") or "/" in info.filename or info.filename.startswith("."):
+                    raise ValueError(f"member {info.filename!r} is not a plain .npy array name")
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                if dtype.hasobject:
+                    raise ValueError(f"member {info.filename!r} holds Python objects (pickle)")
+                out[info.filename[:-4]] = (tuple(shape), dtype)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing") from None
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable .npz archive ({str(e)[:120]})") from None
+    return out
+
+
+def check_npz_members(
+    path: Path, expected: dict[str, tuple[tuple[int, ...] | None, Any]], max_elements: int = 10**9
+) -> None:
+    """Each expected array is in ``path`` with that shape (``None``: any shape of at most ``max_elements``) and
+    dtype (``None``: any numeric), checked from the headers before any array is read."""
+    import math
+
+    import numpy as np
+
+    headers = npz_headers(path)
+    for name, (shape, dtype) in expected.items():
+        if name not in headers:
+            raise ValueError(f"{path}: array {name!r} is missing")
+        got_shape, got_dtype = headers[name]
+        if shape is not None and got_shape != tuple(shape):
+            raise ValueError(f"{path}: array {name!r} has shape {got_shape}, expected {tuple(shape)}")
+        if math.prod(got_shape) > max_elements:
+            n = math.prod(got_shape)
+            raise ValueError(f"{path}: array {name!r} declares {n} elements (at most {max_elements})")
+        if dtype is not None and got_dtype != np.dtype(dtype):
+            raise ValueError(f"{path}: array {name!r} is {got_dtype}, expected {np.dtype(dtype)}")
+        real = np.issubdtype(got_dtype, np.integer) or np.issubdtype(got_dtype, np.floating) or got_dtype == np.bool_
+        if dtype is None and not real:
+            raise ValueError(f"{path}: array {name!r} is {got_dtype}, not real numbers")

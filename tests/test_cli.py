@@ -15,9 +15,9 @@ from tests.helpers import run_cli
 def test_help_lists_every_subcommand_with_an_example():
     r = run_cli("--help")
     assert r.returncode == 0
-    for name in [*PUBLIC, "data", "demo"]:
+    for name in [*PUBLIC, "data", "convert", "demo"]:
         assert f"\n  {name:<10} " in r.stdout, name
-    assert r.stdout.count("e.g. sim2real ") == len(PUBLIC) + 2 and "unit" not in r.stdout.split()
+    assert r.stdout.count("e.g. sim2real ") == len(PUBLIC) + 3 and "unit" not in r.stdout.split()
 
 
 def test_subcommand_help_has_its_own_header_and_hides_internal_groups():

@@ -111,7 +111,7 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
         (["seeds=0"], "seeds=0"),
         (["conditions=[zero_shot,teleport]"], "unknown ['teleport']"),
         (["budgets=[300]"], "divides every budget"),
-        (["pretrained=/nope"], "neither a run directory nor a shipped policy"),
+        (["pretrained=/nope"], "no such run directory"),
         (["pretrained=[navigate-dr,navigate-dr,navigate-dr]"], "3 runs for seeds=2; give one run per seed"),
         (["pretrained=train", "pretrain.overrides=[steps]"], "pretrain.overrides=['steps']"),
         (["pretrained=train", 'pretrain.overrides=["seed=3"]'], "pretrain.overrides: seed=3 is set by compare"),

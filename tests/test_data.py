@@ -259,7 +259,7 @@ def test_mixed_finetuning_samples_half_logged(tmp_path, nav_logs):
         "algo.batch_size=16",
         "n_envs=1",
     )
-    assert (run / "model.zip").is_file()
+    assert (run / "policy.safetensors").is_file()
     model = load_model(resolve_policy(init))
     offline = logged_buffer(read(nav_logs, "navigate"), model)
     mixed = MixedReplayBuffer(100, model.observation_space, model.action_space, device="cpu", offline=offline)

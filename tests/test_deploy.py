@@ -142,7 +142,7 @@ from sim2real.deploy import Bundle, CallbackRobot, ControlLoop
 b = Bundle.load({str(bundle_dir)!r})
 sent = []
 ControlLoop(b, CallbackRobot(lambda: np.zeros(32, np.float32), sent.append, lambda: None)).run(5, realtime=False)
-assert len(sent) == 5
+assert len(sent) == 6 and (sent[-1] == b.safe_action).all()  # the stop sends the safe action last
 bad = [m for m in ("torch", "stable_baselines3", "gymnasium", "mujoco") if m in sys.modules]
 print("loaded:", bad)
 assert not bad, bad

@@ -79,7 +79,7 @@ def test_kill_9_then_resume_keeps_the_started_config_and_a_second_run_is_refused
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     killed_at = latest_step(run)
-    assert 0 < killed_at < 4096 and not (run / "model.zip").exists()
+    assert 0 < killed_at < 4096 and not (run / "policy.safetensors").exists()
     # an override that changes what the run learns is refused
     rc, _, err = run_cli("train", f"resume={run}", "algo.gamma=0.9")
     assert rc == 2 and "algo.gamma" in err and "differs" in err, err
@@ -229,7 +229,7 @@ def test_export_replaces_an_earlier_bundle_only(tmp_path, monkeypatch):
     before = sorted(p.name for p in run.iterdir())
     rc, _, err = run_cli("export", f"policy={run}", f"out={run}")
     assert rc == 2 and "is a directory that is not a bundle" in err
-    assert sorted(p.name for p in run.iterdir()) == before and (run / "model.zip").is_file()
+    assert sorted(p.name for p in run.iterdir()) == before and (run / "policy.safetensors").is_file()
     assert not list(tmp_path.glob(".*tmp*"))  # no staging directory left behind
 
 

@@ -87,3 +87,19 @@ def test_ship_selects_by_the_stated_rule_on_development_episodes_only(tmp_path, 
     assert [c["development_success_rate"] for c in record["candidates"]] == [0.5, 0.9, 0.9]
     assert calls and all(r == "development" for r, _ in calls)
     assert all(not isinstance(d, str) and (d is None or d.get("mass_scale", 1.0) == 1.0) for _, d in calls)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_resaved_policy_acts_as_the_sb3_zip_did(name):
+    """The shipped policies were re-saved from SB3's model.zip into policy.safetensors; their actions on 16
+    recorded observations (tests/data/shipped_actions.json, computed from the zip before it was removed) agree
+    to 1e-6."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from sim2real.learn.evaluate import stored_policy
+
+    rec = json.loads((Path(__file__).parent / "data" / "shipped_actions.json").read_text())[name]
+    actions = stored_policy(resolve_policy(name))(np.asarray(rec["observations"], dtype=np.float32))
+    assert np.abs(actions - np.asarray(rec["actions"])).max() <= 1e-6

@@ -185,7 +185,7 @@ def test_a_compare_unit_is_reused_only_for_the_same_policy_bytes(tmp_path):
 
     for name, data in (("a", b"one"), ("b", b"two")):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "model.zip").write_bytes(data)
+        (tmp_path / name / "policy.safetensors").write_bytes(data)
         (tmp_path / name / "normalization.npz").write_bytes(b"same")
     assert policy_digest(tmp_path / "a") != policy_digest(tmp_path / "b")
     with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):

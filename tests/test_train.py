@@ -66,7 +66,14 @@ def trained(request, tmp_path_factory):
 
 def test_run_directory_contents(trained):
     algo, out = trained
-    for name in ("model.zip", "normalization.npz", "run.json", "config.yaml", "evaluations.jsonl"):
+    for name in (
+        "policy.safetensors",
+        "optimizer.safetensors",
+        "normalization.npz",
+        "run.json",
+        "config.yaml",
+        "evaluations.jsonl",
+    ):
         assert (out / name).is_file(), name
     meta = json.loads((out / "run.json").read_text())
     assert meta["task"] == "navigate" and meta["algo"] == algo and meta["num_timesteps"] >= 256
@@ -197,10 +204,12 @@ def test_sac_keep_buffer_starts_from_the_pretraining_buffer(trained, tmp_path):
             finetune_cfg(cfg("finetune", [*args, "finetune.keep_buffer=true"]))
         return
     finetune_cfg(cfg("finetune", [*args, "finetune.keep_buffer=true"]))
-    from stable_baselines3.common.save_util import load_from_pkl
+    from sim2real.learn.checkpoint import load_replay_buffer
+    from sim2real.learn.runs import load_model, resolve_policy
 
-    kept = load_from_pkl(tmp_path / "replay_buffer.pkl")
-    assert kept.size() >= 256 + 64 - 1  # the pretraining transitions plus the new ones
+    model = load_model(resolve_policy(tmp_path))
+    load_replay_buffer(tmp_path / "replay_buffer.npz", model)
+    assert model.replay_buffer.size() >= 256 + 64 - 1  # the pretraining transitions plus the new ones
 
 
 def test_learning_rate_control_takes_effect(trained):

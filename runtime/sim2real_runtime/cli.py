@@ -10,17 +10,13 @@ import argparse
 import importlib
 import json
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from sim2real_runtime.bundle import Bundle, BundleError
-from sim2real_runtime.episodes import EpisodeLog, write_npz
 from sim2real_runtime.excite import Excitation, ExcitationError
 from sim2real_runtime.loop import CallbackRobot, ControlLoop, Robot
+from sim2real_runtime.session import Driver, LogWriter, run_session
 
 EXAMPLES = """examples:
   sim2real-deploy verify bundles/navigate-dr
@@ -30,22 +26,15 @@ EXAMPLES = """examples:
 
 A driver factory returns a sim2real_runtime.Robot, or a dict of callables: observe() -> observation
 (the bundle's layout and units; previous-action entries are filled by the loop), act(action),
-safe_stop(), and optionally reward() -> float, done() -> bool, success() -> bool, reset()."""
+safe_stop(), and optionally reward() -> float, done() -> bool, success() -> bool, reset().
+
+However a run ends, the safe action is sent and safe_stop() called once, and the log holds every step
+before the end. Exit status: 0 done; 2 bad input (the robot never moved); 3 a driver call failed;
+4 safe_stop() failed; 5 the log could not be written; 128+N signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
 
 
 class UsageError(ValueError):
     """A bad command-line value or driver; printed as one ``error:`` line."""
-
-
-@dataclass
-class Driver:
-    """The robot behind the loop, and the optional episode hooks of a callable driver."""
-
-    robot: Robot
-    reward: Callable[[], float] | None = None
-    done: Callable[[], bool] | None = None
-    success: Callable[[], bool] | None = None
-    reset: Callable[[], None] | None = None
 
 
 def load_driver(spec: str, args: list[str]) -> Driver:
@@ -81,58 +70,6 @@ def load_driver(spec: str, args: list[str]) -> Driver:
         robot = CallbackRobot(made["observe"], made["act"], made["safe_stop"])
         return Driver(robot, made.get("reward"), made.get("done"), made.get("success"), made.get("reset"))
     raise UsageError(f"--driver {spec!r}: the factory returned {type(made).__name__}, not a Robot or a dict")
-
-
-class Recorder:
-    """Logs what the loop sent and saw, episode by episode (the driver's ``done()`` ends one)."""
-
-    def __init__(self, loop: ControlLoop, driver: Driver, episodes: int | None) -> None:
-        self.loop, self.driver, self.max_episodes = loop, driver, episodes
-        self.episodes: list[EpisodeLog] = []
-        self.current = EpisodeLog(seed=0)
-
-    def on_step(self, obs: np.ndarray, action: np.ndarray) -> None:
-        ep = self.current
-        ep.observations.append(np.array(obs, np.float32))
-        ep.actions.append(np.array(action, np.float32))
-        ep.rewards.append(float(self.driver.reward()) if self.driver.reward else 0.0)
-        ep.terminations.append(False)
-        ep.truncations.append(False)
-
-    def until(self) -> bool:
-        """After each tick: close the episode when the driver says it is done, or an excitation routine has played
-        its table out (then the episode is truncated, not terminated); True once enough were run."""
-        driver_done = self.driver.done is not None and self.driver.done()
-        routine_done = bool(getattr(self.loop.bundle, "done", False))
-        if not (driver_done or routine_done):
-            return False
-        self._close(terminated=driver_done)
-        if self.max_episodes is not None and len(self.episodes) >= self.max_episodes:
-            return True
-        if self.driver.reset is not None:
-            self.driver.reset()
-        self.loop.new_episode()
-        if hasattr(self.loop.bundle, "new_episode"):
-            self.loop.bundle.new_episode()
-        self.current = EpisodeLog(seed=len(self.episodes))
-        return False
-
-    def finish(self) -> list[EpisodeLog]:
-        """The episodes, the last one cut off (truncated) if the loop stopped in its middle."""
-        if self.current.actions:
-            self._close(terminated=False)
-        return self.episodes
-
-    def _close(self, terminated: bool) -> None:
-        ep = self.current
-        obs = np.array(self.loop.robot.observe(), np.float32)
-        if obs.shape == (self.loop.bundle.obs_dim,) and len(self.loop.bundle.previous_action_index):
-            obs[self.loop.bundle.previous_action_index] = self.loop.last_action
-        ep.observations.append(obs)
-        ep.terminations[-1], ep.truncations[-1] = terminated, not terminated
-        ep.success = bool(self.driver.success()) if self.driver.success else False
-        self.episodes.append(ep)
-        self.current = EpisodeLog(seed=len(self.episodes))
 
 
 def info_text(bundle: Bundle) -> str:
@@ -183,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--deadline-ms", type=float, default=None, help="watchdog per tick (default: one period)")
     r.add_argument("--no-realtime", action="store_true", help="do not pace the ticks (a simulator driver)")
     r.add_argument("--log", default=None, help="write the episodes to this new .npz (sim2real data import format)")
+    r.add_argument(
+        "--flush-steps", type=int, default=500, help="rewrite the log (atomically) at least every this many ticks"
+    )
     return p
 
 
@@ -238,29 +178,16 @@ def _run(bundle: Bundle | Excitation, args: Any) -> int:
         raise UsageError(f"--steps {args.steps}: must be a positive number of control ticks")
     if args.episodes is not None and args.episodes < 1:
         raise UsageError(f"--episodes {args.episodes}: must be positive")
-    if args.log is not None and (Path(args.log).suffix != ".npz" or Path(args.log).exists()):
-        raise UsageError(f"--log {args.log}: give a new .npz file (an existing log is never overwritten)")
-    driver = load_driver(args.driver, args.driver_arg)
+    if args.flush_steps < 1:
+        raise UsageError(f"--flush-steps {args.flush_steps}: must be a positive number of ticks")
     deadline = None if args.deadline_ms is None else args.deadline_ms / 1000.0
+    log = None
+    if args.log is not None:  # checked before the robot moves: a new .npz in a writable folder with room
+        log = LogWriter(Path(args.log), args.flush_steps)
+        log.check(args.steps, bundle.obs_dim, bundle.action_dim)
+    driver = load_driver(args.driver, args.driver_arg)
     loop = ControlLoop(bundle, driver.robot, rate_hz=args.rate_hz, deadline_s=deadline)
-    recorder = Recorder(loop, driver, args.episodes)
-    loop.on_step = recorder.on_step
-    try:
-        stats = loop.run(args.steps, realtime=not args.no_realtime, until=recorder.until)
-    except KeyboardInterrupt:
-        print("interrupted: safe stop sent", file=sys.stderr)
-        stats = loop.stats
-    episodes = recorder.finish()
-    summary = stats.summary()
-    if isinstance(bundle, Excitation):  # what the guards did (each stop: step and guard)
-        summary["guard_stops"] = len(bundle.stops)
-    print(json.dumps({"episodes": len(episodes), **summary}))
-    if args.log is not None and episodes:
-        print(
-            f"log: {write_npz(args.log, episodes)} ({len(episodes)} episodes); import it with "
-            f"`sim2real data import {args.log} task={bundle.meta['task']} out=<dataset>`"
-        )
-    return 0
+    return run_session(loop, driver, args.steps, not args.no_realtime, args.episodes, log)
 
 
 if __name__ == "__main__":

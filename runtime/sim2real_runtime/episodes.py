@@ -32,13 +32,17 @@ class EpisodeLog:
     reward_terms: list[dict[str, float]] = field(default_factory=list)  # per step, where the source reports them
 
 
-def write_npz(path: str | Path, episodes: list[EpisodeLog]) -> Path:
+def write_npz(
+    path: str | Path, episodes: list[EpisodeLog], replace_own: bool = False, fault_steps: list[int] | None = None
+) -> Path:
     """Write ``episodes`` (each with at least one action) in the ``.npz`` import format, atomically; refuses to
-    replace an existing file."""
+    replace an existing file unless ``replace_own`` (a log this process is streaming: each flush replaces the
+    previous one whole). ``fault_steps``: the control ticks whose observation was refused (stored as an extra
+    integer array, which ``data import`` ignores)."""
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"log={path}: the episode log is an .npz file; name it <something>.npz")
-    if path.exists():
+    if path.exists() and not replace_own:
         raise FileExistsError(f"log={path} exists; choose a new file name (a log is never overwritten)")
     episodes = [e for e in episodes if e.actions]
     if not episodes:
@@ -55,12 +59,20 @@ def write_npz(path: str | Path, episodes: list[EpisodeLog]) -> Path:
         "episode_lengths": np.array([len(e.actions) for e in episodes], np.int64),
         "success": np.array([e.success for e in episodes], bool),
     }
+    if fault_steps is not None:
+        arrays["fault_steps"] = np.asarray(fault_steps, np.int64)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
     os.close(fd)
     try:
         np.savez(tmp, **arrays)
-        os.link(tmp, path)  # fails if another process created the file meanwhile: never overwrite
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        if replace_own and path.exists():
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if another process created the file meanwhile: never overwrite
     finally:
-        os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from sim2real_runtime.safeio import MAX_JSON_BYTES, inside, loads_strict, read_json_strict
+
 EXCITE_FORMAT = 1
 SIGNALS = ("chirp", "multisine", "prbs", "steps", "hold")
 
@@ -216,22 +218,27 @@ class Excitation:
         """Read and verify an excitation artefact: manifest hash, format, finite bounds, the table inside them."""
         d = Path(directory)
         try:
-            manifest = json.loads((d / "manifest.json").read_text())
+            manifest = read_json_strict(d / "manifest.json")
             digest = manifest["files"]["excite.json"]
-            body = (d / "excite.json").read_bytes()
+            f = inside(d, "excite.json", f"excitation {d}")
+            if f.stat().st_size > MAX_JSON_BYTES:
+                raise ExcitationError(f"excitation {d}: excite.json is larger than {MAX_JSON_BYTES >> 20} MiB; refused")
+            body = f.read_bytes()
         except FileNotFoundError as e:
-            raise ExcitationError(
-                f"excitation {d}: {Path(e.filename).name} is missing; rebuild it with collect"
-            ) from None
-        except (json.JSONDecodeError, KeyError, TypeError):
+            name = "manifest.json" if "manifest" in str(e) else "excite.json"
+            raise ExcitationError(f"excitation {d}: {name} is missing; rebuild it with collect") from None
+        except ExcitationError:
+            raise
+        except (ValueError, KeyError, TypeError):
             raise ExcitationError(f"excitation {d}: manifest.json is malformed; rebuild it with collect") from None
         if hashlib.sha256(body).hexdigest() != digest:
             raise ExcitationError(f"excitation {d}: excite.json does not match its SHA-256 in manifest.json")
         try:
-            meta = json.loads(body)
-        except json.JSONDecodeError as e:
-            raise ExcitationError(f"excitation {d}: excite.json is not valid JSON ({e.msg})") from None
-        if meta.get("format") != EXCITE_FORMAT:
+            meta = loads_strict(body, f"excitation {d}: excite.json")
+        except ValueError as e:
+            raise ExcitationError(str(e)) from None
+        if not isinstance(meta, dict) or meta.get("format") != EXCITE_FORMAT:
+            meta = meta if isinstance(meta, dict) else {}
             raise ExcitationError(f"excitation {d}: format {meta.get('format')!r}, this runtime reads {EXCITE_FORMAT}")
         ex = from_meta(meta)
         ex.path = d

@@ -7,6 +7,7 @@ stats = loop.run(steps=1000, realtime=True)
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -108,6 +109,20 @@ class LoopStats:
         }
 
 
+def check_deadline(deadline_s: float | None, period_s: float) -> float:
+    """The watchdog deadline in seconds: ``None`` means one control period; anything else must be a finite,
+    positive number (NaN would switch the watchdog off, 0 or less would miss every tick)."""
+    if deadline_s is None:
+        return float(period_s)
+    ok = isinstance(deadline_s, (int, float)) and not isinstance(deadline_s, bool) and math.isfinite(deadline_s)
+    if not ok or deadline_s <= 0:
+        raise ValueError(
+            f"deadline={deadline_s!r} s: must be a finite, positive time (omit it for one control period, "
+            f"{period_s * 1000:g} ms)"
+        )
+    return float(deadline_s)
+
+
 class ControlLoop:
     """Fixed-rate loop: observe -> policy -> clip -> act, with a watchdog on each tick.
 
@@ -115,8 +130,14 @@ class ControlLoop:
     the clipped action it last sent, the bundle's safe action before the first tick and after
     :meth:`new_episode`: a driver reports only what its sensors measure. A tick whose observation plus
     inference takes longer than ``deadline`` (default: one control period) sends the safe action instead of
-    the late one and counts a deadline miss. A non-finite observation or action sends the safe action and
-    logs a fault. Every action is clipped to the bundle's bounds before it reaches the robot.
+    the late one and counts a deadline miss. An observation that cannot be read as the bundle's layout, is
+    non-finite, or lies outside the bundle's observation limits (``Bundle.obs_low``/``obs_high``), and a
+    non-finite action, send the safe action and log a fault (``last_fault`` says which, for the tick just run).
+    Every action is clipped to the bundle's bounds before it reaches the robot.
+
+    However the loop ends (done, an exception from the driver, a signal), :meth:`stop` sends the safe action
+    and calls ``safe_stop`` exactly once; a failure of either is recorded in ``stats.faults`` (and
+    ``stop_error``), never skips the other.
     """
 
     def __init__(
@@ -130,23 +151,49 @@ class ControlLoop:
         self.bundle, self.robot = bundle, robot
         self.rate_hz = check_rate(rate_hz, bundle.control_rate_hz)
         self.period = 1.0 / self.rate_hz
-        self.deadline = float(deadline_s or self.period)
+        self.deadline = check_deadline(deadline_s, self.period)
         self.on_step = on_step
         self.stats = LoopStats()
         self.last_action = bundle.safe_action.copy()
+        self.last_fault: str | None = None  # the observation fault of the tick just run (None: it was fine)
+        self.stopping = False  # set as the safe stop begins: a signal handler must not interrupt it
+        self.stopped = False
+        self.stop_error: BaseException | None = None
+        self.last_sent: np.ndarray | None = None
 
     def new_episode(self) -> None:
         """The robot was reset: the previous action the policy sees is the safe action again."""
         self.last_action = self.bundle.safe_action.copy()
 
+    def read_observation(self, raw: Any) -> tuple[np.ndarray, str | None]:
+        """``raw`` as the policy's observation (previous-action entries filled), and what is wrong with it (None:
+        nothing): unreadable (ragged, strings), the wrong shape, non-finite, or outside the bundle's limits."""
+        n = self.bundle.obs_dim
+        try:
+            obs = np.array(raw, dtype=np.float32)
+        except (ValueError, TypeError, OverflowError):
+            return np.full(n, np.nan, np.float32), f"unreadable observation ({type(raw).__name__})"
+        if obs.shape != (n,):
+            return np.full(n, np.nan, np.float32), f"observation of shape {obs.shape}, the bundle needs ({n},)"
+        if len(self.bundle.previous_action_index):
+            obs[self.bundle.previous_action_index] = self.last_action
+        if not np.isfinite(obs).all():
+            return obs, "non-finite observation"
+        lo, hi = getattr(self.bundle, "obs_low", None), getattr(self.bundle, "obs_high", None)  # none: excitation
+        if lo is not None and hi is not None:
+            out = np.flatnonzero((obs < lo) | (obs > hi))
+            if len(out):
+                i = int(out[0])
+                name = self.bundle.meta["observation"][i].get("name", i)
+                return obs, f"observation {i} ({name}) = {float(obs[i]):g} outside its limits [{lo[i]:g}, {hi[i]:g}]"
+        return obs, None
+
     def tick(self) -> np.ndarray:
         """One control step; returns the action sent."""
         start = time.perf_counter()
-        obs = np.array(self.robot.observe(), dtype=np.float32)
-        if obs.shape == (self.bundle.obs_dim,) and len(self.bundle.previous_action_index):
-            obs[self.bundle.previous_action_index] = self.last_action
-        if obs.shape != (self.bundle.obs_dim,) or not np.isfinite(obs).all():
-            self.stats.faults.append(f"step {self.stats.steps}: bad observation (shape {obs.shape} or non-finite)")
+        obs, self.last_fault = self.read_observation(self.robot.observe())
+        if self.last_fault is not None:
+            self.stats.faults.append(f"step {self.stats.steps}: {self.last_fault}")
             action = self.bundle.safe_action
         else:
             t = time.perf_counter()
@@ -161,6 +208,7 @@ class ControlLoop:
         action = np.clip(action, self.bundle.low, self.bundle.high)
         if not np.isfinite(action).all():  # unreachable with a loaded bundle's finite safe action; never sent
             raise RuntimeError(f"step {self.stats.steps}: non-finite action after the safety checks; not sent")
+        self.last_sent = action
         self.robot.act(action)
         self.last_action = action
         if self.on_step is not None:
@@ -188,5 +236,23 @@ class ControlLoop:
                 if until is not None and until():
                     break
         finally:
-            self.robot.safe_stop()
+            self.stop()
         return self.stats
+
+    def stop(self) -> None:
+        """Send the safe action, then call ``safe_stop``: each once, each whatever the other did (idempotent)."""
+        self.stopping = True
+        if self.stopped:
+            return
+        self.stopped = True
+        safe = np.clip(self.bundle.safe_action, self.bundle.low, self.bundle.high)
+        try:
+            self.last_sent = safe
+            self.robot.act(safe)
+        except Exception as e:  # noqa: BLE001  (the robot must still get safe_stop)
+            self.stats.faults.append(f"stop: sending the safe action failed ({type(e).__name__}: {e})")
+        try:
+            self.robot.safe_stop()
+        except Exception as e:  # noqa: BLE001
+            self.stats.faults.append(f"stop: safe_stop failed ({type(e).__name__}: {e})")
+            self.stop_error = e

@@ -71,7 +71,6 @@ def _from_policy(argv: list[str], key: str, with_algo: bool) -> list[str]:
 
 def _task_from_excitation(argv: list[str]) -> list[str] | None:
     """``policy=<directory with excite.json>``: fill ``task=`` from the routine (None: not an excitation)."""
-    import json
     from pathlib import Path
 
     spec = _arg(argv, "policy")
@@ -81,7 +80,9 @@ def _task_from_excitation(argv: list[str]) -> list[str] | None:
     if _arg(argv, "task"):
         return argv
     try:
-        return [*argv, f"task={json.loads(path.read_text())['task']}"]
+        from sim2real.io import read_json
+
+        return [*argv, f"task={read_json(path)['task']}"]
     except (ValueError, KeyError, TypeError):
         raise ValueError(f"policy={spec}: excite.json is malformed; rebuild it with collect policy=excite") from None
 
@@ -287,22 +288,50 @@ def _store_registered_tasks() -> None:
             cs.store(group="task", name=name, node=tasks.to_config(tasks.get(name)))
 
 
+def config_dirs(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the ``--config-dir`` / ``-cd`` directories, the other arguments) of a command line."""
+    dirs, rest, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("--config-dir", "-cd") and i + 1 < len(argv):
+            dirs.append(argv[i + 1])
+            i += 2
+            continue
+        if a.startswith("--config-dir="):
+            dirs.append(a.split("=", 1)[1])
+        else:
+            rest.append(a)
+        i += 1
+    return dirs, rest
+
+
 def _precheck(config_name: str, argv: list[str]) -> None:
-    """Compose the config once before Hydra runs it, so that an unknown group option, key or malformed override
-    is one ``error:`` line with exit code 2 (Hydra itself prints several lines and exits 1)."""
+    """Compose the config once before Hydra runs it (with the ``--config-dir`` search path), so that an unknown
+    group option, key, malformed override or broken YAML file is one ``error:`` line with exit code 2 (Hydra
+    itself prints several lines and exits 1)."""
+    dirs, argv = config_dirs(argv)
     if any(a in ("-m", "--multirun") for a in argv) or any(a.startswith("-") for a in argv):
         return  # sweeps and Hydra's flags: Hydra checks them itself
+    import yaml
     from hydra import compose, initialize_config_module
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     overrides = [a for a in argv if not a.startswith("hydra.")]
+    if dirs:
+        overrides.append("hydra.searchpath=[" + ",".join(f"file://{Path(d).resolve()}" for d in dirs) + "]")
     try:
         with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
             cfg = compose(config_name, overrides=overrides)
         schemas.check(cfg, config_name)  # the declared ranges, before Hydra makes a run directory
     except (HydraException, OmegaConfBaseException) as e:
         print(f"error: {_hydra_message(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{mark.name}, line {mark.line + 1}" if mark else "a config file"
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        print(f"error: {where}: {problem}; fix or remove that file (a YAML config holds data only)", file=sys.stderr)
         raise SystemExit(2) from None
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
@@ -429,7 +458,7 @@ PUBLIC = [c for c in COMMANDS if c != "unit"]  # `unit` is compare's worker, not
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(cli_help.overview([*PUBLIC, "data", "demo"]), file=sys.stdout if argv else sys.stderr)
+        print(cli_help.overview([*PUBLIC, "data", "convert", "demo"]), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     if argv[0] in ("-sc", "--shell-completion"):  # `sim2real -sc install=bash`, and the script's queries
         action = argv[1] if len(argv) > 1 else ""
@@ -449,9 +478,13 @@ def main(argv: list[str] | None = None) -> int:
         from sim2real.commands.data_cmd import data_main
 
         return data_main(rest)
+    if cmd == "convert":
+        from sim2real.commands.convert_cmd import convert_main
+
+        return convert_main(rest)
     if cmd not in COMMANDS:
         print(
-            f"error: unknown subcommand '{cmd}'; choose one of: {', '.join([*COMMANDS, 'data', 'demo'])}",
+            f"error: unknown subcommand '{cmd}'; choose one of: {', '.join([*COMMANDS, 'data', 'convert', 'demo'])}",
             file=sys.stderr,
         )
         return 2

@@ -14,6 +14,10 @@ from importlib import resources
 HIDDEN_GROUPS = ("tuning", "hydra")  # chosen by sim2real itself (tuning: from task and algo), not options
 EXTRA = {
     "data": ("inspect or import logged data", "sim2real data import robot_log.npz task=navigate out=data/nav-v0"),
+    "convert": (
+        "re-save an SB3 model.zip run without pickle (only with --trust)",
+        "sim2real convert policy=old_run --trust",
+    ),
     "demo": ("a small transfer comparison on navigation with the shipped policies", "sim2real demo"),
 }
 

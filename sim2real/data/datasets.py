@@ -8,7 +8,7 @@ non-finite values, with a one-line error naming the problem.
 from __future__ import annotations
 
 import contextlib
-import json
+import math
 import os
 import re
 import shutil
@@ -23,8 +23,11 @@ import numpy as np
 from sim2real_runtime.episodes import EpisodeLog
 
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
+from sim2real.io import npz_headers, read_json
 from sim2real.learn.logged import Logged
 from sim2real.sim import tasks
+
+MAX_IMPORT_ELEMENTS = 10**9  # an imported array declaring more values than this is refused from its header
 
 
 class DatasetError(ValueError):
@@ -332,7 +335,11 @@ def read(path: str | Path, task: str | None = None) -> Logged:
     if task is None:
         meta_file = Path(path) / "data" / "metadata.json"
         if meta_file.is_file():
-            task = json.loads(meta_file.read_text()).get("sim2real_task")
+            try:
+                meta = read_json(meta_file)
+            except ValueError as e:
+                raise DatasetError(f"dataset {path}: {e}") from None
+            task = meta.get("sim2real_task") if isinstance(meta, dict) else None
         if task not in tasks.names():
             raise DatasetError(f"dataset {path}: it does not record its task; add task=<{'|'.join(tasks.names())}>")
     ds = load_dataset(dataset_id, root, task)
@@ -400,6 +407,15 @@ def import_npz(npz: str | Path, task: str, out: str | Path, overwrite: bool = Fa
     Returns the dataset path and notes on what was repaired (episodes logged without an end flag
     are marked truncated on their last step)."""
     check_new(out, overwrite)
+    try:  # every member's shape and dtype from its header first: no allocation from a declared size
+        headers = npz_headers(npz)
+    except (FileNotFoundError, ValueError) as e:
+        raise DatasetError(str(e)) from None
+    for k, (shape, dtype) in headers.items():
+        if math.prod(shape) > MAX_IMPORT_ELEMENTS:
+            raise DatasetError(f"{npz}: array {k} declares {math.prod(shape)} values (at most {MAX_IMPORT_ELEMENTS})")
+        if not (dtype == np.bool_ or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+            raise DatasetError(f"{npz}: array {k} is {dtype}; logs hold real numbers (no complex, strings or objects)")
     try:
         f = np.load(npz, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
@@ -412,7 +428,11 @@ def import_npz(npz: str | Path, task: str, out: str | Path, overwrite: bool = Fa
     lengths = np.asarray(f["episode_lengths"])
     if lengths.ndim != 1 or len(lengths) == 0 or not np.issubdtype(lengths.dtype, np.integer) or (lengths < 1).any():
         raise DatasetError(f"{npz}: episode_lengths must be a non-empty 1-D integer array of steps (each >= 1)")
-    obs, act = np.asarray(f["observations"], dtype=np.float64), np.asarray(f["actions"], dtype=np.float64)
+    for k in ("observations", "actions", "rewards"):
+        if f[k].dtype == np.bool_:
+            raise DatasetError(f"{npz}: {k} are booleans; log them as numbers")
+    # values as they will be stored (float32): a float64 1e300 becomes inf there, so it is refused here
+    obs, act = (np.asarray(f[k], dtype=np.float32).astype(np.float64) for k in ("observations", "actions"))
     per_step = {k: np.asarray(f[k]).reshape(-1) for k in ("rewards", "terminations", "truncations")}
     n = int(lengths.sum())
     if len(act) != n or len(obs) != n + len(lengths) or any(len(v) != n for v in per_step.values()):

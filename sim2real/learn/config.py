@@ -10,16 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch as th
 from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.utils import LinearSchedule
 
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
 from sim2real.io import command_line, git_commit, versions
+from sim2real.learn.model_spec import ACTIVATIONS  # one table: configs and checkpoints
 from sim2real.learn.vec import SEED_RANGES
 from sim2real.sim import tasks
 
-ACTIVATIONS = {"tanh": th.nn.Tanh, "relu": th.nn.ReLU, "elu": th.nn.ELU}
 NON_SB3_KEYS = ("name", "norm_reward", "policy", "lr_schedule")
 
 

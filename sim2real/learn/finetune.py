@@ -37,9 +37,10 @@ from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sim2real.io import read_json, write_json
+from sim2real.learn.checkpoint import BUFFER_FILE, POLICY_FILE, load_replay_buffer, verify_files
 from sim2real.learn.config import ConfigError, RunSpec, build_spec, plain
 from sim2real.learn.logged import Logged
-from sim2real.learn.runs import PolicySource, check_replay_buffer, load_model, resolve_policy
+from sim2real.learn.runs import PolicySource, load_model, resolve_policy
 from sim2real.learn.train import run
 from sim2real.learn.vec import load_normalization
 
@@ -109,7 +110,7 @@ def l2sp(model: BaseAlgorithm, anchor: BaseAlgorithm, strength: float) -> list[t
 
 
 def steps_run(run_dir: Path) -> bool:
-    return (run_dir / "model.zip").is_file() and (run_dir / "run.json").is_file()
+    return (run_dir / POLICY_FILE).is_file() and (run_dir / "run.json").is_file()
 
 
 def distance_from(model: BaseAlgorithm, anchor: BaseAlgorithm) -> float:
@@ -162,8 +163,9 @@ def build_finetune_spec(cfg: DictConfig) -> FinetuneSpec:
     if ft["keep_buffer"]:
         if src.algo != "sac":
             raise ConfigError("finetune.keep_buffer=true applies to SAC policies only; PPO keeps no replay buffer")
-        if not (src.path / "replay_buffer.pkl").is_file():
-            raise ConfigError(f"finetune.keep_buffer=true: {src.path} has no replay_buffer.pkl; set keep_buffer=false")
+        if not (src.path / BUFFER_FILE).is_file():
+            raise ConfigError(f"finetune.keep_buffer=true: {src.path} has no {BUFFER_FILE}; set keep_buffer=false")
+        verify_files(src.path, src.meta, (BUFFER_FILE,))
     data = OmegaConf.select(cfg, "data")
     mode = str(OmegaConf.select(cfg, "mode", default="offline"))  # offline | mixed (the schema's choices)
     if data is not None:
@@ -239,8 +241,7 @@ def finetune(ft_spec: FinetuneSpec, logged: Logged | None = None) -> Path:
         if ft["reset_head"]:
             reset_heads(model, spec.seed)
         if ft["keep_buffer"]:
-            model.load_replay_buffer(src.path / "replay_buffer.pkl")
-            check_replay_buffer(model, src.path / "replay_buffer.pkl")
+            load_replay_buffer(src.path / BUFFER_FILE, model)
         meta = spec.meta()
         if logged is not None:
             meta["logged"] = _apply_logged(model, logged, off, norm, spec.seed)

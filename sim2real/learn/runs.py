@@ -1,8 +1,12 @@
 """Run directories and checkpoints: atomic periodic saves, resume, and finding a policy by name.
 
-A run directory holds ``model.zip`` (SB3), ``normalization.npz``, ``run.json`` (task, algo, spaces,
-dynamics, seed, commit, command, versions), the Hydra config under ``.hydra/``, TensorBoard events
-under ``tb/`` and ``checkpoints/ckpt-<step>/`` with a ``checkpoints/latest`` pointer.
+A run directory holds a policy in the format of :mod:`sim2real.learn.checkpoint` (``policy.safetensors``,
+``optimizer.safetensors``, ``normalization.npz``, ``run.json``: task, algo, spaces, dynamics, seed, commit,
+command, versions, file hashes), the Hydra config under ``.hydra/``, TensorBoard events under ``tb/`` and
+``checkpoints/ckpt-<step>/`` with a ``checkpoints/latest`` pointer.
+
+A policy is named by a path (``./navigate-dr``, ``runs/x``: anything with a ``/``) or by the name of a shipped
+policy (``navigate-dr``), which resolves only to the package's own ``policies/`` folder.
 """
 
 from __future__ import annotations
@@ -15,20 +19,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from stable_baselines3 import PPO, SAC
+from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sim2real.io import atomic_write, read_json, write_json
-from sim2real.learn.vec import save_normalization
+from sim2real.io import atomic_write, read_json
+from sim2real.learn import checkpoint as ckpt
+from sim2real.learn.checkpoint import ALGOS, CheckpointError
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
+__all__ = ["ALGOS", "CheckpointError", "PolicySource", "resolve_policy", "save_policy", "load_model"]
 
 
 @dataclass(frozen=True)
 class PolicySource:
-    """Where a trained policy lives: ``model.zip``, ``normalization.npz`` and ``run.json`` in ``path``."""
+    """Where a trained policy lives: the files of :mod:`sim2real.learn.checkpoint` in ``path``."""
 
     path: Path
     meta: dict[str, Any]
@@ -43,11 +47,11 @@ class PolicySource:
 
     @property
     def model_path(self) -> Path:
-        return self.path / "model.zip"
+        return self.path / ckpt.POLICY_FILE
 
     @property
     def norm_path(self) -> Path:
-        return self.path / "normalization.npz"
+        return self.path / ckpt.NORM_FILE
 
 
 def shipped_policies() -> list[str]:
@@ -56,39 +60,64 @@ def shipped_policies() -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and p.joinpath("run.json").is_file())
 
 
+def looks_like_path(spec: str) -> bool:
+    """``./x``, ``../x``, ``~/x``, ``/x`` or anything with a ``/``: a path, never a shipped name."""
+    return "/" in spec or spec.startswith((".", "~")) or os.sep in spec
+
+
 def resolve_policy(spec: str | Path) -> PolicySource:
-    """A run directory, a checkpoint directory, or a shipped policy name such as ``navigate-dr``."""
+    """A run directory, a checkpoint directory, or a shipped policy name such as ``navigate-dr``. A bare name
+    resolves only to a shipped policy; a directory of the same name in the working directory is refused (write
+    ``./<name>`` for it), so that no local folder can stand in for a shipped policy."""
     spec_s = str(spec)
-    path = Path(spec_s).expanduser()
-    if not path.exists():
-        shipped = resources.files("sim2real.policies").joinpath(spec_s)
-        if spec_s and shipped.is_dir() and shipped.joinpath("run.json").is_file():
-            path = Path(str(shipped))
-        else:
+    if isinstance(spec, Path) and not spec.is_absolute() and not looks_like_path(spec_s):
+        spec_s = f"./{spec_s}"  # a Path object is a path
+    shipped = resources.files("sim2real.policies").joinpath(spec_s) if spec_s else None
+    if not looks_like_path(spec_s):
+        is_shipped = shipped is not None and shipped.is_dir() and shipped.joinpath("run.json").is_file()
+        if is_shipped and Path(spec_s).exists():
             raise FileNotFoundError(
-                f"policy '{spec_s}' is neither a run directory nor a shipped policy "
-                f"(shipped: {', '.join(shipped_policies()) or 'none'})"
+                f"policy '{spec_s}' is both a shipped policy and a path here; write ./{spec_s} for the local "
+                "directory, or run from another directory for the shipped one"
             )
-    if (path / "checkpoints" / "latest").is_file() and not (path / "model.zip").is_file():
+        if not is_shipped:
+            hint = f"; for the directory here write ./{spec_s}" if Path(spec_s).exists() else ""
+            raise FileNotFoundError(
+                f"policy '{spec_s}' is neither a path (./dir, runs/x) nor a shipped policy "
+                f"(shipped: {', '.join(shipped_policies()) or 'none'}){hint}"
+            )
+        path = Path(str(shipped))
+    else:
+        path = Path(spec_s).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f"policy '{spec_s}': no such run directory")
+    if (path / "checkpoints" / "latest").is_file() and not ckpt.is_policy_dir(path) and not ckpt.is_legacy_dir(path):
         path = latest_checkpoint(path) or path  # an unfinished run: use its last checkpoint
-    for name in ("run.json", "model.zip", "normalization.npz"):
+    if ckpt.is_legacy_dir(path):
+        raise CheckpointError(ckpt.legacy_message(path))
+    for name in (ckpt.META_FILE, ckpt.POLICY_FILE, ckpt.NORM_FILE):
         if not (path / name).is_file():
             raise FileNotFoundError(f"policy '{spec_s}': {path / name} is missing; is this a finished run directory?")
-    meta = read_json(path / "run.json")
+    meta = read_json(path / ckpt.META_FILE)
+    if not isinstance(meta, dict):
+        raise ValueError(f"policy '{spec_s}': {path / ckpt.META_FILE} must be a JSON object")
     for key in ("task", "algo", "obs_dim", "action_dim"):
         if key not in meta:
             raise ValueError(f"policy '{spec_s}': {path / 'run.json'} has no '{key}'")
-    if meta["algo"] not in ALGOS:
-        raise ValueError(f"policy '{spec_s}': unknown algo '{meta['algo']}' (known: {', '.join(ALGOS)})")
+    if not isinstance(meta["task"], str) or meta["algo"] not in ALGOS:
+        raise ValueError(f"policy '{spec_s}': run.json's algo {meta['algo']!r} is not one of {', '.join(ALGOS)}")
+    for key in ("obs_dim", "action_dim"):
+        if not isinstance(meta[key], int) or isinstance(meta[key], bool) or not 1 <= meta[key] <= 1_000_000:
+            raise ValueError(f"policy '{spec_s}': run.json's {key}={meta[key]!r} must be a positive integer")
+    ckpt.verify_files(path, meta, (ckpt.POLICY_FILE, ckpt.NORM_FILE))
     return PolicySource(path, meta)
 
 
-def save_policy(directory: Path, model: BaseAlgorithm, norm: VecNormalize, meta: dict[str, Any]) -> None:
-    """Write ``model.zip``, ``normalization.npz`` and ``run.json`` into ``directory``, each atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
-    atomic_write(directory / "model.zip", lambda p: model.save(p), suffix=".zip")
-    save_normalization(directory / "normalization.npz", norm)
-    write_json(directory / "run.json", {**meta, "num_timesteps": int(model.num_timesteps)})
+def save_policy(
+    directory: Path, model: BaseAlgorithm, norm: VecNormalize, meta: dict[str, Any], replay_buffer: bool = False
+) -> None:
+    """Write the policy's files into ``directory`` (:func:`sim2real.learn.checkpoint.save_policy`)."""
+    ckpt.save_policy(directory, model, norm, meta, replay_buffer=replay_buffer)
 
 
 def checkpoint_step(path: Path) -> int | None:
@@ -109,9 +138,7 @@ def save_checkpoint(
     final = root / f"ckpt-{step:010d}"
     tmp = root / f".tmp-{step:010d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)  # this process's own leftover only
-    save_policy(tmp, model, norm, meta)
-    if isinstance(model, SAC):
-        model.save_replay_buffer(tmp / "replay_buffer.pkl")
+    save_policy(tmp, model, norm, meta, replay_buffer=isinstance(model, SAC))
     if final.exists():  # the same step saved again (e.g. the final save after a periodic one)
         old = root / f".old-{step:010d}-{os.getpid()}"
         final.rename(old)
@@ -126,26 +153,11 @@ def save_checkpoint(
     return final
 
 
-def check_replay_buffer(model: BaseAlgorithm, path: Path) -> None:
-    """A loaded SAC replay buffer must match the model's spaces and hold finite values only."""
-    buf = model.replay_buffer
-    n = buf.buffer_size if buf.full else buf.pos
-    obs_shape, act_shape = model.observation_space.shape, model.action_space.shape
-    if buf.observations.shape[2:] != obs_shape or buf.actions.shape[2:] != act_shape:
-        raise ValueError(
-            f"{path}: replay buffer holds observations {buf.observations.shape[2:]} / actions {buf.actions.shape[2:]}, "
-            f"the policy needs {obs_shape} / {act_shape}"
-        )
-    for name in ("observations", "next_observations", "actions", "rewards"):
-        arr = getattr(buf, name, None)
-        if arr is not None and not np.isfinite(arr[:n]).all():
-            raise ValueError(f"{path}: replay buffer {name} hold non-finite values (NaN or inf); set keep_buffer=false")
-
-
 def check_fresh(run_dir: Path) -> None:
     """A new run never starts in a directory that holds another run's checkpoints, model or evaluations."""
     ckpts = run_dir / "checkpoints"
-    found = [p.name for p in (run_dir / "model.zip", run_dir / "evaluations.jsonl") if p.exists()]
+    files = (run_dir / ckpt.POLICY_FILE, run_dir / ckpt.LEGACY_FILE, run_dir / "evaluations.jsonl")
+    found = [p.name for p in files if p.exists()]
     if ckpts.is_dir() and any(checkpoint_step(p) is not None for p in ckpts.iterdir()):
         found.append("checkpoints/")
     if found:
@@ -156,9 +168,9 @@ def check_fresh(run_dir: Path) -> None:
 
 
 def policy_digest(path: Path) -> str:
-    """SHA-256 of a policy's model and normaliser bytes: a unit is reused only for the same policy content."""
+    """SHA-256 of a policy's weights and normaliser bytes: a unit is reused only for the same policy content."""
     h = hashlib.sha256()
-    for name in ("model.zip", "normalization.npz"):
+    for name in (ckpt.POLICY_FILE, ckpt.NORM_FILE):
         h.update((Path(path) / name).read_bytes())
     return h.hexdigest()
 
@@ -167,13 +179,17 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     pointer = run_dir / "checkpoints" / "latest"
     if not pointer.is_file():
         return None
-    path = run_dir / "checkpoints" / pointer.read_text().strip()
-    return path if (path / "model.zip").is_file() else None
+    name = pointer.read_text().strip()
+    if checkpoint_step(Path(name)) is None or "/" in name:
+        raise CheckpointError(f"{pointer}: '{name[:40]}' is not a ckpt-<step> name in this run")
+    path = run_dir / "checkpoints" / name
+    return path if ckpt.is_policy_dir(path) or ckpt.is_legacy_dir(path) else None
 
 
-def load_model(src: PolicySource, env: object = None, **kwargs: object) -> BaseAlgorithm:
-    """Load the SB3 model of ``src`` on the CPU; checks its spaces against ``run.json``."""
-    model = ALGOS[src.algo].load(src.model_path, env=env, device="cpu", **kwargs)
+def load_model(src: PolicySource, env: object = None, training: bool = False, **kwargs: object) -> BaseAlgorithm:
+    """The SB3 model of ``src`` on the CPU, rebuilt without pickle (:mod:`sim2real.learn.checkpoint`); with
+    ``training``, its optimisers too (resume). Checks its spaces against ``run.json``."""
+    model = ckpt.load_policy_model(src.path, src.meta, env=env, training=training, **kwargs)
     if model.observation_space.shape != (src.meta["obs_dim"],):
         raise ValueError(f"{src.model_path}: observation shape {model.observation_space.shape} does not match run.json")
     return model

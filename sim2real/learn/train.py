@@ -19,11 +19,20 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sim2real.io import atomic_write, exclusive
+from sim2real.io import atomic_write, exclusive, read_json
 from sim2real.learn.bc import behaviour_clone, collect_demonstrations
+from sim2real.learn.checkpoint import BUFFER_FILE, load_replay_buffer
 from sim2real.learn.config import ConfigError, RunSpec, algo_kwargs
 from sim2real.learn.evaluate import normalized_policy, run_episodes, summarize
-from sim2real.learn.runs import ALGOS, check_fresh, check_replay_buffer, latest_checkpoint, save_checkpoint, save_policy
+from sim2real.learn.runs import (
+    ALGOS,
+    PolicySource,
+    check_fresh,
+    latest_checkpoint,
+    load_model,
+    save_checkpoint,
+    save_policy,
+)
 from sim2real.learn.vec import load_normalization, make_vec_env, normalize
 
 
@@ -251,17 +260,15 @@ def _run_locked(spec: RunSpec, factory: ModelFactory, prepare: Callable[[BaseAlg
         spec.norm_reward,
     )
     if ckpt is not None:
-        meta = json.loads((ckpt / "run.json").read_text())
-        if meta["task"] != spec.task or meta["algo"] != spec.algo:
-            raise ConfigError(f"resume: {ckpt} is a {meta['task']}/{meta['algo']} run, not {spec.task}/{spec.algo}")
+        meta = read_json(ckpt / "run.json")
+        if not isinstance(meta, dict) or meta.get("task") != spec.task or meta.get("algo") != spec.algo:
+            raise ConfigError(f"resume: {ckpt} is not a {spec.task}/{spec.algo} checkpoint (see its run.json)")
         load_normalization(ckpt / "normalization.npz", norm)
         norm.training = meta.get("update_norm", True)
-        model = ALGOS[spec.algo].load(
-            ckpt / "model.zip", env=norm, device="cpu", tensorboard_log=str(spec.run_dir / "tb")
-        )
-        if (ckpt / "replay_buffer.pkl").is_file():
-            model.load_replay_buffer(ckpt / "replay_buffer.pkl")
-            check_replay_buffer(model, ckpt / "replay_buffer.pkl")
+        src = PolicySource(ckpt, meta)
+        model = load_model(src, env=norm, training=True, tensorboard_log=str(spec.run_dir / "tb"))
+        if (ckpt / BUFFER_FILE).is_file():
+            load_replay_buffer(ckpt / BUFFER_FILE, model)
         _truncate_evaluations(spec.run_dir, model.num_timesteps)
         print(f"resuming {spec.run_dir} from step {model.num_timesteps}")
     else:
@@ -299,9 +306,7 @@ def _run_locked(spec: RunSpec, factory: ModelFactory, prepare: Callable[[BaseAlg
     meta["wall_time_s"] = callback.wall_time()
     meta["final_evaluation"] = last if spec.eval_interval else None
     meta["timesteps"] = int(model.num_timesteps)  # env steps taken: PPO rounds `steps` up to whole rollouts
-    save_policy(spec.run_dir, model, norm, meta)
-    if hasattr(model, "save_replay_buffer"):  # SAC: kept for finetune.keep_buffer=true
-        model.save_replay_buffer(spec.run_dir / "replay_buffer.pkl")
+    save_policy(spec.run_dir, model, norm, meta, replay_buffer=True)  # SAC's buffer: for finetune.keep_buffer=true
     callback.checkpoint()
     OmegaConf.save(OmegaConf.create(spec.config), spec.run_dir / "config.yaml")
     return spec.run_dir

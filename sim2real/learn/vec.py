@@ -17,7 +17,7 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
-from sim2real.io import atomic_write
+from sim2real.io import atomic_write, check_npz_members, npz_headers
 from sim2real.sim import tasks
 
 EVAL_SEED_BASE = 1_000_000_000  # test episodes (published tables: compare, sweep, evaluate) start here
@@ -104,6 +104,9 @@ def read_normalization(path: Path, obs_dim: int | None = None) -> dict[str, np.n
     agree (with ``obs_dim`` observations when given), finite values, non-negative variances and counts,
     positive clip and epsilon."""
     try:
+        limit = 10 * (obs_dim or 1_000_000)  # no array is read before its header says it is small and numeric
+        present = set(npz_headers(path)) & set(NORM_KEYS)
+        check_npz_members(path, {k: (None, None) for k in present}, max_elements=limit)
         with np.load(path, allow_pickle=False) as f:
             if not hasattr(f, "files"):
                 raise ValueError("a single .npy array, not an .npz archive")

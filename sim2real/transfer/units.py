@@ -13,6 +13,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from sim2real.io import exclusive, git_commit, read_json, write_json
+from sim2real.learn.checkpoint import BUFFER_FILE, NORM_FILE, POLICY_FILE, TRAINING_FILE
 from sim2real.learn.config import build_spec, compose_config
 from sim2real.learn.evaluate import evaluate_policy, run_episodes, summarize
 from sim2real.learn.runs import latest_checkpoint, resolve_policy
@@ -216,12 +217,15 @@ def steps_done(run_dir: Path, steps: int) -> bool:
     return steps_run(run_dir) and int(read_json(run_dir / "run.json").get("timesteps", 0)) >= steps
 
 
+CHECKPOINT_FILES = (POLICY_FILE, TRAINING_FILE, NORM_FILE, BUFFER_FILE)
+
+
 def _run_pretrain(spec: dict[str, Any], d: Path, resume: bool) -> dict[str, Any]:
     """A pretraining run in the unit's directory: ``sim2real train`` with the task's tuned settings."""
     from sim2real.learn.train import train
 
     if not resume:
-        for name in ("model.zip", "normalization.npz", "run.json", "config.yaml"):
+        for name in (*CHECKPOINT_FILES, "run.json", "config.yaml"):
             (d / name).unlink(missing_ok=True)  # an interrupted unit's own partial outputs
     groups = {"task": spec["task"], "dr": spec["randomization"]}
     values = {"seed": spec["seed"], "out_dir": str(d), "resume": resume, "progress": False}
