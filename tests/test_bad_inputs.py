@@ -344,7 +344,7 @@ def _prepare(name: str, w: Path, t: Path) -> None:
     elif name == "norm-wrong-width":
         edit_norm(run, t / "width", obs_mean=np.zeros(9), obs_var=np.ones(9))
     elif name == "bundle-nan-safe":
-        edit_bundle(bundle, t / "nansafe", lambda m: m.update(safe_action=["nan"] * 2))  # (a NaN token is refused as JSON)
+        edit_bundle(bundle, t / "nansafe", lambda m: m.update(safe_action=["nan"] * 2))  # (NaN: JSON refused)
     elif name == "bundle-inf-bound":
         edit_bundle(bundle, t / "infbound", lambda m: m["action"][0].update(high="inf"))
     elif name == "bundle-format":

@@ -15,7 +15,7 @@ from typing import Any
 
 from sim2real_runtime.bundle import Bundle, BundleError
 from sim2real_runtime.excite import Excitation, ExcitationError
-from sim2real_runtime.loop import CallbackRobot, ControlLoop, Robot
+from sim2real_runtime.loop import CallbackRobot, ControlLoop, Robot, check_deadline, check_rate
 from sim2real_runtime.session import Driver, LogWriter, run_session
 
 EXAMPLES = """examples:
@@ -57,7 +57,10 @@ def load_driver(spec: str, args: list[str]) -> Driver:
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise UsageError(f"--driver {spec!r}: {module_name} has no callable {attr}")
-    made = factory(**kwargs)
+    try:
+        made = factory(**kwargs)
+    except Exception as e:  # noqa: BLE001  (a driver that cannot start: one line, the robot never moved)
+        raise UsageError(f"--driver {spec!r}: the factory failed ({type(e).__name__}: {e})") from None
     if isinstance(made, Robot):
         return Driver(made)
     if isinstance(made, dict):
@@ -181,6 +184,8 @@ def _run(bundle: Bundle | Excitation, args: Any) -> int:
     if args.flush_steps < 1:
         raise UsageError(f"--flush-steps {args.flush_steps}: must be a positive number of ticks")
     deadline = None if args.deadline_ms is None else args.deadline_ms / 1000.0
+    rate = check_rate(args.rate_hz, bundle.control_rate_hz)
+    check_deadline(deadline, 1.0 / rate)  # before the driver is built: NaN, 0 and negative deadlines refused
     log = None
     if args.log is not None:  # checked before the robot moves: a new .npz in a writable folder with room
         log = LogWriter(Path(args.log), args.flush_steps)

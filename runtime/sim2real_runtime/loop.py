@@ -117,7 +117,7 @@ def check_deadline(deadline_s: float | None, period_s: float) -> float:
     ok = isinstance(deadline_s, (int, float)) and not isinstance(deadline_s, bool) and math.isfinite(deadline_s)
     if not ok or deadline_s <= 0:
         raise ValueError(
-            f"deadline={deadline_s!r} s: must be a finite, positive time (omit it for one control period, "
+            f"deadline {deadline_s * 1000!r} ms: must be a finite, positive time (omit it for one control period, "
             f"{period_s * 1000:g} ms)"
         )
     return float(deadline_s)

@@ -238,6 +238,8 @@ def run_session(
             loop.run(steps, realtime=realtime, until=rec.until)
         except Stop as e:
             state["signal"] = e.signum
+        except LogError as e:  # a flush failed: the robot stops (a session must not run unlogged by surprise)
+            status, error = EXIT_LOG, str(e)
         except Exception as e:  # noqa: BLE001  (any driver failure ends the session safely)
             status, error = EXIT_DRIVER, f"driver failed at step {loop.stats.steps}: {type(e).__name__}: {e}"
         finally:
