@@ -181,6 +181,21 @@ def test_killed_compare_leaves_no_worker_and_its_rerun_continues_cleanly(tmp_pat
         if curve:
             steps = [p["step"] for p in curve]
             assert steps == sorted(set(steps)), steps
+    # the same rows and the same values as a compare that was never interrupted
+    clean = tmp_path / "clean"
+    clean_args = [a if not a.startswith("out=") else f"out={clean}" for a in args]
+    r = subprocess.run(
+        [sys.executable, "-m", "sim2real.commands.cli", *clean_args], env=ENV, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+
+    def rows(d: Path) -> list[dict]:
+        import csv
+
+        with open(d / "results.csv") as f:
+            return [{k: v for k, v in row.items() if "time" not in k and "wall" not in k} for row in csv.DictReader(f)]
+
+    assert rows(out) == rows(clean) and len(rows(out)) > 1
 
 
 def _tiny_model(tmp_path):

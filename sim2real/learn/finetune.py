@@ -234,6 +234,7 @@ def finetune(ft_spec: FinetuneSpec, logged: Logged | None = None) -> Path:
         load_normalization(src.norm_path, norm)
         norm.training = ft["update_norm"]
         model = load_model(src, env=norm, tensorboard_log=str(spec.run_dir / "tb"))
+        model.set_random_seed(spec.seed)  # as train's constructor does: the same seed, the same fine-tuning run
         model.num_timesteps = 0
         # features: only the fresh output layers train (the trunk is frozen), at their own, larger rate
         set_learning_rate(model, float(ft["head_lr"] if ft["scope"] == "features" else ft["lr"]))

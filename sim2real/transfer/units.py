@@ -1,6 +1,8 @@
 """One unit of a comparison grid (a Hydra job of ``sim2real unit``): evaluate a policy, fine-tune it or train
 from scratch, pretrain, run a sequence of targets or fine-tune on logged data; then ``result.json``. A finished
-unit is reused; an interrupted one resumes from its checkpoint or starts again from its own clean directory."""
+unit is reused; an interrupted one starts again from its own clean directory, so that a killed and rerun
+compare publishes exactly what an uninterrupted one would (a run resumed from a checkpoint meets other episodes
+and other random draws than the run it continues: its curve would differ)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from sim2real.io import exclusive, git_commit, read_json, write_json
 from sim2real.learn.checkpoint import BUFFER_FILE, NORM_FILE, POLICY_FILE, TRAINING_FILE
 from sim2real.learn.config import build_spec, compose_config
 from sim2real.learn.evaluate import evaluate_policy, run_episodes, summarize
-from sim2real.learn.runs import latest_checkpoint, resolve_policy
+from sim2real.learn.runs import resolve_policy
 from sim2real.learn.train import STARTED_CONFIG, STARTED_OVERRIDES
 from sim2real.sim import tasks
 from sim2real.transfer.launch import watch_parent
@@ -34,18 +36,19 @@ def run_unit(cfg: DictConfig) -> None:
 
 
 def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
-    """A unit, holding its lock: reuse a result, resume an interrupted curve from its checkpoint, or run it."""
+    """A unit, holding its lock: reuse a result, or run it from its own clean directory."""
     if (d / "result.json").is_file():
         print(f"unit {spec['id']}: done before, reused")
         return
-    resume = spec["kind"] in ("curve", "pretrain") and latest_checkpoint(d) is not None
-    if not resume:  # an interrupted unit's own partial outputs (no checkpoint to resume from)
-        for name in ("evaluations.jsonl", STARTED_CONFIG, STARTED_OVERRIDES, "run"):
+    resume = False  # an interrupted unit is run again whole: its results equal an uninterrupted run's
+    if not resume:  # an interrupted unit's own partial outputs
+        for name in (STARTED_CONFIG, STARTED_OVERRIDES, "evaluations.jsonl", "run", "finetune", "scratch"):
             p = d / name
             if p.is_dir():
                 shutil.rmtree(p)
             elif p.exists():
                 p.unlink()
+        (d / "decision.json").unlink(missing_ok=True)
         shutil.rmtree(d / "tb", ignore_errors=True)
         shutil.rmtree(d / "checkpoints", ignore_errors=True)
     if spec["kind"] in ("pretrain", "sequence"):
@@ -171,7 +174,7 @@ def _run_fallback(spec: dict[str, Any], d: Path) -> dict[str, Any]:
         for name, init in branches.items():
             bd = d / name
             if not steps_done(bd, decide):
-                _train_curve(spec, bd, init, decide, latest_checkpoint(bd) is not None)
+                _train_curve(spec, bd, init, decide, False)
             s = evaluate_policy(
                 bd,
                 spec["task"],
