@@ -90,11 +90,23 @@ class InUseError(ValueError):
     """A directory that another process holds (a run, a compare unit); the message names the process."""
 
 
+_HELD: dict[str, int] = {}  # locks this process holds (path -> depth): taking one again is a no-op
+
+
 @contextlib.contextmanager
 def exclusive(directory: Path, what: str, name: str = ".lock") -> Iterator[None]:
     """Hold an exclusive lock on ``directory/<name>`` (``flock``: released when the process ends, even on
-    ``kill -9``) or refuse at once with :class:`InUseError`."""
+    ``kill -9``) or refuse at once with :class:`InUseError`. Re-entrant within a process: the CLI takes a run
+    directory's lock before Hydra writes into it and the run takes it again."""
     directory = Path(directory)
+    key = str((directory / name).resolve())
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
     directory.mkdir(parents=True, exist_ok=True)
     fd = os.open(directory / name, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -108,7 +120,11 @@ def exclusive(directory: Path, what: str, name: str = ".lock") -> Iterator[None]
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            _HELD.pop(key, None)
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 

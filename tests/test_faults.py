@@ -73,8 +73,10 @@ def test_kill_9_then_resume_keeps_the_started_config_and_a_second_run_is_refused
     try:
         assert wait_for(lambda: latest_step(run) >= 1024)
         # a second run in the same directory while the first one runs: refused, the first one's files intact
-        rc, _, err = run_cli(*args)
+        rc, _, err = run_cli(*args, "seed=1")
         assert rc == 2 and "in use by another process" in err, err
+        # the loser wrote nothing: the winner's record still holds the winner's command line
+        assert "seed=1" not in (run / ".hydra" / "overrides.yaml").read_text()
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -6,6 +6,7 @@ sweeps and launchers work as usual); bad inputs end with a one-line ``error:`` a
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -338,18 +339,18 @@ def _precheck(config_name: str, argv: list[str]) -> None:
         raise SystemExit(2) from None
 
 
-def _check_run_dir(argv: list[str]) -> None:
-    """Before Hydra writes its ``.hydra/`` files into a named run directory: refuse one that another process
-    holds, and a new run in one that holds a run (Hydra would overwrite that run's record)."""
+def _hold_run_dir(argv: list[str], stack: contextlib.ExitStack) -> None:
+    """Before Hydra writes its ``.hydra/`` files into a named run directory: take its lock and hold it (in
+    ``stack``) until the command ends, refusing one that another process holds, and refuse a new run in one that
+    holds a run (Hydra would overwrite that run's record)."""
     named = _arg(argv, "out_dir") or _arg(argv, "hydra.run.dir")
-    if named is None or not Path(named).is_dir():
+    if named is None:
         return
     from sim2real.io import exclusive
     from sim2real.learn.runs import check_fresh
 
     try:
-        with exclusive(Path(named), "run directory"):
-            pass
+        stack.enter_context(exclusive(Path(named), "run directory"))
         if _arg(argv, "resume") != "true":
             check_fresh(Path(named))
     except USER_ERRORS as e:
@@ -411,10 +412,16 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
         raise SystemExit(2) from None
     _store_registered_tasks()
     argv = [_per_body(a) for a in argv]
-    if not asks_hydra:
-        _precheck(config_name, argv)
-        if name in ("train", "finetune"):
-            _check_run_dir(argv)
+    with contextlib.ExitStack() as stack:
+        if not asks_hydra:
+            _precheck(config_name, argv)
+            if name in ("train", "finetune"):
+                _hold_run_dir(argv, stack)
+        _hydra_job(name, config_name, fn, argv)
+
+
+def _hydra_job(name: str, config_name: str, fn: Callable[[Any], None], argv: list[str]) -> None:
+    import hydra
 
     def guarded(cfg: Any) -> None:
         from omegaconf.errors import MissingMandatoryValue
