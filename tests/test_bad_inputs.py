@@ -151,6 +151,8 @@ def _cases(w: Path, t: Path) -> dict[str, tuple[list, str]]:
         "preset-of-another-task": ([*tr, "dr=torso"], "no randomisation preset 'torso'"),
         "body-unknown": (["train", "task=hopper", "steps=64", "dynamics.body_mass_scale.wing=1.2"], "wing"),
         "payload-not-applicable": ([*tr, "dynamics.payload_mass=2"], "payload_mass"),
+        "dynamics-bool": ([*tr, "dynamics.mass_scale=true"], "dynamics.mass_scale: expected a number, got True"),
+        "dr-range-bool": ([*tr, "dr.mass_scale=[true,2]"], "mass_scale: expected a number, got True"),
         "algo-unknown": (["train", "algo=td3"], "algo=td3"),
         "key-unknown": ([*tr, "foo=1"], "foo"),
         "gamma-1.5": ([*tr, "algo.gamma=1.5"], "algo.gamma"),

@@ -306,3 +306,23 @@ def test_a_bad_extension_is_one_line(doc, match):
     with pytest.raises(tasks.TaskError, match=match) as e:
         tasks.spec_from_dict(doc)
     assert "\n" not in str(e.value)
+
+
+def test_a_broken_plugin_is_one_line_and_breaks_no_other_command(tmp_path, monkeypatch):
+    pkg = tmp_path / "site"
+    dist = pkg / "broken_robot-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-robot\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[sim2real.tasks]\nbroken = no_such_module_here:spec\n")
+    monkeypatch.syspath_prepend(str(pkg))
+    tasks._load_builtin_and_plugins.cache_clear()
+    monkeypatch.setattr(tasks, "_BROKEN", {})
+    try:
+        assert "navigate" in tasks.names() and "broken" not in tasks.names()
+        rc, out, _ = run_cli("--help")
+        assert rc == 0
+        rc, _, err = run_cli("train", "task=broken", "steps=8")
+        line = [x for x in err.splitlines() if x.startswith("error:")]
+        assert rc == 2 and len(line) == 1 and "failed to load" in line[0] and "no_such_module_here" in line[0], err
+    finally:
+        tasks._load_builtin_and_plugins.cache_clear()

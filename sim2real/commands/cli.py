@@ -245,6 +245,8 @@ def _hydra_message(e: Exception) -> str:
             from sim2real.sim import tasks
 
             alias = [n for n in tasks.names() if value in (tasks.get(n).stock, tasks.get(n).env_id)]
+            if tasks.broken(value):
+                return f"task={value}: {tasks.broken(value)}; fix that package or uninstall it"
             if alias:
                 return f"task={value} is the Gymnasium id of task '{alias[0]}': use task={alias[0]}"
             return f"task={value} is unknown; registered: {', '.join(e.options)}; {tasks.HOW_TO_ADD}"

@@ -100,6 +100,8 @@ def _check_name(name: str, where: str, allowed: tuple[str, ...], at_nominal: boo
 
 def _check_value(name: str, value: Any, where: str) -> float:
     spec = param_spec(name)
+    if isinstance(value, (bool, str, bytes)):  # true would be read as 1.0 and "1.5" as 1.5: neither is meant
+        raise DynamicsError(f"{where}.{name}: expected a number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -10,7 +10,7 @@ Robots enter three ways (see ``docs/adding_a_robot.md``):
 - ``register(TaskSpec(...))`` or ``register(spec_from_dict({...}))`` in Python;
 - a task YAML in a ``task/`` folder on Hydra's search path (``--config-dir``), the same keys as the
   packaged ``configs/task/*.yaml``;
-- an entry point in the ``sim2real.sim.tasks`` group of an installed package, resolving to a TaskSpec, a
+- an entry point in the ``sim2real.tasks`` group of an installed package, resolving to a TaskSpec, a
   dict of its keys, or a callable returning either.
 
 A YAML spec carries no code: the reward and the success signal live in the env. A task YAML may extend
@@ -21,6 +21,7 @@ Hydra composes it (``configs/task/navigate_v1.yaml``: navigation with the faithf
 from __future__ import annotations
 
 import functools
+import sys
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -197,9 +198,12 @@ def load_builtin() -> None:
         _register_gym(spec, False)
 
 
+_BROKEN: dict[str, str] = {}  # entry points that failed to load: name -> the one-line reason
+
+
 @functools.cache
 def _load_builtin_and_plugins() -> None:
-    """The packaged tasks, then the ``sim2real.sim.tasks`` entry points of installed packages (once per process)."""
+    """The packaged tasks, then the ``sim2real.tasks`` entry points of installed packages (once per process)."""
     from importlib.metadata import entry_points
 
     load_builtin()
@@ -210,8 +214,11 @@ def _load_builtin_and_plugins() -> None:
             spec = spec_from_dict(obj) if isinstance(obj, Mapping) else obj
             if not isinstance(spec, TaskSpec):
                 raise TaskError(f"resolved to {type(spec).__name__}, not a TaskSpec")
-        except Exception as e:  # a broken plugin names itself
-            raise TaskError(f"entry point '{ep.name} = {ep.value}' ({ENTRY_POINT_GROUP}): {e}") from None
+        except Exception as e:  # a broken plugin names itself, once, and breaks no other task or command
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            _BROKEN[ep.name] = f"entry point '{ep.name} = {ep.value}' ({ENTRY_POINT_GROUP}) failed to load: {first}"
+            print(f"warning: {_BROKEN[ep.name]}; its task is unavailable", file=sys.stderr)
+            continue
         register(spec, replace=True)
 
 
@@ -244,6 +251,12 @@ def packaged(name: str) -> bool:
     return resources.files("sim2real.configs").joinpath("task", f"{name}.yaml").is_file()
 
 
+def broken(name: str) -> str | None:
+    """Why the entry point that would register task ``name`` failed to load (None: it did not fail)."""
+    _load_builtin_and_plugins()
+    return _BROKEN.get(name)
+
+
 def names() -> list[str]:
     """The registered task names."""
     _load_builtin_and_plugins()
@@ -253,6 +266,8 @@ def names() -> list[str]:
 def get(name: str) -> TaskSpec:
     """The spec of task ``name``; an unknown name is one line listing the registered tasks and how to add one."""
     _load_builtin_and_plugins()
+    if name not in _REGISTRY and name in _BROKEN:
+        raise TaskError(f"task='{name}': {_BROKEN[name]}; fix that package or uninstall it")
     if name not in _REGISTRY:
         raise TaskError(f"task='{name}' is unknown; registered: {', '.join(sorted(_REGISTRY))}; {HOW_TO_ADD}")
     return _REGISTRY[name]
