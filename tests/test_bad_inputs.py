@@ -151,6 +151,12 @@ def _cases(w: Path, t: Path) -> dict[str, tuple[list, str]]:
         "preset-of-another-task": ([*tr, "dr=torso"], "no randomisation preset 'torso'"),
         "body-unknown": (["train", "task=hopper", "steps=64", "dynamics.body_mass_scale.wing=1.2"], "wing"),
         "payload-not-applicable": ([*tr, "dynamics.payload_mass=2"], "payload_mass"),
+        "train-out-read-only": (
+            [*tr, "out_dir=/proc/sim2real-out"],
+            "out_dir=/proc/sim2real-out: /proc is not writable",
+        ),
+        "evaluate-out-read-only": ([*ev, "hydra.run.dir=/proc/sim2real-ev"], "/proc is not writable"),
+        "export-out-read-only": (["export", f"policy={run}", "out=/proc/sim2real-b"], "out=/proc/sim2real-b"),
         "dynamics-bool": ([*tr, "dynamics.mass_scale=true"], "dynamics.mass_scale: expected a number, got True"),
         "dr-range-bool": ([*tr, "dr.mass_scale=[true,2]"], "mass_scale: expected a number, got True"),
         "algo-unknown": (["train", "algo=td3"], "algo=td3"),

@@ -341,6 +341,23 @@ def _precheck(config_name: str, argv: list[str]) -> None:
         raise SystemExit(2) from None
 
 
+def _check_outputs(name: str, argv: list[str]) -> None:
+    """Every folder the command will write (its run directory, ``out=``, ``out_dir=``; ``runs/`` by default) must
+    be writable with room to spare, before Hydra creates anything and before any work."""
+    from sim2real.io import check_writable
+
+    targets = {k: _arg(argv, k) for k in ("hydra.run.dir", "out_dir", "out")}
+    if not targets["hydra.run.dir"] and not targets["out_dir"] and name != "compare":
+        targets["hydra.run.dir"] = "runs"  # Hydra's default run directories live under ./runs
+    try:
+        for key, value in targets.items():
+            if value:
+                check_writable(Path(value), key)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _hold_run_dir(argv: list[str], stack: contextlib.ExitStack) -> None:
     """Before Hydra writes its ``.hydra/`` files into a named run directory: take its lock and hold it (in
     ``stack``) until the command ends, refusing one that another process holds, and refuse a new run in one that
@@ -417,6 +434,7 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
     with contextlib.ExitStack() as stack:
         if not asks_hydra:
             _precheck(config_name, argv)
+            _check_outputs(name, argv)
             if name in ("train", "finetune"):
                 _hold_run_dir(argv, stack)
         _hydra_job(name, config_name, fn, argv)

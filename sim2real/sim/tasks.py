@@ -21,8 +21,8 @@ Hydra composes it (``configs/task/navigate_v1.yaml``: navigation with the faithf
 from __future__ import annotations
 
 import functools
-import sys
 import importlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
