@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean browser
+
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +25,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/sim2real demo
 
-test: $(STAMP)
+# the HTML-report test renders report.html in headless Chromium: Debian's package, installed here when missing
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "make: installing Debian's chromium for the HTML-report test (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+
+test: $(STAMP) browser
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --durations=10
 	$(VENV)/bin/ruff check sim2real runtime envs policies tests benchmarks
 
