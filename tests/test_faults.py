@@ -316,5 +316,5 @@ def test_a_loop_never_sends_a_non_finite_action():
     robot = Robot()
     loop = ControlLoop(Bundle(), robot)
     loop.run(3, realtime=False)
-    assert len(robot.sent) == 3 and all(np.isfinite(a).all() for a in robot.sent)
+    assert len(robot.sent) == 4 and all(np.isfinite(a).all() for a in robot.sent)  # 3 ticks and the stop
     assert len(loop.stats.faults) == 3

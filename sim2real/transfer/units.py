@@ -19,7 +19,6 @@ from sim2real.learn.checkpoint import BUFFER_FILE, NORM_FILE, POLICY_FILE, TRAIN
 from sim2real.learn.config import build_spec, compose_config
 from sim2real.learn.evaluate import evaluate_policy, run_episodes, summarize
 from sim2real.learn.runs import resolve_policy
-from sim2real.learn.train import STARTED_CONFIG, STARTED_OVERRIDES
 from sim2real.sim import tasks
 from sim2real.transfer.launch import watch_parent
 
@@ -41,16 +40,8 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
         print(f"unit {spec['id']}: done before, reused")
         return
     resume = False  # an interrupted unit is run again whole: its results equal an uninterrupted run's
-    if not resume:  # an interrupted unit's own partial outputs
-        for name in (STARTED_CONFIG, STARTED_OVERRIDES, "evaluations.jsonl", "run", "finetune", "scratch"):
-            p = d / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-        (d / "decision.json").unlink(missing_ok=True)
-        shutil.rmtree(d / "tb", ignore_errors=True)
-        shutil.rmtree(d / "checkpoints", ignore_errors=True)
+    if d.exists():  # the unit's own directory (compare made it; the unit's spec and lock lie beside it)
+        shutil.rmtree(d)
     if spec["kind"] in ("pretrain", "sequence"):
         if spec["kind"] == "sequence":
             from sim2real.transfer.lifelong import run_sequence
