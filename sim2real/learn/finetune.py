@@ -37,7 +37,7 @@ from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sim2real.io import read_json, write_json
-from sim2real.learn.checkpoint import BUFFER_FILE, POLICY_FILE, load_replay_buffer, verify_files
+from sim2real.learn.checkpoint import BUFFER_FILE, POLICY_FILE, TRAINING_FILE, load_replay_buffer, verify_files
 from sim2real.learn.config import ConfigError, RunSpec, build_spec, plain
 from sim2real.learn.logged import Logged
 from sim2real.learn.runs import PolicySource, load_model, resolve_policy
@@ -233,7 +233,10 @@ def finetune(ft_spec: FinetuneSpec, logged: Logged | None = None) -> Path:
     def from_init(norm: VecNormalize) -> tuple[BaseAlgorithm, dict[str, Any]]:
         load_normalization(src.norm_path, norm)
         norm.training = ft["update_norm"]
-        model = load_model(src, env=norm, tensorboard_log=str(spec.run_dir / "tb"))
+        # the pretrained optimisers' state too, where the policy carries it (as SB3's zip did): fine-tuning
+        # continues the run's Adam moments rather than starting them at zero
+        keep_optim = (src.path / TRAINING_FILE).is_file()
+        model = load_model(src, env=norm, training=keep_optim, tensorboard_log=str(spec.run_dir / "tb"))
         model.set_random_seed(spec.seed)  # as train's constructor does: the same seed, the same fine-tuning run
         model.num_timesteps = 0
         # features: only the fresh output layers train (the trunk is frozen), at their own, larger rate

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch as th
 
 from sim2real.io import read_json, write_json
-from sim2real.learn.checkpoint import NORM_FILE, POLICY_FILE
+from sim2real.learn.checkpoint import NORM_FILE, POLICY_FILE, TRAINING_FILE
 from sim2real.learn.evaluate import run_episodes, stored_policy, summarize
 from sim2real.learn.runs import resolve_policy
 
@@ -88,10 +88,11 @@ def ship(runs: list[Path], name: str, episodes: int, replace: bool = False) -> P
     if dest.exists() and not replace:
         raise FileExistsError(f"{dest} exists; pass --replace to ship over the policy shipped there")
     dest.mkdir(parents=True, exist_ok=True)
-    for f in (POLICY_FILE, NORM_FILE):  # the weights only: a shipped policy is evaluated and exported, not resumed
+    files = (POLICY_FILE, TRAINING_FILE, NORM_FILE)  # the optimisers too: fine-tuning continues them
+    for f in files:
         shutil.copyfile(src.path / f, dest / f)
     meta = read_json(src.path / "run.json")
-    meta["checkpoint"]["files"] = {f: meta["checkpoint"]["files"][f] for f in (POLICY_FILE, NORM_FILE)}
+    meta["checkpoint"]["files"] = {f: meta["checkpoint"]["files"][f] for f in files}
     meta["selection"] = selection
     meta["shipped_evaluation"] = evaluate_everywhere(src.path, episodes)
     meta["source_run"] = str(src.path)
