@@ -116,6 +116,18 @@ def test_no_entry_point_unpickles_a_run(entry, legacy, tmp_path):
     assert set(os.listdir(d)) == before  # nothing of the user's changed or deleted
 
 
+def test_keep_buffer_never_reads_a_planted_pickle(tmp_path):
+    from tests.helpers import tiny_train
+
+    run = tiny_train(tmp_path / "sac", "sac", steps=64)
+    (run / "replay_buffer.npz").unlink()
+    marker = tmp_path / "BUFFER_MARKER"
+    (run / "replay_buffer.pkl").write_bytes(pickle.dumps(Payload(str(marker))))
+    r = run_cli("finetune", f"init={run}", "finetune.keep_buffer=true", "steps=32", f"out_dir={tmp_path / 'ft'}")
+    assert r.returncode == 2 and "has no replay_buffer.npz" in r.stderr, r.stderr[-300:]
+    assert not marker.exists()
+
+
 def test_a_local_directory_cannot_stand_in_for_a_shipped_name(legacy, tmp_path):
     d, marker = legacy
     shutil.copytree(d, tmp_path / "navigate-dr")  # the working directory (conftest: tmp_path)

@@ -455,6 +455,10 @@ def _hydra_job(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
         except USER_ERRORS as e:
             print(f"error: {e}", file=sys.stderr)
             raise SystemExit(2) from None
+        except OSError as e:  # a disk that filled or turned read-only during the work: one line, not a traceback
+            where = f"{e.filename}: " if e.filename else ""
+            print(f"error: {where}{e.strerror or e}; free space or choose another output folder", file=sys.stderr)
+            raise SystemExit(1) from None
 
     sys.argv = [f"sim2real {name}", *argv]
     hydra.main(config_path="pkg://sim2real.configs", config_name=config_name, version_base="1.3")(guarded)()
