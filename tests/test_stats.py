@@ -90,6 +90,17 @@ def test_verdict_on_constructed_curves(ft_final, expected):
     )
 
 
+def test_one_seed_gives_no_verdict():
+    """One seed: a zero-width interval that would read as a sure positive; the report says not enough seeds."""
+    from sim2real.transfer.report import _transfer
+
+    ft = [{"result": _curve_result([0.5, 1.0])}]
+    sc = [{"result": _curve_result([0.0, 0.1])}]
+    e = _transfer(ft, sc, [1000], 1000, 0.8, [0.5])["1000"]
+    assert e["verdict_vs_scratch"] == "not enough seeds" and e["verdict_vs_zero_shot"] == "not enough seeds"
+    assert stats.verdict(0.2, 0.4, n=2) == "positive"
+
+
 def test_verdict_refuses_a_nan_bound():
     with pytest.raises(ValueError):
         stats.verdict(-0.1, float("nan"))

@@ -217,11 +217,11 @@ def _transfer(
             entry[k] = {"per_seed": vals, "reached": sum(v is not None for v in vals)}
         entry["finetuned_minus_scratch"] = dict(zip(("mean", "ci_low", "ci_high"), diff, strict=True))
         entry["probability_of_improvement"] = stats.probability_of_improvement(final_ft, final_sc)
-        entry["verdict_vs_scratch"] = stats.verdict(diff[1], diff[2])
+        entry["verdict_vs_scratch"] = stats.verdict(diff[1], diff[2], len(final_ft))
         if zero_shot:  # the harm that matters when the pretrained policy is already good
             diff_zs = stats.difference_ci(final_ft, zero_shot)
             entry["finetuned_minus_zero_shot"] = dict(zip(("mean", "ci_low", "ci_high"), diff_zs, strict=True))
-            entry["verdict_vs_zero_shot"] = stats.verdict(diff_zs[1], diff_zs[2])
+            entry["verdict_vs_zero_shot"] = stats.verdict(diff_zs[1], diff_zs[2], len(final_ft))
         res[str(b)] = entry
     return res
 
@@ -369,7 +369,7 @@ def markdown(summary: dict[str, Any]) -> str:
             f"bootstrap CI] over seeds of per-seed {label} curves; transfer ratio (AUC_ft - AUC_scratch) / AUC_scratch "
             "and the differences: mean [95 % bootstrap CI]; P(ft > scratch): rliable's probability of improvement. "
             "Verdicts: negative / not detected / positive by whether the difference CI lies below, holds or lies "
-            "above 0.",
+            "above 0; not enough seeds with fewer than 2 (a one-seed interval has no width).",
             "",
             "| budget | jumpstart | at budget | AUC ft | AUC scratch | transfer ratio | ft - scratch | P(ft > scratch) "
             "| vs scratch | ft - zero-shot | vs zero-shot |",

@@ -73,9 +73,13 @@ def time_to_threshold(steps: Sequence[float], values: Sequence[float], threshold
     return None
 
 
-def verdict(ci_low: float, ci_high: float) -> str:
+def verdict(ci_low: float, ci_high: float, n: int | None = None) -> str:
     """Three-way verdict on a difference CI (a - b): ``negative`` if the CI lies below 0, ``positive`` if above,
-    ``not detected`` if it holds 0. A non-finite bound is an error, never a silent "not detected"."""
+    ``not detected`` if it holds 0; ``not enough seeds`` when the CI comes from fewer than 2 seeds (``n``), whose
+    bootstrap interval has zero width and says nothing. A non-finite bound is an error, never a silent "not
+    detected"."""
+    if n is not None and n < 2:
+        return "not enough seeds"
     if not (np.isfinite(ci_low) and np.isfinite(ci_high)) or ci_low > ci_high:
         raise ValueError(f"verdict on a malformed interval [{ci_low}, {ci_high}]")
     if ci_high < 0:
