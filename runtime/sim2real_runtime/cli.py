@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sim2real_runtime.bundle import Bundle, BundleError
 from sim2real_runtime.excite import Excitation, ExcitationError
 from sim2real_runtime.loop import CallbackRobot, ControlLoop, Robot, check_deadline, check_rate
@@ -86,11 +88,16 @@ def info_text(bundle: Bundle) -> str:
     ]
     if m.get("conventions"):
         lines.append(f"conventions: {m['conventions']}")
+    check = "off" if bundle.obs_low is None else "on: a reading beyond these limits is a fault, the safe action sent"
+    lines.append(f"observation check {check}")
     lines.append(f"observations ({bundle.obs_dim}): index name [unit] low..high")
     prev = set(bundle.previous_action_index.tolist())
     for o in m["observation"]:
         note = "  (filled by the loop: the last action sent)" if o["index"] in prev else ""
-        lines.append(f"  {o['index']:>3} {o['name']} [{o.get('unit')}] {o.get('low')}..{o.get('high')}{note}")
+        limit = ""
+        if bundle.obs_low is not None and o["index"] not in prev and np.isfinite(bundle.obs_low[o["index"]]):
+            limit = f" (fault beyond {bundle.obs_low[o['index']]:g}..{bundle.obs_high[o['index']]:g})"
+        lines.append(f"  {o['index']:>3} {o['name']} [{o.get('unit')}] {o.get('low')}..{o.get('high')}{limit}{note}")
     lines.append(f"actions ({bundle.action_dim}): index name [unit] low..high, scale")
     for a in m["action"]:
         lines.append(f"  {a['index']:>3} {a['name']} [{a.get('unit')}] {a['low']}..{a['high']}, {a.get('scale')}")

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch as th
-from sim2real_runtime.bundle import BUNDLE_FORMAT
+from sim2real_runtime.bundle import BUNDLE_FORMAT, OBSERVATION_MARGIN
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -118,6 +118,9 @@ def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
             for i, (n, u, s) in enumerate(env.action_layout)
         ],
         "safe_action": [float(x) for x in env.rest_action],
+        # the runtime's observation check (sim2real_runtime.bundle.observation_limits): a reading beyond an entry's
+        # bounds by more than margin x their range is a fault; edit it here (and re-sign the manifest) to change
+        "observation_check": {"enabled": True, "margin": OBSERVATION_MARGIN},
         "trained_action_latency_steps": trained_latency,
         "randomization": meta.get("randomization"),
         "dynamics": meta.get("dynamics"),
