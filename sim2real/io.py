@@ -184,30 +184,4 @@ def check_npz_members(
             raise ValueError(f"{path}: array {name!r} is {got_dtype}, not real numbers")
 
 
-MIN_FREE_BYTES = 64 * 2**20  # an output folder needs at least this much free space before long work starts
-
-
-def check_writable(path: Path, what: str, need_bytes: int = MIN_FREE_BYTES) -> None:
-    """Refuse, in one line and before any work, an output ``path`` whose nearest existing folder is not writable
-    (a read-only mount, a file in the way) or has less than ``need_bytes`` free. Creates nothing but a probe file
-    that it removes at once."""
-    import shutil
-
-    path = Path(path).expanduser().absolute()
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ValueError(f"{what}={path}: {existing} is a file, not a folder; choose another {what}")
-    try:
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".sim2real-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise ValueError(f"{what}={path}: {existing} is not writable ({e.strerror}); choose another {what}") from None
-    free = shutil.disk_usage(existing).free
-    if free < need_bytes:
-        raise ValueError(
-            f"{what}={path}: {free >> 20} MiB free in {existing}, at least {need_bytes >> 20} MiB needed; free space "
-            f"or choose another {what}"
-        )
+from sim2real_runtime.safeio import MIN_FREE_BYTES, check_writable  # noqa: E402,F401  (one implementation)

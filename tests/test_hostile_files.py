@@ -59,8 +59,12 @@ def _npy_header_only(shape: tuple[int, ...], descr: str = "<f8") -> bytes:
 def _npz(path: Path, arrays: dict[str, np.ndarray], raw: dict[str, bytes] | None = None) -> None:
     with zipfile.ZipFile(path, "w") as z:
         for k, v in arrays.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.asarray(v), allow_pickle=True)
+            v, buf = np.asarray(v), io.BytesIO()
+            if v.dtype.hasobject:  # the hostile member: an object header and a pickle stream, built by hand
+                np.lib.format.write_array_header_1_0(buf, {"descr": "|O", "fortran_order": False, "shape": v.shape})
+                buf.write(pickle.dumps(v, protocol=3))
+            else:
+                np.lib.format.write_array(buf, v, allow_pickle=False)
             z.writestr(f"{k}.npy", buf.getvalue())
         for k, b in (raw or {}).items():
             z.writestr(f"{k}.npy", b)

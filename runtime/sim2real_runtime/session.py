@@ -14,11 +14,8 @@ listed in the log's ``fault_steps``; the next good observation starts a new epis
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +25,7 @@ import numpy as np
 
 from sim2real_runtime.episodes import EpisodeLog, write_npz
 from sim2real_runtime.loop import ControlLoop, Robot
+from sim2real_runtime.safeio import check_writable
 
 EXIT_OK, EXIT_DRIVER, EXIT_SAFE_STOP, EXIT_LOG = 0, 3, 4, 5
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -78,17 +76,8 @@ class LogWriter:
         parent = p.parent if str(p.parent) else Path(".")
         if not parent.is_dir():
             raise ValueError(f"--log {p}: folder {parent} does not exist; create it first")
-        try:
-            fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{p.name}.", suffix=".probe")
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as e:
-            raise ValueError(f"--log {p}: folder {parent} is not writable ({e.strerror})") from None
         self.bytes_per_step = 4 * (2 * obs_dim + act_dim) + 8 + 2 + 8
-        need = 2 * steps * self.bytes_per_step + 2**20
-        free = shutil.disk_usage(parent).free
-        if free < need:
-            raise ValueError(f"--log {p}: {free >> 20} MiB free in {parent}, a {steps}-tick log needs {need >> 20} MiB")
+        check_writable(p, "--log", 2 * steps * self.bytes_per_step + 2**20)  # a flush writes a copy beside it
 
     def write(self, episodes: list[EpisodeLog], fault_steps: list[int]) -> None:
         if not any(e.actions for e in episodes):
