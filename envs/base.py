@@ -3,8 +3,10 @@ physics-divergence guard and named reward terms. Tasks subclass it (``grasp.py``
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from importlib import resources
+from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -71,9 +73,20 @@ class Sim2RealEnv(gym.Env, ABC):
 
     # -- hooks for tasks ---------------------------------------------------------------------
     def _load_model(self, model_path: str | None) -> mujoco.MjModel:
-        """The MuJoCo model: ``model_path``, else the task's packaged asset (a task may compose its own)."""
-        path = model_path or str(resources.files("sim2real.envs").joinpath("assets", self.asset))
-        return mujoco.MjModel.from_xml_path(path)
+        """The MuJoCo model: ``model_path``, else ``asset``: an absolute path, a path beside the subclass's
+        own module (a user's package), or a file in sim2real's packaged assets (a task may compose its own)."""
+        if model_path:
+            return mujoco.MjModel.from_xml_path(str(model_path))
+        asset = Path(self.asset).expanduser()
+        beside = Path(inspect.getfile(type(self))).parent / asset
+        packaged = Path(str(resources.files("sim2real.envs").joinpath("assets", str(asset))))
+        path = next((p for p in (asset, beside, packaged) if p.is_absolute() and p.is_file()), None)
+        if path is None:
+            raise FileNotFoundError(
+                f"{type(self).__name__}.asset={self.asset!r}: no such file (looked at {beside} and {packaged}); give "
+                "an absolute path, a path beside the env's module, or model_path= in the task's kwargs"
+            )
+        return mujoco.MjModel.from_xml_path(str(path))
 
     @abstractmethod
     def _model_index(self) -> ModelIndex:
@@ -177,9 +190,9 @@ class Sim2RealEnv(gym.Env, ABC):
         latency and deadzone. Default: none."""
         return None
 
-    @abstractmethod
-    def restore(self, obs: np.ndarray, context: Any, t: int) -> None:
-        """Set the simulator to the state the logged observation ``obs`` describes (step ``t`` of an episode)."""
+    # ``restore(obs, context, t)``, ``replay_compared`` and ``kinematic_residuals(obs)`` are optional: a task
+    # that calibrates defines them (signatures and shapes: sim2real.sim.task_check.CALIBRATION_HOOKS and
+    # docs/adding_a_robot.md); ``calibrate`` names the ones a task lacks.
 
     def replay_step(self, applied: np.ndarray, sent: np.ndarray) -> np.ndarray | None:
         """One control step: ``applied`` reaches the actuators (already delayed), ``sent`` is what the policy

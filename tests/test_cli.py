@@ -15,9 +15,9 @@ from tests.helpers import run_cli
 def test_help_lists_every_subcommand_with_an_example():
     r = run_cli("--help")
     assert r.returncode == 0
-    for name in [*PUBLIC, "data", "convert", "demo"]:
+    for name in [*PUBLIC, "data", "task", "convert", "demo"]:
         assert f"\n  {name:<10} " in r.stdout, name
-    assert r.stdout.count("e.g. sim2real ") == len(PUBLIC) + 3 and "unit" not in r.stdout.split()
+    assert r.stdout.count("e.g. sim2real ") == len(PUBLIC) + 4 and "unit" not in r.stdout.split()
 
 
 def test_subcommand_help_has_its_own_header_and_hides_internal_groups():
@@ -111,7 +111,7 @@ def test_every_command_config_is_typed_by_its_schema_and_adds_no_keys():
             text = resources.files("sim2real.configs").joinpath(f"{name}.yaml").read_text()
             assert yaml.safe_load(text)["defaults"][0] == f"{name}_schema", name
             overrides = [
-                *(["task=navigate"] if name not in ("export", "unit", "compare", "sweep") else []),
+                *(["task=navigate"] if name not in ("unit", "compare", "sweep") else []),
                 *required.get(name, []),
             ]
             cfg = compose(name, overrides=overrides)

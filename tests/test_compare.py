@@ -54,6 +54,7 @@ def run_compare(policies, out, *extra, timeout=600, in_process=False):
         f"pretrained={policies['dr']}",
         f"baseline={policies['nominal']}",
         f"out={out}",
+        *(["launcher=basic"] if os.environ.get("T_BASIC") else []),
         *extra,
     ]
     if in_process:  # a grid refused before any unit runs: the entry function, not a 2-second subprocess
@@ -269,6 +270,7 @@ def test_paired_compare_end_to_end_and_its_html_report_in_headless_chromium(tmp_
         "sequence.steps=128",
         'pretrain.overrides=["steps=256","warm_start.demos=0","eval.interval=0","algo.n_steps=64","n_envs=2"]',
         f"out={out}",
+        *(["launcher=basic"] if os.environ.get("T_BASIC") else []),
     ]
     r = run_cli(*args)
     assert r.returncode == 0, r.stderr[-3000:]

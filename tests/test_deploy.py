@@ -162,8 +162,7 @@ def test_deploy_on_target_writes_a_valid_dataset(bundle_dir, tmp_path):
             f"bundle={bundle_dir}",
             "dynamics=real",
             "episodes=2",
-            "log=sim2real/test-deploy-v0",
-            f"data_dir={tmp_path / 'data'}",
+            f"log={tmp_path / 'data' / 'test-deploy-v0'}",
             f"hydra.run.dir={tmp_path / 'out'}",
         ],
         capture_output=True,
@@ -175,7 +174,7 @@ def test_deploy_on_target_writes_a_valid_dataset(bundle_dir, tmp_path):
     assert "deadline misses 0" in r.stdout
     summary = json.loads((tmp_path / "out" / "deploy.json").read_text())
     assert summary["episodes"] == 2 and summary["latency_us"]["p99"] > 0
-    ds = load_dataset("sim2real/test-deploy-v0", tmp_path / "data", "navigate")
+    ds = load_dataset("test-deploy-v0", tmp_path / "data", "navigate")
     assert ds.total_episodes == 2
     ep = next(ds.iterate_episodes())
     assert ep.observations.shape[1] == 32 and len(ep.observations) == len(ep.actions) + 1

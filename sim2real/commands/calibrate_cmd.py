@@ -12,38 +12,17 @@ from omegaconf import DictConfig
 
 from sim2real.data.calibrate import CalibrationError, calibrate, envs_params, randomization_from, replay_env
 from sim2real.data.datasets import read
+from sim2real.data.result_check import check_result
 from sim2real.io import atomic_write, write_json
 from sim2real.learn.config import plain
 from sim2real.learn.schemas import check
 from sim2real.sim import tasks
-from sim2real.sim.dynamics import DynamicsError, resolve_dynamics, validate_ranges, validate_values
+from sim2real.sim.dynamics import resolve_dynamics
 
 
 def write_yaml(path: Path, data: dict[str, Any], header: str) -> None:
     """``header`` then ``data`` as YAML, written atomically."""
     atomic_write(path, lambda p: Path(p).write_text(header + yaml.safe_dump(data, sort_keys=False)))
-
-
-def check_result(result: dict[str, Any], ranges: dict[str, Any], task: str, data: str) -> None:
-    """Refuse a calibration that is no use: replays that diverge, a replay error that did not drop, or a
-    randomisation or profile that the config checks would refuse (e.g. data logged in other units)."""
-    hint = "are the logged observations and actions in the task's units (docs/datasets.md)?"
-    if result["diverged_segments_after"]:
-        raise CalibrationError(
-            f"calibrate: {result['diverged_segments_after']} replayed segments of {data} diverge in the simulator "
-            f"even at the estimate; {hint}"
-        )
-    before, after = result["replay_error_before"], result["replay_error_after"]
-    if not (math.isfinite(after) and after < before):
-        raise CalibrationError(
-            f"calibrate: the replay error of {data} did not drop ({before:.4g} -> {after:.4g}); {hint}"
-        )
-    allowed = envs_params(task)
-    try:
-        validate_ranges(ranges, allowed, "calibrated randomisation")
-        validate_values(result["estimate"], allowed, "calibrated dynamics")
-    except DynamicsError as e:
-        raise CalibrationError(f"calibrate: the result is not a valid config ({e}); {hint}") from None
 
 
 def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:

@@ -14,12 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from sim2real.commands import cli_help
+from sim2real.commands.resolve import arg, config_dirs, group_files, load_config_dirs, search_path, with_task
 from sim2real.learn import schemas
 from sim2real.learn.config import ConfigError
 from sim2real.sim.dynamics import DynamicsError
 
 # BundleError, DatasetError, CalibrationError and InUseError are ValueErrors
 USER_ERRORS = (ConfigError, DynamicsError, FileNotFoundError, FileExistsError, ValueError)
+
+
+@contextlib.contextmanager
+def one_line_errors(*extra: type[BaseException]) -> Any:
+    """A user's mistake (a bad value, file or task) ends the command with one ``error:`` line and exit code 2."""
+    try:
+        yield
+    except (*USER_ERRORS, *extra) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _train(cfg: Any) -> None:
@@ -49,45 +60,6 @@ def _evaluate(cfg: Any) -> None:
     evaluate(cfg)
 
 
-def _arg(argv: list[str], key: str) -> str | None:
-    for arg in argv:
-        if arg.startswith(f"{key}="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-def _from_policy(argv: list[str], key: str, with_algo: bool) -> list[str]:
-    """Fill ``task=`` (and ``algo=``) from the policy named by ``key=`` unless given."""
-    spec = _arg(argv, key)
-    if spec is None or "," in spec:
-        return argv
-    from sim2real.learn.runs import resolve_policy
-
-    src = resolve_policy(spec)
-    extra = [] if _arg(argv, "task") else [f"task={src.task}"]
-    if with_algo and not _arg(argv, "algo"):
-        extra.append(f"algo={src.algo}")
-    return [*argv, *extra]
-
-
-def _task_from_excitation(argv: list[str]) -> list[str] | None:
-    """``policy=<directory with excite.json>``: fill ``task=`` from the routine (None: not an excitation)."""
-    from pathlib import Path
-
-    spec = _arg(argv, "policy")
-    path = Path(spec or "") / "excite.json"
-    if not spec or not path.is_file():
-        return None
-    if _arg(argv, "task"):
-        return argv
-    try:
-        from sim2real.io import read_json
-
-        return [*argv, f"task={read_json(path)['task']}"]
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(f"policy={spec}: excite.json is malformed; rebuild it with collect policy=excite") from None
-
-
 def _compare(cfg: Any) -> None:
     from sim2real.transfer.compare import compare
 
@@ -98,12 +70,6 @@ def _sweep(cfg: Any) -> None:
     from sim2real.transfer.sweep import sweep
 
     sweep(cfg)
-
-
-def _unit(cfg: Any) -> None:
-    from sim2real.transfer.units import run_unit
-
-    run_unit(cfg)
 
 
 def _export(cfg: Any) -> None:
@@ -136,63 +102,6 @@ def _calibrate(cfg: Any) -> None:
     calibrate_cmd(cfg)
 
 
-def _task_from_dataset(argv: list[str]) -> list[str]:
-    """Fill ``task=`` from the dataset's recorded task."""
-    spec = _arg(argv, "data")
-    if spec is None or _arg(argv, "task"):
-        return argv
-    from sim2real.data.datasets import read
-
-    return [*argv, f"task={read(spec).task}"]
-
-
-def _group_file(argv: list[str]) -> list[str]:
-    """``dr=<file or dir>`` / ``dynamics=<file>``: a YAML written by ``calibrate`` (or by hand) becomes
-    ``dr=none dr.<name>=[low,high] ...`` (``dynamics=nominal dynamics.<name>=value ...``), so every
-    command, sweep and launcher takes it like a preset."""
-    import yaml
-
-    from sim2real.sim.dynamics import PARAMS
-
-    out = []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key not in ("dr", "dynamics") or not ("/" in value or value.endswith((".yaml", ".yml"))) or "," in value:
-            out.append(arg)
-            continue
-        path = Path(value)
-        if path.is_dir():
-            path = path / f"{key}.yaml"
-        if not path.is_file():
-            raise ConfigError(
-                f"{key}={value}: no such file (a calibration run directory holds dr.yaml and dynamics.yaml)"
-            )
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{key}={value}: expected a mapping of parameter names")
-        out += [f"{key}={'none' if key == 'dr' else 'nominal'}", f"{key}.name={data.pop('name', path.stem)}"]
-        for name, v in data.items():
-            if name not in PARAMS:
-                raise ConfigError(
-                    f"{key}={value}: unknown dynamics parameter '{name}'; valid names: {', '.join(PARAMS)}"
-                )
-            if isinstance(v, list):  # every entry kept: the range check refuses anything but [low, high]
-                out.append(f"{key}.{name}=[{','.join(str(x) for x in v)}]")
-            else:
-                out.append(f"{key}.{name}={v}")
-    return out
-
-
-def _task_from_bundle(argv: list[str]) -> list[str]:
-    """Fill ``task=`` from the bundle's policy.json (read as JSON: no torch on the deploy path)."""
-    spec = _arg(argv, "bundle")
-    if spec is None or _arg(argv, "task"):
-        return argv
-    from sim2real.deploy import Bundle
-
-    return [*argv, f"task={Bundle.load(spec).meta['task']}"]
-
-
 COMMANDS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "train": ("train", _train),
     "finetune": ("finetune", _finetune),
@@ -200,7 +109,6 @@ COMMANDS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "export": ("export", _export),
     "deploy": ("deploy", _deploy),
     "compare": ("compare", _compare),
-    "unit": ("unit", _unit),
     "sweep": ("sweep", _sweep),
     "collect": ("collect", _collect),
     "calibrate": ("calibrate", _calibrate),
@@ -215,10 +123,10 @@ def resume_args(argv: list[str]) -> list[str]:
     """``resume=<run dir>`` (or ``resume=true hydra.run.dir=<run dir>``): the overrides the run started with
     (``overrides.started.yaml``; Hydra's ``.hydra/overrides.yaml`` for runs from before it), then the new ones;
     the run then checks its config against ``config.started.yaml``."""
-    target = _arg(argv, "resume")
+    target = arg(argv, "resume")
     if target is None or target.lower() == "false":
         return argv
-    run_dir = _arg(argv, "hydra.run.dir") if target.lower() == "true" else target
+    run_dir = arg(argv, "hydra.run.dir") if target.lower() == "true" else target
     if run_dir is None:
         raise ConfigError("resume=true needs hydra.run.dir=<run dir>; or write resume=<run dir>")
     saved = Path(run_dir) / "overrides.started.yaml"  # sim2real's copy; Hydra rewrites its own on every start
@@ -274,40 +182,6 @@ def _per_body(arg: str) -> str:
     return arg
 
 
-def _store_registered_tasks() -> None:
-    """Tasks registered in Python or by an entry point become ``task=<name>`` options of every command."""
-    from hydra.core.config_store import ConfigStore
-
-    from sim2real.sim import tasks
-
-    try:
-        registered = tasks.names()
-    except tasks.TaskError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    cs = ConfigStore.instance()
-    for name in registered:
-        if not tasks.packaged(name):
-            cs.store(group="task", name=name, node=tasks.to_config(tasks.get(name)))
-
-
-def config_dirs(argv: list[str]) -> tuple[list[str], list[str]]:
-    """(the ``--config-dir`` / ``-cd`` directories, the other arguments) of a command line."""
-    dirs, rest, i = [], [], 0
-    while i < len(argv):
-        a = argv[i]
-        if a in ("--config-dir", "-cd") and i + 1 < len(argv):
-            dirs.append(argv[i + 1])
-            i += 2
-            continue
-        if a.startswith("--config-dir="):
-            dirs.append(a.split("=", 1)[1])
-        else:
-            rest.append(a)
-        i += 1
-    return dirs, rest
-
-
 def _precheck(config_name: str, argv: list[str]) -> None:
     """Compose the config once before Hydra runs it (with the ``--config-dir`` search path), so that an unknown
     group option, key, malformed override or broken YAML file is one ``error:`` line with exit code 2 (Hydra
@@ -320,9 +194,7 @@ def _precheck(config_name: str, argv: list[str]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    overrides = [a for a in argv if not a.startswith("hydra.")]
-    if dirs:
-        overrides.append("hydra.searchpath=[" + ",".join(f"file://{Path(d).resolve()}" for d in dirs) + "]")
+    overrides = [a for a in argv if not a.startswith("hydra.")] + search_path(dirs)
     try:
         with initialize_config_module(config_module="sim2real.configs", version_base="1.3"):
             cfg = compose(config_name, overrides=overrides)
@@ -346,90 +218,77 @@ def _check_outputs(name: str, argv: list[str]) -> None:
     be writable with room to spare, before Hydra creates anything and before any work."""
     from sim2real.io import check_writable
 
-    targets = {k: _arg(argv, k) for k in ("hydra.run.dir", "out_dir", "out")}
+    targets = {k: arg(argv, k) for k in ("hydra.run.dir", "out_dir", "out")}
     if not targets["hydra.run.dir"] and not targets["out_dir"] and name != "compare":
         targets["hydra.run.dir"] = "runs"  # Hydra's default run directories live under ./runs
-    try:
+    with one_line_errors():
         for key, value in targets.items():
             if value:
                 check_writable(Path(value), key)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def _hold_run_dir(argv: list[str], stack: contextlib.ExitStack) -> None:
     """Before Hydra writes its ``.hydra/`` files into a named run directory: take its lock and hold it (in
     ``stack``) until the command ends, refusing one that another process holds, and refuse a new run in one that
     holds a run (Hydra would overwrite that run's record)."""
-    named = _arg(argv, "out_dir") or _arg(argv, "hydra.run.dir")
+    named = arg(argv, "out_dir") or arg(argv, "hydra.run.dir")
     if named is None:
         return
     from sim2real.io import exclusive
     from sim2real.learn.runs import check_fresh
 
-    try:
+    with one_line_errors():
         stack.enter_context(exclusive(Path(named), "run directory"))
-        if _arg(argv, "resume") != "true":
+        if arg(argv, "resume") != "true":
             check_fresh(Path(named))
-    except USER_ERRORS as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+
+
+REQUIRED = {
+    "evaluate": "policy",
+    "export": "policy",
+    "finetune": "init",
+    "deploy": "bundle",
+    "collect": "policy",
+    "calibrate": "data",
+}
 
 
 def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: list[str]) -> None:
     import hydra
 
-    try:
+    from sim2real.sim.groups import store
+
+    with one_line_errors():
         argv = resume_args(list(argv))
-    except USER_ERRORS as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    required = {
-        "evaluate": "policy",
-        "finetune": "init",
-        "deploy": "bundle",
-        "collect": "policy",
-        "calibrate": "data",
-    }.get(name)
+        dirs = load_config_dirs(argv)  # a user's task YAMLs are registered tasks from here on, in every command
     if any(a in ("-h", "--help") for a in argv):
         from sim2real.commands.cli_help import command_help
 
-        print(command_help(name, config_name, argv))
+        store()
+        with one_line_errors():
+            print(command_help(name, config_name, [*config_dirs(argv)[1], *search_path(dirs)]))
         return
     if cli_help.is_completion(argv):
         cli_help.program_name()
         sys.argv[1:] = cli_help.completion_args(argv)
-        _store_registered_tasks()
+        store()
         hydra.main(config_path="pkg://sim2real.configs", config_name=config_name, version_base="1.3")(lambda c: None)()
         return
-    if name == "compare" and _arg(argv, "hydra.run.dir") is not None:
+    if name == "compare" and arg(argv, "hydra.run.dir") is not None:
         print(
             "error: hydra.run.dir: compare writes its units, results and report to out=<dir>; "
-            f"use out={_arg(argv, 'hydra.run.dir')} instead",
+            f"use out={arg(argv, 'hydra.run.dir')} instead",
             file=sys.stderr,
         )
         raise SystemExit(2)
     asks_hydra = any(a.startswith(("--hydra-help", "--cfg", "--info")) for a in argv)
-    if required and _arg(argv, required) is None and not asks_hydra:
+    required = REQUIRED.get(name)
+    if required and arg(argv, required) is None and not asks_hydra:
         print(f"error: {required} is required: add {required}=<value>", file=sys.stderr)
         raise SystemExit(2)
-    try:
-        if name == "evaluate":
-            argv = _from_policy(argv, "policy", with_algo=False)
-        elif name == "finetune":
-            argv = _from_policy(argv, "init", with_algo=True)
-        elif name == "deploy":
-            argv = _task_from_bundle(argv)
-        elif name == "collect" and _arg(argv, "policy") not in ("scripted", "excite"):
-            argv = _task_from_excitation(argv) or _from_policy(argv, "policy", with_algo=False)
-        elif name == "calibrate":
-            argv = _task_from_dataset(argv)
-        argv = _group_file(argv)
-    except USER_ERRORS as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    _store_registered_tasks()
+    with one_line_errors():
+        argv = group_files(with_task(name, argv))  # the one place a command's task is resolved
+    store()  # tasks registered by an entry point, in Python or from a run's record become task=<name> options
     argv = [_per_body(a) for a in argv]
     with contextlib.ExitStack() as stack:
         if not asks_hydra:
@@ -443,16 +302,21 @@ def _run_hydra(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
 def _hydra_job(name: str, config_name: str, fn: Callable[[Any], None], argv: list[str]) -> None:
     import hydra
 
+    named = arg(argv, "out") if name == "compare" else arg(argv, "out_dir") or arg(argv, "hydra.run.dir")
+    existed = named is not None and Path(named).exists()
+
     def guarded(cfg: Any) -> None:
         from omegaconf.errors import MissingMandatoryValue
 
         try:
-            schemas.check(cfg, config_name)  # (again for sweeps, which the precheck leaves to Hydra)
-            fn(cfg)
-        except MissingMandatoryValue as e:
-            print(f"error: {e.full_key} is required: add {e.full_key}=<value>", file=sys.stderr)
-            raise SystemExit(2) from None
+            try:
+                schemas.check(cfg, config_name)  # (again for sweeps, which the precheck leaves to Hydra)
+                fn(cfg)
+            except MissingMandatoryValue as e:
+                raise ValueError(f"{e.full_key} is required: add {e.full_key}=<value>") from None
         except USER_ERRORS as e:
+            if not existed:
+                _drop_empty_run_dir(name)
             print(f"error: {e}", file=sys.stderr)
             raise SystemExit(2) from None
         except OSError as e:  # a disk that filled or turned read-only during the work: one line, not a traceback
@@ -462,6 +326,29 @@ def _hydra_job(name: str, config_name: str, fn: Callable[[Any], None], argv: lis
 
     sys.argv = [f"sim2real {name}", *argv]
     hydra.main(config_path="pkg://sim2real.configs", config_name=config_name, version_base="1.3")(guarded)()
+
+
+HYDRA_FILES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml")
+
+
+def _drop_empty_run_dir(name: str) -> None:
+    """A refused input leaves no run directory: remove the one Hydra made for this job when it holds nothing
+    but Hydra's own files (its ``.hydra/`` record and the job's log); anything else in it is kept."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        out = Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:
+        return
+    own = {out / f for f in HYDRA_FILES} | {out / f"{HydraConfig.get().job.name}.log"}
+    present = [p for p in out.rglob("*") if p.is_file() or p.is_symlink()]
+    if any(p not in own for p in present):
+        return
+    for p in present:
+        p.unlink()
+    for d in (out / ".hydra", out):
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only when empty
 
 
 def demo() -> int:
@@ -483,13 +370,13 @@ def demo() -> int:
     return rc
 
 
-PUBLIC = [c for c in COMMANDS if c != "unit"]  # `unit` is compare's worker, not typed by users
+PUBLIC = list(COMMANDS)  # compare's worker is sim2real.transfer.worker, not a subcommand
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(cli_help.overview([*PUBLIC, "data", "convert", "demo"]), file=sys.stdout if argv else sys.stderr)
+        print(cli_help.overview([*PUBLIC, "data", "task", "convert", "demo"]), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     if argv[0] in ("-sc", "--shell-completion"):  # `sim2real -sc install=bash`, and the script's queries
         action = argv[1] if len(argv) > 1 else ""
@@ -513,9 +400,14 @@ def main(argv: list[str] | None = None) -> int:
         from sim2real.commands.convert_cmd import convert_main
 
         return convert_main(rest)
+    if cmd == "task":
+        from sim2real.commands.task_cmd import task_main
+
+        return task_main(rest)
     if cmd not in COMMANDS:
         print(
-            f"error: unknown subcommand '{cmd}'; choose one of: {', '.join([*COMMANDS, 'data', 'convert', 'demo'])}",
+            f"error: unknown subcommand '{cmd}'; choose one of: "
+            f"{', '.join([*PUBLIC, 'data', 'task', 'convert', 'demo'])}",
             file=sys.stderr,
         )
         return 2

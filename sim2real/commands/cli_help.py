@@ -18,6 +18,10 @@ EXTRA = {
         "re-save an SB3 model.zip run without pickle (only with --trust)",
         "sim2real convert policy=old_run --trust",
     ),
+    "task": (
+        "list the registered tasks, or check a task's spec against its env",
+        "sim2real task check my_robot --config-dir cfg",
+    ),
     "demo": ("a small transfer comparison on navigation with the shipped policies", "sim2real demo"),
 }
 

@@ -8,7 +8,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sim2real.deploy import Bundle, BundleError, ControlLoop, check_rate
-from sim2real.deploy.sim_robot import SimRobot
+from sim2real.deploy.sim_robot import SimRobot, check_layout
 from sim2real.io import write_json
 from sim2real.learn.config import episodes_and_dynamics
 from sim2real.learn.evaluate import success_text
@@ -30,26 +30,6 @@ def export_cmd(cfg: DictConfig) -> None:
     )
 
 
-def check_layout(bundle: Bundle, env: object) -> None:
-    """The bundle's observation and action layouts must be the task env's: same widths, same names."""
-    want_obs = [n for n, _ in env.observation_layout]
-    have_obs = [o.get("name") for o in bundle.meta["observation"]]
-    if len(have_obs) != len(want_obs):
-        raise BundleError(
-            f"bundle {bundle.path}: {len(have_obs)} observations, task {bundle.meta['task']} has {len(want_obs)}; "
-            "re-export the bundle from a policy trained on this task version"
-        )
-    if have_obs != want_obs:
-        k = next(i for i, (a, b) in enumerate(zip(have_obs, want_obs, strict=True)) if a != b)
-        raise BundleError(
-            f"bundle {bundle.path}: observation {k} is '{have_obs[k]}', the task's is '{want_obs[k]}'; "
-            "re-export the bundle from a policy trained on this task version"
-        )
-    n_act = len(env.action_layout)
-    if len(bundle.meta["action"]) != n_act:
-        raise BundleError(f"bundle {bundle.path}: {len(bundle.meta['action'])} actions, the task has {n_act}")
-
-
 def deploy_cmd(cfg: DictConfig) -> dict:
     bundle = Bundle.load(cfg.bundle)
     task = cfg.task.name
@@ -62,7 +42,7 @@ def deploy_cmd(cfg: DictConfig) -> dict:
     if cfg.log:
         from sim2real.data.datasets import check_new
 
-        check_new(Path(cfg.data_dir) / str(cfg.log), cfg.overwrite)  # before the loop runs
+        check_new(str(cfg.log), cfg.overwrite)  # before the loop runs
     robot = SimRobot(task, dynamics=dyn, randomization=rand, seed=DEPLOY_SEED_BASE + 10_000 * seed)
     check_layout(bundle, tasks.core(robot.env))
     loop = ControlLoop(bundle, robot, rate_hz=cfg.rate_hz)
@@ -92,11 +72,10 @@ def deploy_cmd(cfg: DictConfig) -> dict:
         **stats.summary(),
     }
     if cfg.log:
-        from sim2real.data.datasets import write_dataset
+        from sim2real.data.datasets import write
 
-        path = write_dataset(
-            cfg.log,
-            cfg.data_dir,
+        path = write(
+            str(cfg.log),
             task,
             eps,
             {"source": f"deploy {cfg.bundle}", "dynamics_profile": str(summary["dynamics"])},

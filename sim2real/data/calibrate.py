@@ -207,13 +207,15 @@ def check_params(task: str, params: list[str]) -> list[str]:
 def replay_env(task: str) -> Any:
     """The task's env with its replay hooks (``restore``, ``replay_context``, ``replay_step``), or a one-line
     refusal that says what the task lacks."""
+    from sim2real.sim.task_check import CALIBRATION_HOOKS
+
     env = tasks.core(tasks.make(task))
-    hooks = ("restore", "replay_context", "replay_step", "set_values", "replay_compared", "kinematic_residuals")
-    missing = [h for h in hooks if not hasattr(env, h)]
+    missing = [h for h in CALIBRATION_HOOKS if not hasattr(env, h)]
     if missing:
         raise CalibrationError(
-            f"task {task} has no replay hooks ({', '.join(missing)}): calibrate replays logged actions from logged "
-            "states, and this task's logs do not carry the simulator state; add the hooks to its env class"
+            f"task {task} lacks the calibration hooks {', '.join(missing)}: calibrate replays logged actions from "
+            "logged states; add them to its env class (signatures and shapes: docs/adding_a_robot.md, "
+            "'Calibration hooks'; `sim2real task check " + task + "` lists what it has)"
         )
     return env
 

@@ -8,6 +8,7 @@ non-finite values, with a one-line error naming the problem.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import re
@@ -223,6 +224,7 @@ def _write_staged(
     ds.storage.update_metadata(
         {
             "sim2real_task": task,
+            "sim2real_task_spec": json.dumps(tasks.record(task)),  # read back by tasks.adopt (no --config-dir)
             "sim2real_control_rate_hz": float(1.0 / tasks.core(env).dt),
             **{f"sim2real_{k}": v for k, v in metadata.items() if isinstance(v, (str, int, float))},
         }
@@ -340,8 +342,19 @@ def read(path: str | Path, task: str | None = None) -> Logged:
             except ValueError as e:
                 raise DatasetError(f"dataset {path}: {e}") from None
             task = meta.get("sim2real_task") if isinstance(meta, dict) else None
+            recorded = meta.get("sim2real_task_spec") if isinstance(meta, dict) else None
+            if isinstance(task, str) and isinstance(recorded, str):
+                from sim2real_runtime.safeio import loads_strict
+
+                try:
+                    tasks.adopt(
+                        task, loads_strict(recorded.encode(), f"dataset {path}: sim2real_task_spec"), f"dataset {path}"
+                    )
+                except ValueError as e:
+                    raise DatasetError(str(e)) from None
         if task not in tasks.names():
-            raise DatasetError(f"dataset {path}: it does not record its task; add task=<{'|'.join(tasks.names())}>")
+            what = f"records task '{task}', which is not registered here" if task else "does not record its task"
+            raise DatasetError(f"dataset {path}: it {what}; add task=<{'|'.join(tasks.names())}> (or --config-dir)")
     ds = load_dataset(dataset_id, root, task)
     eps = episodes_of(ds, Path(path))
     ep_meta = [

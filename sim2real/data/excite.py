@@ -63,6 +63,27 @@ def task_defaults(task: str, n_act: int, rate_hz: float, rest: np.ndarray) -> di
     }
 
 
+def _check_spec(spec: Mapping[str, Any], task: str, n_act: int, steps: int, rate: float) -> None:
+    """The task spec's ``excite`` entry checked by name: its channels, and a ramp the episode can hold twice."""
+    channels = spec.get("channels")
+    if not isinstance(channels, list) or len(channels) != n_act or not all(isinstance(c, Mapping) for c in channels):
+        raise ExcitationError(
+            f"task {task}: excite.channels must list {n_act} channel(s), one per action (signal, amplitude, offset, "
+            f"band_hz), got {channels!r}; see docs/adding_a_robot.md, the task spec"
+        )
+    try:
+        ramp_s = float(spec.get("ramp_s", 0.5))
+    except (TypeError, ValueError):
+        raise ExcitationError(f"task {task}: excite.ramp_s={spec.get('ramp_s')!r} must be seconds") from None
+    ramp = int(round(ramp_s * rate))
+    if not ramp_s >= 0 or steps < 2 * ramp + 1:
+        raise ExcitationError(
+            f"task {task}: excite.ramp_s={ramp_s:g} s needs an episode of more than {2 * ramp_s:g} s (a ramp in and "
+            f"out), and the excitation lasts {steps / rate:g} s; shorten excite.ramp_s or lengthen excite.duration_s "
+            "(or the task's max_episode_steps)"
+        )
+
+
 def excitation_for(env: Any, overrides: Mapping[str, Any] | None = None) -> Excitation:
     """The excitation routine of ``env``'s task (a ``tasks.core`` env: layouts, rest action, rate, episode
     length), with ``overrides`` (``signal``, ``amplitude``, ``band_hz``, ``duration_s``, ``seed``; ``None``
@@ -81,6 +102,7 @@ def excitation_for(env: Any, overrides: Mapping[str, Any] | None = None) -> Exci
         raise ExcitationError(
             f"excite.duration_s={o['duration_s']}: longer than the task's episode ({max_steps / rate:g} s); shorten it"
         )
+    _check_spec(spec, task, len(act_names), steps, rate)
     channels = []
     for j, c in enumerate(spec["channels"]):
         c = dict(c)

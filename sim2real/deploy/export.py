@@ -91,6 +91,7 @@ def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
     return {
         "format": BUNDLE_FORMAT,
         "task": src.task,
+        "task_spec": tasks.record(src.task),  # deploy on another machine needs no --config-dir (tasks.adopt)
         "env_id": tasks.env_id(src.task),
         "algo": src.algo,
         "control_rate_hz": 1.0 / env.dt,

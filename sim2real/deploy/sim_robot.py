@@ -12,7 +12,7 @@ import numpy as np
 from sim2real_runtime.episodes import EpisodeLog
 
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
-from sim2real.deploy import Robot
+from sim2real.deploy import Bundle, BundleError, Robot
 from sim2real.sim import tasks
 
 
@@ -55,3 +55,23 @@ class SimRobot(Robot):
     def safe_stop(self) -> None:
         """In simulation nothing keeps moving between steps: mark the robot stopped."""
         self.stopped = True
+
+
+def check_layout(bundle: Bundle, env: object) -> None:
+    """The bundle's observation and action layouts must be the task env's: same widths, same names."""
+    want_obs = [n for n, _ in env.observation_layout]
+    have_obs = [o.get("name") for o in bundle.meta["observation"]]
+    if len(have_obs) != len(want_obs):
+        raise BundleError(
+            f"bundle {bundle.path}: {len(have_obs)} observations, task {bundle.meta['task']} has {len(want_obs)}; "
+            "re-export the bundle from a policy trained on this task version"
+        )
+    if have_obs != want_obs:
+        k = next(i for i, (a, b) in enumerate(zip(have_obs, want_obs, strict=True)) if a != b)
+        raise BundleError(
+            f"bundle {bundle.path}: observation {k} is '{have_obs[k]}', the task's is '{want_obs[k]}'; "
+            "re-export the bundle from a policy trained on this task version"
+        )
+    n_act = len(env.action_layout)
+    if len(bundle.meta["action"]) != n_act:
+        raise BundleError(f"bundle {bundle.path}: {len(bundle.meta['action'])} actions, the task has {n_act}")

@@ -192,6 +192,7 @@ class RunSpec:
         env = tasks.core(tasks.make(self.task))
         return {
             "task": self.task,
+            "task_spec": tasks.record(self.task),  # evaluate/export elsewhere need no --config-dir (tasks.adopt)
             "algo": self.algo,
             "obs_dim": int(env.observation_space.shape[0]),
             "action_dim": int(env.action_space.shape[0]),
@@ -287,6 +288,9 @@ def compose_config(
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
+    from sim2real.sim.groups import store
+
+    store()  # tasks registered since sim2real.configs was imported (a unit's recorded task) become options
     overrides = [*(f"{k}={v}" for k, v in groups.items()), *user_overrides]  # a group choice names a file
     if GlobalHydra.instance().is_initialized():
         cfg = compose(command, overrides=overrides)

@@ -110,6 +110,10 @@ def resolve_policy(spec: str | Path) -> PolicySource:
         if not isinstance(meta[key], int) or isinstance(meta[key], bool) or not 1 <= meta[key] <= 1_000_000:
             raise ValueError(f"policy '{spec_s}': run.json's {key}={meta[key]!r} must be a positive integer")
     ckpt.verify_files(path, meta, (ckpt.POLICY_FILE, ckpt.NORM_FILE))
+    from sim2real.sim import tasks
+
+    # the run's own task spec: known here without --config-dir; refused (TaskError) if a registered one differs
+    tasks.adopt(meta["task"], meta.get("task_spec"), f"policy '{spec_s}' ({path / ckpt.META_FILE})")
     return PolicySource(path, meta)
 
 

@@ -133,6 +133,7 @@ class Evaluate:
 
 @dataclass
 class Export:
+    task: Any = GROUP
     policy: str = MISSING
     out: str = MISSING
     parity_observations: int = _f(1)
@@ -150,7 +151,6 @@ class Deploy:
     rate_hz: float | None = None  # checked against the bundle's rate (sim2real_runtime.check_rate)
     log: str | None = None
     overwrite: bool = MISSING
-    data_dir: str = MISSING
     out_dir: str = MISSING
 
 

@@ -45,12 +45,18 @@ def group_nodes() -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def store() -> None:
-    """Put the generated options into Hydra's ConfigStore (called when ``sim2real.configs`` is imported)."""
+    """Put the generated options into Hydra's ConfigStore (called when ``sim2real.configs`` is imported, and
+    again by whoever registers a task later): the ``dr`` and ``dynamics`` options, and a ``task/<name>`` option
+    for each task that is not packaged (registered in Python, by an entry point, by a task YAML, or from a run's
+    record; a later command in the same process may not have that YAML on its search path)."""
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
     for (group, option), node in group_nodes().items():
         cs.store(group=group, name=option, node=node)
+    for name in tasks.names():
+        if not tasks.packaged(name):
+            cs.store(group="task", name=name, node=tasks.to_config(tasks.get(name)))
 
 
 def check_named(node: Any, task: str, group: str) -> None:

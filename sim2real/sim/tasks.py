@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -155,47 +156,166 @@ def _extended(d: dict[str, Any]) -> dict[str, Any]:
 
 
 _REGISTRY: dict[str, TaskSpec] = {}
+_ORIGIN: dict[str, str] = {}  # name -> where the spec came from: "package", "python", a file, an entry point
+_YAML: set[str] = set()  # the tasks registered from a task YAML on Hydra's search path
 
 
-def register(spec: TaskSpec, replace: bool = False) -> TaskSpec:
-    """Add ``spec`` to the registry and to Gymnasium's (as ``spec.env_id``); returns it."""
+def register(spec: TaskSpec, replace: bool = False, origin: str = "python") -> TaskSpec:
+    """Add ``spec`` to the registry and to Gymnasium's (as ``spec.env_id``); returns it. Registering the same
+    spec again is a no-op (an entry point that also registers itself on import loads once)."""
     if not isinstance(spec, TaskSpec):
         raise TaskError(f"register() takes a TaskSpec, got {type(spec).__name__}; use spec_from_dict for a dict")
     old = _REGISTRY.get(spec.name)
-    if old is not None and old != spec and not replace:
+    if old == spec:
+        return old
+    if old is not None and not replace:
         raise TaskError(f"task '{spec.name}' is registered already (as {old.env_id}); pass replace=True to redefine it")
     _REGISTRY[spec.name] = spec
+    _ORIGIN[spec.name] = origin
+    _YAML.discard(spec.name)
     _register_gym(spec, replace)
     return spec
+
+
+def origin(name: str) -> str:
+    """Where task ``name`` was registered from: ``package``, ``python``, ``entry point <name = value>``, a task
+    YAML's path, or the run, bundle or dataset whose recorded spec registered it."""
+    get(name)
+    return _ORIGIN.get(name, "python")
+
+
+def _gym_kwargs(spec: TaskSpec) -> tuple[str, dict[str, Any], int | None]:
+    if spec.stock is not None:
+        return "sim2real.sim.wrappers:make_stock", {"task": spec.name}, None
+    return str(spec.entry_point), dict(spec.kwargs), spec.max_episode_steps
 
 
 def _register_gym(spec: TaskSpec, replace: bool) -> None:
     import gymnasium as gym
 
-    if spec.env_id in gym.registry and not replace:
-        return
-    if spec.stock is not None:
-        gym.register(id=spec.env_id, entry_point="sim2real.sim.wrappers:make_stock", kwargs={"task": spec.name})
-    else:
-        gym.register(
-            id=spec.env_id,
-            entry_point=spec.entry_point,
-            max_episode_steps=spec.max_episode_steps,
-            kwargs=dict(spec.kwargs),
-        )
+    entry, kwargs, steps = _gym_kwargs(spec)
+    old = gym.registry.get(spec.env_id)
+    if old is not None and (
+        not replace or (old.entry_point, old.kwargs, old.max_episode_steps) == (entry, kwargs, steps)
+    ):
+        return  # the same env already (no "Overriding environment" warning), or kept
+    if old is not None:
+        del gym.registry[spec.env_id]  # redefined on purpose (replace=True): no warning either
+    gym.register(id=spec.env_id, entry_point=entry, max_episode_steps=steps, kwargs=kwargs)
+
+
+def _packaged_dir() -> Path:
+    """``sim2real/configs/task`` found without importing ``sim2real.configs`` (whose ``__init__`` builds the
+    Hydra groups from the learning layer's schemas: the registry stays at the bottom layer)."""
+    found = importlib.util.find_spec("sim2real.configs")
+    if found is None or not found.submodule_search_locations:
+        raise TaskError("sim2real.configs is missing from this installation; reinstall sim2real")
+    return Path(next(iter(found.submodule_search_locations))) / "task"
 
 
 @functools.cache
 def load_builtin() -> None:
     """The packaged task YAMLs (``configs/task/*.yaml``), registered once per process."""
-    root = resources.files("sim2real.configs").joinpath("task")
-    docs = [
-        yaml.safe_load(f.read_text()) for f in sorted(root.iterdir(), key=lambda p: p.name) if f.name.endswith(".yaml")
-    ]
+    docs = [yaml.safe_load(f.read_text()) for f in sorted(_packaged_dir().glob("*.yaml"))]
     for d in sorted(docs, key=lambda d: "defaults" in d):  # the tasks others extend first
         spec = spec_from_dict(d)
-        _REGISTRY.setdefault(spec.name, spec)
+        if spec.name not in _REGISTRY:
+            _REGISTRY[spec.name] = spec
+            _ORIGIN[spec.name] = "package"
         _register_gym(spec, False)
+
+
+def load_dirs(dirs: Iterable[str | Path]) -> list[str]:
+    """Register the task YAMLs in ``<dir>/task/*.yaml`` of each directory (Hydra's ``--config-dir``), so that
+    every command, and compare's workers, know them by name; returns their names. A file must name the task it
+    defines (``name:`` equals the file's stem, as Hydra selects it) and must not redefine a packaged or
+    installed task; every problem is one line naming the file."""
+    _load_builtin_and_plugins()
+    docs: list[tuple[Path, dict[str, Any]]] = []
+    for d in dirs:
+        folder = Path(d).expanduser() / "task"
+        for f in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            try:
+                data = yaml.safe_load(f.read_text())
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+                first = (getattr(e, "problem", None) or str(e)).splitlines()[0]
+                raise TaskError(f"{f}: {first}; fix or remove that file (a task YAML holds data only)") from None
+            if not isinstance(data, dict):
+                raise TaskError(f"{f}: a task YAML is a mapping of spec keys (name, env_id, ...)")
+            if data.get("name") != f.stem:
+                raise TaskError(
+                    f"{f}: name={data.get('name')!r} must equal the file's name '{f.stem}' (Hydra selects "
+                    "task=<file name>)"
+                )
+            docs.append((f, data))
+    loaded = []
+    for f, data in sorted(docs, key=lambda fd: "defaults" in fd[1]):  # the tasks others extend first
+        try:
+            spec = spec_from_dict(data)
+        except TaskError as e:
+            raise TaskError(f"{f}: {e}") from None
+        if spec.name in _REGISTRY and spec.name not in _YAML and _REGISTRY[spec.name] != spec:
+            raise TaskError(f"{f}: task '{spec.name}' is already registered ({_ORIGIN.get(spec.name)}); rename yours")
+        register(spec, replace=True, origin=str(f))
+        _YAML.add(spec.name)
+        loaded.append(spec.name)
+    return loaded
+
+
+# What a recorded spec must agree on with the registered one: what builds the env and what the policy sees.
+INTERFACE_KEYS = (
+    "env_id",
+    "entry_point",
+    "stock",
+    "kwargs",
+    "max_episode_steps",
+    "observation",
+    "action",
+    "success",
+    "robot_bodies",
+    "friction_geoms",
+    "bodies",
+    "payload_body",
+)
+
+
+def record(name: str) -> dict[str, Any]:
+    """Task ``name``'s spec as plain data, for a run's ``run.json``, a bundle's ``policy.json``, a dataset's
+    metadata or a compare unit: what :func:`adopt` reads back elsewhere."""
+    return to_config(get(name))
+
+
+def adopt(name: str, recorded: Any, where: str) -> TaskSpec:
+    """Task ``name`` for a run, bundle, dataset or unit that recorded its spec (``recorded``; None for files
+    older than the record): the registered task when the two agree on :data:`INTERFACE_KEYS`, else one line; a
+    task registered nowhere here is registered from the record, unless the record names code (``entry_point``,
+    ``scripted``): a file never decides what is imported."""
+    _load_builtin_and_plugins()
+    if recorded is None:
+        return get(name)
+    if not isinstance(recorded, Mapping) or recorded.get("name") != name:
+        raise TaskError(f"{where}: its recorded task spec is not task '{name}'s; the file is damaged")
+    try:
+        spec = spec_from_dict({k: v for k, v in recorded.items() if k != "defaults"})
+    except (TaskError, TypeError, ValueError) as e:
+        raise TaskError(f"{where}: its recorded task spec is malformed ({e})") from None
+    if name in _REGISTRY:
+        have, want = to_config(_REGISTRY[name]), to_config(spec)
+        diff = [k for k in INTERFACE_KEYS if have.get(k) != want.get(k)]
+        if diff:
+            k = diff[0]
+            raise TaskError(
+                f"{where}: task '{name}' was recorded with {k}={want.get(k)!r}, but the registered one "
+                f"({_ORIGIN.get(name, 'python')}) has {have.get(k)!r}; use the task the policy was made for"
+            )
+        return _REGISTRY[name]
+    if spec.entry_point is not None or spec.scripted is not None:
+        raise TaskError(
+            f"{where}: task '{name}' is built by code ({spec.entry_point or spec.scripted}) and is not registered "
+            f"here; install the package that registers it, or pass its task YAML with --config-dir (an import path "
+            "in a file is never followed)"
+        )
+    return register(spec, origin=where)
 
 
 _BROKEN: dict[str, str] = {}  # entry points that failed to load: name -> the one-line reason
@@ -219,7 +339,7 @@ def _load_builtin_and_plugins() -> None:
             _BROKEN[ep.name] = f"entry point '{ep.name} = {ep.value}' ({ENTRY_POINT_GROUP}) failed to load: {first}"
             print(f"warning: {_BROKEN[ep.name]}; its task is unavailable", file=sys.stderr)
             continue
-        register(spec, replace=True)
+        register(spec, replace=True, origin=f"entry point '{ep.name} = {ep.value}'")
 
 
 def to_config(spec: TaskSpec) -> dict[str, Any]:
@@ -248,7 +368,14 @@ def _plain_mapping(m: Mapping[str, Any]) -> dict[str, Any]:
 
 def packaged(name: str) -> bool:
     """Whether task ``name`` has a packaged YAML (``configs/task/<name>.yaml``)."""
-    return resources.files("sim2real.configs").joinpath("task", f"{name}.yaml").is_file()
+    return (_packaged_dir() / f"{name}.yaml").is_file()
+
+
+def config_dir(name: str) -> Path | None:
+    """The ``--config-dir`` folder whose ``task/<name>.yaml`` registered task ``name`` (None: not from one), so
+    that a process compare or sweep launches can load it too."""
+    where = Path(_ORIGIN.get(name, ""))
+    return where.parent.parent if name in _YAML and where.suffix == ".yaml" and where.is_file() else None
 
 
 def broken(name: str) -> str | None:
@@ -284,7 +411,9 @@ def ensure(node: Any) -> TaskSpec:
         raise TaskError(f"task={d!r}: a task config needs a name; {HOW_TO_ADD}")
     _load_builtin_and_plugins()
     if d["name"] not in _REGISTRY and "env_id" in d:
-        return register(spec_from_dict(d))
+        spec = register(spec_from_dict(d), origin="a task YAML on Hydra's search path")
+        _YAML.add(spec.name)
+        return spec
     spec = get(str(d["name"]))
     registered = to_config(spec)
     for key, value in d.items():  # a task's settings come from its spec: an override would be silently ignored
@@ -321,10 +450,28 @@ def core(env: Any) -> Any:
 
 
 def make(name: str, randomization: Any = None, dynamics: Any = None, **kwargs: Any) -> Any:
-    """``gymnasium.make`` of task ``name`` with the dynamics layer."""
+    """``gymnasium.make`` of task ``name`` with the dynamics layer. A task sim2real does not ship is checked
+    against its spec the first time a process builds it (:mod:`sim2real.sim.task_check`)."""
     import gymnasium as gym
 
+    from sim2real.sim.task_check import check_once
+
+    check_once(name)
     return gym.make(env_id(name), randomization=randomization, dynamics=dynamics, **kwargs)
 
 
-__all__ = ["TaskSpec", "TaskError", "register", "spec_from_dict", "get", "names", "ensure", "make", "core"]
+__all__ = [
+    "TaskSpec",
+    "TaskError",
+    "register",
+    "spec_from_dict",
+    "get",
+    "names",
+    "ensure",
+    "make",
+    "core",
+    "load_dirs",
+    "adopt",
+    "record",
+    "origin",
+]

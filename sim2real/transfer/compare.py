@@ -44,7 +44,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sim2real.io import exclusive, read_json, write_json
 from sim2real.learn.config import ConfigError, check_env_spec, check_task, checked_group, plain
-from sim2real.learn.runs import policy_digest, resolve_policy
+from sim2real.learn.runs import policy_digest, resolve_policy, shipped_policies
 from sim2real.learn.vec import EVAL_SEED_BASE
 from sim2real.sim import tasks
 from sim2real.transfer.launch import launch
@@ -73,6 +73,7 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
 
     check(cfg, "compare")  # types and ranges, from the schema
     task = check_task(cfg.task)
+    check_reachable(task)
     seeds = int(cfg.seeds)
     budgets = plain(cfg.budgets)
     if not budgets:
@@ -161,6 +162,16 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
 TRAIN = "train"  # pretrained=train / baseline=train: compare pretrains the runs itself (pretraining units)
 
 
+def check_reachable(task: str) -> None:
+    """compare's units run in other processes (other nodes under SLURM): a task registered only by this
+    process's Python code is unknown there."""
+    if tasks.origin(task) == "python":
+        raise ConfigError(
+            f"task={task} was registered in Python by this process, and compare's workers run in processes of their "
+            "own; register it with a task YAML (--config-dir) or a 'sim2real.tasks' entry point"
+        )
+
+
 def _sources(cfg: DictConfig, key: str, task: str) -> list[str] | str:
     """``cfg[key]`` as a list of resolved policy paths (a run, shipped policy or list of them), or ``train``."""
     value = plain(OmegaConf.select(cfg, key))
@@ -171,6 +182,13 @@ def _sources(cfg: DictConfig, key: str, task: str) -> list[str] | str:
         raise ConfigError(f"{key}={value!r}: give a run directory or shipped policy, a list of them, or {key}=train")
     paths = []
     for v in items:
+        if key in ("pretrained", "baseline") and v == f"{task}-{'dr' if key == 'pretrained' else 'nominal'}":
+            if v not in shipped_policies():  # the default names a shipped policy a user's task does not have
+                raise ConfigError(
+                    f"{key}={v}: task {task} has no shipped {key} policy; give {key}=train (compare pretrains it), "
+                    f"{key}=<run dir or list of runs>"
+                    + (", or drop nominal_zero_shot from conditions" if key == "baseline" else "")
+                )
         src = resolve_policy(v)
         if src.task != task:
             raise ConfigError(f"{key}='{v}' is a {src.task} policy, not {task}")
@@ -370,10 +388,13 @@ def _curve_unit(
 
 
 def _write_units(units: list[dict[str, Any]], out: Path) -> None:
+    """Each unit's spec file; a task that is not packaged travels with it (``task_spec``, outside the unit's id),
+    so that a worker in another process or on another node knows it as compare did."""
     for u in units:
         path = out / "units" / f"{u['id']}.json"
         if not path.is_file():
-            write_json(path, u)
+            spec = u if tasks.packaged(u["task"]) else {**u, "task_spec": tasks.record(u["task"])}
+            write_json(path, spec)
 
 
 def compare(cfg: DictConfig) -> Path:

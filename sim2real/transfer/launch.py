@@ -19,7 +19,7 @@ from sim2real.learn.config import plain
 
 
 def launch(units: list[dict[str, Any]], out: Path, cfg: DictConfig, stage: str = "evaluation and training") -> None:
-    """Run the units that have no result yet, as one Hydra multirun of ``sim2real unit``."""
+    """Run the units that have no result yet, as one Hydra multirun of the worker (:mod:`sim2real.transfer.worker`)."""
     todo = [u for u in units if not (out / "units" / u["id"] / "result.json").is_file()]
     print(f"compare ({stage}): {len(units)} units, {len(units) - len(todo)} already done, {len(todo)} to run")
     if not todo:
@@ -28,9 +28,9 @@ def launch(units: list[dict[str, Any]], out: Path, cfg: DictConfig, stage: str =
     cmd = [
         sys.executable,
         "-m",
-        "sim2real.commands.cli",
-        "unit",
+        "sim2real.transfer.worker",
         "-m",
+        *_config_dir(units),
         f"unit={files}",
         f"hydra/launcher={cfg.launcher}",
         f"hydra.sweep.dir={out / ('multirun-pretraining' if stage == 'pretraining' else 'multirun')}",
@@ -70,6 +70,14 @@ def _progress(todo: list[dict[str, Any]], out: Path, stage: str, every_s: float 
         stop.set()
         thread.join()
         bar.close()
+
+
+def _config_dir(units: list[dict[str, Any]]) -> list[str]:
+    """``--config-dir <dir>`` when the task came from a task YAML there (the workers register it the same way)."""
+    from sim2real.sim import tasks
+
+    where = tasks.config_dir(units[0]["task"]) if units else None
+    return ["--config-dir", str(where)] if where is not None else []
 
 
 PARENT_ENV = "SIM2REAL_COMPARE_PID"  # set for the unit workers: they end when this process is gone

@@ -602,8 +602,11 @@ def write_report(
     from sim2real.transfer.html_report import write_html
 
     rows = _rows(results, grid["budgets"], grid["interval"])
+    column = "success_rate" if (metric or {}).get("name", "success") == "success" else "normalised_return"
+    if column != "success_rate":  # a task without a success signal: the column says what it holds
+        rows = [{(column if k == "success_rate" else k): v for k, v in r.items()} for r in rows]
     with open(out / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["condition", "seed", "budget", "step", "success_rate", "mean_return"])
+        writer = csv.DictWriter(f, fieldnames=["condition", "seed", "budget", "step", column, "mean_return"])
         writer.writeheader()
         writer.writerows(rows)
     summary = summarize(grid, results, threshold)

@@ -29,6 +29,8 @@ def run_unit(cfg: DictConfig) -> None:
     watch_parent()
     git_commit()  # the code this worker loaded, read now (cached): a unit may end long after edits to the checkout
     spec = read_json(Path(cfg.unit))
+    if "task_spec" in spec:  # a task registered in compare's process (a task YAML, a run's record): register it here
+        tasks.adopt(spec["task"], spec.pop("task_spec"), f"compare unit {cfg.unit}")
     d = Path(cfg.unit).with_suffix("")
     with exclusive(d.parent, "compare unit", name=f"{d.name}.lock"):
         _run_unit_locked(spec, d)
