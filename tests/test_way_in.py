@@ -79,7 +79,7 @@ def test_every_way_in_works_in_every_command(way, tmp_path, monkeypatch):
     _ok(run_cli("evaluate", *cd, f"policy={run}", f"task={name}", "episodes=2"), f"evaluate: {name}")
     _ok(run_cli("finetune", *cd, f"init={run}", "dynamics=real", *FT, f"hydra.run.dir={tmp_path / 'ft'}"))
     _ok(run_cli("sweep", *cd, f"task={name}", f"policies=[{run}]", "param=mass_scale", "values=[1.0,1.3]",
-                "seeds=1", "episodes=2", f"out_dir={tmp_path / 'sw'}"), f"sweep: {name}")  # fmt: skip
+                "seeds=1", "episodes=2", f"n_jobs={2 if way == 'yaml' else 1}", f"out_dir={tmp_path / 'sw'}"), f"sweep: {name}")  # fmt: skip
     _ok(run_cli("collect", *cd, f"policy={run}", "episodes=2", f"out={tmp_path / 'data' / 'col-v0'}"))
     _ok(run_cli("export", *cd, f"policy={run}", f"out={tmp_path / 'bundle'}", "parity_observations=20"))
     _ok(run_cli("deploy", f"bundle={tmp_path / 'bundle'}", "episodes=2", f"log={tmp_path / 'data' / 'dep-v0'}"),

@@ -590,7 +590,8 @@ def calibrate(
     sens = _sensitivity(replay, est, params, seed)
     after = replay(est)
     alike, spread = restart_spread(starts, est, after.rms, cont, replay.n_segments)
-    measured = noise_and_bias(replay.env, logged)
+    accepted = set(getattr(replay.env, "params", ()))  # a user's task may take neither obs_noise_std nor obs_bias
+    measured = {k: v for k, v in noise_and_bias(replay.env, logged).items() if k in accepted}
     boot: dict[str, Any] = {}
     if bootstrap and cont:
         boot = parametric_bootstrap(
@@ -644,7 +645,7 @@ def calibrate(
             "identified": True,
             "measured": "kinematic consistency of position and velocity readings (see calibrate.noise_and_bias)",
         }
-    if boot:
+    if boot and "action_noise_std" in accepted:
         report["action_noise_std"] = {
             "estimate": boot["action_noise_std"],
             "std": math.nan,

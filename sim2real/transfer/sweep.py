@@ -62,9 +62,22 @@ def _group_name(entry: object) -> str:
 
 
 def _point(
-    name: str, policy: str, task: str, profile: dict, param: str, value: float, seed: int, episodes: int
+    name: str,
+    policy: str,
+    task: str,
+    profile: dict,
+    param: str,
+    value: float,
+    seed: int,
+    episodes: int,
+    where: tuple[str | None, dict | None] = (None, None),
 ) -> dict:
     th.set_num_threads(1)
+    folder, recorded = where  # in a joblib worker: know the task as the sweep's own process does
+    if folder is not None:
+        tasks.load_dirs([folder])
+    elif recorded is not None and task not in tasks.names():
+        tasks.adopt(task, recorded, f"sweep of {task}")
     eps = run_episodes(stored_policy(resolve_policy(policy)), task, episodes, seed, None, {**profile, param: value})
     return {
         "policy": name,
@@ -94,8 +107,15 @@ def sweep(cfg: DictConfig) -> Path:
     ]
     from tqdm import tqdm
 
+    if int(cfg.n_jobs) != 1 and tasks.origin(task) == "python":
+        raise ConfigError(
+            f"task={task} was registered in Python by this process, and sweep's n_jobs={cfg.n_jobs} workers are "
+            "processes of their own: give n_jobs=1, or register it with a task YAML or an entry point"
+        )
+    folder = tasks.config_dir(task)
+    where = (str(folder) if folder else None, None if tasks.packaged(task) else tasks.record(task))
     results = Parallel(n_jobs=int(cfg.n_jobs), return_as="generator")(
-        delayed(_point)(name, run, task, profile, param, v, s, cfg.episodes) for name, run, v, s in jobs
+        delayed(_point)(name, run, task, profile, param, v, s, cfg.episodes, where) for name, run, v, s in jobs
     )  # in order; the bar (only on a terminal) counts points done, with an ETA
     rows = list(tqdm(results, total=len(jobs), desc="sweep", unit="point", disable=None))
     out = Path(cfg.out_dir)
