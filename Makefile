@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean browser
+.PHONY: install demo test lint bench clean browser docs docs-check dist
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
@@ -33,7 +33,25 @@ browser:
 
 test: $(STAMP) browser
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --durations=10
-	$(VENV)/bin/ruff check sim2real runtime envs policies tests benchmarks
+	$(VENV)/bin/ruff check sim2real runtime envs policies tests benchmarks docs
+	$(MAKE) --no-print-directory docs-check
+
+# the documentation site (Sphinx, furo, MyST): docs/_build/html; `make test` builds it with -W into a temporary
+# directory, after checking that the generated pages (command and parameter reference, results) match the code
+docs: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) docs/generate.py
+	OMP_NUM_THREADS=1 $(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
+docs-check: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) docs/generate.py --check
+	@tmp=$$(mktemp -d) && OMP_NUM_THREADS=1 MUJOCO_GL=egl $(VENV)/bin/sphinx-build -W -q -b html -d $$tmp/doctrees docs $$tmp/html \
+	  && echo "docs: sphinx-build -W clean" && rm -rf $$tmp
+
+# both wheels (sim2real-runtime first: sim2real depends on it and no index has it) into dist/
+dist: $(STAMP)
+	rm -rf dist && $(PIP) wheel --quiet --no-deps -w dist ./runtime .
+	@ls dist
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sim2real runtime envs policies tests benchmarks
@@ -42,4 +60,4 @@ bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/env_throughput.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info docs/_build dist

@@ -11,6 +11,12 @@
 ``from sim2real import tasks`` is the registry (:mod:`sim2real.sim.tasks`), for bringing your own robot.
 """
 
-from sim2real.sim import tasks
+import os
+import sys
+
+if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):  # headless: MuJoCo renders through EGL
+    os.environ.setdefault("MUJOCO_GL", "egl")  # (Mesa's software EGL where there is no GPU); read at import
+
+from sim2real.sim import tasks  # noqa: E402
 
 __all__ = ["tasks"]

@@ -4,6 +4,7 @@ import warnings
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering (tests/test_video.py)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 import torch  # noqa: E402

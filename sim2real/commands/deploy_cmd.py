@@ -43,7 +43,8 @@ def deploy_cmd(cfg: DictConfig) -> dict:
         from sim2real.data.datasets import check_new
 
         check_new(str(cfg.log), cfg.overwrite)  # before the loop runs
-    robot = SimRobot(task, dynamics=dyn, randomization=rand, seed=DEPLOY_SEED_BASE + 10_000 * seed)
+    video = (Path(cfg.out_dir) / "videos", int(cfg.video_episodes)) if cfg.video else None
+    robot = SimRobot(task, dynamics=dyn, randomization=rand, seed=DEPLOY_SEED_BASE + 10_000 * seed, video=video)
     check_layout(bundle, tasks.core(robot.env))
     loop = ControlLoop(bundle, robot, rate_hz=cfg.rate_hz)
     max_steps = episodes * 10_000
@@ -83,6 +84,8 @@ def deploy_cmd(cfg: DictConfig) -> dict:
             env_kwargs={"randomization": rand, "dynamics": dyn},
         )
         summary["dataset"] = str(path)
+    if robot.recorder is not None:
+        summary["videos"] = [p.name for p in robot.recorder.written]
     write_json(Path(cfg.out_dir) / "deploy.json", summary)
     lat = summary["latency_us"]
     inference = (

@@ -6,6 +6,7 @@ are kept in ``episodes`` (for printing results and for logging a dataset).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,24 @@ from sim2real.sim import tasks
 class SimRobot(Robot):
     """``gymnasium.make(<task id>, randomization=..., dynamics=...)`` behind the Robot interface."""
 
-    def __init__(self, task: str, dynamics: Any = None, randomization: Any = None, seed: int = 0) -> None:
-        self.env = tasks.make(task, dynamics=dynamics, randomization=randomization)
+    def __init__(
+        self,
+        task: str,
+        dynamics: Any = None,
+        randomization: Any = None,
+        seed: int = 0,
+        video: tuple[Path, int] | None = None,
+    ) -> None:
+        """``video`` = (folder, n): MP4s of the first n episodes (:mod:`sim2real.sim.video`)."""
+        kwargs = {"render_mode": "rgb_array"} if video else {}
+        self.env = tasks.make(task, dynamics=dynamics, randomization=randomization, **kwargs)
+        self.recorder, self.video_episodes = None, 0
+        if video:
+            from sim2real.sim.video import EpisodeRecorder
+
+            self.recorder = EpisodeRecorder(self.env, video[0], task, 1.0 / tasks.core(self.env).dt)
+            self.video_episodes = video[1]
+        self.success = tasks.get(task).success
         self.seed = seed
         self.episodes: list[EpisodeLog] = []
         self.stopped = False
@@ -32,6 +49,8 @@ class SimRobot(Robot):
         self.current = EpisodeLog(seed=seed, dynamics=info["dynamics"])
         self.current.observations.append(obs)
         self._obs = obs
+        if self.recorder is not None and len(self.episodes) < self.video_episodes:
+            self.recorder.frame()
 
     def observe(self) -> np.ndarray:
         return self._obs
@@ -47,8 +66,14 @@ class SimRobot(Robot):
             ep.reward_terms.append({k: float(v) for k, v in info["reward_terms"].items()})
         ep.observations.append(obs)
         self._obs = obs
+        recording = self.recorder is not None and len(self.episodes) < self.video_episodes
+        if recording:
+            self.recorder.frame()
         if terminated or truncated:
             ep.success = bool(info.get("is_success", False))
+            if recording:
+                k = len(self.episodes)
+                self.recorder.finish(k, ep.success if self.success else None, sum(ep.rewards), ep.dynamics)
             self.episodes.append(ep)
             self._new_episode()
 

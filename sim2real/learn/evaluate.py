@@ -125,6 +125,44 @@ def _start(env: Any, ep_seed: int | None, policy: Policy) -> list[Any] | None:
     return [ep_seed, obs, 0.0, 0, reset_info]
 
 
+def record_videos(
+    policy: Policy,
+    task: str,
+    episodes: int,
+    out_dir: Path,
+    seed: int = 0,
+    randomization: Any = None,
+    dynamics: Any = None,
+    seed_range: str = "test",
+    prefix: str | None = None,
+) -> list[Path]:
+    """MP4s of the first ``episodes`` episodes that :func:`run_episodes` plays (the same episode seeds), one file
+    each in ``out_dir``, named with the outcome and the episode's dynamics (:mod:`sim2real.sim.video`)."""
+    import gymnasium as gym
+
+    from sim2real.sim.video import EpisodeRecorder
+
+    env = gym.make(tasks.env_id(task), randomization=randomization, dynamics=dynamics, render_mode="rgb_array")
+    has_success = tasks.get(task).success
+    rec = EpisodeRecorder(env, out_dir, prefix or task, 1.0 / tasks.core(env).dt)
+    try:
+        for k in range(episodes):
+            obs, info = env.reset(seed=SEED_RANGES[seed_range] + 10_000 * seed + k)
+            if hasattr(policy, "reset"):
+                policy.reset()
+            rec.frame()
+            ret, done = 0.0, False
+            while not done:
+                obs, r, terminated, truncated, step_info = env.step(policy(obs))
+                ret, done = ret + float(r), terminated or truncated
+                rec.frame()
+            success = bool(step_info.get("is_success", False)) if has_success else None
+            rec.finish(k, success, ret, info.get("dynamics", {}))
+    finally:
+        env.close()
+    return rec.written
+
+
 def summarize(episodes: list[Episode]) -> dict[str, Any]:
     """Success rate (``None`` for a task without a success signal), mean return and per-episode records."""
     has_success = all(e.success is not None for e in episodes)

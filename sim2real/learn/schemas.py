@@ -128,6 +128,8 @@ class Evaluate:
     episodes: int = _f(1)
     seed: int = _f(0)
     threads: int = _f(1)
+    video: bool = False
+    video_episodes: int = _f(1)
     out_dir: str = MISSING
 
 
@@ -151,6 +153,8 @@ class Deploy:
     rate_hz: float | None = None  # checked against the bundle's rate (sim2real_runtime.check_rate)
     log: str | None = None
     overwrite: bool = MISSING
+    video: bool = False
+    video_episodes: int = _f(1)
     out_dir: str = MISSING
 
 
@@ -287,6 +291,8 @@ class Sweep:
     seeds: int = _f(1)
     episodes: int = _f(1)
     n_jobs: int = _f(1)
+    video: bool = False
+    video_episodes: int = _f(1)
     out_dir: str = MISSING
 
 

@@ -1,7 +1,7 @@
 """The canonical dynamics parameters: names, bounds, validation, sampling and named presets.
 
 One vocabulary is used by randomisation ranges, target profiles, calibration and reports
-(see DESIGN.md). A scale is a multiplier on the nominal model (1.0 = nominal). Randomisation is
+(see docs/development/architecture.md). A scale is a multiplier on the nominal model (1.0 = nominal). Randomisation is
 a pure function ``sample(ranges, rng) -> values``; applying values to a model lives in
 :mod:`sim2real.sim.perturb`.
 """

@@ -2,9 +2,10 @@
 
 The grid is expanded into *units*, each described by a small JSON file and identified by a hash of
 that description, so a finished unit is found again by its config and an interrupted or extended
-compare runs only what is missing. Units run as a Hydra multirun of ``sim2real unit`` (one Hydra job
-and directory per unit), through any Hydra launcher: joblib locally, submitit on SLURM, Ray
-(:mod:`sim2real.transfer.launch` starts them, :mod:`sim2real.transfer.units` runs one).
+compare runs only what is missing. Units run as a Hydra multirun of the worker
+:mod:`sim2real.transfer.worker` (one Hydra job and directory per unit), through any Hydra launcher: joblib
+locally, submitit on SLURM, Ray (:mod:`sim2real.transfer.launch` starts them, :mod:`sim2real.transfer.units`
+runs one).
 
 Conditions:
 

@@ -23,6 +23,9 @@ code { background: #f3f3f3; padding: 0 0.2em; }
 """
 
 
+IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)/]+\.png)\)")  # ![alt](file.png): a plot beside the report
+
+
 def _inline(text: str) -> str:
     """Escape, then ``**bold**`` and ```code```."""
     out = html.escape(text)
@@ -34,14 +37,20 @@ def _cells(row: str) -> list[str]:
     return [c.strip() for c in row.strip().strip("|").split("|")]
 
 
-def markdown_to_html(md: str) -> str:
-    """The Markdown subset sim2real's reports use, as HTML."""
+def markdown_to_html(md: str, base: Path | None = None) -> str:
+    """The Markdown subset sim2real's reports use, as HTML; ``![alt](file.png)`` on a line of its own is inlined
+    from ``base`` (the report's folder) when the file is there."""
     out: list[str] = []
     lines = md.splitlines()
     i = 0
     while i < len(lines):
         line = lines[i]
         if not line.strip():
+            i += 1
+        elif IMAGE.fullmatch(line.strip()):
+            alt, name = IMAGE.fullmatch(line.strip()).groups()
+            if base is not None and (base / name).is_file():
+                out.append(image_tag(base / name, alt))
             i += 1
         elif line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
@@ -84,7 +93,7 @@ def write_html(
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
-        markdown_to_html(body_markdown),
+        markdown_to_html(body_markdown, Path(path).parent),
         "<h2>Plots</h2>",
         *[image_tag(p, p.stem.replace("_", " ")) for p in images if Path(p).is_file()],
         "<h2>Reproduce</h2>",

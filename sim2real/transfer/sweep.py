@@ -118,6 +118,15 @@ def sweep(cfg: DictConfig) -> Path:
         delayed(_point)(name, run, task, profile, param, v, s, cfg.episodes, where) for name, run, v, s in jobs
     )  # in order; the bar (only on a terminal) counts points done, with an ETA
     rows = list(tqdm(results, total=len(jobs), desc="sweep", unit="point", disable=None))
+    if cfg.video:  # each policy's first episodes at each value (seed 0), rendered in this process
+        from sim2real.learn.evaluate import record_videos, stored_policy
+
+        for name, runs in groups.items():
+            for v in values:
+                record_videos(
+                    stored_policy(resolve_policy(runs[0])), task, int(cfg.video_episodes),
+                    Path(cfg.out_dir) / "videos", 0, None, {**profile, param: v}, prefix=f"{name}-{param}={v}",
+                )  # fmt: skip
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "sweep.csv", "w", newline="") as f:

@@ -14,8 +14,8 @@ The calibration hooks at the end are optional: without them every command but ``
 from typing import Any
 
 import numpy as np
-
 from sim2real.envs.base import Sim2RealEnv
+
 from sim2real.sim.perturb import ModelIndex
 
 
