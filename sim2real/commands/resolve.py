@@ -62,11 +62,10 @@ def search_path(dirs: list[str]) -> list[str]:
 def _items(value: str) -> list[str]:
     """``a`` or ``[a,b]`` as a list of plain names (an interpolation or a mapping: nothing to read)."""
     v = value.strip()
-    if v.startswith("[") and v.endswith("]"):
-        v = v[1:-1]
     if not v or "$" in v or "{" in v or ":" in v.split("/")[0]:
         return []
-    return [x.strip().strip("'\"") for x in v.split(",") if x.strip()]
+    items = (x.strip().strip("[]").strip().strip("'\"") for x in v.split(","))  # [a,b], nested [[a,b],c]
+    return [x for x in items if x]
 
 
 def _recorded(command: str, value: str) -> list[str]:
@@ -107,7 +106,12 @@ def with_task(command: str, argv: list[str]) -> list[str]:
         return argv
     given = arg(argv, "task")
     if given is not None and given != names[0]:
-        raise ConfigError(f"task={given}: {key}={value} records task {names[0]}; drop task= or give a {given} one")
+        what = {"bundle": "bundle", "data": "dataset"}.get(key, "policy")
+        if what == "policy":
+            raise ConfigError(
+                f"{key}={value} is a {names[0]} policy (trained on task '{names[0]}'), not {given}; drop task="
+            )
+        raise ConfigError(f"{key}={value} is a {names[0]} {what}, not {given}; drop task= or fix it")
     out = argv if given is not None else [*argv, f"task={names[0]}"]
     if command == "finetune" and arg(argv, "algo") is None:
         from sim2real.learn.runs import resolve_policy
