@@ -25,15 +25,20 @@ install: $(STAMP)
 demo: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/sim2real demo
 
-# the HTML-report test renders report.html in headless Chromium: Debian's package, installed here when missing
+# the HTML-report test renders report.html in headless Chromium, and the video tests render MuJoCo offscreen through
+# Mesa's EGL (MUJOCO_GL=egl, no GPU needed): Debian's packages, installed here when missing
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
 	  echo "make: installing Debian's chromium for the HTML-report test (apt-get)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+	@ldconfig -p 2>/dev/null | grep -q libEGL_mesa || { \
+	  echo "make: installing Mesa's EGL for headless rendering (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    libegl1 libegl-mesa0 libgl1-mesa-dri libgles2; }
 
 test: $(STAMP) browser
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --durations=10
-	$(VENV)/bin/ruff check sim2real runtime envs policies tests benchmarks docs
+	$(VENV)/bin/ruff check sim2real runtime envs policies tests benchmarks docs build_backend
 	$(MAKE) --no-print-directory docs-check
 
 # the documentation site (Sphinx, furo, MyST): docs/_build/html; `make test` builds it with -W into a temporary
@@ -54,7 +59,7 @@ dist: $(STAMP)
 	@ls dist
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sim2real runtime envs policies tests benchmarks
+	$(VENV)/bin/ruff check sim2real runtime envs policies tests benchmarks docs build_backend
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/env_throughput.py

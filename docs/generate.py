@@ -102,6 +102,35 @@ def results_md() -> str:
     return "\n".join(lines)
 
 
+HEADLINE = ("navigate-real-paired", "grasp-real-paired", "panda_lift-real-paired", "hopper-real-negative")
+BEGIN, END = "<!-- results:begin (docs/generate.py) -->", "<!-- results:end -->"
+
+
+def readme_results(readme: str) -> str:
+    """README.md with its headline table (one row per task's main report) regenerated between the markers."""
+    from sim2real.transfer.report import provenance
+
+    rows = [
+        "| task on target | seeds | zero-shot | fine-tuned (largest budget) | scratch (largest budget) | report |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in HEADLINE:
+        s = json.loads((DOCS / f"{name}-summary.json").read_text())
+        c, top = s.get("conditions", {}), str(s["budgets"][-1])
+        pct = (s.get("metric") or {}).get("name", "success") == "success"
+        why = provenance(s)
+        cells = [_cell(c.get("zero_shot", {}).get("success"), pct)] + [
+            _cell(c.get(k, {}).get(top, {}).get("success"), pct) for k in ("finetune", "scratch")
+        ]
+        if why:  # a mix is not published, here either
+            cells = ["withheld"] * 3
+        link = f"[report](docs/{name}-report.md)" if not why else f"withheld: {why}; to be rerun"
+        rows.append(f"| {s['task']} on `{s['dynamics_name']}` | {s.get('seeds')} | " + " | ".join(cells)
+                    + f" | {link} |")  # fmt: skip
+    head, rest = readme.split(BEGIN, 1)
+    return head + BEGIN + "\n" + "\n".join(rows) + "\n" + END + rest.split(END, 1)[1]
+
+
 PAGES = {"reference/commands.md": commands_md, "reference/parameters.md": parameters_md, "results.md": results_md}
 
 
@@ -118,6 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
+    readme = DOCS.parent / "README.md"
+    text = readme.read_text()
+    if BEGIN in text:
+        new = readme_results(text)
+        if args.check and new != text:
+            stale.append("README.md (results table)")
+        elif not args.check:
+            readme.write_text(new)
     if stale:
         print(f"docs/generate.py: {', '.join(stale)} differ from the code; run .venv/bin/python docs/generate.py")
         return 1

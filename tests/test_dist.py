@@ -42,3 +42,37 @@ def test_both_wheels_install_into_a_fresh_venv_and_run(tmp_path):
     r = subprocess.run([venv / "bin" / "sim2real", "task", "list"], capture_output=True, text=True, timeout=300,
                        cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0 and "panda_lift" in r.stdout, r.stderr[-2000:]  # the packaged configs and assets
+
+
+def _backend():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sim2real_build", ROOT / "build_backend" / "sim2real_build.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pip_install_dot_alone_is_refused_with_what_to_do(monkeypatch, tmp_path):
+    """`pip install .` without ./runtime: one message naming `pip install ./runtime .` (before pip's resolver
+    fails on a package no index has); with the runtime on the same command line, or installed, it passes."""
+    import pytest
+
+    b = _backend()
+    monkeypatch.delenv("SIM2REAL_SKIP_RUNTIME_CHECK", raising=False)
+    monkeypatch.setattr(b, "_runtime_installed", lambda: False)
+    monkeypatch.setattr(b, "_pip_args", lambda: (["python", "-m", "pip", "install", "."], ROOT))
+    with pytest.raises(SystemExit, match=r"pip install \./runtime \."):
+        b.check_runtime()
+    passing = [
+        ["pip", "install", "./runtime", "."],
+        ["pip", "install", "-e", str(ROOT / "runtime"), "-e", "."],
+        ["pip", "install", "dist/sim2real_runtime-0.1.0-py3-none-any.whl", "."],
+        ["pip", "wheel", "."],
+    ]
+    for args in passing:
+        monkeypatch.setattr(b, "_pip_args", lambda a=args: (a, ROOT))
+        b.check_runtime()
+    monkeypatch.setattr(b, "_pip_args", lambda: (["pip", "install", "."], ROOT))
+    monkeypatch.setattr(b, "_runtime_installed", lambda: True)
+    b.check_runtime()
