@@ -54,10 +54,10 @@ def run_compare(policies, out, *extra, timeout=600, in_process=False):
         f"pretrained={policies['dr']}",
         f"baseline={policies['nominal']}",
         f"out={out}",
-        *(["launcher=basic"] if os.environ.get("T_BASIC") else []),
+        "launcher=basic",  # the units one after another in one worker process (cheaper than joblib's two here)
         *extra,
     ]
-    if in_process:  # a grid refused before any unit runs: the entry function, not a 2-second subprocess
+    if in_process:  # the entry function, not a subprocess that imports everything again
         return run_cli(*args)
     return subprocess.run(
         [sys.executable, "-m", "sim2real.commands.cli", *args], capture_output=True, text=True, timeout=timeout, env=ENV
@@ -67,7 +67,7 @@ def run_compare(policies, out, *extra, timeout=600, in_process=False):
 def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
     out = tmp_path / "cmp"
     conds = "conditions=[zero_shot,nominal_zero_shot,finetune,finetune_reset,scratch]"
-    r = run_compare(policies, out, conds)
+    r = run_compare(policies, out, conds, in_process=True)
     assert r.returncode == 0, r.stderr[-3000:]
     for name in ("results.csv", "summary.json", "report.md", "learning_curves.png", "budgets.png"):
         assert (out / name).is_file(), name
@@ -98,10 +98,10 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
     done = sorted((out / "units").glob("*/result.json"))
     for p in done[:2]:
         p.unlink()
-    r = run_compare(policies, out, conds)
+    r = run_compare(policies, out, conds, in_process=True)
     assert r.returncode == 0 and f"{len(done)} units, {len(done) - 2} already done, 2 to run" in r.stdout
     # extending the grid by one seed runs only the new seed's units (zero-shot only: 3 x (sim, zero_shot) units)
-    r = run_compare(policies, out, "conditions=[zero_shot]", "seeds=3")
+    r = run_compare(policies, out, "conditions=[zero_shot]", "seeds=3", in_process=True)
     assert r.returncode == 0 and "6 units, 4 already done, 2 to run" in r.stdout, r.stdout[-2000:]
 
 
@@ -269,8 +269,9 @@ def test_paired_compare_end_to_end_and_its_html_report_in_headless_chromium(tmp_
         "sequence.profiles=[real,heavy]",
         "sequence.steps=128",
         'pretrain.overrides=["steps=256","warm_start.demos=0","eval.interval=0","algo.n_steps=64","n_envs=2"]',
+        "video=true",
         f"out={out}",
-        *(["launcher=basic"] if os.environ.get("T_BASIC") else []),
+        "launcher=basic",
     ]
     r = run_cli(*args)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -289,6 +290,8 @@ def test_paired_compare_end_to_end_and_its_html_report_in_headless_chromium(tmp_
     assert "| stage 2 (heavy) |" in md and set(seq["metrics"]) == {"ACC", "BWT", "FWT"}
     page = (out / "report.html").read_text()
     assert "http://" not in page and "https://" not in page  # nothing fetched at view time
+    assert page.count('src="data:video/mp4;base64,') == 2  # seed 0's zero-shot and fine-tuned rollouts
+    assert page.index("Verdict at 256 target steps") < page.index("learning curves") < page.index("Details")
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     assert browser, "headless Chromium is missing: `apt-get install chromium` (.ci/run installs it)"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}"]

@@ -275,6 +275,7 @@ class Compare:
     data: str | None = None
     logged_episodes: list[int] = field(default_factory=list)
     offline: CompareOffline = field(default_factory=CompareOffline)
+    video: bool = False
     launcher: str = MISSING
     n_jobs: int = _f(1)
     launcher_overrides: list[str] = field(default_factory=list)

@@ -85,10 +85,25 @@ def image_tag(path: Path, alt: str) -> str:
     return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
 
 
+def video_tag(path: Path) -> str:
+    """An MP4 inline (base64), captioned with its file name (the condition, outcome and dynamics)."""
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return (
+        f'<figure><video controls loop muted width="360" src="data:video/mp4;base64,{data}"></video>'
+        f"<figcaption><code>{html.escape(Path(path).name)}</code></figcaption></figure>"
+    )
+
+
 def write_html(
-    path: Path, title: str, body_markdown: str, images: list[Path], settings_yaml: str, command: str | None
+    path: Path,
+    title: str,
+    body_markdown: str,
+    images: list[Path],
+    settings_yaml: str,
+    command: str | None,
+    videos: list[Path] = (),
 ) -> Path:
-    """Write the self-contained report to ``path``; returns it."""
+    """Write the self-contained report to ``path`` (rollout ``videos`` inline when given); returns it."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -96,6 +111,7 @@ def write_html(
         markdown_to_html(body_markdown, Path(path).parent),
         "<h2>Plots</h2>",
         *[image_tag(p, p.stem.replace("_", " ")) for p in images if Path(p).is_file()],
+        *(["<h2>Rollouts</h2>", *[video_tag(v) for v in videos]] if videos else []),
         "<h2>Reproduce</h2>",
         f'<pre id="command">{html.escape(command or "the command line was not recorded (called as a library)")}</pre>',
         "<h2>Settings</h2>",

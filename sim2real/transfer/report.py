@@ -702,7 +702,8 @@ def write_report(
     text = markdown(summary)
     (out / "report.md").write_text(text)
     images = plots(out, grid, results, summary)
-    write_html(out / "report.html", f"sim2real compare: {grid['task']}", text, images, settings_yaml, command)
+    videos = [v for r in results for v in sorted((out / "units" / str(r.get("id")) / "videos").glob("*.mp4"))]
+    write_html(out / "report.html", f"sim2real compare: {grid['task']}", text, images, settings_yaml, command, videos)
     tensorboard(out, summary)
     print(
         f"compare: report in {out} (report.html, report.md, summary.json, results.csv, "

@@ -85,6 +85,17 @@ def _run_unit_locked(spec: dict[str, Any], d: Path) -> None:
     else:
         _train_curve(spec, d, spec["init"], spec["steps"], resume)
         result = {"curve": _curve_rows(d)}
+    if spec.get("video"):  # the unit's final policy on the target, first test episode (report.html embeds it)
+        from sim2real.learn.evaluate import record_videos, stored_policy
+
+        src = resolve_policy(spec["policy"] if spec["kind"] == "eval" else d)
+        result["videos"] = [
+            p.name
+            for p in record_videos(
+                stored_policy(src), spec["task"], 1, d / "videos", spec["seed"], None, spec["dynamics"] or None,
+                prefix=f"{spec['condition']}-seed{spec['seed']}",
+            )
+        ]  # fmt: skip
     write_json(d / "result.json", {**result, "unit": spec, "commit": git_commit()})
     print(f"unit {spec['id']} ({spec['condition']}, seed {spec['seed']}): done")
 
