@@ -96,8 +96,8 @@ def test_every_way_in_works_in_every_command(way, tmp_path, monkeypatch):
         assert (tmp_path / "cal" / "dynamics.yaml").is_file()
     if way == "yaml":  # compare's workers know the YAML task (one seed: 'not enough seeds', no verdict)
         r = run_cli("compare", *cd, f"task={name}", f"pretrained={run}", f"baseline={run}", "seeds=1",
-                    "budgets=[128]", "eval.interval=128", "eval.episodes=2", "n_envs=2", "conditions=[zero_shot]", "launcher=basic",
-                    f"out={tmp_path / 'cmp'}")  # fmt: skip
+                    "budgets=[128]", "eval.interval=128", "eval.episodes=2", "n_envs=2", "conditions=[zero_shot]",
+                    "launcher=basic", f"out={tmp_path / 'cmp'}")  # fmt: skip
         assert "unit(s) failed" not in r.stderr and "unknown" not in r.stderr, r.stderr[-2000:]
 
 
