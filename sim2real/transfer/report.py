@@ -272,6 +272,13 @@ def _headline(s: dict[str, Any], label: str) -> list[str]:
     c, top = s["conditions"], str(s["budgets"][-1]) if s.get("budgets") else ""
     ft = (s.get("transfer") or {}).get("finetune", {}).get(top, {})
     lines = []
+    if not ft and top:  # no scratch condition: the verdicts against it were not computed
+        lines += [
+            f"**Verdict at {top} target steps:** none computed (a verdict needs the scratch condition); "
+            f"fine-tuned {_fmt((c.get('finetune') or {}).get(top, {}).get('success'))} against zero-shot "
+            f"{_fmt((c.get('zero_shot') or {}).get('success'))}.",
+            "",
+        ]
     if ft:
         lines += [
             f"**Verdict at {top} target steps:** fine-tuning vs scratch: **{ft.get('verdict_vs_scratch')}** "
