@@ -22,10 +22,10 @@ autodoc_inherit_docstrings = False  # Gymnasium's own docstrings are not ours to
 
 def _withheld() -> list[str]:
     """Reports whose units ran under several commits or from a dirty tree are not published
-    (sim2real.transfer.report.provenance; docs/results.md lists them with the reason)."""
+    (sim2real.transfer.first_screen.provenance; docs/results.md lists them with the reason)."""
     import json
 
-    from sim2real.transfer.report import provenance
+    from sim2real.transfer.first_screen import provenance
 
     docs = Path(__file__).resolve().parent
     return [

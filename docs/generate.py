@@ -68,7 +68,7 @@ def _cell(e: dict | None, pct: bool) -> str:
 
 
 def results_md() -> str:
-    from sim2real.transfer.report import provenance
+    from sim2real.transfer.first_screen import provenance
 
     published, withheld = [], []
     for path in sorted(DOCS.glob("*-summary.json")):
@@ -108,7 +108,7 @@ BEGIN, END = "<!-- results:begin (docs/generate.py) -->", "<!-- results:end -->"
 
 def readme_results(readme: str) -> str:
     """README.md with its headline table (one row per task's main report) regenerated between the markers."""
-    from sim2real.transfer.report import provenance
+    from sim2real.transfer.first_screen import provenance
 
     rows = [
         "| task on target | seeds | zero-shot | fine-tuned (largest budget) | scratch (largest budget) | report |",

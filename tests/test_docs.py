@@ -25,7 +25,7 @@ def test_the_drift_check_sees_a_change(monkeypatch, capsys):
 
 
 def test_a_mixed_report_is_marked_and_withheld():
-    from sim2real.transfer.report import provenance
+    from sim2real.transfer.first_screen import provenance
 
     assert provenance({"commits": ["a" * 40]}) is None
     assert "2 commits" in provenance({"commits": ["a" * 40, "b" * 40]})
