@@ -50,3 +50,16 @@ def run_cli(*argv, timeout=None):
         finally:
             logging.root.handlers[:] = handlers
     return SimpleNamespace(returncode=rc, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def install_entry_point(site, dist_name, entry, monkeypatch):
+    """Make ``site`` an installed distribution ``dist_name`` with one ``sim2real.tasks`` entry point (``entry``,
+    as in entry_points.txt), put it on ``sys.path`` for this test, and make the registry load plugins again."""
+    from sim2real.sim import tasks
+
+    dist = site / f"{dist_name.replace('-', '_')}-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[sim2real.tasks]\n{entry}\n")
+    monkeypatch.syspath_prepend(str(site))
+    tasks._load_builtin_and_plugins.cache_clear()

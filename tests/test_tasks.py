@@ -6,7 +6,6 @@ import json
 import textwrap
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 import pytest
 import sim2real.envs  # noqa: F401
@@ -15,6 +14,7 @@ from gymnasium.utils.env_checker import check_env
 from sim2real.sim import tasks
 from sim2real.sim.dynamics import DynamicsError
 from sim2real.sim.wrappers import DynamicsWrapper
+from tests.helpers import install_entry_point
 from tests.helpers import run_cli as cli
 
 TINY = [
@@ -137,90 +137,6 @@ def test_user_task_yaml_on_hydra_search_path(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "run" / "run.json").read_text())["task"] == "myhopper"
 
 
-SLIDER_XML = """
-<mujoco model="slider">
-  <option timestep="0.01"/>
-  <worldbody>
-    <geom name="floor" type="plane" size="2 2 0.1"/>
-    <body name="cart" pos="0 0 0.1">
-      <joint name="slide" type="slide" axis="1 0 0" damping="1"/>
-      <geom name="cart_geom" type="box" size="0.1 0.1 0.05" mass="1"/>
-    </body>
-  </worldbody>
-  <actuator><motor name="push" joint="slide" gear="5" ctrllimited="true" ctrlrange="-1 1"/></actuator>
-</mujoco>
-"""
-
-SLIDER_MODULE = '''
-"""A user's robot: a cart on a rail that must reach x = 0.5 m (a Sim2RealEnv subclass)."""
-import numpy as np
-from sim2real.envs.base import Sim2RealEnv
-from sim2real.sim.perturb import ModelIndex
-
-class SliderEnv(Sim2RealEnv):
-    task = "slider"
-    params = ("mass_scale", "damping_scale", "actuator_gain_scale", "action_latency", "obs_noise_std")
-    frame_skip = 5
-    rest_action = np.zeros(1)
-    observation_layout = (("x", "m"), ("x_vel", "m/s"))
-    action_layout = (("push", "N", 5.0),)
-
-    def _model_index(self):
-        return ModelIndex.from_model(self.model, ("cart",))
-
-    def _task_reset(self, rng):
-        self.data.qpos[0] = rng.uniform(-0.2, 0.2)
-
-    def _task_command(self, action):
-        self.data.ctrl[0] = action[0]
-
-    def _task_observe(self):
-        return np.array([self.data.qpos[0], self.data.qvel[0]])
-
-    def _task_evaluate(self):
-        dist = abs(0.5 - self.data.qpos[0])
-        return {"distance": -dist}, False, {"is_success": dist < 0.05}
-
-    def restore(self, obs, context, t):
-        self.data.qpos[0], self.data.qvel[0] = obs[0], obs[1]
-
-def spec():
-    return {
-        "name": "slider", "env_id": "user/Slider-v0", "entry_point": "slider_robot:SliderEnv",
-        "max_episode_steps": 40, "kwargs": {"model_path": "MODEL_PATH"},
-        "randomization": {"default": {"mass_scale": [0.8, 1.25]}},
-        "targets": {"real": {"mass_scale": 1.3, "action_latency": 1}},
-    }
-'''
-
-
-def test_users_mjcf_robot_through_an_entry_point_goes_through_every_command(tmp_path, monkeypatch):
-    pkg = tmp_path / "site"
-    pkg.mkdir()
-    (pkg / "slider.xml").write_text(SLIDER_XML)
-    (pkg / "slider_robot.py").write_text(SLIDER_MODULE.replace("MODEL_PATH", str(pkg / "slider.xml")))
-    dist = pkg / "slider_robot-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: slider-robot\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[sim2real.tasks]\nslider = slider_robot:spec\n")
-    monkeypatch.syspath_prepend(str(pkg))
-    tasks._load_builtin_and_plugins.cache_clear()
-    monkeypatch.chdir(tmp_path)
-    assert "slider" in tasks.names()
-    mujoco.MjModel.from_xml_path(str(pkg / "slider.xml"))
-    run, bundle = tmp_path / "run", tmp_path / "bundle"
-    rc, _, err = run_cli("train", "task=slider", *TINY, f"hydra.run.dir={run}")
-    assert rc == 0, err
-    rc, out, err = run_cli("evaluate", f"policy={run}", "dynamics=real", "episodes=2")
-    assert rc == 0 and "evaluate: slider" in out, err
-    rc, _, err = run_cli("export", f"policy={run}", f"out={bundle}", "parity_observations=50")
-    assert rc == 0, err
-    meta = json.loads((bundle / "policy.json").read_text())
-    assert [o["name"] for o in meta["observation"]] == ["x", "x_vel"] and meta["env_id"] == "user/Slider-v0"
-    rc, out, err = run_cli("deploy", f"bundle={bundle}", "dynamics=real", "episodes=2")
-    assert rc == 0 and "deploy: slider on real" in out, err
-
-
 def _results(offset: float) -> list[dict]:
     """Constructed unit results of a task without a success signal, every return shifted by ``offset``."""
 
@@ -309,13 +225,7 @@ def test_a_bad_extension_is_one_line(doc, match):
 
 
 def test_a_broken_plugin_is_one_line_and_breaks_no_other_command(tmp_path, monkeypatch):
-    pkg = tmp_path / "site"
-    dist = pkg / "broken_robot-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-robot\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[sim2real.tasks]\nbroken = no_such_module_here:spec\n")
-    monkeypatch.syspath_prepend(str(pkg))
-    tasks._load_builtin_and_plugins.cache_clear()
+    install_entry_point(tmp_path / "site", "broken-robot", "broken = no_such_module_here:spec", monkeypatch)
     monkeypatch.setattr(tasks, "_BROKEN", {})
     try:
         assert "navigate" in tasks.names() and "broken" not in tasks.names()

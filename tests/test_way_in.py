@@ -16,7 +16,7 @@ import pytest
 
 from sim2real.sim import tasks
 from sim2real.sim.task_check import _CHECKED
-from tests.helpers import run_cli
+from tests.helpers import install_entry_point, run_cli
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "my_robot"
 TINY = ["steps=128", "eval.interval=0", "algo=ppo", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1",
@@ -44,12 +44,7 @@ def _entry_point_way(root: Path, monkeypatch) -> tuple[list[str], str]:
     """The docs' template robot, installed as a package with a ``sim2real.tasks`` entry point."""
     site = root / "site"
     shutil.copytree(EXAMPLE, site)
-    dist = site / "my_robot-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-robot\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[sim2real.tasks]\nslider = my_robot:spec\n")
-    monkeypatch.syspath_prepend(str(site))
-    tasks._load_builtin_and_plugins.cache_clear()
+    install_entry_point(site, "my-robot", "slider = my_robot:spec", monkeypatch)
     return [], "slider"
 
 
@@ -226,12 +221,7 @@ def test_an_entry_point_that_registers_itself_loads_once(tmp_path, monkeypatch):
         "SPEC = tasks.spec_from_dict({**my_robot.spec(), 'name': 'selfreg', 'env_id': 'user/SelfReg-v0'})\n"
         "tasks.register(SPEC, replace=True)\n"
     )
-    dist = site / "self_reg-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: self-reg\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[sim2real.tasks]\nselfreg = self_reg:SPEC\n")
-    monkeypatch.syspath_prepend(str(site))
-    tasks._load_builtin_and_plugins.cache_clear()
+    install_entry_point(site, "self-reg", "selfreg = self_reg:SPEC", monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert "selfreg" in tasks.names()
