@@ -42,14 +42,14 @@ test: $(STAMP) browser
 	$(MAKE) --no-print-directory docs-check
 
 # the documentation site (Sphinx, furo, MyST): docs/_build/html; `make test` builds it with -W into a temporary
-# directory, after checking that the generated pages (command and parameter reference, results) match the code
+# directory; tests/test_docs.py checks that the generated pages (command and parameter reference, results) match
+# the code
 docs: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) docs/generate.py
 	OMP_NUM_THREADS=1 $(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html
 	@echo "docs: docs/_build/html/index.html"
 
-docs-check: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) docs/generate.py --check
+docs-check: $(STAMP)  # (the pytest suite checks the generated pages too: tests/test_docs.py)
 	@tmp=$$(mktemp -d) && OMP_NUM_THREADS=1 MUJOCO_GL=egl $(VENV)/bin/sphinx-build -W -q -b html -d $$tmp/doctrees docs $$tmp/html \
 	  && echo "docs: sphinx-build -W clean" && rm -rf $$tmp
 

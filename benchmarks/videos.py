@@ -38,7 +38,8 @@ def main() -> None:
         shutil.move(path, final)
         (OUT / f"{task}.txt").write_text(path.name + "\n")  # the outcome and dynamics the name carried
         tmp.rmdir()
-        print(f"{final.name}: {final.stat().st_size / 1e6:.2f} MB, {path.name[:90]}..., {time.perf_counter() - t0:.1f} s")
+        size, wall = final.stat().st_size / 1e6, time.perf_counter() - t0
+        print(f"{final.name}: {size:.2f} MB, {path.name[:90]}..., {wall:.1f} s")
 
 
 if __name__ == "__main__":

@@ -94,15 +94,16 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
     assert "verdict_vs_scratch" in s["transfer"]["finetune_reset"]["512"]
     reset = [json.loads(p.read_text()) for p in (out / "units").glob("*/run.json")]
     assert sorted(m["finetune"]["reset_head"] for m in reset if "finetune" in m) == [False, False, True, True]
-    # resuming: delete two unit results, rerun, only those two run again
-    done = sorted((out / "units").glob("*/result.json"))
-    for p in done[:2]:
-        p.unlink()
-    r = run_compare(policies, out, conds, in_process=True)
-    assert r.returncode == 0 and f"{len(done)} units, {len(done) - 2} already done, 2 to run" in r.stdout
-    # extending the grid by one seed runs only the new seed's units (zero-shot only: 3 x (sim, zero_shot) units)
+    # resuming and extending in one rerun: seed 0's zero-shot result is deleted and a third seed added (zero-shot
+    # only: 3 x (sim, zero_shot) units); only the deleted unit and the new seed's two run
+    zs = [
+        p
+        for p in (out / "units").glob("*/result.json")
+        if json.loads(p.read_text())["unit"]["condition"] == "zero_shot"
+    ]
+    next(p for p in zs if json.loads(p.read_text())["unit"]["seed"] == 0).unlink()
     r = run_compare(policies, out, "conditions=[zero_shot]", "seeds=3", in_process=True)
-    assert r.returncode == 0 and "6 units, 4 already done, 2 to run" in r.stdout, r.stdout[-2000:]
+    assert r.returncode == 0 and "6 units, 3 already done, 3 to run" in r.stdout, r.stdout[-2000:]
 
 
 @pytest.mark.parametrize(
@@ -269,7 +270,6 @@ def test_paired_compare_end_to_end_and_its_html_report_in_headless_chromium(tmp_
         "sequence.profiles=[real,heavy]",
         "sequence.steps=128",
         'pretrain.overrides=["steps=256","warm_start.demos=0","eval.interval=0","algo.n_steps=64","n_envs=2"]',
-        "video=true",
         f"out={out}",
         "launcher=basic",
     ]
@@ -290,7 +290,6 @@ def test_paired_compare_end_to_end_and_its_html_report_in_headless_chromium(tmp_
     assert "| stage 2 (heavy) |" in md and set(seq["metrics"]) == {"ACC", "BWT", "FWT"}
     page = (out / "report.html").read_text()
     assert "http://" not in page and "https://" not in page  # nothing fetched at view time
-    assert page.count('src="data:video/mp4;base64,') == 2  # seed 0's zero-shot and fine-tuned rollouts
     assert page.index("Verdict at 256 target steps") < page.index("learning curves") < page.index("Details")
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     assert browser, "headless Chromium is missing: `apt-get install chromium` (.ci/run installs it)"
@@ -299,11 +298,6 @@ def test_paired_compare_end_to_end_and_its_html_report_in_headless_chromium(tmp_
     dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     assert dom.count("<table>") >= 2 and "<td>zero_shot</td>" in dom and dom.count('src="data:image/png;base64,') >= 4
     assert "zero_shot" in dom and 'id="command"' in dom and "sim2real compare" in dom
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [browser, *flags, f"--screenshot={shot}", "--window-size=1200,1600", url], capture_output=True, timeout=120
-    )
-    assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     r = run_cli(*args)  # every unit, pretraining included, is found again by its id
     assert r.returncode == 0 and "compare (pretraining): 3 units, 3 already done, 0 to run" in r.stdout
 

@@ -43,3 +43,23 @@ def test_evaluate_writes_a_video_named_by_outcome_and_dynamics(tmp_path):
     reader = imageio.get_reader(video)
     frames = [f for f in reader]
     assert len(frames) > 10 and frames[len(frames) // 2].std() > 5.0
+
+
+def test_a_compare_unit_records_its_rollout_and_report_html_embeds_it(tmp_path):
+    """compare video=true: an evaluation unit writes one rollout of its policy on the target, and report.html
+    carries it inline (the end-to-end compare test stays without videos: rendering is slow)."""
+    import json
+
+    from sim2real.learn.runs import resolve_policy
+    from sim2real.transfer.html_report import write_html
+    from sim2real.transfer.units import _run_unit_locked
+
+    spec = {"id": "v0", "kind": "eval", "condition": "zero_shot", "task": "navigate", "seed": 0, "episodes": 1,
+            "policy": str(resolve_policy("navigate-dr").path), "dynamics": {"action_latency": 1},
+            "dynamics_name": "custom", "video": True}  # fmt: skip
+    d = tmp_path / "units" / "v0"
+    _run_unit_locked(spec, d)
+    (name,) = json.loads((d / "result.json").read_text())["videos"]
+    assert name.startswith("zero_shot-seed0-ep0-") and "action_latency=1" in name
+    page = write_html(tmp_path / "report.html", "t", "# t", [], "", "x", sorted((d / "videos").glob("*.mp4")))
+    assert page.read_text().count('src="data:video/mp4;base64,') == 1 and name in page.read_text()
