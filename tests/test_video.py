@@ -63,3 +63,15 @@ def test_a_compare_unit_records_its_rollout_and_report_html_embeds_it(tmp_path):
     assert name.startswith("zero_shot-seed0-ep0-") and "action_latency=1" in name
     page = write_html(tmp_path / "report.html", "t", "# t", [], "", "x", sorted((d / "videos").glob("*.mp4")))
     assert page.read_text().count('src="data:video/mp4;base64,') == 1 and name in page.read_text()
+
+
+def test_deploy_in_sim_records_the_first_episodes(tmp_path):
+    """``deploy video=true``: the simulated robot renders the first N episodes of the control loop."""
+    from sim2real.deploy.sim_robot import SimRobot
+
+    robot = SimRobot("navigate", dynamics={"action_latency": 1}, seed=5, video=(tmp_path / "v", 1))
+    while len(robot.episodes) < 2:
+        robot.act(np.array([1.0, 0.3], dtype=np.float32))
+    (video,) = (tmp_path / "v").glob("*.mp4")  # the first episode only
+    assert video.name.startswith("navigate-ep0-") and "action_latency=1" in video.name
+    assert imageio.get_reader(video).count_frames() == len(robot.episodes[0].actions) + 1
