@@ -2,9 +2,7 @@
 
 import csv
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 from hydra import compose, initialize_config_module
@@ -12,8 +10,6 @@ from hydra import compose, initialize_config_module
 from sim2real.learn.config import build_spec
 from sim2real.learn.train import train
 from tests.helpers import run_cli
-
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +38,8 @@ def policies(tmp_path_factory):
     return out
 
 
-def run_compare(policies, out, *extra, timeout=600, in_process=False):
+def run_compare(policies, out, *extra):
+    """compare on the tiny navigation policies, in-process (the entry function: no second import of everything)."""
     args = [
         "compare",
         "task=navigate",
@@ -57,17 +54,13 @@ def run_compare(policies, out, *extra, timeout=600, in_process=False):
         "launcher=basic",  # the units one after another in one worker process (cheaper than joblib's two here)
         *extra,
     ]
-    if in_process:  # the entry function, not a subprocess that imports everything again
-        return run_cli(*args)
-    return subprocess.run(
-        [sys.executable, "-m", "sim2real.commands.cli", *args], capture_output=True, text=True, timeout=timeout, env=ENV
-    )
+    return run_cli(*args)
 
 
 def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
     out = tmp_path / "cmp"
     conds = "conditions=[zero_shot,nominal_zero_shot,finetune,finetune_reset,scratch]"
-    r = run_compare(policies, out, conds, in_process=True)
+    r = run_compare(policies, out, conds)
     assert r.returncode == 0, r.stderr[-3000:]
     for name in ("results.csv", "summary.json", "report.md", "learning_curves.png", "budgets.png"):
         assert (out / name).is_file(), name
@@ -102,7 +95,7 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
         if json.loads(p.read_text())["unit"]["condition"] == "zero_shot"
     ]
     next(p for p in zs if json.loads(p.read_text())["unit"]["seed"] == 0).unlink()
-    r = run_compare(policies, out, "conditions=[zero_shot]", "seeds=3", in_process=True)
+    r = run_compare(policies, out, "conditions=[zero_shot]", "seeds=3")
     assert r.returncode == 0 and "6 units, 3 already done, 3 to run" in r.stdout, r.stdout[-2000:]
 
 
@@ -130,7 +123,7 @@ def test_tiny_compare_writes_every_report_file_and_resumes(policies, tmp_path):
     ],
 )
 def test_bad_grids_fail_fast(policies, tmp_path, extra, match):
-    r = run_compare(policies, tmp_path / "bad", *extra, in_process=True)
+    r = run_compare(policies, tmp_path / "bad", *extra)
     assert r.returncode == 2 and match in r.stderr and r.stderr.count("\n") == 1
 
 
@@ -218,7 +211,7 @@ def test_calibrated_and_logged_conditions(policies, nav_dataset, tmp_path):
 )
 def test_bad_logged_grids_fail_fast(policies, nav_dataset, tmp_path, extra, match):
     data = [] if extra == ["conditions=[logged]"] else [f"data={nav_dataset}"]
-    r = run_compare(policies, tmp_path / "bad", *extra, *data, in_process=True)
+    r = run_compare(policies, tmp_path / "bad", *extra, *data)
     assert r.returncode == 2 and match in r.stderr and r.stderr.count("\n") == 1, r.stderr
 
 

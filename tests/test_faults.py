@@ -172,9 +172,9 @@ def test_killed_compare_leaves_no_worker_and_its_rerun_continues_cleanly(tmp_pat
         return found
 
     assert wait_for(lambda: not workers(), timeout=15), f"live workers after kill -9: {workers()}"
-    r = subprocess.run(
-        [sys.executable, "-m", "sim2real.commands.cli", *args], env=ENV, capture_output=True, text=True, timeout=300
-    )
+    # the rerun and the uninterrupted reference: in-process, units one after another (the kill above is the
+    # joblib path, with its worker pool)
+    r = cli(*args, "launcher=basic")
     assert r.returncode == 0, r.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary
@@ -186,9 +186,7 @@ def test_killed_compare_leaves_no_worker_and_its_rerun_continues_cleanly(tmp_pat
     # the same rows and the same values as a compare that was never interrupted
     clean = tmp_path / "clean"
     clean_args = [a if not a.startswith("out=") else f"out={clean}" for a in args]
-    r = subprocess.run(
-        [sys.executable, "-m", "sim2real.commands.cli", *clean_args], env=ENV, capture_output=True, text=True
-    )
+    r = cli(*clean_args, "launcher=basic")
     assert r.returncode == 0, r.stderr
 
     def rows(d: Path) -> list[dict]:
