@@ -75,3 +75,17 @@ def test_deploy_in_sim_records_the_first_episodes(tmp_path):
     (video,) = (tmp_path / "v").glob("*.mp4")  # the first episode only
     assert video.name.startswith("navigate-ep0-") and "action_latency=1" in video.name
     assert imageio.get_reader(video).count_frames() == len(robot.episodes[0].actions) + 1
+
+
+def test_compare_video_marks_seed_0_of_each_condition_and_keeps_unit_ids():
+    from sim2real.learn.config import compose_config
+    from sim2real.transfer.compare import expand, validate
+
+    values = {"seeds": 2, "budgets": [256], "eval.interval": 256,
+              "conditions": ["zero_shot", "nominal_zero_shot", "finetune", "scratch"]}  # fmt: skip
+    plain_units = expand(cfg := compose_config("compare", {"task": "navigate"}, values), validate(cfg))
+    cfg.video = True
+    units = expand(cfg, validate(cfg))
+    marked = sorted((u["condition"], u["seed"]) for u in units if u.get("video"))
+    assert marked == [("finetune", 0), ("nominal_zero_shot", 0), ("scratch", 0), ("zero_shot", 0)]
+    assert [u["id"] for u in units] == [u["id"] for u in plain_units]  # a video is not another unit

@@ -365,7 +365,7 @@ def expand(cfg: DictConfig, grid: dict[str, Any]) -> list[dict[str, Any]]:
     for u in units:
         u["policy_digest"] = grid["digests"].get(u.get("policy") or u.get("init") or "")
         u["id"] = _unit_id(u)
-        if bool(cfg.get("video")) and u["seed"] == 0 and u["condition"] in ("zero_shot", "finetune"):
+        if bool(cfg.get("video")) and u["seed"] == 0 and u["kind"] in ("eval", "curve") and u["condition"] != "sim":
             u["video"] = True  # after the id: a video is an extra file of the unit, not another unit
     return units
 
