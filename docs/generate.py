@@ -61,10 +61,9 @@ def parameters_md() -> str:
 
 
 def _cell(e: dict | None, pct: bool) -> str:
-    if not e or e.get("iqm") is None:
-        return "-"
-    f = (lambda x: f"{100 * x:.0f} %") if pct else (lambda x: f"{x:.2f}")
-    return f"{f(e['iqm'])} [{f(e['ci_low'])}, {f(e['ci_high'])}]"
+    from sim2real.transfer.first_screen import fmt  # the reports' own formatting
+
+    return fmt(e, pct) if e and e.get("iqm") is not None else "-"
 
 
 def results_md() -> str:

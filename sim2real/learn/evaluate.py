@@ -64,6 +64,12 @@ def stored_policy(src: PolicySource, model: BaseAlgorithm | None = None) -> Norm
     )
 
 
+def episode_seeds(seed_range: str, seed: int, episodes: int) -> list[int]:
+    """The episode seeds of evaluation ``seed`` on ``seed_range`` (``test`` or ``development``): range base +
+    10 000 x seed + k, k < ``episodes``."""
+    return [SEED_RANGES[seed_range] + 10_000 * seed + k for k in range(episodes)]
+
+
 EVAL_BATCH = 8  # envs stepped together when the policy takes a batch (one policy call per step for all)
 
 
@@ -85,7 +91,7 @@ def run_episodes(
         raise ValueError(f"seed_range='{seed_range}': choose one of {', '.join(SEED_RANGES)}")
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: need at least one evaluation episode")
-    seeds = [SEED_RANGES[seed_range] + 10_000 * seed + k for k in range(episodes)]
+    seeds = episode_seeds(seed_range, seed, episodes)
     n_envs = min(batch, episodes) if getattr(policy, "batched", False) and not hasattr(policy, "reset") else 1
     envs = [make_env(task, randomization, dynamics) for _ in range(n_envs)]
     has_success = tasks.get(task).success
@@ -147,7 +153,7 @@ def record_videos(
     rec = EpisodeRecorder(env, out_dir, prefix or task, 1.0 / tasks.core(env).dt)
     try:
         for k in range(episodes):
-            obs, info = env.reset(seed=SEED_RANGES[seed_range] + 10_000 * seed + k)
+            obs, info = env.reset(seed=episode_seeds(seed_range, seed, k + 1)[k])
             if hasattr(policy, "reset"):
                 policy.reset()
             rec.frame()

@@ -117,9 +117,11 @@ def check_once(name: str) -> None:
     covered by the test suite and skipped."""
     from sim2real.sim import tasks
 
-    if name in _CHECKED or tasks.packaged(name):
+    if name in _CHECKED:
         return
     _CHECKED.add(name)  # before building: inspect's own gymnasium.make must not recurse here
+    if tasks.packaged(name):
+        return
     try:
         report = inspect(name)
     except Exception:

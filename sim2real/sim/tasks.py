@@ -204,6 +204,7 @@ def _register_gym(spec: TaskSpec, replace: bool) -> None:
     gym.register(id=spec.env_id, entry_point=entry, max_episode_steps=steps, kwargs=kwargs)
 
 
+@functools.cache
 def _packaged_dir() -> Path:
     """``sim2real/configs/task`` found without importing ``sim2real.configs`` (whose ``__init__`` builds the
     Hydra groups from the learning layer's schemas: the registry stays at the bottom layer)."""
@@ -369,6 +370,16 @@ def _plain_mapping(m: Mapping[str, Any]) -> dict[str, Any]:
 def packaged(name: str) -> bool:
     """Whether task ``name`` has a packaged YAML (``configs/task/<name>.yaml``)."""
     return (_packaged_dir() / f"{name}.yaml").is_file()
+
+
+def check_shareable(name: str, who: str) -> None:
+    """Refuse, in one line, a task that ``who`` (processes of their own: compare's units, sweep's joblib workers)
+    could not know: one registered only by this process's Python code."""
+    if origin(name) == "python":
+        raise TaskError(
+            f"task={name} was registered in Python by this process, and {who} run in processes of their own; "
+            "register it with a task YAML (--config-dir) or a 'sim2real.tasks' entry point"
+        )
 
 
 def config_dir(name: str) -> Path | None:

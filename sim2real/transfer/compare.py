@@ -74,7 +74,7 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
 
     check(cfg, "compare")  # types and ranges, from the schema
     task = check_task(cfg.task)
-    check_reachable(task)
+    tasks.check_shareable(task, "compare's workers (other nodes under SLURM)")
     seeds = int(cfg.seeds)
     budgets = plain(cfg.budgets)
     if not budgets:
@@ -161,16 +161,6 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
 
 
 TRAIN = "train"  # pretrained=train / baseline=train: compare pretrains the runs itself (pretraining units)
-
-
-def check_reachable(task: str) -> None:
-    """compare's units run in other processes (other nodes under SLURM): a task registered only by this
-    process's Python code is unknown there."""
-    if tasks.origin(task) == "python":
-        raise ConfigError(
-            f"task={task} was registered in Python by this process, and compare's workers run in processes of their "
-            "own; register it with a task YAML (--config-dir) or a 'sim2real.tasks' entry point"
-        )
 
 
 def _sources(cfg: DictConfig, key: str, task: str) -> list[str] | str:

@@ -107,11 +107,8 @@ def sweep(cfg: DictConfig) -> Path:
     ]
     from tqdm import tqdm
 
-    if int(cfg.n_jobs) != 1 and tasks.origin(task) == "python":
-        raise ConfigError(
-            f"task={task} was registered in Python by this process, and sweep's n_jobs={cfg.n_jobs} workers are "
-            "processes of their own: give n_jobs=1, or register it with a task YAML or an entry point"
-        )
+    if int(cfg.n_jobs) != 1:
+        tasks.check_shareable(task, f"sweep's n_jobs={cfg.n_jobs} workers (or give n_jobs=1)")
     folder = tasks.config_dir(task)
     where = (str(folder) if folder else None, None if tasks.packaged(task) else tasks.record(task))
     results = Parallel(n_jobs=int(cfg.n_jobs), return_as="generator")(
