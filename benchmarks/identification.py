@@ -35,7 +35,7 @@ def cli(*cmd: str) -> float:
 
 def excite_overrides(candidate: str) -> list[str]:
     """``collect`` overrides for a design candidate name (``excite``, ``excite:<signal>``, ``...@<amplitude>``)."""
-    from sim2real.data.design import parse_candidate
+    from sim2real.ident.design import parse_candidate
 
     _, signal, amplitude = parse_candidate(candidate)
     out = [f"excite.signal={signal}"] if signal is not None else []

@@ -22,10 +22,11 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from sim2real.data import calibrate as C
-from sim2real.data.bootstrap import curved_inverse, newton_refit, twin
 from sim2real.data.collect import COLLECT_SEED_BASE, make_env, policy_factory, rollout
 from sim2real.data.datasets import read, write
+from sim2real.ident import replay as C
+from sim2real.ident import uncertainty as U
+from sim2real.ident.bootstrap import curved_inverse, newton_refit, twin
 
 CONT = ["actuator_gain_scale", "mass_scale", "damping_scale"]
 TRUTH = {p: 1.0 for p in CONT}
@@ -89,7 +90,7 @@ def run(tmp: Path) -> None:
         f"a twin at heading 0 {twin_at([0.0] * 20)(TRUTH).rms:.3f};",
         "twins at random headings " + " / ".join(f"{twin_at(None, s)(TRUTH).rms:.3f}" for s in range(3)),
     )
-    inv = curved_inverse(C._sensitivity(replay, TRUTH, CONT)["hessian"])
+    inv = curved_inverse(U._sensitivity(replay, TRUTH, CONT)["hessian"])
     bounds = {p: C.PRIOR[p] for p in CONT}
     for name, r in (
         ("the logs", replay),

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sim2real.data import calibrate as C
-from sim2real.data.bootstrap import curved_inverse, newton_refit, twin
 from sim2real.data.collect import policy_factory, rollout
 from sim2real.data.datasets import read, write
+from sim2real.ident import replay as C
+from sim2real.ident import uncertainty as U
+from sim2real.ident.bootstrap import curved_inverse, newton_refit, twin
 
 TASK = "navigate_v1"
 CONT = ["actuator_gain_scale", "mass_scale", "damping_scale", "friction_scale"]
@@ -51,14 +52,14 @@ def main() -> None:
         )
         rt = C.Replay(tw, 30, 30)
         print(f"   the twin at the truth: largest difference from the logs {d:.2e}; replay error {rt(TRUTH).rms:.4f}")
-        inv = curved_inverse(C._sensitivity(replay, TRUTH, CONT)["hessian"])
+        inv = curved_inverse(U._sensitivity(replay, TRUTH, CONT)["hessian"])
         for name, r in (("the logs", replay), ("the twin at the truth", rt)):
             fit, _ = newton_refit(r, TRUTH, CONT, inv, bounds, steps=4)
             print(f"2. fit of {name:21s} from the truth: {errors(fit)} (gain / mass / damping / friction)")
         x = dict(UNCORRECTED)
         print(f"3. from the uncorrected estimate ({errors(x)}): replay error {replay(x).rms:.5f}")
         for k in range(4):
-            inv = curved_inverse(C._sensitivity(replay, x, CONT)["hessian"])
+            inv = curved_inverse(U._sensitivity(replay, x, CONT)["hessian"])
             x, f = newton_refit(replay, x, CONT, inv, bounds, steps=3)
             print(
                 f"   round {k}: replay error {np.sqrt(f):.5f}; {errors(x)}; {time.perf_counter() - t0:.0f} s",

@@ -214,7 +214,7 @@ class NavigateEnv(Sim2RealEnv):
     def twin_start(self, obs: np.ndarray, context: object, rng: np.random.Generator) -> None:
         """:meth:`restore` at a random world heading (the first step of an episode): in ``-v0`` MuJoCo's pyramidal
         friction cone makes the wheels' slip depend slightly on the heading, which the robot-frame readings do
-        not carry; a dataset's twin (``sim2real.data.bootstrap``) draws it as the logged episodes had it."""
+        not carry; a dataset's twin (``sim2real.ident.bootstrap``) draws it as the logged episodes had it."""
         self._place(obs, float(rng.uniform(-math.pi, math.pi)))
         mujoco.mj_forward(self.model, self.data)
         self.dyn.guard.arm(self.data)

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from sim2real.data.bootstrap import curved_inverse, match_action_noise, newton_refit, summarise, twin
-from sim2real.data.calibrate import Replay
 from sim2real.data.collect import policy_factory, rollout
+from sim2real.ident.bootstrap import curved_inverse, match_action_noise, newton_refit, summarise, twin
+from sim2real.ident.replay import Replay
 
 TRUE = {"actuator_gain_scale": 0.7, "mass_scale": 1.4, "action_latency": 1, "actuator_deadzone": 0.05}
 VEL = [3, 4, 5]  # forward, lateral and yaw-rate readings

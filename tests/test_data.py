@@ -10,9 +10,11 @@ import pytest
 from sim2real.envs.scripted import scripted_policy
 
 from sim2real.commands.data_cmd import data_main
-from sim2real.data.calibrate import Replay, calibrate, restart_spread
 from sim2real.data.collect import rollout
 from sim2real.data.datasets import DatasetError, import_npz, read, write
+from sim2real.ident.calibrate import calibrate
+from sim2real.ident.replay import Replay
+from sim2real.ident.uncertainty import restart_spread
 from tests.helpers import run_cli, tiny_train
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -162,7 +164,7 @@ def test_calibration_restarts_polish_every_start_and_keep_the_lowest(tmp_path):
 
 def test_the_alike_starts_spread_widens_the_std(tmp_path, monkeypatch):
     """The spread of the alike starts enters a parameter's std in quadrature with its local std."""
-    import sim2real.data.calibrate as cal
+    import sim2real.ident.calibrate as cal
 
     logs = rollout(_scripted, "grasp", 2, 0, None, {"actuator_gain_scale": 0.6}, action_noise=0.2)
     logged = read(write(tmp_path / "d" / "r-v0", "grasp", logs, {"source": "test"}), "grasp")
@@ -337,7 +339,8 @@ def test_bad_calibration_requests_are_one_line(tmp_path, nav_logs, args, message
 
 
 def test_observation_noise_and_bias_from_kinematics(tmp_path):
-    from sim2real.data.calibrate import noise_and_bias, replay_env
+    from sim2real.ident.noise import noise_and_bias
+    from sim2real.ident.replay import replay_env
 
     true = {"obs_noise_std": 0.01, "obs_bias": 0.02}
     logs = rollout(_scripted, "grasp", 6, 0, None, true, action_noise=0.1)

@@ -160,7 +160,7 @@ def test_collect_writes_the_artefact_and_the_runtime_runs_it(tmp_path, monkeypat
 
 
 def test_design_ranks_the_excitation_above_the_task_motions():
-    from sim2real.data.design import design
+    from sim2real.ident.design import design
 
     truth = {"actuator_gain_scale": 0.7, "mass_scale": 1.4, "obs_noise_std": 0.01}
     r = design("navigate", ["actuator_gain_scale", "mass_scale"], truth, ["scripted", "excite"], episodes=3)
@@ -175,7 +175,7 @@ def test_design_finds_the_gentle_excitation_a_slick_floor_needs():
     """On Navigate-v1 at wheel friction 0.3 the routine's full-torque steps are traction-limited (the base
     accelerates at friction x g whatever its gain and mass): the design names that flat, and ranks the same
     routine at amplitude 0.25, whose accelerations stay under the traction limit, first."""
-    from sim2real.data.design import design
+    from sim2real.ident.design import design
 
     truth = {"friction_scale": 0.3}
     params = ["actuator_gain_scale", "mass_scale", "damping_scale", "friction_scale"]
@@ -188,7 +188,7 @@ def test_design_finds_the_gentle_excitation_a_slick_floor_needs():
 def test_design_names_the_ratio_symmetry_of_grasping():
     """Gain, mass and damping of the Cartesian gripper act through their ratios: the design says so, before any
     robot time, with the flat direction (all three scaled together) and the combination that is identifiable."""
-    from sim2real.data.design import design
+    from sim2real.ident.design import design
 
     truth = {"actuator_gain_scale": 0.65, "mass_scale": 1.3, "damping_scale": 1.6}
     r = design("grasp", ["mass_scale", "actuator_gain_scale", "damping_scale"], truth, ["excite"], episodes=2)
@@ -202,13 +202,13 @@ def test_design_names_the_ratio_symmetry_of_grasping():
 
 
 def test_calibration_recovers_gain_and_mass_from_noise_free_excitation(tmp_path):
-    from sim2real.data.calibrate import calibrate
     from sim2real.data.datasets import read, write
+    from sim2real.ident.calibrate import calibrate
 
     true = {"actuator_gain_scale": 0.7, "mass_scale": 1.4}
     logs = rollout(policy_factory("excite", "navigate", {"seed": 0}), "navigate", 2, 0, None, true, 0.0)
     logged = read(write(tmp_path / "d" / "ex-v0", "navigate", logs, {"source": "test"}), "navigate")
-    # about 40 s, with two simulated twins (sim2real.data.bootstrap)
+    # about 40 s, with two simulated twins (sim2real.ident.bootstrap)
     result = calibrate(logged, ["actuator_gain_scale", "mass_scale"], budget=120, seed=0, stride=20, bootstrap=2)
     est = result["estimate"]
     assert abs(est["actuator_gain_scale"] / 0.7 - 1) < 0.02 and abs(est["mass_scale"] / 1.4 - 1) < 0.02, est
@@ -228,7 +228,8 @@ def test_velocity_bias_is_measured_from_an_excitation_that_turns():
     residuals (which gave about a third of the true bound on these logs)."""
     from types import SimpleNamespace
 
-    from sim2real.data.calibrate import noise_and_bias, replay_env
+    from sim2real.ident.noise import noise_and_bias
+    from sim2real.ident.replay import replay_env
 
     true = {"obs_noise_std": 0.02, "obs_bias": 0.05}
     logs = rollout(policy_factory("excite", "navigate", {"seed": 0}), "navigate", 12, 0, None, true, 0.0)
@@ -242,7 +243,7 @@ def test_cluster_covariance_counts_episodes_not_segments():
     """Each episode pulls the estimate to its own value a_c (a bias shared by its segments): the minimiser of
     the mean error is their mean, whose std is sd(a) / sqrt(episodes), whatever the number of segments. The
     sandwich gives exactly that; treating segments as independent would shrink it by sqrt(segments per episode)."""
-    from sim2real.data.calibrate import cluster_covariance
+    from sim2real.ident.uncertainty import cluster_covariance
 
     rng = np.random.default_rng(0)
     a = rng.normal(1.0, 0.2, size=12)  # per-episode optimum
@@ -255,7 +256,7 @@ def test_cluster_covariance_counts_episodes_not_segments():
 
 
 def test_paired_rise_is_significant_only_when_every_episode_agrees():
-    from sim2real.data.calibrate import _paired_z
+    from sim2real.ident.uncertainty import _paired_z
 
     clusters = np.repeat(np.arange(10), 5)
     at = np.ones(50)
@@ -270,8 +271,8 @@ def test_paired_rise_is_significant_only_when_every_episode_agrees():
 def test_calibration_finds_a_deadzone_and_keeps_it_out_of_the_hessian(tmp_path):
     """The replay error is a staircase in the deadzone (it moves only where the threshold crosses a logged
     command): CMA-ES alone stalls on a tread; the scan finds it. No Laplace std is claimed for it."""
-    from sim2real.data.calibrate import calibrate
     from sim2real.data.datasets import read, write
+    from sim2real.ident.calibrate import calibrate
 
     true = {"actuator_deadzone": 0.2}
     logs = rollout(policy_factory("excite", "navigate", {"seed": 0}), "navigate", 2, 0, None, true, 0.0)

@@ -16,10 +16,10 @@ import yaml
 from sim2real.envs.scripted import scripted_policy
 from stable_baselines3 import PPO
 
-from sim2real.data.calibrate import CalibrationError
 from sim2real.data.collect import rollout
 from sim2real.data.datasets import DatasetError, write
-from sim2real.data.result_check import check_result
+from sim2real.ident.replay import CalibrationError
+from sim2real.ident.result_check import check_result
 from sim2real.learn.runs import latest_checkpoint, save_checkpoint
 from sim2real.learn.vec import make_vec_env, normalize
 from sim2real.transfer.launch import PARENT_ENV

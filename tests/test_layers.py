@@ -1,4 +1,5 @@
-"""The layers run one way: commands -> transfer -> data / deploy -> learn -> sim and envs (docs/architecture.md).
+"""The layers run one way: commands -> transfer / ident -> data / deploy -> learn -> sim and envs
+(docs/development/architecture.md).
 Every import in the package and in ``envs/``, function-level ones included, is checked; so are the loads that
 import a module without an import statement: ``resources.files("sim2real.x")``, ``importlib.util.find_spec``,
 ``importlib.import_module`` and a subprocess launched with ``python -m sim2real.x``."""
@@ -21,6 +22,7 @@ RANK = {
     "learn": 1,
     "data": 2,
     "deploy": 2,
+    "ident": 3,
     "transfer": 3,
     "commands": 4,
 }
@@ -64,7 +66,7 @@ def test_no_module_imports_a_layer_above_its_own():
             target = mod.split(".")[1]
             if target not in RANK:
                 wrong.append(f"{shown} imports {mod} (no such stage)")
-            elif RANK[target] > RANK[stage] or (RANK[target] == RANK[stage] == 2 and target != stage):
+            elif RANK[target] > RANK[stage] or (RANK[target] == RANK[stage] >= 2 and target != stage):
                 wrong.append(f"{shown} ({stage}) imports {mod} ({target})")
     assert not wrong, "\n".join(wrong)
 

@@ -178,7 +178,7 @@ def test_an_env_without_calibration_hooks_builds_and_calibrate_names_them(tmp_pa
 
     tasks.register(tasks.spec_from_dict(bare_robot.spec()), replace=True)
     tasks.make("bare_slider").close()
-    from sim2real.data.calibrate import CalibrationError, replay_env
+    from sim2real.ident.replay import CalibrationError, replay_env
 
     with pytest.raises(CalibrationError, match="lacks the calibration hooks restore, replay_compared"):
         replay_env("bare_slider")

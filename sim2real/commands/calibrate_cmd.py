@@ -10,9 +10,10 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig
 
-from sim2real.data.calibrate import CalibrationError, calibrate, envs_params, randomization_from, replay_env
 from sim2real.data.datasets import read
-from sim2real.data.result_check import check_result
+from sim2real.ident.calibrate import calibrate, randomization_from
+from sim2real.ident.replay import CalibrationError, envs_params, replay_env
+from sim2real.ident.result_check import check_result
 from sim2real.io import atomic_write, write_json
 from sim2real.learn.config import plain
 from sim2real.learn.schemas import check

@@ -1,4 +1,4 @@
-"""``sim2real design``: rank identification experiments from the simulator alone (see :mod:`sim2real.data.design`)."""
+"""``sim2real design``: rank identification experiments from the simulator alone (see :mod:`sim2real.ident.design`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sim2real.data.calibrate import CalibrationError
-from sim2real.data.design import CANDIDATE_FORMS, design, parse_candidate, report_text
+from sim2real.ident.design import CANDIDATE_FORMS, design, parse_candidate, report_text
+from sim2real.ident.replay import CalibrationError
 from sim2real.io import write_json
 from sim2real.learn.config import checked_group, plain
 from sim2real.learn.schemas import check

@@ -197,6 +197,21 @@ class _NoiseBlock:
         return self.buf[self.i - 1]
 
 
+def deadzoned(actions: np.ndarray, deadzone: float) -> np.ndarray:
+    """Commands below ``deadzone`` in magnitude (normalised action units) do not move the actuator: zeroed."""
+    return np.where(np.abs(actions) < deadzone, 0.0, actions) if deadzone > 0 else actions
+
+
+def delayed_deadzoned(actions: np.ndarray, latency: int, deadzone: float, rest: np.ndarray) -> np.ndarray:
+    """A whole episode's actions (T, act_dim) through :class:`ActionChannel` without its noise: deadzoned, then
+    delayed by ``latency`` control steps behind ``rest`` (what the actuators received at each step)."""
+    a = deadzoned(actions, deadzone)
+    if latency == 0:
+        return a
+    head = np.broadcast_to(np.asarray(rest, dtype=np.float64), (min(latency, len(a)), a.shape[1]))
+    return np.concatenate([head, a[: len(a) - latency]])
+
+
 class ActionChannel:
     """Policy action -> applied command: Gaussian noise, deadzone, then ``action_latency`` steps of delay.
 
@@ -222,8 +237,7 @@ class ActionChannel:
         a = action
         if self.noise_std > 0:
             a = (a + self.noise_std * self.noise(rng)).clip(-1.0, 1.0)
-        if self.deadzone > 0:
-            a = np.where(np.abs(a) < self.deadzone, 0.0, a)
+        a = deadzoned(a, self.deadzone)
         if not self.queue:
             return a
         self.queue.append(a)

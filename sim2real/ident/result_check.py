@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sim2real.data.calibrate import CalibrationError, envs_params
+from sim2real.ident.replay import CalibrationError, envs_params
 from sim2real.sim.dynamics import DynamicsError, validate_ranges, validate_values
 
 

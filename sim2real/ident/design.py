@@ -4,7 +4,7 @@ from the simulator alone (``sim2real design``).
 For each candidate experiment (the task's scripted controller with exploration noise, the task's excitation
 routine, the routine with another signal or amplitude on every excited channel) the simulator produces ``episodes``
 episodes on the *assumed* dynamics (a target profile or the nominal model, observation noise and bias
-included), and calibration's own sensitivity analysis (:func:`sim2real.data.calibrate._sensitivity`: the
+included), and calibration's own sensitivity analysis (:func:`sim2real.ident.calibrate._sensitivity`: the
 response-surface Hessian of the replay error and its Laplace covariance) is evaluated at the assumed values.
 That is the accuracy calibration would report from that much data, before any robot time is spent:
 
@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from sim2real.data.calibrate import THRESHOLDS, Replay, _sensitivity, check_params, measured_values
 from sim2real.data.collect import policy_factory, rollout
+from sim2real.ident.calibrate import check_params
+from sim2real.ident.replay import Replay, measured_values
+from sim2real.ident.uncertainty import THRESHOLDS, _sensitivity
 from sim2real.learn.logged import Logged
 from sim2real.sim import tasks
 from sim2real.sim.dynamics import Values, param_spec
