@@ -211,6 +211,33 @@ class NavigateEnv(Sim2RealEnv):
             mujoco.mj_step(m, d)
         self.dyn.guard.arm(d)
 
+    def replay_controls(self, applied: np.ndarray) -> np.ndarray:
+        """(T, 2) wheel velocity targets (rad/s) for applied actions (T, 2), as :meth:`_task_command` sets them
+        (batched replay, :mod:`sim2real.ident.rollout`)."""
+        v, w = applied[:, 0] * V_MAX, applied[:, 1] * W_MAX
+        return np.stack([(v - w * HALF_TRACK) / WHEEL_RADIUS, (v + w * HALF_TRACK) / WHEEL_RADIUS], axis=1)
+
+    def replay_snapshot(self) -> np.ndarray:
+        """The goal (x, y) in m, world frame, as :meth:`restore` placed it."""
+        return self.goal.copy()
+
+    def replay_observe(self, state: np.ndarray, sensordata: np.ndarray, snapshot: np.ndarray) -> np.ndarray:
+        """(N, obs_dim) true observations from sensor data (N, nsensordata) and goals (N, 2), as
+        :meth:`_task_observe` computes them (the rangefinders and previous actions, not replayed, are NaN)."""
+        s = sensordata
+        n = np.hypot(s[:, 3], s[:, 4])
+        n = np.where(n == 0, 1.0, n)
+        c, sn = s[:, 3] / n, s[:, 4] / n
+        rx, ry = snapshot[:, 0] - s[:, 0], snapshot[:, 1] - s[:, 1]
+        o = np.full((len(s), 6 + N_RAYS + 2), np.nan)
+        o[:, 0] = c * rx + sn * ry
+        o[:, 1] = -sn * rx + c * ry
+        o[:, 2] = np.hypot(rx, ry)
+        o[:, 3] = c * s[:, 6] + sn * s[:, 7]
+        o[:, 4] = -sn * s[:, 6] + c * s[:, 7]
+        o[:, 5] = s[:, 11]
+        return o
+
     def twin_start(self, obs: np.ndarray, context: object, rng: np.random.Generator) -> None:
         """:meth:`restore` at a random world heading (the first step of an episode): in ``-v0`` MuJoCo's pyramidal
         friction cone makes the wheels' slip depend slightly on the heading, which the robot-frame readings do

@@ -50,8 +50,23 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
         profiles[str(spec)] = resolve_dynamics(values, task, envs_params(task))
     logged = read(cfg.data, task)
     rounds, restarts = int(cfg.newton_rounds), int(cfg.restarts)
+    threads = cfg.get("threads")
     result = calibrate(
-        logged, list(params), budget, seed, horizon, stride, float(weight), profiles, bootstrap, rounds, restarts
+        logged,
+        list(params),
+        budget,
+        seed,
+        horizon,
+        stride,
+        float(weight),
+        profiles,
+        bootstrap,
+        rounds,
+        restarts,
+        solver=str(cfg.solver),
+        start_budget=int(cfg.start_budget),
+        threads=None if threads is None else int(threads),
+        default_params=list(tasks.get(task).calibrate_params),
     )
     ranges = randomization_from(result, default)
     check_result(result, ranges, task, cfg.data)  # nothing is written unless the result is usable
@@ -79,8 +94,20 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
         std = f" +- {s:.2g}" if isinstance(s, float) and math.isfinite(s) else ""
         parts.append(f"{p}={v:.3g}{std}" + ("" if p in ident else " (not identified)"))
     gaps = "".join(f"; replay error of {k}: {v:.3f}" for k, v in result["replay_error_of"].items())
+    check = result["misfit_check"]
+    misfit = (
+        f"; MISFIT ({check['cause']}): no parameter is flagged identified"
+        if result["misfit"]
+        else f"; fit consistent with the measured noise ({result['misfit_ratio']:.2f}x its replay error)"
+    )
+    cost = result["cost"]["total"]
     print(
         f"calibrate: {task} from {logged.episodes} episodes: replay error {result['replay_error_before']:.3f} -> "
-        f"{result['replay_error_after']:.3f}; " + ", ".join(parts) + gaps + f" -> {out / 'calibration.json'}"
+        f"{result['replay_error_after']:.3f}; "
+        + ", ".join(parts)
+        + gaps
+        + misfit
+        + f"; {cost['replays']} replays, {cost['mujoco_steps']:,} MuJoCo steps, {result['wall_s']:.0f} s"
+        + f" -> {out / 'calibration.json'}"
     )
     return result

@@ -130,6 +130,7 @@ def twin(replay: Any, logged: Logged, values: Values, noise: dict[str, float], r
             env.restore(obs[0], context, 0)
         true = [np.asarray(obs[0], dtype=np.float64)]  # the twin's state starts where the reading puts it
         for k in range(len(act)):
+            replay.steps += 1
             pred = env.replay_step(applied[k], act[k])
             if pred is None:
                 break
@@ -219,13 +220,16 @@ def parametric_bootstrap(
     seed: int = 0,
     hessian_of: Callable[[Any, Values], np.ndarray] | None = None,
     rounds: int = 1,
+    refit: Callable[[Any, Values], tuple[Values, float]] | None = None,
 ) -> dict[str, Any]:
     """``replicates`` twins at ``est`` (:func:`twin`, with the measured observation noise and bias and the
     action noise of :func:`match_action_noise`), each calibrated by :func:`newton_refit` from ``est``: the first
     round with the data's Hessian, up to ``rounds`` with the twin's own (``hessian_of(replay, values)``)
     (``target``: the data's mean squared replay error at ``est``); returns :func:`summarise`'s
     table under ``"params"``, the replicates' estimates and replay errors, and the matched action noise.
-    ``make_replay`` builds the replay of a twin as the data's was built (horizon, stride, fixed values)."""
+    ``make_replay`` builds the replay of a twin as the data's was built (horizon, stride, fixed values).
+    ``refit(replay, start)`` replaces the Newton refit (the least-squares solver's few iterations from ``est``),
+    returning the values and their mean squared error."""
     rng = np.random.default_rng([seed, 7])
     inv = curved_inverse(hess)
     measured = {k: float(measured.get(k, 0.0)) for k in ("obs_noise_std", "obs_bias")}
@@ -237,8 +241,11 @@ def parametric_bootstrap(
         if not data.actions:
             continue
         rep = make_replay(data)
-        own = (lambda x, rep=rep: hessian_of(rep, x)) if hessian_of is not None else None
-        fit, f = newton_refit(rep, est, cont, inv, bounds, hessian=own, rounds=rounds)
+        if refit is not None:
+            fit, f = refit(rep, est)
+        else:
+            own = (lambda x, rep=rep: hessian_of(rep, x)) if hessian_of is not None else None
+            fit, f = newton_refit(rep, est, cont, inv, bounds, hessian=own, rounds=rounds)
         fits.append(fit)
         errors.append(math.sqrt(f))
     return {

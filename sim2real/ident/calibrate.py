@@ -9,17 +9,22 @@ counted linearly (Huber) so that a contact event the replay misses does not domi
 the sim-to-real gap of any parameter set. CMA-ES (the ``cma`` package) minimises it over the chosen
 parameters, the latency as an integer coordinate.
 """
+
 from __future__ import annotations
 
 import math
 import time
 from typing import Any
 
-import numpy as np
-
-from sim2real.ident.bootstrap import curved_inverse, newton_refit, parametric_bootstrap
+from sim2real.ident import lsq
+from sim2real.ident.bootstrap import parametric_bootstrap
+from sim2real.ident.cma_search import SCAN, cma_search
+from sim2real.ident.lsq import gauss_newton, lm_search
+from sim2real.ident.misfit import noise_floor, subset_check, verdict
 from sim2real.ident.noise import noise_and_bias
 from sim2real.ident.replay import CalibrationError, Replay, envs_params, measured_values
+from sim2real.ident.rollout import BatchedReplay
+from sim2real.ident.space import PRIOR
 from sim2real.ident.uncertainty import (
     IDENTIFIED,
     IDENTIFIED_Z,
@@ -32,38 +37,45 @@ from sim2real.ident.uncertainty import (
 from sim2real.learn.logged import Logged
 from sim2real.sim.dynamics import Values, param_spec
 
-# Search interval of each parameter (log-scaled for scales): wider than the `wide` presets.
-PRIOR: dict[str, tuple[float, float]] = {
-    "mass_scale": (0.3, 3.0),
-    "friction_scale": (0.2, 3.0),
-    "object_mass_scale": (0.2, 6.0),
-    "object_friction_scale": (0.2, 3.0),
-    "damping_scale": (0.2, 5.0),
-    "actuator_gain_scale": (0.2, 3.0),
-    "actuator_deadzone": (0.0, 0.3),
-    "payload_mass": (0.0, 3.0),  # kg
-    "action_latency": (0, 5),
-}
-NEWTON_ROUNDS = 4  # Newton rounds (three steps each, a fresh Hessian each) that settle the estimate; two or three do
-SCAN = 30  # deadzone scan: steps over its prior range (0.01 apart for 0-0.3)
-
-def _encode(name: str, value: float) -> float:
-    lo, hi = PRIOR[name]
-    if name == "action_latency":
-        return float(value)
-    if param_spec(name).kind == "scale":
-        return 10.0 * (math.log(value) - math.log(lo)) / (math.log(hi) - math.log(lo))
-    return 10.0 * (value - lo) / (hi - lo)
+NEWTON_ROUNDS = 4  # solver=cma: Newton rounds (three steps each, a fresh Hessian each) that settle the estimate
+START_BUDGET = 60  # solver=lm: replays of the coarse CMA-ES start
+TWIN_ITERATIONS = 4  # solver=lm: least-squares iterations of each bootstrap twin, from the estimate
+SUBSET_ITERATIONS = 8  # least-squares iterations of the full-set refit that checks a subset calibration
 
 
-def _decode(name: str, x: float) -> float:
-    lo, hi = PRIOR[name]
-    if name == "action_latency":
-        return float(min(max(round(x), lo), hi))
-    x = min(max(x, 0.0), 10.0)
-    if param_spec(name).kind == "scale":
-        return math.exp(math.log(lo) + x / 10.0 * (math.log(hi) - math.log(lo)))
-    return lo + x / 10.0 * (hi - lo)
+class Cost:
+    """Replays and MuJoCo steps spent, and the wall-clock, per phase, over every replay a calibration makes."""
+
+    def __init__(self, replay: Replay) -> None:
+        self.replays: list[Replay] = [replay]
+        self.frame_skip = int(getattr(replay.env, "frame_skip", 1))
+        self.t = time.perf_counter()
+        self.mark = (0, 0)
+        self.phases: dict[str, dict[str, float]] = {}
+
+    def track(self, replay: Replay) -> Replay:
+        self.replays.append(replay)
+        return replay
+
+    def _totals(self) -> tuple[int, int]:
+        return sum(r.evaluations for r in self.replays), sum(r.steps for r in self.replays)
+
+    def phase(self, name: str, detail: dict[str, int] | None = None) -> None:
+        """Close phase ``name``: what was spent since the last phase closed."""
+        ev, st = self._totals()
+        now = time.perf_counter()
+        self.phases[name] = {
+            "replays": ev - self.mark[0],
+            "control_steps": st - self.mark[1],
+            "mujoco_steps": (st - self.mark[1]) * self.frame_skip,
+            "wall_s": round(now - self.t, 3),
+            **({"replays_by_step": detail} if detail else {}),
+        }
+        self.mark, self.t = (ev, st), now
+
+    def record(self) -> dict[str, Any]:
+        total = {k: sum(p[k] for p in self.phases.values()) for k in ("replays", "control_steps", "mujoco_steps")}
+        return {"phases": self.phases, "total": total}
 
 
 def check_params(task: str, params: list[str]) -> list[str]:
@@ -93,6 +105,10 @@ def calibrate(
     bootstrap: int = 0,
     newton_rounds: int = NEWTON_ROUNDS,
     restarts: int = 1,
+    solver: str = "lm",
+    start_budget: int = START_BUDGET,
+    threads: int | None = None,
+    default_params: list[str] | None = None,
 ) -> dict[str, Any]:
     """Estimate ``params`` from ``logged``; returns the ``calibration.json`` record.
 
@@ -131,122 +147,53 @@ def calibrate(
         raise CalibrationError(
             f"newton_rounds={newton_rounds!r}: give an integer >= 1 (Newton rounds, a fresh Hessian each; 4 typical)"
         )
-    replay = Replay(logged, horizon, stride)
+    if solver not in ("lm", "cma"):
+        raise CalibrationError(f"solver={solver!r}: give lm (least squares, the default) or cma (CMA-ES, as before)")
+    if not isinstance(start_budget, int) or start_budget < 0:
+        raise CalibrationError(
+            f"start_budget={start_budget!r}: give an integer >= 0 (the coarse CMA-ES start's replays)"
+        )
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise CalibrationError(
+            f"threads={threads!r}: give a positive integer (rollout threads), or null for every core"
+        )
+    replay = BatchedReplay(logged, horizon, stride, threads=threads)
     fixed = replay.fixed = measured_values(replay.env, logged)
     params = [p for p in params if p not in fixed]
     nominal = {p: param_spec(p).nominal for p in params}
     before = replay(nominal)
-    x0 = np.array([_encode(p, nominal[p]) for p in params])
-    lam = prior_weight * before.rms**2
-    cont_mask = np.array([p != "action_latency" for p in params])
-
-    def objective(x: np.ndarray) -> tuple[float, Values]:
-        v = {p: _decode(p, xi) for p, xi in zip(params, x, strict=True)}
-        dx = (np.asarray(x) - x0)[cont_mask]
-        return replay(v).rms ** 2 + lam * float(np.clip(dx, -10, 10) @ np.clip(dx, -10, 10)), v
-
-    import cma
-
-    int_idx = [i for i, p in enumerate(params) if p == "action_latency"]
-    opts = {
-        "bounds": [
-            [PRIOR[p][0] if p == "action_latency" else 0.0 for p in params],
-            [PRIOR[p][1] if p == "action_latency" else 10.0 for p in params],
-        ],
-        "CMA_stds": [1.0 if p == "action_latency" else 2.5 for p in params],
-        "integer_variables": int_idx,
-        "seed": seed + 1,
-        "maxfevals": budget,
-        "verbose": -9,
-    }
-    single = len(params) == 1
-    best_f, best_v, polished = objective(x0)[0], dict(nominal), False
-    from tqdm import tqdm
-
-    total = budget * (1 if single else restarts)
-    bar = tqdm(total=total, desc="calibrate (CMA-ES replays)", unit="replay", disable=None)  # off without a tty
-    # one parameter: a grid over its search range (cma's step-size limits fail in 1-D), then the polish below
-    grid = [np.array([x]) for x in np.linspace(*opts["bounds"][0] + opts["bounds"][1], budget)] if single else []
-    for x in grid:
-        bar.update(1)
-        f, v = objective(x)
-        if f < best_f:
-            best_f, best_v = f, v
     cont = [p for p in params if p != "action_latency" and p not in THRESHOLDS]
     bounds = {p: PRIOR[p] for p in cont}
-
-    def encoded(v: Values) -> np.ndarray:
-        return np.array([_encode(p, v[p]) for p in params])
-
-    def polish(est: Values, best_f: float) -> tuple[Values, float]:
-        """A threshold scan, a pattern search and Newton rounds from ``est`` (objective ``best_f``)."""
-        # a threshold (the deadzone) moves the error only where it crosses a logged command: a staircase with
-        # flat treads, on which CMA-ES and the pull toward nominal stall at zero. Scan it over its prior range.
-        for p in params:
-            if p in THRESHOLDS:
-                for m in np.linspace(*PRIOR[p], SCAN + 1):
-                    f, v = objective(encoded({**est, p: float(m)}))
-                    if f < best_f:
-                        best_f, est = f, v
-        # a pattern search (+-10, 5, 2.5 % per continuous parameter, latency +-1): contacts make the error
-        # slightly rough, which leaves CMA-ES's final point a little off the minimum
-        for step in (0.1, 0.05, 0.025):
-            for p in params:
-                if p == "action_latency":
-                    moves = [est[p] - 1, est[p] + 1] if step == 0.1 else []
-                    moves = [m for m in moves if PRIOR[p][0] <= m <= PRIOR[p][1]]
-                else:
-                    lo, hi = PRIOR[p]
-                    if param_spec(p).kind == "scale":
-                        moves = [min(max(est[p] * (1 + s), lo), hi) for s in (-step, step)]
-                    else:  # additive: a multiplicative step cannot leave zero
-                        moves = [min(max(est[p] + s * (hi - lo) / 2, lo), hi) for s in (-step, step)]
-                for m in moves:
-                    f, v = objective(encoded({**est, p: m}))
-                    if f < best_f:
-                        best_f, est = f, v
-        if cont:  # settle on the minimum: the pattern search's last step is 2.5 %, coarser than a good std
-            hess = lambda x: hessian_at(replay, x, cont, seed)  # noqa: E731
-            refined, _ = newton_refit(
-                replay, est, cont, curved_inverse(hess(est)), bounds, hessian=hess, rounds=newton_rounds
-            )
-            if refined != est:
-                best_f, est = objective(encoded(refined))[0], refined
-        return est, best_f
-
-    starts = []  # one CMA-ES run per restart, each from nominal with its own seed, each polished; the lowest kept
-    for k in range(0 if single else restarts):
-        es = cma.CMAEvolutionStrategy(list(x0), 1.0, {**opts, "seed": seed + 1 + k})
-        start_f, start_v = math.inf, dict(nominal)
-        while not es.stop():
-            xs = es.ask()
-            bar.update(len(xs))
-            fs = []
-            for x in xs:
-                f, v = objective(x)
-                fs.append(f)
-                if f < start_f:
-                    start_f, start_v = f, v
-            es.tell(xs, fs)
-        stop = {key: str(val) for key, val in es.stop().items()}
-        start = {"cma_seed": seed + 1 + k, "replay_error": replay(start_v).rms, "estimate": start_v, "stop": stop}
-        if restarts > 1:  # the lowest start before the polish is not always the lowest after it
-            start_v, start_f = polish(start_v, start_f)
-            start.update(polished_estimate=start_v, polished_replay_error=replay(start_v).rms)
-        starts.append(start)
-        if start_f < best_f:
-            best_f, best_v, polished = start_f, start_v, restarts > 1
-    bar.close()
-    est = dict(best_v) if polished else polish(dict(best_v), best_f)[0]
-    sens = _sensitivity(replay, est, params, seed)
+    lam = prior_weight * before.rms**2
+    cost = Cost(replay)
+    starts: list[dict[str, Any]] = []
+    surface = None
+    if solver == "cma":
+        est, starts, optimiser = cma_search(replay, params, nominal, lam, budget, seed, restarts, newton_rounds)
+        cost.phase("search")
+    else:
+        thresholds = [p for p in params if p in THRESHOLDS]
+        found, spent = lm_search(replay, params, cont, thresholds, nominal, lam, start_budget, seed, SCAN)
+        est, optimiser = dict(found.values), "least squares (scipy trust-region reflective, batched Jacobians)"
+        surface = gauss_newton(found, replay.segment_of, replay.n_segments)
+        cost.phase("search", spent)
+    sens = _sensitivity(replay, est, params, seed, surface=surface)
     after = replay(est)
+    cost.phase("uncertainty")
     alike, spread = restart_spread(starts, est, after.rms, cont, replay.n_segments)
-    accepted = set(getattr(replay.env, "params", ()))  # a user's task may take neither obs_noise_std nor obs_bias
+    accepted = list(getattr(replay.env, "params", ()))  # a user's task may take neither obs_noise_std nor obs_bias
     measured = {k: v for k, v in noise_and_bias(replay.env, logged).items() if k in accepted}
+
+    def make_replay(data: Logged) -> BatchedReplay:
+        return cost.track(BatchedReplay(data, horizon, stride, fixed, threads=replay.threads))
+
     boot: dict[str, Any] = {}
     if bootstrap and cont:
+        refit = None
+        if solver == "lm":  # each twin: a few least-squares iterations from the estimate
+            refit = lambda rep, x: (lambda f: (f.values, f.rms**2))(lsq.fit(rep, x, cont, lam, TWIN_ITERATIONS))  # noqa: E731
         boot = parametric_bootstrap(
-            lambda data: Replay(data, horizon, stride, fixed),
+            make_replay,
             replay,
             logged,
             est,
@@ -259,7 +206,19 @@ def calibrate(
             seed,
             hessian_of=lambda rep, x: hessian_at(rep, x, cont, seed),
             rounds=newton_rounds,
+            refit=refit,
         )
+        cost.phase("twins")
+    floor = noise_floor(make_replay, replay, logged, est, measured, seed)
+    subset = subset_check(
+        replay,
+        est,
+        params,
+        [p for p in (default_params or []) if p in PRIOR and p not in fixed],
+        lambda start, names: lsq.fit(replay, start, names, lam, SUBSET_ITERATIONS),
+    )
+    misfit = verdict(after.rms / floor if floor > 0 else math.nan, subset, accepted, params)
+    cost.phase("misfit")
     minimum = dict(est)
     report: dict[str, Any] = {}
     for p in params:
@@ -273,6 +232,7 @@ def calibrate(
         rel = std / est[p] if est[p] > 0 else math.inf
         seen = sens["rise"][p] >= IDENTIFIED or sens["rise_z"][p] >= IDENTIFIED_Z
         identified = seen and (p == "action_latency" or p in THRESHOLDS or rel <= MAX_REL_STD)
+        identified = identified and not misfit["misfit"]  # a std around a wrong minimum flags nothing
         report[p] = {
             "estimate": est[p],
             "std": std,
@@ -327,6 +287,9 @@ def calibrate(
         "identified_combinations": sens["combinations"],
         "flat_directions": sens["flat"],  # what the data cannot see (name the experiment that would: sim2real design)
         "parameters": report,
+        "misfit": misfit["misfit"],
+        "misfit_ratio": misfit["ratio"],
+        "misfit_check": {**misfit, "noise_floor_replay_error": floor},
         "replay_error_before": before.rms,
         "replay_error_after": after.rms,  # at the minimum (before a bootstrap correction)
         "replay_error_corrected": replay(est).rms if boot else after.rms,
@@ -352,13 +315,15 @@ def calibrate(
             "scales": [float(1.0 / x) for x in replay.inv_scale],
         },
         "optimiser": {
-            "name": "grid (one parameter)" if single else f"CMA-ES (cma {cma.__version__})",
+            "name": optimiser,
+            "solver": solver,
+            "start_budget": start_budget if solver == "lm" else None,
             "budget": budget,
             "seed": seed,
             "prior_weight": prior_weight,
             "newton_rounds": newton_rounds,
             "evaluations": replay.evaluations,
-            "stop": [s["stop"] for s in starts] if starts else {"grid": str(budget)},
+            "stop": [s["stop"] for s in starts] if starts else ({"grid": str(budget)} if solver == "cma" else None),
             "restarts": starts,  # each start's best point and replay error, before and (restarts > 1) after its polish
             "alike_starts": alike,  # indices into restarts: polished starts that fit as well as the estimate
             "alike_rule": f"segments x (start's mean squared error / the estimate's - 1) <= {len(cont)} (parameters)",
@@ -367,6 +332,7 @@ def calibrate(
             f"rise >= {IDENTIFIED:.0%} at +-20 % (or >= {IDENTIFIED_Z:g} standard errors over episodes) and marginal"
             f" std (max of Laplace and cluster-robust) <= {MAX_REL_STD:.0%} of estimate"
         ),
+        "cost": {**cost.record(), "threads": replay.threads, "batched": replay.batched},
         "wall_s": time.perf_counter() - t0,
     }
 

@@ -43,10 +43,14 @@ class ReplayError:
     rms: float  # replay error (scale units)
     diverged: int  # segments that blew up (their remaining steps count as error 100 per entry)
     segments: np.ndarray | None = None  # each segment's mean squared error (the mean is rms^2)
+    residuals: np.ndarray | None = None  # the least-squares residuals: their sum of squares is rms^2
+
+
+DIVERGED = 100.0  # squared error (scale units) of each entry a segment does not reach after a blow-up
 
 
 class Replay:
-    """Replays the logged episodes' short segments under candidate parameters.
+    """Replays the logged episodes' short segments under candidate parameters, one candidate at a time.
 
     Args:
         logged: the checked dataset.
@@ -63,7 +67,7 @@ class Replay:
         self.horizon = horizon
         self.fixed = dict(fixed or {})
         self.dims, scales = (list(x) for x in self.env.replay_compared)
-        self.inv_scale = 1.0 / np.asarray(scales)
+        self.inv_scale = 1.0 / np.asarray(scales, dtype=np.float64)
         self.obs = logged.observations
         self.actions = logged.actions
         self.starts = [list(range(0, max(len(a) - 1, 0), stride)) for a in self.actions]
@@ -71,39 +75,77 @@ class Replay:
         self.episode_of = np.repeat(np.arange(len(self.starts)), [len(s) for s in self.starts])  # per segment
         if self.n_segments == 0:
             raise CalibrationError("the dataset has no steps to replay")
+        # each segment's (episode, start, length) and its logged targets (segments, horizon, compared entries)
+        self.segment = [
+            (e, t, min(t + horizon, len(self.actions[e])) - t) for e, st in enumerate(self.starts) for t in st
+        ]
+        self.lengths = np.array([n for _, _, n in self.segment])
+        self.targets = np.zeros((self.n_segments, horizon, len(self.dims)))
+        for i, (e, t, n) in enumerate(self.segment):
+            self.targets[i, :n] = self.obs[e][t + 1 : t + 1 + n][:, self.dims]
+        self.segment_of = np.repeat(np.arange(self.n_segments), self.lengths * len(self.dims))  # per residual
         self.evaluations = 0
+        self.steps = 0  # control steps replayed (MuJoCo steps: x the task's frame_skip)
 
     def applied(self, actions: np.ndarray, latency: int, deadzone: float) -> np.ndarray:
         """What the actuators received (the action channel without its random noise)."""
         return delayed_deadzoned(actions, latency, deadzone, self.env.rest_action)
 
-    def __call__(self, values: Values) -> ReplayError:
-        """The replay error of ``values`` (parameters not named are nominal)."""
-        self.evaluations += 1
-        values = {**self.fixed, **values}
+    def merged(self, values: Values) -> Values:
+        """``values`` over the fixed (measured) ones."""
+        return {**self.fixed, **values}
+
+    def score(self, pred: np.ndarray) -> ReplayError:
+        """The replay error of predicted observations ``pred`` (segments, horizon, compared entries): NaN past a
+        segment's end, inf from a blow-up on."""
+        e = np.abs(pred - self.targets) * self.inv_scale
+        valid = np.arange(self.horizon)[None, :] < self.lengths[:, None]
+        blown = valid[..., None] & ~np.isfinite(e)
+        e = np.where(valid[..., None] & ~blown, e, 0.0)
+        rho = np.where(e <= HUBER, e * e, HUBER * (2 * e - HUBER))
+        rho = np.where(blown, DIVERGED, rho)
+        norm = self.lengths * len(self.dims)
+        segments = rho.sum(axis=(1, 2)) / norm
+        weight = 1.0 / np.sqrt(norm * self.n_segments)[:, None, None]
+        residuals = (np.sqrt(rho) * np.where(blown, 1.0, np.sign(pred - self.targets + 0.0)) * weight)[
+            np.broadcast_to(valid[..., None], rho.shape)
+        ]
+        diverged = int(blown.any(axis=(1, 2)).sum())
+        return ReplayError(float(math.sqrt(segments.mean())), diverged, segments, np.nan_to_num(residuals))
+
+    def predict(self, values: Values) -> np.ndarray:
+        """Predicted compared observations (segments, horizon, entries) under ``values``, in Python."""
+        values = self.merged(values)
         env = self.env
         env.set_values({k: v for k, v in values.items() if k in env.params})
         latency = int(values.get("action_latency", 0))
         deadzone = float(values.get("actuator_deadzone", 0.0))
-        errs, diverged = [], 0
-        dims, inv = self.dims, self.inv_scale
+        out = np.full((self.n_segments, self.horizon, len(self.dims)), np.nan)
+        i = 0
         for obs, act, starts in zip(self.obs, self.actions, self.starts, strict=True):
             applied = self.applied(act, latency, deadzone)
             ctx = env.replay_context(obs, applied)
             for t in starts:
                 env.restore(obs[t], ctx, t)
-                end = min(t + self.horizon, len(act))
-                se = 0.0
-                for k in range(t, end):
-                    pred = env.replay_step(applied[k], act[k])
-                    if pred is None:
-                        diverged += 1
-                        se += 100.0 * len(dims) * (end - k)
+                for j, k in enumerate(range(t, min(t + self.horizon, len(act)))):
+                    self.steps += 1
+                    p = env.replay_step(applied[k], act[k])
+                    if p is None:
+                        out[i, j:] = np.inf
                         break
-                    e = np.abs((pred[dims] - obs[k + 1, dims]) * inv)
-                    se += float(np.where(e <= HUBER, e * e, HUBER * (2 * e - HUBER)).sum())
-                errs.append(se / ((end - t) * len(dims)))
-        return ReplayError(float(math.sqrt(np.mean(errs))), diverged, np.asarray(errs))
+                    out[i, j] = p[self.dims]
+                i += 1
+        return out
+
+    def __call__(self, values: Values) -> ReplayError:
+        """The replay error of ``values`` (parameters not named are nominal)."""
+        return self.batch([values])[0]
+
+    def batch(self, candidates: list[Values]) -> list[ReplayError]:
+        """The replay errors of many candidates (here one after another; :class:`~sim2real.ident.rollout.
+        BatchedReplay` runs them at once)."""
+        self.evaluations += len(candidates)
+        return [self.score(self.predict(v)) for v in candidates]
 
 
 def replay_env(task: str) -> Any:

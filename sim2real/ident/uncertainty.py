@@ -40,9 +40,10 @@ def _response_surface(
     rng = np.random.default_rng(seed)
     pts = [np.zeros(d)] + [s * np.eye(d)[i] for i in range(d) for s in (1.0, -1.0)]
     vals = [base] + [v for p in cont for v in (up[p], down[p])]
-    for u in rng.uniform(-1.0, 1.0, size=(1 + d + d * (d + 1) // 2, d)):
-        pts.append(u)
-        vals.append(replay({**est, **{p: max(est[p] + u[i] * h[p], 0.0) for i, p in enumerate(cont)}}).segments)
+    extra = list(rng.uniform(-1.0, 1.0, size=(1 + d + d * (d + 1) // 2, d)))
+    cands = [{**est, **{p: max(est[p] + u[i] * h[p], 0.0) for i, p in enumerate(cont)}} for u in extra]
+    pts += extra
+    vals += [e.segments for e in replay.batch(cands)]
     iu = np.triu_indices(d)
     rows = [np.concatenate([[1.0], u, np.outer(u, u)[iu]]) for u in pts]
     coef = np.linalg.lstsq(np.asarray(rows), np.asarray(vals), rcond=None)[0]  # (coefficients, segments)
@@ -57,9 +58,12 @@ def hessian_at(replay: Replay, values: Values, cont: list[str], seed: int = 0) -
     """The response-surface Hessian (:func:`_response_surface`) of the mean squared replay error in ``cont`` at
     ``values``, alone (no probes of the other parameters): what a Newton round needs where it starts."""
     h = {p: _step(p, values[p]) for p in cont}
-    up = {p: replay({**values, p: values[p] + h[p]}).segments for p in cont}
-    down = {p: replay({**values, p: max(values[p] - h[p], 0.0)}).segments for p in cont}
-    return _response_surface(replay, values, cont, h, replay(values).segments, up, down, seed)[0]
+    errs = replay.batch(
+        [values] + [{**values, p: v} for p in cont for v in (values[p] + h[p], max(values[p] - h[p], 0.0))]
+    )
+    up = {p: errs[1 + 2 * i].segments for i, p in enumerate(cont)}
+    down = {p: errs[2 + 2 * i].segments for i, p in enumerate(cont)}
+    return _response_surface(replay, values, cont, h, errs[0].segments, up, down, seed)[0]
 
 
 def cluster_covariance(hess: np.ndarray, grads: np.ndarray, clusters: np.ndarray) -> np.ndarray:
@@ -96,33 +100,49 @@ def _paired_z(at: np.ndarray, probes: list[np.ndarray], clusters: np.ndarray) ->
     return m / se if se > 0 else (math.copysign(math.inf, m) if m else 0.0)
 
 
-def _sensitivity(replay: Replay, est: Values, names: list[str], seed: int = 0) -> dict[str, Any]:
-    """Axis probes (+-20 %) and a response-surface Hessian of the mean squared replay error in the continuous
+def _sensitivity(
+    replay: Replay,
+    est: Values,
+    names: list[str],
+    seed: int = 0,
+    surface: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """Axis probes (+-20 %, one batched replay) and a Hessian of the mean squared replay error in the continuous
     parameters; their marginal standard deviations, the larger of the Laplace approximation's (segments as
     independent samples, the model right) and the cluster-robust one's (:func:`cluster_covariance`: episodes as
     the independent units, whatever the model leaves out). A flat direction shared by parameters (e.g. gain and
-    mass scaled together) shows up as large marginal stds although each axis probe alone moves the error."""
-    at = replay(est).segments
-    base = float(at.mean())
+    mass scaled together) shows up as large marginal stds although each axis probe alone moves the error.
+    ``surface``: the Hessian and per-segment gradients already known (the least-squares solver's Gauss-Newton
+    ones, :func:`sim2real.ident.lsq.gauss_newton`); else a response-surface fit measures them."""
     cont = [p for p in names if p != "action_latency" and p not in THRESHOLDS]
     h = {p: _step(p, est[p]) for p in cont}
-    up, down = {}, {}  # per-segment errors at the probes
+    probes: list[tuple[str, str, Values]] = []
     for p in names:
         if p == "action_latency":
             lat = est[p]
-            down[p] = replay({**est, p: lat - 1}).segments if lat >= 1 else None
-            up[p] = replay({**est, p: lat + 1}).segments
+            if lat >= 1:
+                probes.append((p, "down", {**est, p: lat - 1}))
+            probes.append((p, "up", {**est, p: lat + 1}))
             continue
         step = h.get(p) or _step(p, est[p])  # thresholds are probed but not in h
-        up[p] = replay({**est, p: est[p] + step}).segments
-        down[p] = replay({**est, p: max(est[p] - step, 0.0)}).segments
+        probes += [(p, "up", {**est, p: est[p] + step}), (p, "down", {**est, p: max(est[p] - step, 0.0)})]
+    errs = replay.batch([est] + [v for _, _, v in probes])
+    at = errs[0].segments
+    base = float(at.mean())
+    up: dict[str, Any] = {}
+    down: dict[str, Any] = {p: None for p in names}  # per-segment errors at the probes
+    for (p, side, _), e in zip(probes, errs[1:], strict=True):
+        (up if side == "up" else down)[p] = e.segments
     d = len(cont)
     # Laplace and cluster-robust covariances over the curved directions; a flat or downhill direction
     # (eigenvalue <= 1e-6 of the largest) leaves every parameter that loads on it unbounded.
     laplace, robust, unbounded = np.zeros((d, d)), np.zeros((d, d)), np.zeros(d, bool)
     hess = np.zeros((0, 0))
     if d:
-        hess, grads = _response_surface(replay, est, cont, h, at, up, down, seed)
+        if surface is not None:
+            hess, grads = surface
+        else:
+            hess, grads = _response_surface(replay, est, cont, h, at, up, down, seed)
         lam, vec = np.linalg.eigh(hess)
         curved = lam > 1e-6 * max(lam.max(), 1e-12)
         laplace = 2 * base / replay.n_segments * curved_inverse(hess)

@@ -210,6 +210,9 @@ class Calibrate:
     bootstrap: int = _f(0)
     newton_rounds: int = _f(1)
     restarts: int = _f(1)
+    solver: str = _f(choices=("lm", "cma"))
+    start_budget: int = _f(0)
+    threads: Any = None  # null: every core; else a positive integer (checked by calibrate)
     base_dr: str = MISSING
     gap_of: list[str] = field(default_factory=list)
     out_dir: str = MISSING

@@ -1,0 +1,222 @@
+"""Calibration as nonlinear least squares: the replay residuals are a vector, so a Gauss-Newton / Levenberg-Marquardt
+solver (``scipy.optimize.least_squares``, trust-region reflective within the search interval) converges in tens
+of replays where CMA-ES spends hundreds. Jacobians are forward differences, all ``1 + P`` candidates of one in a
+single batched replay (:class:`~sim2real.ident.rollout.BatchedReplay`). The Jacobian at the solution also gives
+the Gauss-Newton Hessian and each segment's gradient, from which :mod:`sim2real.ident.uncertainty` builds the
+Laplace and the episode-clustered sandwich covariances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from sim2real.ident.space import PRIOR, _decode, _encode, unit_scale
+from sim2real.sim.dynamics import Values, param_spec
+
+STEP = 0.02  # forward-difference step in search units (0.5 % of a scale whose interval spans 10x)
+MAX_ITERATIONS = 25  # solver iterations (each: one trial replay, plus P Jacobian replays when a step is taken)
+
+
+@dataclass
+class Fit:
+    values: Values  # the estimate (every parameter of ``start``, the continuous ones fitted)
+    rms: float  # its replay error
+    jacobian: np.ndarray  # (residuals, P) d residual / d parameter (parameter units), prior rows excluded
+    residuals: np.ndarray  # the replay residuals at the estimate
+    replays: int  # replays spent
+    iterations: int
+    status: str
+
+
+class _Problem:
+    """Residuals and their batched forward-difference Jacobian in search units, with a cache so that the point a
+    Jacobian is taken at is not replayed twice."""
+
+    def __init__(self, replay: Any, start: Values, cont: list[str], lam: float, nominal: np.ndarray) -> None:
+        self.replay, self.start, self.cont = replay, dict(start), cont
+        self.sqrt_lam, self.nominal = float(np.sqrt(max(lam, 0.0))), nominal
+        self.cache: dict[bytes, np.ndarray] = {}
+        self.replays = 0
+
+    def values(self, x: np.ndarray) -> Values:
+        return {**self.start, **{p: _decode(p, float(xi)) for p, xi in zip(self.cont, x, strict=True)}}
+
+    def _prior(self, x: np.ndarray) -> np.ndarray:
+        return self.sqrt_lam * np.clip(x - self.nominal, -10, 10)
+
+    def _replay(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+        todo = [x for x in xs if x.tobytes() not in self.cache]
+        if todo:
+            self.replays += len(todo)
+            for x, err in zip(todo, self.replay.batch([self.values(x) for x in todo]), strict=True):
+                self.cache[x.tobytes()] = err.residuals
+        return [self.cache[x.tobytes()] for x in xs]
+
+    def fun(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([self._replay([np.asarray(x, dtype=np.float64)])[0], self._prior(x)])
+
+    def jac(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        # step inward at the upper bound so that every probe stays inside the interval
+        steps = [STEP if xi + STEP <= 10.0 else -STEP for xi in x]
+        probes = [x + s * np.eye(len(x))[i] for i, s in enumerate(steps)]
+        base, *cols = self._replay([x, *probes])
+        jr = np.stack([(c - base) / s for c, s in zip(cols, steps, strict=True)], axis=1)
+        return np.concatenate([jr, self.sqrt_lam * np.eye(len(x))])
+
+
+def fit(
+    replay: Any,
+    start: Values,
+    cont: list[str],
+    lam: float = 0.0,
+    max_iterations: int = MAX_ITERATIONS,
+) -> Fit:
+    """Least-squares fit of ``cont`` from ``start`` (the other parameters held at ``start``'s values): minimises
+    the mean squared replay error plus ``lam`` per squared search unit away from nominal."""
+    nominal = np.array([_encode(p, _nominal(p)) for p in cont])
+    prob = _Problem(replay, start, cont, lam, nominal)
+    if not cont:
+        err = replay(start)
+        return Fit(dict(start), err.rms, np.zeros((len(err.residuals), 0)), err.residuals, 1, 0, "nothing to fit")
+    x0 = np.clip([_encode(p, start[p]) for p in cont], 0.0, 10.0)
+    res = least_squares(
+        prob.fun,
+        x0,
+        jac=prob.jac,
+        bounds=(np.zeros(len(cont)), np.full(len(cont), 10.0)),
+        method="trf",
+        x_scale=1.0,
+        xtol=1e-4,
+        ftol=1e-6,
+        gtol=1e-8,
+        max_nfev=max_iterations,
+    )
+    est = prob.values(res.x)
+    jac = prob.jac(res.x)[: -len(cont)]  # the replay rows, in search units
+    residuals = prob.fun(res.x)[: -len(cont)]
+    per_unit = np.array([unit_scale(p, est[p]) for p in cont])
+    return Fit(
+        values=est,
+        rms=float(np.sqrt(residuals @ residuals)),
+        jacobian=jac / per_unit[None, :],
+        residuals=residuals,
+        replays=prob.replays,
+        iterations=int(res.nfev),
+        status=str(res.message),
+    )
+
+
+def gauss_newton(fit_: Fit, segment_of: np.ndarray, n_segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Gauss-Newton Hessian (P, P) of the mean squared replay error and each segment's gradient of its own
+    error (P, segments), in parameter units, from a fit's Jacobian and residuals (``segment_of``: the segment of
+    each residual)."""
+    j, r = fit_.jacobian, fit_.residuals
+    hess = 2.0 * j.T @ j
+    grads = np.zeros((j.shape[1], n_segments))
+    np.add.at(grads.T, segment_of, 2.0 * n_segments * j * r[:, None])
+    return hess, grads
+
+
+def _nominal(name: str) -> float:
+    return float(param_spec(name).nominal)
+
+
+def objective(err: Any, values: Values, cont: list[str], lam: float) -> float:
+    """The calibration objective: mean squared replay error plus ``lam`` per squared search unit from nominal."""
+    dx = np.clip([_encode(p, values[p]) - _encode(p, _nominal(p)) for p in cont], -10, 10)
+    return float(err.rms**2 + lam * float(dx @ dx))
+
+
+def coarse_start(replay: Any, params: list[str], start: Values, budget: int, seed: int, lam: float) -> Values:
+    """A small CMA-ES over every parameter (latency as an integer coordinate) from ``start``: ``budget`` replays,
+    each generation one batch; the global start that the local solver then refines (0: ``start``)."""
+    if budget <= 0 or len(params) < 2:
+        return dict(start)
+    import cma
+
+    cont = [p for p in params if p != "action_latency"]
+    lat = [i for i, p in enumerate(params) if p == "action_latency"]
+    es = cma.CMAEvolutionStrategy(
+        [_encode(p, start[p]) for p in params],
+        1.0,
+        {
+            "bounds": [
+                [PRIOR[p][0] if p == "action_latency" else 0.0 for p in params],
+                [PRIOR[p][1] if p == "action_latency" else 10.0 for p in params],
+            ],
+            "CMA_stds": [1.0 if p == "action_latency" else 2.5 for p in params],
+            "integer_variables": lat,
+            "seed": seed + 1,
+            "maxfevals": budget,
+            "verbose": -9,
+        },
+    )
+    best, best_f = dict(start), objective(replay(start), start, cont, lam)
+    while not es.stop():
+        xs = es.ask()
+        cands = [{**start, **{p: _decode(p, float(xi)) for p, xi in zip(params, x, strict=True)}} for x in xs]
+        fs = [objective(e, v, cont, lam) for e, v in zip(replay.batch(cands), cands, strict=True)]
+        es.tell(xs, fs)
+        i = int(np.argmin(fs))
+        if fs[i] < best_f:
+            best, best_f = cands[i], fs[i]
+    return best
+
+
+def scan(replay: Any, est: Values, name: str, grid: list[float], cont: list[str], lam: float) -> tuple[Values, bool]:
+    """``est`` with ``name`` set to the best of ``grid`` (one batched replay of every point); whether it moved."""
+    cands = [{**est, name: float(g)} for g in grid]
+    fs = [objective(e, v, cont, lam) for e, v in zip(replay.batch([est, *cands]), [est, *cands], strict=True)]
+    i = int(np.argmin(fs))
+    return (dict(est), False) if i == 0 or fs[i] >= fs[0] else (cands[i - 1], True)
+
+
+def lm_search(
+    replay: Any,
+    params: list[str],
+    cont: list[str],
+    thresholds: list[str],
+    nominal: Values,
+    lam: float,
+    start_budget: int,
+    seed: int,
+    scan_points: int,
+    max_iterations: int = MAX_ITERATIONS,
+) -> tuple[Fit, dict[str, Any]]:
+    """A coarse global start, then rounds of: scans of the integer latency (every value of its interval, then
+    +-1) and of the threshold parameters (the deadzone: ``scan_points`` + 1 values over its interval, where the
+    error is a staircase no derivative sees), then the least-squares fit of ``cont``, until a round's scans move
+    nothing (at most three). Returns the fit and what each phase spent (replays)."""
+    before = replay.evaluations
+    est = coarse_start(replay, params, nominal, start_budget, seed, lam)
+    spent = {"start": replay.evaluations - before}
+    result: Fit | None = None
+    for round_ in range(3):
+        mark = replay.evaluations
+        moved = False
+        if "action_latency" in params:
+            lo, hi = PRIOR["action_latency"]
+            grid = (
+                range(int(lo), int(hi) + 1) if round_ == 0 else (est["action_latency"] - 1, est["action_latency"] + 1)
+            )
+            est, m = scan(replay, est, "action_latency", [g for g in grid if lo <= g <= hi], cont, lam)
+            moved |= m
+        for p in thresholds:  # the whole interval first, then the neighbours of the last fit's value
+            lo, hi = PRIOR[p]
+            step = (hi - lo) / scan_points
+            grid = np.linspace(lo, hi, scan_points + 1) if round_ == 0 else est[p] + step * np.array([-2, -1, 1, 2])
+            est, m = scan(replay, est, p, [float(g) for g in grid if lo <= g <= hi], cont, lam)
+            moved |= m
+        spent["scans"] = spent.get("scans", 0) + replay.evaluations - mark
+        if result is not None and not moved:
+            break
+        mark = replay.evaluations
+        result = fit(replay, est, cont, lam, max_iterations)
+        spent["solver"] = spent.get("solver", 0) + replay.evaluations - mark
+        est = result.values
+    return result if result is not None else fit(replay, est, cont, lam, max_iterations), spent
