@@ -94,9 +94,9 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
         std = f" +- {s:.2g}" if isinstance(s, float) and math.isfinite(s) else ""
         parts.append(f"{p}={v:.3g}{std}" + ("" if p in ident else " (not identified)"))
     gaps = "".join(f"; replay error of {k}: {v:.3f}" for k, v in result["replay_error_of"].items())
-    check = result["misfit_check"]
+    verdict = result["misfit_check"]
     misfit = (
-        f"; MISFIT ({check['cause']}): no parameter is flagged identified"
+        f"; MISFIT ({verdict['cause']}): no parameter is flagged identified"
         if result["misfit"]
         else f"; fit consistent with the measured noise ({result['misfit_ratio']:.2f}x its replay error)"
     )

@@ -224,8 +224,11 @@ def calibrate(
     for p in params:
         std = sens["std"].get(p, math.nan)
         b = boot.get("params", {}).get(p)
-        if b is not None and math.isfinite(std):  # the twins' spread, and the correction's own uncertainty
-            std = math.sqrt(max(std, b["std"]) ** 2 + b["bias_std"] ** 2)
+        if b is not None and math.isfinite(std):
+            # the twins' spread, the correction's own uncertainty, and the shift itself: where the replay error is
+            # biased (a noisy start state in a contact, a model that leaves something out), the correction is
+            # linear and trusted only to its own size
+            std = math.sqrt(max(std, b["std"]) ** 2 + b["bias_std"] ** 2 + b["bias"] ** 2)
             est[p] = min(max(b["corrected"], PRIOR[p][0]), PRIOR[p][1])
         if p in spread and math.isfinite(std):  # polished starts that fit as well lie this far away
             std = math.sqrt(std**2 + spread[p] ** 2)

@@ -139,8 +139,9 @@ class BatchedReplay(Replay):
             st = state[:, ends]
             pre = state[:, ends - 1] if f > 1 else np.concatenate([init[:, None], state[:, ends[:-1]]], axis=1)
             se = self._sense(chunk, pre, control[:, ends])
-            snaps = np.repeat(np.stack([r[4] for r in chunk]), h, axis=0)
-            obs = self.env.replay_observe(st.reshape(-1, st.shape[-1]), se.reshape(-1, se.shape[-1]), snaps)
+            snaps = np.repeat(np.stack([r[4] for r in chunk]), h, axis=0).reshape(len(chunk) * h, -1)
+            n = len(chunk) * h
+            obs = self.env.replay_observe(st.reshape(n, st.shape[-1]), se.reshape(n, se.shape[-1]), snaps)
             pred = np.asarray(obs, dtype=np.float64)[:, self.dims].reshape(len(chunk), h, len(self.dims))
             qvel = st[:, :, 1 + nq : 1 + nq + nv]
             expected = init[:, None, 0] + (ends + 1)[None, :] * dt  # mjSTATE_TIME comes first
@@ -159,6 +160,9 @@ class BatchedReplay(Replay):
         one batched physics step, sensors on, from the state before that step integrates (``pre``). The main
         rollout runs with sensors off: a task's rangefinders would otherwise be cast on every physics step.
         Position and velocity sensors come out exactly; acceleration-stage ones lack the warm start."""
+        model0, _ = physics(self.env)
+        if not model0.nsensordata:
+            return np.zeros((*pre.shape[:2], 0))
         models = {id(r[0]): r[0] for r in chunk}
         for m in models.values():
             m.opt.disableflags &= ~_SENSOR_OFF

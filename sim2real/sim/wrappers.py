@@ -181,13 +181,18 @@ def make_stock(task: str, randomization: Any = None, dynamics: Any = None, **kwa
     made = gym.make(spec.stock, disable_env_checker=True, **{**spec.kwargs, **kwargs})
     steps = made.spec.max_episode_steps if made.spec else None
     env = gym.wrappers.TimeLimit(made.unwrapped, steps) if steps else made.unwrapped  # no second order enforcer
-    return DynamicsWrapper(
-        env,
-        randomization,
-        dynamics,
+    options = dict(
+        randomization=randomization,
+        dynamics=dynamics,
         robot_roots=spec.robot_bodies or None,
         friction_geoms=spec.friction_geoms,
         bodies=spec.bodies,
         payload_body=spec.payload_body,
         task=task,
     )
+    from sim2real.sim.stock_replay import StockReplayWrapper, gymnasium_layout
+
+    skip = gymnasium_layout(env)
+    if skip is not None:  # a Gymnasium-layout observation: calibratable with the default replay hooks
+        return StockReplayWrapper(env, skip, **options)
+    return DynamicsWrapper(env, **options)

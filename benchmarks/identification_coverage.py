@@ -1,0 +1,106 @@
+"""Is calibration ever confidently wrong? Coverage of the reported stds on held-out shifted targets.
+
+Six ``navigate_v1`` target profiles, fixed in this file before any of them was run (commit that added it), none
+of them a named profile of the task: different masses, gains, damping, friction, deadzones, latencies and sensor
+noise; the last two are calibrated on a *subset* of the parameters (the others held at nominal although the data
+has them shifted), which the misfit check must catch. For each: 20 excitation episodes (``sim2real collect
+policy=excite action_noise=0``), then ``sim2real calibrate`` with its defaults plus ``horizon=30 stride=30
+bootstrap=<--bootstrap>``. Prints each parameter's error in its own reported stds, and the coverage: the
+fraction of *flagged* parameters within 3 and within 2 stds, and whether every flagged gain and mass is within
+10 %. The truth is read from the dataset here only, to score.
+
+    .venv/bin/python benchmarks/identification_coverage.py --jobs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+FULL = ["mass_scale", "actuator_gain_scale", "damping_scale", "friction_scale", "actuator_deadzone", "action_latency"]
+# name: (true values, the parameters calibrated). Fixed 2026-12-04, before any calibration of them ran.
+PROFILES: dict[str, tuple[dict[str, float], list[str]]] = {
+    "cov_a": ({"mass_scale": 1.3, "actuator_gain_scale": 0.8, "damping_scale": 1.5, "friction_scale": 0.8,
+               "actuator_deadzone": 0.05, "action_latency": 1, "obs_noise_std": 0.02, "action_noise_std": 0.03}, FULL),
+    "cov_b": ({"mass_scale": 0.7, "actuator_gain_scale": 1.3, "damping_scale": 0.6, "friction_scale": 1.2,
+               "action_latency": 0, "obs_noise_std": 0.01}, FULL),
+    "cov_c": ({"mass_scale": 2.0, "actuator_gain_scale": 0.6, "damping_scale": 3.0, "friction_scale": 0.6,
+               "actuator_deadzone": 0.1, "action_latency": 3, "obs_noise_std": 0.03, "obs_bias": 0.02}, FULL),
+    "cov_d": ({"mass_scale": 1.1, "actuator_gain_scale": 1.1, "damping_scale": 1.0, "friction_scale": 0.4,
+               "actuator_deadzone": 0.08, "action_latency": 2, "obs_noise_std": 0.02, "action_noise_std": 0.05}, FULL),
+    "sub_e": ({"mass_scale": 1.3, "actuator_gain_scale": 0.8, "damping_scale": 2.5, "actuator_deadzone": 0.12,
+               "action_latency": 2, "obs_noise_std": 0.03}, ["mass_scale", "actuator_gain_scale", "action_latency"]),
+    "sub_f": ({"mass_scale": 0.8, "actuator_gain_scale": 1.2, "damping_scale": 1.8, "friction_scale": 0.5,
+               "action_latency": 1, "obs_noise_std": 0.02}, ["mass_scale", "actuator_gain_scale", "damping_scale"]),
+}  # fmt: skip
+TASK = "navigate_v1"
+
+
+def cli(*cmd: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sim2real.commands.cli", *cmd], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def one(name: str, args: argparse.Namespace) -> dict:
+    true, params = PROFILES[name]
+    out = args.out / name
+    data = out / "data" / f"{TASK}-{name}-v0"
+    profile = out / "profile.yaml"
+    out.mkdir(parents=True, exist_ok=True)
+    profile.write_text("".join(f"{k}: {v}\n" for k, v in {"name": name, **true}.items()))
+    if not data.exists():
+        cli("collect", "policy=excite", f"task={TASK}", f"dynamics={profile}", f"episodes={args.episodes}",
+            "action_noise=0", "seed=0", f"out={data}", f"hydra.run.dir={out / 'collect'}")  # fmt: skip
+    s = cli("calibrate", f"data={data}", "params=[" + ",".join(params) + "]", "horizon=30", "stride=30",
+            f"bootstrap={args.bootstrap}", f"threads={args.threads}", f"hydra.run.dir={out / 'calibrate'}")  # fmt: skip
+    return {"name": name, "true": true, "params": params, "s": s,
+            "result": json.loads((out / "calibrate" / "calibration.json").read_text())}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--episodes", type=int, default=20)
+    ap.add_argument("--bootstrap", type=int, default=6)
+    ap.add_argument("--threads", type=int, default=1, help="rollout threads per calibration")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--profiles", nargs="+", default=list(PROFILES))
+    ap.add_argument("--out", type=Path, default=Path("runs/bench/identification_coverage"))
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(lambda n: one(n, args), args.profiles))
+    print(f"{TASK}: {args.episodes} excitation episodes per profile, horizon 30, stride 30, bootstrap {args.bootstrap}")
+    flagged, within3, within2, close = 0, 0, 0, []
+    for run in runs:
+        r, true = run["result"], run["true"]
+        print(f"\n== {run['name']} (calibrated: {', '.join(run['params'])}; {run['s']:.0f} s): replay error "
+              f"{r['replay_error_after']:.3f}, misfit {r['misfit']} (ratio {r['misfit_ratio']:.2f})"
+              + (f": {r['misfit_check']['cause']}" if r["misfit"] else ""))  # fmt: skip
+        print(f"   {'parameter':22s} {'true':>7s} {'estimate':>9s} {'std':>8s} {'error':>8s} {'err/std':>8s} flagged")
+        for p in run["params"]:
+            t = float(true.get(p, 1.0 if p.endswith("_scale") else 0.0))
+            est, std, ok = r["estimate"][p], r["std"][p], r["identified"][p]
+            z = abs(est - t) / std if std == std and std > 0 else float("nan")
+            rel = f"{(est - t) / t:+.1%}" if t else f"{est - t:+.3f}"
+            print(f"   {p:22s} {t:7.3f} {est:9.4f} {std:8.4f} {rel:>8s} {z:8.2f} {ok}")
+            if ok and p not in ("action_latency", "actuator_deadzone"):
+                flagged += 1
+                within3 += z <= 3
+                within2 += z <= 2
+                if p in ("mass_scale", "actuator_gain_scale"):
+                    close.append(abs(est - t) / t <= 0.10)
+            elif ok and p == "action_latency":
+                print(f"      latency flagged: {'exact' if est == t else 'WRONG'}")
+    print(f"\ncoverage of flagged continuous parameters: {within3}/{flagged} within 3 std, {within2}/{flagged} within"
+          f" 2 std; flagged gain and mass within 10 %: {sum(close)}/{len(close)}")  # fmt: skip
+    print(f"wall-clock {time.perf_counter() - t0:.0f} s ({args.jobs} jobs at a time, {args.threads} thread(s) each)")
+
+
+if __name__ == "__main__":
+    main()
