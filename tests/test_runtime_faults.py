@@ -145,9 +145,7 @@ def test_a_deadline_that_switches_the_watchdog_off_is_refused(deadline, bundle, 
 def test_a_log_without_room_is_refused_before_the_robot_moves(bundle, tmp_path, capsys, monkeypatch):
     import shutil as sh
 
-    monkeypatch.setattr(
-        "sim2real_runtime.safeio.shutil.disk_usage", lambda p: sh._ntuple_diskusage(10**9, 10**9, 1000)
-    )
+    monkeypatch.setattr("sim2real_runtime.safeio.shutil.disk_usage", lambda p: sh._ntuple_diskusage(10**9, 10**9, 1000))
     assert _cli(bundle, tmp_path, "--log", str(tmp_path / "x.npz")) == 2
     assert "MiB free" in capsys.readouterr().err and not (tmp_path / "x.npz").exists()
     assert _cli(bundle, tmp_path, "--log", str(tmp_path / "no" / "such" / "x.npz")) == 2

@@ -1,14 +1,8 @@
-"""Real-to-sim calibration: estimate canonical dynamics parameters from logged transitions.
-
-The simulator is set to a logged state (:meth:`Sim2RealEnv.restore`), the logged actions are
-replayed through the candidate's latency and deadzone for a short horizon, and the predicted
-observations are compared with the logged ones. The *replay error* is the root mean square of that
-prediction error over the compared observation entries, each divided by a fixed per-entry scale (so
-1.0 means one scale unit, e.g. 1 cm or 0.1 m/s, of typical error), with errors beyond 3 units
-counted linearly (Huber) so that a contact event the replay misses does not dominate; it measures
-the sim-to-real gap of any parameter set. CMA-ES (the ``cma`` package) minimises it over the chosen
-parameters, the latency as an integer coordinate.
-"""
+"""Real-to-sim calibration: estimate canonical dynamics parameters from logged transitions, with stds that say
+what the data pins down, and a misfit check that says when the model cannot explain the data at all. The
+pieces: replay (``replay``, ``rollout``), search (``lsq``, ``cma_search``, ``space``), uncertainty
+(``uncertainty``, ``bootstrap``, ``noise``), the misfit check (``misfit``); this module runs them in order and
+assembles the report."""
 
 from __future__ import annotations
 
@@ -112,24 +106,21 @@ def calibrate(
 ) -> dict[str, Any]:
     """Estimate ``params`` from ``logged``; returns the ``calibration.json`` record.
 
-    The objective is the mean squared replay error plus ``prior_weight`` x (its value at the nominal
-    parameters) per squared search unit away from nominal (a unit is a tenth of the log search interval,
-    about x1.26 for most scales; 0.03 of deadzone): negligible where the data speaks, it keeps a direction
-    the data cannot see at the nominal value instead of letting the optimiser drift along it. (At 1e-3 it was
-    not negligible: on navigation's ``real`` logs, whose nominal error is 20 x the noise floor, a deadzone of
-    0.12 paid a third of the floor, and the estimate stayed at zero.) ``budget`` caps the
-    CMA-ES replay evaluations of each of ``restarts`` runs from nominal (CMA-ES seeds ``seed + 1``,
-    ``seed + 2``, ...); the latency check and the sensitivity probes come on top. After CMA-ES, a scan
-    of the thresholds and a pattern search, Newton steps with the response surface's Hessian settle the
-    continuous parameters on the minimum: up to ``newton_rounds`` rounds of three steps, the Hessian evaluated
-    afresh each round, until a round no longer lowers the error (1: one round with the first Hessian, as every
-    calibration before this option was). With ``restarts`` > 1 every start is polished that way, the lowest is kept,
-    every start's point and replay error (before and after its polish) is recorded, and the polished starts that
-    fit as well as the estimate (:func:`restart_spread`) widen the stds by their distance from it: on
-    ``navigate_v1`` ``slippery``'s gentle excitation, seeds stop apart along a rough, shallow valley at equal
-    errors, where a local std sees one dimple. ``bootstrap`` > 0 calibrates that many simulated twins of the data
-    (:mod:`sim2real.ident.bootstrap`): their spread enters the stds, and their mean shift from the estimate
-    (what the segment replay itself does to the estimate) is subtracted from it."""
+    The objective is the mean squared replay error (:mod:`sim2real.ident.replay`) plus ``prior_weight`` x (its
+    value at the nominal parameters) per squared search unit away from nominal (:mod:`sim2real.ident.space`):
+    negligible where the data speaks, it keeps a direction the data cannot see at its nominal value.
+
+    - ``solver="lm"`` (default, :func:`sim2real.ident.lsq.lm_search`): a coarse CMA-ES start of ``start_budget``
+      replays, latency and deadzone scans, and least squares with batched forward-difference Jacobians; the
+      Jacobian gives the Gauss-Newton Hessian and the per-segment gradients of the uncertainty.
+    - ``solver="cma"`` (:func:`sim2real.ident.cma_search.cma_search`): ``restarts`` CMA-ES runs of ``budget``
+      replays, a threshold scan, a pattern search and ``newton_rounds`` Newton rounds, as before the solver.
+
+    Replays run batched on ``threads`` threads (:class:`~sim2real.ident.rollout.BatchedReplay`). ``bootstrap``
+    > 0 calibrates that many simulated twins (:mod:`sim2real.ident.bootstrap`): their spread and their mean
+    shift widen the stds, and the shift is subtracted. The misfit check (:mod:`sim2real.ident.misfit`) compares
+    the replay error with the noise-only twins' and, for a subset of ``default_params``, with the full set;
+    a misfit flags no parameter. Why each piece is there, with the measurements: ``docs/lab_notes.md``."""
     t0 = time.perf_counter()
     task = logged.task
     params = check_params(task, params)
@@ -174,7 +165,7 @@ def calibrate(
     else:
         thresholds = [p for p in params if p in THRESHOLDS]
         found, spent = lm_search(replay, params, cont, thresholds, nominal, lam, start_budget, seed, SCAN)
-        est, optimiser = dict(found.values), "least squares (scipy trust-region reflective, batched Jacobians)"
+        est, optimiser = dict(found.values), "least squares (mujoco.minimize Levenberg-Marquardt, batched Jacobians)"
         surface = gauss_newton(found, replay.segment_of, replay.n_segments)
         cost.phase("search", spent)
     sens = _sensitivity(replay, est, params, seed, surface=surface)

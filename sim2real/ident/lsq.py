@@ -1,6 +1,6 @@
-"""Calibration as nonlinear least squares: the replay residuals are a vector, so a Gauss-Newton / Levenberg-Marquardt
-solver (``scipy.optimize.least_squares``, trust-region reflective within the search interval) converges in tens
-of replays where CMA-ES spends hundreds. Jacobians are forward differences, all ``1 + P`` candidates of one in a
+"""Calibration as nonlinear least squares: the replay residuals are a vector, so a Levenberg-Marquardt solver
+(MuJoCo's own, ``mujoco.minimize.least_squares``, box-bounded to the search interval) converges in tens of
+replays where CMA-ES spends hundreds. Jacobians are forward differences, all ``1 + P`` candidates of one in a
 single batched replay (:class:`~sim2real.ident.rollout.BatchedReplay`). The Jacobian at the solution also gives
 the Gauss-Newton Hessian and each segment's gradient, from which :mod:`sim2real.ident.uncertainty` builds the
 Laplace and the episode-clustered sandwich covariances.
@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import least_squares
+from mujoco import minimize
 
 from sim2real.ident.space import PRIOR, _decode, _encode, unit_scale
 from sim2real.sim.dynamics import Values, param_spec
 
 STEP = 0.02  # forward-difference step in search units (0.5 % of a scale whose interval spans 10x)
-MAX_ITERATIONS = 25  # solver iterations (each: one trial replay, plus P Jacobian replays when a step is taken)
+MAX_ITERATIONS = 12  # solver iterations (each: P Jacobian replays in one batch, then one or more trial replays)
+XTOL = 1e-3  # stop when a step moves the parameters by less than this, relative (search units)
+MU_FACTOR = 4.0  # damping change per rejected or accepted step (MuJoCo's default 1.26 spends many trial replays on a rough error)
 
 
 @dataclass
@@ -57,11 +59,16 @@ class _Problem:
         return [self.cache[x.tobytes()] for x in xs]
 
     def fun(self, x: np.ndarray) -> np.ndarray:
-        return np.concatenate([self._replay([np.asarray(x, dtype=np.float64)])[0], self._prior(x)])
-
-    def jac(self, x: np.ndarray) -> np.ndarray:
+        """Residuals (replay rows, then prior rows) of one point (n,) or of points (n, k) as columns (m, k)."""
         x = np.asarray(x, dtype=np.float64)
-        # step inward at the upper bound so that every probe stays inside the interval
+        if x.ndim == 1:
+            return np.concatenate([self._replay([x])[0], self._prior(x)])
+        cols = [np.ascontiguousarray(c) for c in x.T]
+        return np.stack([np.concatenate([r, self._prior(c)]) for r, c in zip(self._replay(cols), cols, strict=True)], 1)
+
+    def jac(self, x: np.ndarray, r: np.ndarray | None = None) -> np.ndarray:
+        """Forward differences, every probe in one batch (stepping inward at the upper bound)."""
+        x = np.asarray(x, dtype=np.float64).reshape(-1)
         steps = [STEP if xi + STEP <= 10.0 else -STEP for xi in x]
         probes = [x + s * np.eye(len(x))[i] for i, s in enumerate(steps)]
         base, *cols = self._replay([x, *probes])
@@ -84,21 +91,21 @@ def fit(
         err = replay(start)
         return Fit(dict(start), err.rms, np.zeros((len(err.residuals), 0)), err.residuals, 1, 0, "nothing to fit")
     x0 = np.clip([_encode(p, start[p]) for p in cont], 0.0, 10.0)
-    res = least_squares(
-        prob.fun,
+    x, trace = minimize.least_squares(
         x0,
-        jac=prob.jac,
+        prob.fun,
         bounds=(np.zeros(len(cont)), np.full(len(cont), 10.0)),
-        method="trf",
-        x_scale=1.0,
-        xtol=1e-4,
-        ftol=1e-6,
-        gtol=1e-8,
-        max_nfev=max_iterations,
+        jacobian=prob.jac,
+        xtol=XTOL,
+        gtol=1e-10,
+        mu_factor=MU_FACTOR,
+        max_iter=max_iterations,
+        verbose=minimize.Verbosity.SILENT,
     )
-    est = prob.values(res.x)
-    jac = prob.jac(res.x)[: -len(cont)]  # the replay rows, in search units
-    residuals = prob.fun(res.x)[: -len(cont)]
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    est = prob.values(x)
+    jac = prob.jac(x)[: -len(cont)]  # the replay rows, in search units
+    residuals = prob.fun(x)[: -len(cont)]
     per_unit = np.array([unit_scale(p, est[p]) for p in cont])
     return Fit(
         values=est,
@@ -106,8 +113,8 @@ def fit(
         jacobian=jac / per_unit[None, :],
         residuals=residuals,
         replays=prob.replays,
-        iterations=int(res.nfev),
-        status=str(res.message),
+        iterations=len(trace),
+        status=f"{len(trace)} iterations (mujoco.minimize.least_squares)",
     )
 
 

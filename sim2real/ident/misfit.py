@@ -59,7 +59,7 @@ def episode_z(before: np.ndarray, after: np.ndarray, episode_of: np.ndarray) -> 
         return math.nan
     se = float(per.std(ddof=1)) / math.sqrt(len(per))
     m = float(per.mean())
-    return m / se if se > 0 else (math.inf if m > 0 else 0.0)
+    return m / se if se > 0 else (math.copysign(math.inf, m) if m else 0.0)
 
 
 def subset_check(
