@@ -98,3 +98,16 @@ def test_episode_z_counts_episodes_not_segments():
     drop = same - 0.1 * np.repeat([1.0, 1.2, 0.9, 1.1], 5)
     assert episode_z(same, drop, ep) > 5
     assert episode_z(same, same + 0.1, ep) < 0
+
+
+def test_an_estimate_at_the_search_edge_is_a_bounded_minimum():
+    from sim2real.ident.calibrate import at_edge
+
+    std = {"mass_scale": 0.03, "actuator_gain_scale": 0.03, "payload_mass": 0.05}
+    assert at_edge({"mass_scale": 0.357, "actuator_gain_scale": 0.49}, ["mass_scale", "actuator_gain_scale"], std) == [
+        "mass_scale"
+    ]  # 0.057 above the 0.3 bound: within 3 std
+    assert at_edge({"mass_scale": 1.2, "actuator_gain_scale": 2.99}, ["mass_scale", "actuator_gain_scale"], std) == [
+        "actuator_gain_scale"
+    ]
+    assert at_edge({"payload_mass": 0.01}, ["payload_mass"], std) == []  # 0 kg is the physical limit, not the search's

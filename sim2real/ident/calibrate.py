@@ -18,7 +18,7 @@ from sim2real.ident.misfit import noise_floor, subset_check, verdict
 from sim2real.ident.noise import noise_and_bias
 from sim2real.ident.replay import CalibrationError, Replay, envs_params, measured_values
 from sim2real.ident.rollout import BatchedReplay
-from sim2real.ident.space import PRIOR
+from sim2real.ident.space import PRIOR, _encode
 from sim2real.ident.uncertainty import (
     IDENTIFIED,
     IDENTIFIED_Z,
@@ -33,8 +33,26 @@ from sim2real.sim.dynamics import Values, param_spec
 
 NEWTON_ROUNDS = 4  # solver=cma: Newton rounds (three steps each, a fresh Hessian each) that settle the estimate
 START_BUDGET = 60  # solver=lm: replays of the coarse CMA-ES start
-TWIN_ITERATIONS = 4  # solver=lm: least-squares iterations of each bootstrap twin, from the estimate
+TWIN_ITERATIONS = 2  # solver=lm: least-squares iterations of each bootstrap twin, from the estimate
 SUBSET_ITERATIONS = 8  # least-squares iterations of the full-set refit that checks a subset calibration
+
+
+def at_edge(est: Values, cont: list[str], std: dict[str, float]) -> list[str]:
+    """The continuous parameters whose estimate lies within 3 of its stds, or within 1 % of the search interval
+    (in search units), of a bound of :data:`~sim2real.ident.space.PRIOR`: a bounded minimum, not a minimum (the
+    minimum may lie beyond, and the other parameters compensate). A lower bound that is the physical limit (a
+    payload of 0 kg) does not count."""
+    out = []
+    for p in cont:
+        lo, hi = PRIOR[p]
+        s = std.get(p, math.nan)
+        x = _encode(p, est[p])
+        s = s if math.isfinite(s) else 0.0
+        low = (x <= 0.1 or est[p] - lo <= 3 * s) and lo > param_spec(p).low
+        high = x >= 9.9 or hi - est[p] <= 3 * s
+        if low or high:
+            out.append(p)
+    return out
 
 
 class Cost:
@@ -211,6 +229,7 @@ def calibrate(
     misfit = verdict(after.rms / floor if floor > 0 else math.nan, subset, accepted, params)
     cost.phase("misfit")
     minimum = dict(est)
+    edge = at_edge(est, cont, sens["std"])
     report: dict[str, Any] = {}
     for p in params:
         std = sens["std"].get(p, math.nan)
@@ -226,7 +245,9 @@ def calibrate(
         rel = std / est[p] if est[p] > 0 else math.inf
         seen = sens["rise"][p] >= IDENTIFIED or sens["rise_z"][p] >= IDENTIFIED_Z
         identified = seen and (p == "action_latency" or p in THRESHOLDS or rel <= MAX_REL_STD)
-        identified = identified and not misfit["misfit"]  # a std around a wrong minimum flags nothing
+        # a std around a wrong minimum, or at the search interval's edge (the minimum may lie beyond it, and the
+        # other parameters compensate), flags nothing
+        identified = identified and not misfit["misfit"] and not edge
         report[p] = {
             "estimate": est[p],
             "std": std,
@@ -282,6 +303,7 @@ def calibrate(
         "flat_directions": sens["flat"],  # what the data cannot see (name the experiment that would: sim2real design)
         "parameters": report,
         "misfit": misfit["misfit"],
+        "at_search_edge": edge,  # continuous parameters within 3 std (or 1 % of the interval) of a search bound
         "misfit_ratio": misfit["ratio"],
         "misfit_check": {**misfit, "noise_floor_replay_error": floor},
         "replay_error_before": before.rms,

@@ -18,9 +18,9 @@ from sim2real.ident.space import PRIOR, _decode, _encode, unit_scale
 from sim2real.sim.dynamics import Values, param_spec
 
 STEP = 0.02  # forward-difference step in search units (0.5 % of a scale whose interval spans 10x)
-MAX_ITERATIONS = 12  # solver iterations (each: P Jacobian replays in one batch, then one or more trial replays)
+MAX_ITERATIONS = 10  # solver iterations (each: P Jacobian replays in one batch, then one or more trial replays)
 XTOL = 1e-3  # stop when a step moves the parameters by less than this, relative (search units)
-MU_FACTOR = 4.0  # damping change per rejected or accepted step (MuJoCo's default 1.26 spends many trial replays on a rough error)
+MU_FACTOR = 4.0  # damping change per step (MuJoCo's default, 1.26, spends many trial replays on a rough error)
 
 
 @dataclass
@@ -213,11 +213,11 @@ def lm_search(
             )
             est, m = scan(replay, est, "action_latency", [g for g in grid if lo <= g <= hi], cont, lam)
             moved |= m
-        for p in thresholds:  # the whole interval first, then the neighbours of the last fit's value
+        for p in thresholds:  # every third point of the interval first, then the neighbours of the best
             lo, hi = PRIOR[p]
             step = (hi - lo) / scan_points
-            grid = np.linspace(lo, hi, scan_points + 1) if round_ == 0 else est[p] + step * np.array([-2, -1, 1, 2])
-            est, m = scan(replay, est, p, [float(g) for g in grid if lo <= g <= hi], cont, lam)
+            grid = np.linspace(lo, hi, scan_points // 3 + 1) if round_ == 0 else est[p] + step * np.arange(-2, 3)
+            est, m = scan(replay, est, p, [float(g) for g in grid if lo <= g <= hi and g != est[p]], cont, lam)
             moved |= m
         spent["scans"] = spent.get("scans", 0) + replay.evaluations - mark
         if result is not None and not moved:
