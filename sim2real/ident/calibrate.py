@@ -34,8 +34,8 @@ from sim2real.sim.dynamics import Values, param_spec
 NEWTON_ROUNDS = 4  # solver=cma: Newton rounds (three steps each, a fresh Hessian each) that settle the estimate
 START_BUDGET = 60  # solver=lm: replays of the coarse CMA-ES start
 TWIN_ITERATIONS = 2  # solver=lm: least-squares iterations of each bootstrap twin, from the estimate
-SUBSET_ITERATIONS = 2  # least-squares iterations of the full-set refit that checks a subset calibration (a slow
-# replay, the Panda's, costs 9 s: eight iterations took 415 s; two already show a misspecified subset)
+SUBSET_ITERATIONS = 1  # least-squares iterations of the full-set refit that checks a subset calibration (a slow
+# replay, the Panda's, costs 9 s: eight iterations took 415 s, two 240 s; one shows a misspecified subset)
 
 
 def at_edge(est: Values, cont: list[str], std: dict[str, float]) -> list[str]:

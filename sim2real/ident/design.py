@@ -27,7 +27,8 @@ import numpy as np
 
 from sim2real.data.collect import policy_factory, rollout
 from sim2real.ident.calibrate import check_params
-from sim2real.ident.replay import Replay, measured_values
+from sim2real.ident.replay import measured_values
+from sim2real.ident.rollout import BatchedReplay
 from sim2real.ident.uncertainty import THRESHOLDS, _sensitivity
 from sim2real.learn.logged import Logged
 from sim2real.sim import tasks
@@ -103,7 +104,7 @@ def assess(
     logged: Logged, params: list[str], truth: Values, episodes: int, target: float, horizon: int = 10, stride: int = 20
 ) -> dict[str, Any]:
     """Calibration's Laplace accuracy for ``params`` at ``truth`` from ``logged``, and the flat directions."""
-    replay = Replay(logged, horizon, stride)  # as calibrate will replay it
+    replay = BatchedReplay(logged, horizon, stride)  # as calibrate will replay it
     replay.fixed = measured_values(replay.env, logged)
     est = {p: float(truth.get(p, param_spec(p).nominal)) for p in params}
     replay.fixed.update({k: v for k, v in truth.items() if k not in params and k in replay.env.params})
