@@ -143,7 +143,7 @@ def scripted_policy(env: gym.Env) -> object:
     """The scripted controller of ``env``'s task, as its task spec names it (``scripted: module:attr``)."""
     from sim2real.sim import tasks
 
-    task = env.unwrapped.task
+    task = tasks.core(env).task  # a stock env's task lives on its DynamicsWrapper, not on the Gymnasium env
     ref = tasks.get(task).scripted
     if ref is None:
         raise tasks.TaskError(f"task '{task}' has no scripted controller (its spec's 'scripted' is empty)")

@@ -300,7 +300,8 @@ def calibrate(
         "identifiability": {p: r["identifiability"] for p, r in report.items()},
         "identified": {p: r["identified"] for p, r in report.items()},
         "correlation": sens["corr"],
-        "identified_combinations": sens["combinations"],
+        # a misfit or a bounded minimum pins down no combination either
+        "identified_combinations": [] if misfit["misfit"] or edge else sens["combinations"],
         "flat_directions": sens["flat"],  # what the data cannot see (name the experiment that would: sim2real design)
         "parameters": report,
         "misfit": misfit["misfit"],
