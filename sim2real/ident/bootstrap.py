@@ -153,6 +153,24 @@ def twin(replay: Any, logged: Logged, values: Values, noise: dict[str, float], r
     )
 
 
+def twin_error(
+    make_replay: Callable[[Logged], Any],
+    replay: Any,
+    logged: Logged,
+    est: Values,
+    noise: dict[str, float],
+    seed: int = 0,
+    draws: int = 3,
+) -> float:
+    """The mean squared replay error at ``est`` of ``draws`` twins simulated at ``est`` with ``noise`` (common
+    random numbers: draw k always uses the same generator); inf when no twin episode survives."""
+    errs = []
+    for k in range(draws):
+        data = twin(replay, logged, est, noise, np.random.default_rng([seed, 11, k]))
+        errs.append(make_replay(data)(est).rms ** 2 if data.actions else math.inf)
+    return float(np.mean(errs))
+
+
 def match_action_noise(
     make_replay: Callable[[Logged], Any],
     replay: Any,
@@ -172,23 +190,18 @@ def match_action_noise(
     much of the error, and on two navigation episodes single twins ranged 1.12-1.57 around a mean of 1.4.
     Returns ``(std, the twins' mean squared error without it)``."""
 
-    def twin_error(sigma: float) -> float:
-        errs = []
-        for k in range(draws):
-            rng = np.random.default_rng([seed, 11, k])
-            data = twin(replay, logged, est, {**measured, "action_noise_std": sigma}, rng)
-            errs.append(make_replay(data)(est).rms ** 2 if data.actions else math.inf)
-        return float(np.mean(errs))
+    def at(sigma: float) -> float:
+        return twin_error(make_replay, replay, logged, est, {**measured, "action_noise_std": sigma}, seed, draws)
 
-    base = twin_error(0.0)
+    base = at(0.0)
     if not base < target:
         return 0.0, base
     lo, hi = 0.0, high
-    if twin_error(hi) < target:
+    if at(hi) < target:
         return hi, base
     for _ in range(steps):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if twin_error(mid) < target else (lo, mid)
+        lo, hi = (mid, hi) if at(mid) < target else (lo, mid)
     return 0.5 * (lo + hi), base
 
 

@@ -21,9 +21,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from sim2real.ident.bootstrap import twin
+from sim2real.ident.bootstrap import twin_error
+from sim2real.ident.uncertainty import episode_z
 from sim2real.learn.logged import Logged
 from sim2real.sim.dynamics import Values
 
@@ -43,23 +42,9 @@ def noise_floor(
     """The replay error (rms) that the measured observation noise and bias alone leave at ``est``: the mean
     squared error of :data:`DRAWS` twins simulated and replayed at ``est``, square-rooted."""
     noise = {k: float(measured.get(k, 0.0)) for k in ("obs_noise_std", "obs_bias")}
-    errs = []
-    for k in range(DRAWS):
-        data = twin(replay, logged, est, {**noise, "action_noise_std": 0.0}, np.random.default_rng([seed, 13, k]))
-        if data.actions:
-            errs.append(make_replay(data)(est).rms ** 2)
-    return float(math.sqrt(np.mean(errs))) if errs else math.nan
-
-
-def episode_z(before: np.ndarray, after: np.ndarray, episode_of: np.ndarray) -> float:
-    """How many standard errors over episodes ``after`` (per-segment errors) lies below ``before``."""
-    drop = before - after
-    per = np.array([drop[episode_of == e].mean() for e in np.unique(episode_of)])
-    if len(per) < 2:
-        return math.nan
-    se = float(per.std(ddof=1)) / math.sqrt(len(per))
-    m = float(per.mean())
-    return m / se if se > 0 else (math.copysign(math.inf, m) if m else 0.0)
+    return float(
+        math.sqrt(twin_error(make_replay, replay, logged, est, {**noise, "action_noise_std": 0.0}, seed, DRAWS))
+    )
 
 
 def subset_check(

@@ -86,18 +86,21 @@ def cluster_covariance(hess: np.ndarray, grads: np.ndarray, clusters: np.ndarray
     return inv @ spread @ inv
 
 
-def _paired_z(at: np.ndarray, probes: list[np.ndarray], clusters: np.ndarray) -> float:
-    """How significantly the probes raise the replay error over the estimate's: the mean over episodes of each
-    episode's mean rise (the probes averaged), over its standard error (episodes as the independent units)."""
-    if not probes:
-        return math.nan
-    rise = np.mean(probes, axis=0) - at
-    per = np.array([rise[clusters == c].mean() for c in np.unique(clusters)])
+def episode_z(before: np.ndarray, after: np.ndarray, episode_of: np.ndarray) -> float:
+    """How many standard errors over episodes ``after`` (per-segment errors) lies below ``before``: the mean over
+    episodes of each episode's mean drop, over its standard error (episodes as the independent units)."""
+    drop = before - after
+    per = np.array([drop[episode_of == e].mean() for e in np.unique(episode_of)])
     if len(per) < 2:
         return math.nan
     se = float(per.std(ddof=1)) / math.sqrt(len(per))
     m = float(per.mean())
     return m / se if se > 0 else (math.copysign(math.inf, m) if m else 0.0)
+
+
+def _paired_z(at: np.ndarray, probes: list[np.ndarray], clusters: np.ndarray) -> float:
+    """How significantly the probes raise the replay error over the estimate's (the probes averaged)."""
+    return episode_z(np.mean(probes, axis=0), at, clusters) if probes else math.nan
 
 
 def _sensitivity(
