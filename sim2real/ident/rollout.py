@@ -16,7 +16,7 @@ sensor data through the task's vectorised hooks:
   ``mjSTATE_FULLPHYSICS`` after the step, ``sensordata`` as computed during the step's last physics step.
 
 Stock Gymnasium MuJoCo envs get all three from :class:`~sim2real.sim.wrappers.DynamicsWrapper`. A blow-up
-(|qvel| >= ``MAX_QVEL``, a non-finite state, or MuJoCo's automatic reset after a bad acceleration, seen as the
+(``abs(qvel) >= MAX_QVEL``, a non-finite state, or MuJoCo's automatic reset after a bad acceleration, seen as the
 time jumping back) ends a row's segment as :class:`Replay` ends it.
 """
 
