@@ -8,7 +8,7 @@ Two checks, both by simulation and replay rather than by formula:
   :data:`MISFIT_RATIO` the model leaves out something the data shows (a parameter held at nominal, process
   noise, an effect no canonical parameter carries).
 - **The task's full set.** A calibration of a subset of the task's default parameters also fits the full set
-  from its estimate (a few least-squares iterations) and compares the two fits episode by episode: when the full
+  from its estimate (one least-squares iteration) and compares the two fits episode by episode: when the full
   set lowers the error by :data:`SUBSET_Z` standard errors over the episodes or more, the subset is
   misspecified, and the parameters it held at nominal are named as the likely cause.
 
