@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from sim2real.ident.bootstrap import curved_inverse, newton_refit
-from sim2real.ident.space import PRIOR, _decode, _encode
+from sim2real.ident.space import PRIOR, _decode, _encode, cma_options
 from sim2real.ident.uncertainty import THRESHOLDS, hessian_at
 from sim2real.sim.dynamics import Values, param_spec
 
@@ -39,18 +39,7 @@ def cma_search(
 
     import cma
 
-    int_idx = [i for i, p in enumerate(params) if p == "action_latency"]
-    opts = {
-        "bounds": [
-            [PRIOR[p][0] if p == "action_latency" else 0.0 for p in params],
-            [PRIOR[p][1] if p == "action_latency" else 10.0 for p in params],
-        ],
-        "CMA_stds": [1.0 if p == "action_latency" else 2.5 for p in params],
-        "integer_variables": int_idx,
-        "seed": seed + 1,
-        "maxfevals": budget,
-        "verbose": -9,
-    }
+    opts = cma_options(params, seed, budget)
     single = len(params) == 1
     best_f, best_v, polished = objective(x0)[0], dict(nominal), False
     from tqdm import tqdm

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from mujoco import minimize
 
-from sim2real.ident.space import PRIOR, _decode, _encode, unit_scale
+from sim2real.ident.space import PRIOR, _decode, _encode, cma_options, unit_scale
 from sim2real.sim.dynamics import Values, param_spec
 
 STEP = 0.02  # forward-difference step in search units (0.5 % of a scale whose interval spans 10x)
@@ -147,22 +147,7 @@ def coarse_start(replay: Any, params: list[str], start: Values, budget: int, see
     import cma
 
     cont = [p for p in params if p != "action_latency"]
-    lat = [i for i, p in enumerate(params) if p == "action_latency"]
-    es = cma.CMAEvolutionStrategy(
-        [_encode(p, start[p]) for p in params],
-        1.0,
-        {
-            "bounds": [
-                [PRIOR[p][0] if p == "action_latency" else 0.0 for p in params],
-                [PRIOR[p][1] if p == "action_latency" else 10.0 for p in params],
-            ],
-            "CMA_stds": [1.0 if p == "action_latency" else 2.5 for p in params],
-            "integer_variables": lat,
-            "seed": seed + 1,
-            "maxfevals": budget,
-            "verbose": -9,
-        },
-    )
+    es = cma.CMAEvolutionStrategy([_encode(p, start[p]) for p in params], 1.0, cma_options(params, seed, budget))
     best, best_f = dict(start), objective(replay(start), start, cont, lam)
     while not es.stop():
         xs = es.ask()

@@ -46,3 +46,19 @@ def unit_scale(name: str, value: float) -> float:
     if param_spec(name).kind == "scale":
         return value * (math.log(hi) - math.log(lo)) / 10.0
     return (hi - lo) / 10.0
+
+
+def cma_options(params: list[str], seed: int, budget: int) -> dict:
+    """CMA-ES options over ``params`` in search units: the interval as bounds, latency as an integer coordinate
+    (its own interval, step 1), the others started 2.5 units wide; seed ``seed + 1``, ``budget`` evaluations."""
+    return {
+        "bounds": [
+            [PRIOR[p][0] if p == "action_latency" else 0.0 for p in params],
+            [PRIOR[p][1] if p == "action_latency" else 10.0 for p in params],
+        ],
+        "CMA_stds": [1.0 if p == "action_latency" else 2.5 for p in params],
+        "integer_variables": [i for i, p in enumerate(params) if p == "action_latency"],
+        "seed": seed + 1,
+        "maxfevals": budget,
+        "verbose": -9,
+    }
