@@ -15,9 +15,11 @@ from stable_baselines3.common.utils import LinearSchedule
 
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
 from sim2real.io import command_line, git_commit, versions
+from sim2real.learn.adr import ADR, ADRSettings
 from sim2real.learn.model_spec import ACTIVATIONS  # one table: configs and checkpoints
 from sim2real.learn.vec import SEED_RANGES
 from sim2real.sim import tasks
+from sim2real.sim.groups import ADR_PRESET
 
 NON_SB3_KEYS = ("name", "norm_reward", "policy", "lr_schedule")
 
@@ -174,6 +176,9 @@ class RunSpec:
     threads: int = 1
     progress: bool = False
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config: saved, and checked on resume
+    adr: Any = None  # ADRSettings with dr=adr (sim2real/learn/adr.py), else None
+    history: int = 1  # observations the policy sees (policy.history)
+    privileged_critic: bool = False  # the critic also sees the episode's dynamics values (policy.privileged_critic)
 
     @property
     def command(self) -> str:
@@ -205,6 +210,8 @@ class RunSpec:
                 "seeds": f"{SEED_RANGES[self.eval_seed_range]} + 10000 * seed + k",
             },
             "dynamics": {"name": self.dynamics_name, "values": self.dynamics or {}},
+            "history": self.history,
+            "privileged_critic": self.privileged_critic,
             "commit": git_commit(),
             "command": command_line(),
             "versions": versions(),
@@ -244,6 +251,9 @@ def build_spec(cfg: DictConfig) -> RunSpec:
         raise ConfigError(f"algo='{algo_cfg.get('name')}' is unknown; choose one of: ppo, sac")
     algo_kwargs(algo_cfg)  # every hyperparameter checked before any env is built
     randomization, dynamics = groups_of(cfg, task)
+    adr = adr_settings(cfg, task, randomization)
+    if adr is not None:
+        randomization = ADR.start(task, adr).ranges()  # the training distribution at step 0
     check_env_spec(task, randomization, dynamics)
     targets = list(plain(OmegaConf.select(cfg, "eval.targets", default=[])) or [])
     for rand, dyn in eval_targets(targets, randomization, dynamics).values():
@@ -274,7 +284,27 @@ def build_spec(cfg: DictConfig) -> RunSpec:
         threads=int(cfg.threads),
         progress=sys.stderr.isatty() if progress == "auto" else bool(progress),
         config=plain(cfg),
+        adr=adr,
+        history=int(OmegaConf.select(cfg, "policy.history", default=1)),
+        privileged_critic=bool(OmegaConf.select(cfg, "policy.privileged_critic", default=False)),
     )
+
+
+def adr_settings(cfg: DictConfig, task: str, randomization: Any) -> ADRSettings | None:
+    """The ``adr`` block as checked settings with ``dr=adr`` (ranges given beside it are refused), else None."""
+    if OmegaConf.select(cfg, "dr.name") != ADR_PRESET:
+        return None
+    if randomization:
+        raise ConfigError(
+            f"dr=adr sets its own ranges; drop dr.{next(iter(randomization))}=... (start from a preset with adr.init=)"
+        )
+    a = plain(cfg.adr)
+    settings = ADRSettings(**{**a, "params": tuple(a["params"]) if a.get("params") is not None else None})
+    try:
+        ADR.start(task, settings)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return settings
 
 
 def compose_config(

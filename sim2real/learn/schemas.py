@@ -57,6 +57,27 @@ class FinetuneWarmStart:
 
 
 @dataclass
+class Adr:
+    """Automatic domain randomisation (``dr=adr``; sim2real/learn/adr.py)."""
+
+    init: str = MISSING
+    boundary_prob: float = _f(0, 1, open_lo=True)
+    buffer: int = _f(1)
+    t_low: float = MISSING
+    t_high: float = MISSING
+    step: float = _f(0, open_lo=True)
+    params: list[str] | None = None
+
+
+@dataclass
+class Policy:
+    """What the policy sees: its observation history and the critic's privileged inputs."""
+
+    history: int = _f(1, 64)  # the current observation and the K-1 previous (observation, action) pairs
+    privileged_critic: bool = MISSING  # the value function also sees the episode's dynamics values (PPO)
+
+
+@dataclass
 class Run:
     """What train and finetune share."""
 
@@ -73,6 +94,8 @@ class Run:
     checkpoint_interval: int = _f(0)
     progress: Any = _f(choices=("auto", True, False))  # a bar: auto (on a terminal), true, false
     eval: Eval = field(default_factory=Eval)
+    adr: Adr = field(default_factory=Adr)
+    policy: Policy = field(default_factory=Policy)
     out_dir: str = MISSING
 
 

@@ -14,12 +14,14 @@ from typing import Any
 
 import numpy as np
 import torch as th
+import yaml
 from omegaconf import OmegaConf
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sim2real.io import atomic_write, exclusive, read_json
+from sim2real.learn.adr import ADR
 from sim2real.learn.bc import behaviour_clone, collect_demonstrations
 from sim2real.learn.checkpoint import BUFFER_FILE, load_replay_buffer
 from sim2real.learn.config import ConfigError, RunSpec, algo_kwargs
@@ -34,14 +36,18 @@ from sim2real.learn.runs import (
     save_policy,
 )
 from sim2real.learn.vec import load_normalization, make_vec_env, normalize
+from sim2real.sim import tasks
+
+ADR_PRESET_FILE = "adr_dr.yaml"  # the ADR bounds at the last checkpoint, as a preset: sim2real train dr=<this file>
 
 
 class TrainCallback(BaseCallback):
     """Checkpoints, evaluations on each named dynamics, and the sampled dynamics in TensorBoard."""
 
-    def __init__(self, spec: RunSpec, meta: dict[str, Any], norm: VecNormalize) -> None:
+    def __init__(self, spec: RunSpec, meta: dict[str, Any], norm: VecNormalize, adr: ADR | None = None) -> None:
         super().__init__()
-        self.spec, self.meta, self.norm = spec, meta, norm
+        self.spec, self.meta, self.norm, self.adr = spec, meta, norm, adr
+        self.has_success = tasks.get(spec.task).success
         self.t0 = time.time()
         self.wall_before = float(meta.get("wall_time_s", 0.0))
         self.next_ckpt = self.next_eval = 0
@@ -79,9 +85,14 @@ class TrainCallback(BaseCallback):
         self.next_eval = n + self.spec.eval_interval if n else 0
 
     def _on_step(self) -> bool:
+        moved = False
         for info in self.locals.get("infos", []):
             for k, v in info.get("episode_dynamics", {}).items():
                 self.dyn.setdefault(k, []).append(float(v))
+            if self.adr is not None and "episode" in info:
+                moved |= self.adr.observe(info, self.has_success)
+        if moved:  # every env samples the new bounds from its next reset on
+            self.training_env.env_method("set_adr", self.adr.ranges(), self.adr.settings.boundary_prob)
         n = self.model.num_timesteps
         if self.spec.eval_interval and n >= self.next_eval:
             self._timed("evaluation", self.evaluate)
@@ -96,6 +107,12 @@ class TrainCallback(BaseCallback):
         for k, v in self.dyn.items():
             self.logger.record(f"dynamics/{k}", float(np.mean(v)))
         self.dyn.clear()
+        if self.adr is not None:
+            for k, (lo, hi) in self.adr.bounds.items():
+                self.logger.record(f"adr/{k}/low", lo)
+                self.logger.record(f"adr/{k}/high", hi)
+            self.logger.record("adr/entropy_nats_per_dim", self.adr.entropy())
+            self.logger.record("adr/updates", self.adr.updates)
 
     def wall_time(self) -> float:
         return self.wall_before + time.time() - self.t0
@@ -103,6 +120,10 @@ class TrainCallback(BaseCallback):
     def checkpoint(self) -> Path:
         self.meta["wall_time_s"] = self.wall_time()
         self.meta["time_breakdown_s"] = dict(self.times)
+        if self.adr is not None:  # the bounds travel with the checkpoint (resume) and as a plain preset (dr=<file>)
+            self.meta["adr"] = self.adr.state()
+            preset = self.adr.preset(f"adr_{self.spec.task}_s{self.spec.seed}")
+            atomic_write(self.spec.run_dir / ADR_PRESET_FILE, lambda p: Path(p).write_text(yaml.safe_dump(preset)))
         return save_checkpoint(self.spec.run_dir, self.model, self.norm, self.meta)
 
     def evaluate(self) -> dict[str, float]:
@@ -113,6 +134,8 @@ class TrainCallback(BaseCallback):
             "seed_range": self.spec.eval_seed_range,
         }
         for name, (rand, dyn) in self.spec.eval_targets.items():
+            if name == "train" and self.adr is not None:
+                rand = self.adr.ranges()  # ADR's current bounds, sampled within (no episode pinned)
             eps = run_episodes(
                 policy, self.spec.task, self.spec.eval_episodes, self.spec.seed, rand, dyn, self.spec.eval_seed_range
             )
@@ -275,7 +298,11 @@ def _run_locked(spec: RunSpec, factory: ModelFactory, prepare: Callable[[BaseAlg
         model, meta = factory(norm)
     if prepare is not None:
         prepare(model)
-    callback = TrainCallback(spec, meta, norm)
+    adr = None
+    if spec.adr is not None:  # a resumed run continues from the bounds its checkpoint saved
+        adr = ADR.from_state(spec.task, meta["adr"]) if "adr" in meta else ADR.start(spec.task, spec.adr)
+        norm.env_method("set_adr", adr.ranges(), adr.settings.boundary_prob)  # before learn()'s first reset
+    callback = TrainCallback(spec, meta, norm, adr)
     remaining = spec.steps - model.num_timesteps
     old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     learn_t0 = time.time()

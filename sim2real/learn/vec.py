@@ -19,6 +19,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
 from sim2real.io import atomic_write, check_npz_members, npz_headers
 from sim2real.sim import tasks
+from sim2real.sim.dynamics import validate_ranges
 
 EVAL_SEED_BASE = 1_000_000_000  # test episodes (published tables: compare, sweep, evaluate) start here
 DEV_SEED_BASE = 1_200_000_000  # development episodes (training-time evaluation, tuning, choosing what to ship)
@@ -26,18 +27,31 @@ SEED_RANGES = {"test": EVAL_SEED_BASE, "development": DEV_SEED_BASE}  # training
 
 
 class EpisodeDynamics(gym.Wrapper):
-    """Echo the episode's sampled dynamics values in the info of its last step (``episode_dynamics``)."""
+    """Echo the episode's sampled dynamics values in the info of its last step (``episode_dynamics``), and the
+    ADR bound it pinned, if any (``episode_boundary``: ``(parameter, 0 = low / 1 = high)``). ``set_adr`` is how
+    the training process hands every env (in this process or a subprocess: ``VecEnv.env_method``) new ranges."""
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict]:
         obs, info = self.env.reset(**kwargs)
         self._values = info.get("dynamics", {})
+        self._pinned = tasks.core(self.env).dyn.pinned
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         if terminated or truncated:
             info["episode_dynamics"] = self._values
+            if self._pinned is not None:
+                info["episode_boundary"] = self._pinned
         return obs, reward, terminated, truncated, info
+
+    def set_adr(self, ranges: dict[str, list[float]], boundary_prob: float) -> None:
+        """Randomise over ``ranges`` (checked against the task) from the next reset on, pinning one parameter to
+        a bound with probability ``boundary_prob``."""
+        core = tasks.core(self.env)
+        checked = validate_ranges(ranges, core.params, "adr")
+        core.ranges = checked
+        core.dyn.set_ranges(checked, boundary_prob)
 
 
 def task_env_id(task: str) -> str:

@@ -26,6 +26,7 @@ class ParamSpec:
     high: float  # largest admissible value (inclusive)
     kind: str  # "scale" (log-uniform), "int" (uniform integer) or "linear" (uniform)
     doc: str
+    unit: float = 1.0  # a typical size of a change, in the parameter's units: ADR moves a bound by adr.step x unit
 
 
 PARAMS: dict[str, ParamSpec] = {
@@ -39,10 +40,10 @@ PARAMS: dict[str, ParamSpec] = {
         ParamSpec("damping_scale", 1.0, 0.0, 20.0, "scale", "joint damping"),
         ParamSpec("actuator_gain_scale", 1.0, 0.05, 20.0, "scale", "actuator gain and bias together"),
         ParamSpec("action_latency", 0, 0, 20, "int", "control steps between an action and its effect"),
-        ParamSpec("obs_noise_std", 0.0, 0.0, 10.0, "linear", "std of Gaussian observation noise, obs units"),
-        ParamSpec("action_noise_std", 0.0, 0.0, 2.0, "linear", "std of Gaussian action noise, action units"),
-        ParamSpec("actuator_deadzone", 0.0, 0.0, 0.99, "linear", "|command| below this fraction is zeroed"),
-        ParamSpec("obs_bias", 0.0, 0.0, 10.0, "linear", "max |per-episode constant observation offset|"),
+        ParamSpec("obs_noise_std", 0.0, 0.0, 10.0, "linear", "std of Gaussian observation noise, obs units", 0.01),
+        ParamSpec("action_noise_std", 0.0, 0.0, 2.0, "linear", "std of Gaussian action noise, action units", 0.1),
+        ParamSpec("actuator_deadzone", 0.0, 0.0, 0.99, "linear", "|command| below this fraction is zeroed", 0.1),
+        ParamSpec("obs_bias", 0.0, 0.0, 10.0, "linear", "max |per-episode constant observation offset|", 0.01),
         ParamSpec("payload_mass", 0.0, 0.0, 100.0, "linear", "kg added at the task's payload body (its COM)"),
     )
 }

@@ -15,7 +15,7 @@ from typing import Any
 from sim2real.sim import tasks
 from sim2real.sim.dynamics import BODY_MASS, PARAMS
 
-NONE_PRESET, NOMINAL_PROFILE = "none", "nominal"
+NONE_PRESET, NOMINAL_PROFILE, ADR_PRESET = "none", "nominal", "adr"  # adr: ranges set by ADR (learn/adr.py)
 
 
 def _option(section: str, preset: str) -> dict[str, Any]:
@@ -30,6 +30,7 @@ def group_nodes() -> dict[tuple[str, str], dict[str, Any]]:
     specs = [tasks.get(n) for n in tasks.names()]
     nodes: dict[tuple[str, str], dict[str, Any]] = {
         ("dr", NONE_PRESET): {"name": NONE_PRESET, **{p: None for p in PARAMS}, BODY_MASS.name: None},
+        ("dr", ADR_PRESET): {"name": ADR_PRESET, **{p: None for p in PARAMS}, BODY_MASS.name: None},
         ("dynamics", NOMINAL_PROFILE): {
             "name": NOMINAL_PROFILE,
             **{p: s.nominal for p, s in PARAMS.items()},
@@ -65,7 +66,7 @@ def check_named(node: Any, task: str, group: str) -> None:
     name = node.get("name") if hasattr(node, "get") else None
     spec = tasks.get(task)
     own = spec.targets if group == "dynamics" else spec.randomization
-    generated = {o for g, o in group_nodes() if g == group} - {NONE_PRESET, NOMINAL_PROFILE}
+    generated = {o for g, o in group_nodes() if g == group} - {NONE_PRESET, NOMINAL_PROFILE, ADR_PRESET}
     if name in generated and name not in own:
         kind = "target profile" if group == "dynamics" else "randomisation preset"
         options = ", ".join([NOMINAL_PROFILE if group == "dynamics" else NONE_PRESET, *own])

@@ -295,10 +295,23 @@ class EpisodeDynamics:
         self.obs_channel = ObsChannel(obs_dim)
         self.guard = BlowUpGuard()
         self.act_active = self.obs_active = False
+        self.boundary_prob = 0.0  # ADR: the chance that an episode pins one parameter to a bound
+        self.pinned: tuple[str, int] | None = None  # this episode's pinned (parameter, 0 = low / 1 = high)
+
+    def set_ranges(self, ranges: Ranges, boundary_prob: float = 0.0) -> None:
+        """New randomisation ranges from the next reset on; with ``boundary_prob`` > 0, each episode pins one
+        ranged parameter (chosen uniformly) to its lower or upper bound with that probability (ADR's boundary
+        sampling, OpenAI 2019, section 5)."""
+        self.ranges, self.boundary_prob = dict(ranges), float(boundary_prob)
 
     def resample(self, rng: np.random.Generator) -> Values:
         """Draw this episode's values and write them onto the model."""
-        self.set_values(sample(self.ranges, rng))
+        values, self.pinned = sample(self.ranges, rng), None
+        if self.boundary_prob > 0 and self.ranges and rng.random() < self.boundary_prob:
+            names = sorted(self.ranges)
+            name, side = names[int(rng.integers(len(names)))], int(rng.integers(2))
+            values[name], self.pinned = self.ranges[name][side], (name, side)
+        self.set_values(values)
         return self.values
 
     def set_values(self, values: Values) -> None:
