@@ -9,6 +9,7 @@ from sim2real_runtime.bundle import BUNDLE_FORMAT, Bundle, BundleError
 from sim2real_runtime.episodes import EpisodeLog, write_npz
 from sim2real_runtime.excite import Excitation, ExcitationError
 from sim2real_runtime.loop import RATE_TOLERANCE, CallbackRobot, ControlLoop, LoopStats, Robot, check_rate
+from sim2real_runtime.memory import History, PolicyState
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -20,7 +21,9 @@ __all__ = [
     "EpisodeLog",
     "Excitation",
     "ExcitationError",
+    "History",
     "LoopStats",
+    "PolicyState",
     "Robot",
     "check_rate",
     "write_npz",

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from sim2real_runtime.memory import PolicyState, check_memory, input_width, policy_state
 from sim2real_runtime.safeio import inside, loads_strict, read_json_strict
 
 BUNDLE_FORMAT = 1  # the policy.json format this runtime reads (written by sim2real.deploy.export)
@@ -38,6 +39,8 @@ class Bundle:
     # the run-time observation check: a reading outside [obs_low, obs_high] is a fault (safe action sent)
     obs_low: np.ndarray | None = None
     obs_high: np.ndarray | None = None
+    # what the policy remembers within an episode (sim2real_runtime.memory): none, history or recurrent
+    memory: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
 
     @classmethod
     def load(cls, path: str | Path) -> Bundle:
@@ -79,10 +82,15 @@ class Bundle:
                 f"bundle {path}: policy.json's safe_action[{i}]={float(safe[i]):g} lies outside the action bounds "
                 f"[{float(low[i]):g}, {float(high[i]):g}]; a safe action must be one the robot accepts"
             )
-        session = _session(path, blobs["policy.onnx"], len(meta["observation"]), len(meta["action"]))
+        n_obs, n_act = len(meta["observation"]), len(meta["action"])
+        try:
+            memory = check_memory(f"bundle {path}: policy.json", meta.get("memory"), n_obs, n_act)
+        except ValueError as e:
+            raise BundleError(str(e)) from None
+        session = _session(path, blobs["policy.onnx"], input_width(memory, n_obs, n_act), n_act, memory)
         prev = _previous_action_index(path, meta)
         obs_low, obs_high = observation_limits(path, meta)
-        return cls(path, meta, session, low, high, safe, prev, obs_low, obs_high)
+        return cls(path, meta, session, low, high, safe, prev, obs_low, obs_high, memory)
 
     @property
     def action_dim(self) -> int:
@@ -97,9 +105,18 @@ class Bundle:
         return float(self.meta["control_rate_hz"])
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """One observation (obs_dim,) -> one action (action_dim,), float32."""
+        """One observation (obs_dim,) -> one action (action_dim,), float32; a bundle without memory only (one
+        with memory acts through :meth:`new_state`, which keeps the episode's history or LSTM state)."""
+        if self.memory["kind"] != "none":
+            raise BundleError(
+                f"bundle {self.path} remembers ({self.memory['kind']}): act through bundle.new_state(), per episode"
+            )
         x = np.asarray(obs, dtype=np.float32).reshape(1, self.obs_dim)
         return self.session.run(None, {"obs": x})[0][0]
+
+    def new_state(self) -> PolicyState:
+        """A fresh per-episode policy state: ``act(obs)``, ``sent(action)``, ``reset()`` (memory.py)."""
+        return policy_state(self.session, self.memory, self.obs_dim, self.action_dim)
 
 
 OBSERVATION_MARGIN = 0.5  # default: a reading beyond its bounds by more than half their range is a fault
@@ -157,9 +174,7 @@ def _verified_files(path: Path) -> dict[str, bytes]:
             raise BundleError(f"bundle {path}: {name} is larger than {MAX_BUNDLE_FILE >> 20} MiB; refused")
         data = f.read_bytes()
         if hashlib.sha256(data).hexdigest() != digest:
-            raise BundleError(
-                f"bundle {path}: {name} does not match its SHA-256 in manifest.json (changed or corrupt)"
-            )
+            raise BundleError(f"bundle {path}: {name} does not match its SHA-256 in manifest.json (changed or corrupt)")
         blobs[name] = data
     unlisted = sorted(p.name for p in path.iterdir() if p.name not in files and p.name != "manifest.json")
     if unlisted:
@@ -170,9 +185,11 @@ def _verified_files(path: Path) -> dict[str, bytes]:
     return blobs
 
 
-def _session(path: Path, onnx_bytes: bytes, n_obs: int, n_act: int) -> ort.InferenceSession:
-    """An ONNX Runtime session over the verified bytes, checked against the declared layout: one ``obs`` input
-    of ``n_obs`` values, a first output of ``n_act`` actions."""
+def _session(
+    path: Path, onnx_bytes: bytes, n_obs: int, n_act: int, memory: dict[str, Any] | None = None
+) -> ort.InferenceSession:
+    """An ONNX Runtime session over the verified bytes, checked against the declared layout: an ``obs`` input
+    of ``n_obs`` values (a recurrent bundle: ``state_h``/``state_c`` too), a first output of ``n_act`` actions."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
@@ -185,8 +202,17 @@ def _session(path: Path, onnx_bytes: bytes, n_obs: int, n_act: int) -> ort.Infer
     if not inputs or inputs[0].name != "obs" or inputs[0].shape[-1] != n_obs:
         got = (inputs[0].name, inputs[0].shape) if inputs else "none"
         raise BundleError(f"bundle {path}: policy.onnx takes {got}, policy.json lists {n_obs} observations ('obs')")
+    feed = {"obs": np.zeros((1, n_obs), dtype=np.float32)}
+    if memory and memory.get("kind") == "recurrent":
+        names = [i.name for i in inputs]
+        if names != ["obs", "state_h", "state_c"]:
+            raise BundleError(f"bundle {path}: a recurrent policy.onnx takes obs, state_h, state_c; it takes {names}")
+        shape = (memory["layers"], 1, memory["hidden"])
+        feed.update(state_h=np.zeros(shape, np.float32), state_c=np.zeros(shape, np.float32))
+    elif len(inputs) != 1:
+        raise BundleError(f"bundle {path}: policy.onnx takes {len(inputs)} inputs; policy.json declares only 'obs'")
     try:
-        probe = session.run(None, {"obs": np.zeros((1, n_obs), dtype=np.float32)})[0]
+        probe = session.run(None, feed)[0]
     except Exception as e:  # noqa: BLE001  (any failure to run is the same refusal)
         raise BundleError(f"bundle {path}: policy.onnx fails on a zero observation ({str(e)[:120]})") from None
     if np.shape(probe) != (1, n_act):

@@ -155,6 +155,7 @@ class ControlLoop:
         self.on_step = on_step
         self.stats = LoopStats()
         self.last_action = bundle.safe_action.copy()
+        self.state = bundle.new_state() if hasattr(bundle, "new_state") else None  # the episode's memory
         self.last_fault: str | None = None  # the observation fault of the tick just run (None: it was fine)
         self.stopping = False  # set as the safe stop begins: a signal handler must not interrupt it
         self.stopped = False
@@ -162,8 +163,11 @@ class ControlLoop:
         self.last_sent: np.ndarray | None = None
 
     def new_episode(self) -> None:
-        """The robot was reset: the previous action the policy sees is the safe action again."""
+        """The robot was reset: the previous action the policy sees is the safe action again, and a policy with
+        memory (history, LSTM state) starts afresh."""
         self.last_action = self.bundle.safe_action.copy()
+        if self.state is not None:
+            self.state.reset()
 
     def read_observation(self, raw: Any) -> tuple[np.ndarray, str | None]:
         """``raw`` as the policy's observation (previous-action entries filled), and what is wrong with it (None:
@@ -195,9 +199,11 @@ class ControlLoop:
         if self.last_fault is not None:
             self.stats.faults.append(f"step {self.stats.steps}: {self.last_fault}")
             action = self.bundle.safe_action
+            if self.state is not None:  # a memory never holds a faulty reading: it restarts at the next good one
+                self.state.reset()
         else:
             t = time.perf_counter()
-            action = self.bundle(obs)
+            action = self.state.act(obs) if self.state is not None else self.bundle(obs)
             self.stats.latency_us.append((time.perf_counter() - t) * 1e6)
             if not np.isfinite(action).all():
                 self.stats.faults.append(f"step {self.stats.steps}: non-finite action")
@@ -211,6 +217,8 @@ class ControlLoop:
         self.last_sent = action
         self.robot.act(action)
         self.last_action = action
+        if self.state is not None and self.last_fault is None:
+            self.state.sent(action)
         if self.on_step is not None:
             self.on_step(obs, action)
         self.stats.steps += 1

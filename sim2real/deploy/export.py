@@ -33,7 +33,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
 from sim2real.io import versions, write_json
 from sim2real.learn.evaluate import stored_policy
-from sim2real.learn.runs import PolicySource, load_model, policy_digest, resolve_policy
+from sim2real.learn.runs import PolicySource, load_model, policy_digest, policy_input_dim, resolve_policy
 from sim2real.learn.vec import read_normalization
 from sim2real.sim import tasks
 
@@ -131,14 +131,30 @@ def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
         "trained_steps": meta.get("num_timesteps"),
         "versions": {**meta.get("versions", {}), "export": versions()},
         "parity_max_abs_diff": parity,
+        "memory": memory_section(src.meta, env),
         "onnx": {"input": "obs", "output": "action", "opset": 18},
     }
+
+
+def memory_section(run_meta: dict[str, Any], env: Any) -> dict[str, Any]:
+    """``policy.json``'s ``memory``: what the runtime keeps per episode (sim2real_runtime.memory)."""
+    k = int(run_meta.get("history", 1))
+    if k > 1:
+        return {
+            "kind": "history",
+            "k": k,
+            "fill_action": [float(x) for x in env.rest_action],
+            "layout": "obs is [o_t, ..., o_t-K+1, a_t-1, ..., a_t-K+1]: the observations, newest first, then the "
+            "actions sent, newest first; at an episode's first step every slot holds its first observation and "
+            "every action slot fill_action",
+        }
+    return {"kind": "none"}
 
 
 def onnx_metadata(meta: dict[str, Any]) -> dict[str, str]:
     """What a C++ or ROS node needs from ``policy.json``, as the ONNX file's ``metadata_props`` (strings; the
     layouts as JSON), so the ``.onnx`` alone is usable."""
-    keep = ("format", "task", "env_id", "control_rate_hz", "safe_action", "trained_action_latency_steps")
+    keep = ("format", "task", "env_id", "control_rate_hz", "safe_action", "trained_action_latency_steps", "memory")
     props = {f"sim2real.{k}": json.dumps(meta[k]) for k in keep}
     props["sim2real.observation"] = json.dumps(
         [{k: o[k] for k in ("name", "unit", "low", "high")} for o in meta["observation"]]
@@ -152,19 +168,57 @@ def onnx_metadata(meta: dict[str, Any]) -> dict[str, str]:
 
 
 def parity(src: PolicySource, model: BaseAlgorithm, onnx_path: Path, obs: np.ndarray) -> float:
-    """Max |bundle action - SB3 predict action| over ``obs``."""
+    """Max |bundle action - SB3 predict action| over the network inputs ``obs`` (stacked, for a history)."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     ours = sess.run(None, {"obs": obs.astype(np.float32)})[0]
-    ref = stored_policy(src, model)(obs)
+    ref = stored_policy(src, model)
+    ref = getattr(ref, "inner", ref)(obs)  # the network alone: the inputs are stacked already
     return float(np.max(np.abs(ours - ref)))
 
 
-def sample_observations(task: str, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` observations from random-action rollouts under the task's widest preset (varied inputs)."""
+PARITY_EPISODE_SEED = 7  # the seeded episode on which a bundle must act as its policy, step by step
+
+
+def episode_parity(src: PolicySource, model: BaseAlgorithm, onnx_path: Path, meta: dict[str, Any]) -> tuple[int, float]:
+    """Run one seeded episode on the task's nominal sim with the policy as evaluation runs it, feeding the same
+    observations to the runtime's per-episode state over the exported network (its history or LSTM state carried
+    as on the robot); returns (steps, max |runtime action - policy action|)."""
+    import onnxruntime as ort
+    from sim2real_runtime.memory import check_memory, policy_state
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    n_obs, n_act = len(meta["observation"]), len(meta["action"])
+    state = policy_state(sess, check_memory("export", meta.get("memory"), n_obs, n_act), n_obs, n_act)
+    policy = stored_policy(src, model)
+    env = tasks.make(src.task)
+    low, high = env.action_space.low, env.action_space.high
+    obs, _ = env.reset(seed=PARITY_EPISODE_SEED)
+    if hasattr(policy, "reset"):
+        policy.reset()
+    state.reset()
+    worst, steps, done = 0.0, 0, False
+    while not done:
+        ref = np.asarray(policy(obs), dtype=np.float32)
+        ours = state.act(obs)
+        worst = max(worst, float(np.max(np.abs(ours - ref))))
+        sent = np.clip(ref, low, high)
+        state.sent(sent)
+        obs, _, terminated, truncated, _ = env.step(sent)
+        done, steps = terminated or truncated, steps + 1
+    env.close()
+    return steps, worst
+
+
+def sample_observations(task: str, n: int, seed: int = 0, history: dict[str, Any] | None = None) -> np.ndarray:
+    """``n`` network inputs from random-action rollouts under the task's widest preset (varied inputs): the
+    observations, or the stacked histories of a history-K run (``history``: its run.json)."""
+    from sim2real.learn.vec import make_env
+
     presets = tasks.get(task).randomization
-    env = tasks.make(task, randomization=next((p for p in ("wide", "default") if p in presets), None))
+    k = int((history or {}).get("history", 1))
+    env = make_env(task, randomization=next((p for p in ("wide", "default") if p in presets), None), history=k)
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
     out = []
@@ -200,7 +254,7 @@ def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any
     check_output(out)
     src = resolve_policy(policy)
     model = load_model(src)
-    norm = read_normalization(src.norm_path, src.meta["obs_dim"])
+    norm = read_normalization(src.norm_path, policy_input_dim(src.meta))
     actor = DeterministicActor(model, norm).eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
@@ -226,7 +280,7 @@ def _write_bundle(
     """policy.onnx (checked, self-contained, at parity with SB3), policy.json and manifest.json in ``tmp``."""
     import onnx
 
-    dummy = th.zeros(1, src.meta["obs_dim"])
+    dummy = th.zeros(1, policy_input_dim(src.meta))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _onnx_export(actor, dummy, tmp / "policy.onnx")
@@ -239,11 +293,17 @@ def _write_bundle(
         raise RuntimeError(
             f"export wrote side files {sorted(p.name for p in tmp.iterdir())}; expected one self-contained policy.onnx"
         )
-    diff = parity(src, model, tmp / "policy.onnx", sample_observations(src.task, n_parity))
+    diff = parity(src, model, tmp / "policy.onnx", sample_observations(src.task, n_parity, history=src.meta))
     if not diff <= PARITY_TOLERANCE:
         raise RuntimeError(f"export parity failed: max |onnx - SB3| = {diff:.2e} > {PARITY_TOLERANCE:.0e}")
     meta["parity_max_abs_diff"] = diff
     meta["parity_observations"] = n_parity
+    steps, ep_diff = episode_parity(src, model, tmp / "policy.onnx", meta)
+    if not ep_diff <= PARITY_TOLERANCE:
+        raise RuntimeError(
+            f"export parity failed over an episode: max |runtime - SB3| = {ep_diff:.2e} > {PARITY_TOLERANCE:.0e}"
+        )
+    meta["episode_parity"] = {"steps": steps, "max_abs_diff": ep_diff, "episode_seed": PARITY_EPISODE_SEED}
     write_json(tmp / "policy.json", meta)
     files = {name: _sha256(tmp / name) for name in ("policy.onnx", "policy.json")}
     (tmp / "manifest.json").write_text(json.dumps({"algorithm": "sha256", "files": files}, indent=2) + "\n")

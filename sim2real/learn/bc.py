@@ -15,6 +15,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sim2real.envs.scripted import scripted_policy
 from sim2real.learn.vec import make_env
+from sim2real.sim import tasks
 
 DEMO_SEED_BASE = 500_000_000  # demonstration episode seeds, disjoint from training and evaluation seeds
 
@@ -34,11 +35,13 @@ def collect_demonstrations(
     randomization: object = None,
     dynamics: object = None,
     after_success: int = 5,
+    history: int = 1,
 ) -> Demonstrations:
     """Run the task's scripted controller; keep the transitions of successful episodes only, each up to
     ``after_success`` steps past the first success (a long hold would otherwise dominate the data and
     blur the few steps where the controller decides, such as when to close the gripper)."""
-    env = make_env(task, randomization, dynamics)
+    env = make_env(task, randomization, dynamics, history)  # recorded: what the policy will see
+    raw = int(tasks.core(env).observation_space.shape[0])  # the controller reads the current observation only
     ctl = scripted_policy(env)
     obs_l, act_l, wins = [], [], 0
     for k in range(episodes):
@@ -46,7 +49,7 @@ def collect_demonstrations(
         ctl.reset()
         ep_obs, ep_act, done, info, first = [], [], False, {}, None
         while not done:
-            a = ctl(obs)
+            a = ctl(obs[:raw])
             ep_obs.append(obs)
             ep_act.append(a)
             obs, _, terminated, truncated, info = env.step(a)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sim2real.learn.runs import PolicySource, load_model, resolve_policy
+from sim2real.learn.runs import PolicySource, load_model, policy_input_dim, resolve_policy
 from sim2real.learn.vec import SEED_RANGES, make_env, read_normalization
 from sim2real.sim import tasks
 
@@ -56,12 +56,27 @@ def normalized_policy(
     return NormalizedPolicy(model, obs_mean, obs_var, clip, eps)
 
 
-def stored_policy(src: PolicySource, model: BaseAlgorithm | None = None) -> NormalizedPolicy:
-    """The deterministic policy of a run or shipped policy, with its saved normalisation (clip, epsilon)."""
-    norm = read_normalization(src.norm_path, src.meta["obs_dim"])
-    return normalized_policy(
+def stored_policy(src: PolicySource, model: BaseAlgorithm | None = None) -> Any:
+    """The deterministic policy of a run or shipped policy, with its saved normalisation (clip, epsilon); a
+    history-K policy keeps each episode's history (:class:`~sim2real.learn.memory.HistoryPolicy`)."""
+    norm = read_normalization(src.norm_path, policy_input_dim(src.meta))
+    inner = normalized_policy(
         model or load_model(src), norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]), float(norm["epsilon"])
     )
+    return with_history(inner, src.task, int(src.meta.get("history", 1)))
+
+
+def with_history(inner: NormalizedPolicy, task: str, k: int) -> Any:
+    """``inner`` (which takes stacked inputs) with the per-episode history of ``k`` steps kept for it; ``inner``
+    itself when ``k`` is 1."""
+    if k == 1:
+        return inner
+    from sim2real.learn.memory import HistoryPolicy, fill_action
+
+    env = tasks.make(task)
+    space = env.action_space
+    obs_dim, act_dim = int(env.observation_space.shape[0]), int(space.shape[0])
+    return HistoryPolicy(inner, k, obs_dim, act_dim, fill_action(env), space.low, space.high)
 
 
 def episode_seeds(seed_range: str, seed: int, episodes: int) -> list[int]:
@@ -92,18 +107,24 @@ def run_episodes(
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: need at least one evaluation episode")
     seeds = episode_seeds(seed_range, seed, episodes)
-    n_envs = min(batch, episodes) if getattr(policy, "batched", False) and not hasattr(policy, "reset") else 1
+    stateful = getattr(policy, "stateful", False)  # per-slot memory: told when an episode starts in a slot
+    together = getattr(policy, "batched", False) and (stateful or not hasattr(policy, "reset"))
+    n_envs = min(batch, episodes) if together else 1
+    if stateful:
+        policy.reset(n_envs)
     envs = [make_env(task, randomization, dynamics) for _ in range(n_envs)]
     has_success = tasks.get(task).success
     out: dict[int, Episode] = {}
     pending = iter(seeds)
     # one slot per env: [episode seed, observation, return, steps, reset info], or None once no episode is left
     slots: list[list[Any] | None] = []
-    for env in envs:
-        slots.append(_start(env, next(pending, None), policy))
+    for i, env in enumerate(envs):
+        slots.append(_start(env, next(pending, None), policy, i))
     while any(slots):
         live = [i for i, s in enumerate(slots) if s is not None]
-        if n_envs > 1:
+        if stateful:
+            actions = policy(np.stack([slots[i][1] for i in live]), slots=live)
+        elif n_envs > 1:
             actions = policy(np.stack([slots[i][1] for i in live]))
         else:
             actions = [policy(slots[live[0]][1])]
@@ -115,18 +136,20 @@ def run_episodes(
                 success = bool(info.get("is_success", False)) if has_success else None
                 unstable = bool(info.get("physics_unstable"))
                 out[slot[0]] = Episode(success, slot[2], slot[3], slot[0], unstable, slot[4].get("dynamics", {}))
-                slots[i] = _start(envs[i], next(pending, None), policy)
+                slots[i] = _start(envs[i], next(pending, None), policy, i)
     for env in envs:
         env.close()
     return [out[s] for s in seeds]
 
 
-def _start(env: Any, ep_seed: int | None, policy: Policy) -> list[Any] | None:
-    """Reset ``env`` on ``ep_seed`` (and a stateful policy); the new episode's slot, or None when done."""
+def _start(env: Any, ep_seed: int | None, policy: Policy, slot: int = 0) -> list[Any] | None:
+    """Reset ``env`` on ``ep_seed`` (and a stateful policy's ``slot``); the new episode's slot, or None when done."""
     if ep_seed is None:
         return None
     obs, reset_info = env.reset(seed=ep_seed)
-    if hasattr(policy, "reset"):
+    if getattr(policy, "stateful", False):
+        policy.begin(slot)
+    elif hasattr(policy, "reset"):
         policy.reset()
     return [ep_seed, obs, 0.0, 0, reset_info]
 

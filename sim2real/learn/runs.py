@@ -190,10 +190,20 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return path if ckpt.is_policy_dir(path) or ckpt.is_legacy_dir(path) else None
 
 
+def policy_input_dim(meta: dict[str, Any]) -> int:
+    """What the policy network takes: the observation, or with ``history`` K > 1 the stacked history."""
+    from sim2real_runtime.memory import history_width
+
+    k = meta.get("history", 1)
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 64:
+        raise ValueError(f"run.json's history={k!r} must be an integer in [1, 64]")
+    return history_width(k, meta["obs_dim"], meta["action_dim"]) if k > 1 else int(meta["obs_dim"])
+
+
 def load_model(src: PolicySource, env: object = None, training: bool = False, **kwargs: object) -> BaseAlgorithm:
     """The SB3 model of ``src`` on the CPU, rebuilt without pickle (:mod:`sim2real.learn.checkpoint`); with
     ``training``, its optimisers too (resume). Checks its spaces against ``run.json``."""
     model = ckpt.load_policy_model(src.path, src.meta, env=env, training=training, **kwargs)
-    if model.observation_space.shape != (src.meta["obs_dim"],):
+    if model.observation_space.shape != (policy_input_dim(src.meta),):
         raise ValueError(f"{src.model_path}: observation shape {model.observation_space.shape} does not match run.json")
     return model

@@ -25,7 +25,7 @@ from sim2real.learn.adr import ADR
 from sim2real.learn.bc import behaviour_clone, collect_demonstrations
 from sim2real.learn.checkpoint import BUFFER_FILE, load_replay_buffer
 from sim2real.learn.config import ConfigError, RunSpec, algo_kwargs
-from sim2real.learn.evaluate import normalized_policy, run_episodes, summarize
+from sim2real.learn.evaluate import normalized_policy, run_episodes, summarize, with_history
 from sim2real.learn.runs import (
     ALGOS,
     PolicySource,
@@ -127,7 +127,11 @@ class TrainCallback(BaseCallback):
         return save_checkpoint(self.spec.run_dir, self.model, self.norm, self.meta)
 
     def evaluate(self) -> dict[str, float]:
-        policy = normalized_policy(self.model, self.norm.obs_rms.mean, self.norm.obs_rms.var, self.norm.clip_obs)
+        policy = with_history(
+            normalized_policy(self.model, self.norm.obs_rms.mean, self.norm.obs_rms.var, self.norm.clip_obs),
+            self.spec.task,
+            self.spec.history,
+        )
         row: dict[str, Any] = {
             "timesteps": int(self.model.num_timesteps),
             "wall_time_s": self.wall_time(),
@@ -175,7 +179,9 @@ def warm_start(spec: RunSpec, model: BaseAlgorithm, norm: VecNormalize) -> dict[
     """Behaviour-clone scripted demonstrations into the actor (``warm_start.demos`` > 0)."""
     ws = spec.warm_start
     t = time.time()
-    demos = collect_demonstrations(spec.task, ws["demos"], spec.seed, spec.randomization, spec.dynamics)
+    demos = collect_demonstrations(
+        spec.task, ws["demos"], spec.seed, spec.randomization, spec.dynamics, history=spec.history
+    )
     norm.obs_rms.update(demos.obs)
     obs = np.clip((demos.obs - norm.obs_rms.mean) / np.sqrt(norm.obs_rms.var + norm.epsilon), -10, 10)
     loss = behaviour_clone(
@@ -278,7 +284,7 @@ def _run_locked(spec: RunSpec, factory: ModelFactory, prepare: Callable[[BaseAlg
         if hydra_overrides.is_file():
             atomic_write(spec.run_dir / STARTED_OVERRIDES, lambda p: shutil.copyfile(hydra_overrides, p))
     norm = normalize(
-        make_vec_env(spec.task, spec.n_envs, spec.seed, spec.randomization, spec.dynamics),
+        make_vec_env(spec.task, spec.n_envs, spec.seed, spec.randomization, spec.dynamics, spec.history),
         spec.gamma,
         spec.norm_reward,
     )

@@ -58,18 +58,25 @@ def task_env_id(task: str) -> str:
     return tasks.env_id(task)
 
 
-def make_env(task: str, randomization: Any = None, dynamics: Any = None) -> gym.Env:
-    """One monitored env (``info["is_success"]`` recorded by SB3's Monitor)."""
+def make_env(task: str, randomization: Any = None, dynamics: Any = None, history: int = 1) -> gym.Env:
+    """One monitored env (``info["is_success"]`` recorded by SB3's Monitor); with ``history`` > 1 its observation
+    is the stacked history a history-K policy sees (:mod:`sim2real.learn.memory`)."""
     env = gym.make(task_env_id(task), randomization=randomization, dynamics=dynamics)
+    if history > 1:
+        from sim2real.learn.memory import HistoryWrapper
+
+        env = HistoryWrapper(env, history)
     keys = ("is_success",) if tasks.get(task).success else ()  # tasks without a success signal: returns only
     return Monitor(EpisodeDynamics(env), info_keywords=keys)
 
 
-def make_vec_env(task: str, n_envs: int, seed: int, randomization: Any = None, dynamics: Any = None) -> VecEnv:
+def make_vec_env(
+    task: str, n_envs: int, seed: int, randomization: Any = None, dynamics: Any = None, history: int = 1
+) -> VecEnv:
     """``n_envs`` envs in one process (DummyVecEnv); env i is seeded ``seed * 1000 + i``."""
     if n_envs < 1:
         raise ValueError(f"n_envs={n_envs}: need at least one env")
-    venv = DummyVecEnv([lambda: make_env(task, randomization, dynamics) for _ in range(n_envs)])
+    venv = DummyVecEnv([lambda: make_env(task, randomization, dynamics, history) for _ in range(n_envs)])
     venv.seed(seed * 1000)
     return venv
 
