@@ -178,6 +178,39 @@ def parity(src: PolicySource, model: BaseAlgorithm, onnx_path: Path, obs: np.nda
     return float(np.max(np.abs(ours - ref)))
 
 
+def privileged_check(model: BaseAlgorithm, onnx_path: Path, width: int) -> dict[str, Any]:
+    """For an asymmetric actor-critic: the bundle's one input is the actor's observation (``width`` values, no
+    privileged entry), and the SB3 actor's action does not move when the privileged values do (while the value
+    does). Raises if either fails; ``{"trained_with": false}`` for any other policy."""
+    from sim2real.learn.privileged import AsymmetricPolicy
+
+    if not isinstance(model.policy, AsymmetricPolicy):
+        return {"trained_with": False}
+    import onnx
+
+    inputs = [
+        (i.name, [d.dim_value for d in i.type.tensor_type.shape.dim][1:]) for i in onnx.load(str(onnx_path)).graph.input
+    ]
+    if inputs != [("obs", [width])]:
+        raise RuntimeError(f"export: the bundle of an asymmetric actor-critic takes {inputs}, not only obs ({width})")
+    n = model.observation_space["privileged"].shape[0]
+    gen = th.Generator().manual_seed(0)
+    obs = th.randn(64, width, generator=gen)
+    a = {"obs": obs, "privileged": th.zeros(64, n)}
+    b = {"obs": obs, "privileged": 3.0 * th.randn(64, n, generator=gen)}
+    with th.no_grad():
+        act_diff = float((model.policy._predict(a, True) - model.policy._predict(b, True)).abs().max())
+        value_diff = float((model.policy.predict_values(a) - model.policy.predict_values(b)).abs().max())
+    if act_diff != 0.0:
+        raise RuntimeError(f"export: the actor's action moves with the privileged values (by {act_diff:.2e})")
+    return {
+        "trained_with": True,
+        "in_bundle": False,
+        "check": f"bundle input is obs ({width}) only; the actor's action moved by {act_diff:g} and the value by "
+        f"{value_diff:.3g} when the {n} privileged values were resampled on 64 observations",
+    }
+
+
 PARITY_EPISODE_SEED = 7  # the seeded episode on which a bundle must act as its policy, step by step
 
 
@@ -304,6 +337,7 @@ def _write_bundle(
             f"export parity failed over an episode: max |runtime - SB3| = {ep_diff:.2e} > {PARITY_TOLERANCE:.0e}"
         )
     meta["episode_parity"] = {"steps": steps, "max_abs_diff": ep_diff, "episode_seed": PARITY_EPISODE_SEED}
+    meta["privileged_critic"] = privileged_check(model, tmp / "policy.onnx", policy_input_dim(src.meta))
     write_json(tmp / "policy.json", meta)
     files = {name: _sha256(tmp / name) for name in ("policy.onnx", "policy.json")}
     (tmp / "manifest.json").write_text(json.dumps({"algorithm": "sha256", "files": files}, indent=2) + "\n")

@@ -251,6 +251,8 @@ def build_spec(cfg: DictConfig) -> RunSpec:
         raise ConfigError(f"algo='{algo_cfg.get('name')}' is unknown; choose one of: ppo, sac")
     algo_kwargs(algo_cfg)  # every hyperparameter checked before any env is built
     randomization, dynamics = groups_of(cfg, task)
+    if OmegaConf.select(cfg, "policy.privileged_critic", default=False) and algo_cfg["name"] != "ppo":
+        raise ConfigError("policy.privileged_critic=true needs algo=ppo (the asymmetric actor-critic is PPO's)")
     adr = adr_settings(cfg, task, randomization)
     if adr is not None:
         randomization = ADR.start(task, adr).ranges()  # the training distribution at step 0

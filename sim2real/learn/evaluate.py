@@ -45,6 +45,10 @@ class NormalizedPolicy:
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         x = np.clip((obs - self.mean) / self.std, -self.clip, self.clip).astype(np.float32)
+        space = self.model.observation_space
+        if getattr(space, "spaces", None) is not None:  # an asymmetric actor-critic: the actor reads obs alone,
+            n = space["privileged"].shape[0]  # so the privileged values it is given are zeros (never used)
+            x = {"obs": x, "privileged": np.zeros((*x.shape[:-1], n), np.float32)}
         action, _ = self.model.predict(x, deterministic=True)
         return action
 

@@ -41,7 +41,7 @@ from sim2real.learn.checkpoint import BUFFER_FILE, POLICY_FILE, TRAINING_FILE, l
 from sim2real.learn.config import ConfigError, RunSpec, build_spec, plain
 from sim2real.learn.logged import Logged
 from sim2real.learn.runs import PolicySource, load_model, resolve_policy
-from sim2real.learn.train import run
+from sim2real.learn.train import model_env, run
 from sim2real.learn.vec import load_normalization
 
 SCOPES = ("all", "last", "features")
@@ -154,6 +154,11 @@ def build_finetune_spec(cfg: DictConfig) -> FinetuneSpec:
         raise ConfigError(f"init '{cfg.init}' is a {src.task} policy, not {spec.task}; drop task= or fix it")
     if src.algo != spec.algo:
         raise ConfigError(f"init '{cfg.init}' is a {src.algo} policy; drop algo= or set algo={src.algo}")
+    for key, default in (("history", 1), ("privileged_critic", False)):  # what the policy sees is the init's
+        theirs, ours = src.meta.get(key, default), getattr(spec, key)
+        if ours not in (default, theirs):
+            raise ConfigError(f"policy.{key}={ours}: init '{cfg.init}' was trained with {theirs}; drop policy.{key}")
+        setattr(spec, key, theirs)
     ft = plain(cfg.finetune)  # types and ranges: the schema (sim2real.learn.schemas), checked in build_spec
     anchor = ft.get("l2sp_anchor")
     if anchor is not None:
@@ -236,7 +241,9 @@ def finetune(ft_spec: FinetuneSpec, logged: Logged | None = None) -> Path:
         # the pretrained optimisers' state too, where the policy carries it (as SB3's zip did): fine-tuning
         # continues the run's Adam moments rather than starting them at zero
         keep_optim = (src.path / TRAINING_FILE).is_file()
-        model = load_model(src, env=norm, training=keep_optim, tensorboard_log=str(spec.run_dir / "tb"))
+        model = load_model(
+            src, env=model_env(spec, norm), training=keep_optim, tensorboard_log=str(spec.run_dir / "tb")
+        )
         model.set_random_seed(spec.seed)  # as train's constructor does: the same seed, the same fine-tuning run
         model.num_timesteps = 0
         # features: only the fresh output layers train (the trunk is frozen), at their own, larger rate

@@ -20,8 +20,12 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule, LinearSchedule
 
+from sim2real.learn.privileged import OBS, PRIVILEGED, AsymmetricPolicy
+
 FORMAT = 1  # the checkpoint section's format
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
+# the policy classes a checkpoint may name (never a class from the file itself)
+POLICIES: dict[str, Any] = {"mlp": "MlpPolicy", "asymmetric": AsymmetricPolicy}
 ACTIVATIONS = {"tanh": th.nn.Tanh, "relu": th.nn.ReLU, "elu": th.nn.ELU, "leaky_relu": th.nn.LeakyReLU}
 # constructor keywords a checkpoint may never set: paths, classes, devices, what is rebuilt separately
 _NEVER = {
@@ -105,13 +109,20 @@ def plain_json(v: Any) -> bool:
 
 
 def _space_to_json(space: gym.spaces.Space) -> dict[str, Any]:
+    if isinstance(space, gym.spaces.Dict):  # the asymmetric actor-critic's {obs, privileged}
+        return {"dict": {k: _space_to_json(s) for k, s in space.spaces.items()}}
     if not isinstance(space, gym.spaces.Box):
         raise CheckpointError(f"only Box spaces are supported, not {type(space).__name__}")
     enc = lambda a: [None if not np.isfinite(x) else float(x) for x in np.asarray(a, np.float64).ravel()]  # noqa: E731
     return {"shape": list(space.shape), "low": enc(space.low), "high": enc(space.high), "dtype": str(space.dtype)}
 
 
-def _space_from_json(d: Any, where: str) -> gym.spaces.Box:
+def _space_from_json(d: Any, where: str) -> gym.spaces.Space:
+    if isinstance(d, dict) and set(d) == {"dict"}:
+        keys = d["dict"]
+        if not isinstance(keys, dict) or set(keys) != {OBS, PRIVILEGED}:
+            raise CheckpointError(f"{where}: a dict space holds exactly {{{OBS}, {PRIVILEGED}}}, got {str(keys)[:80]}")
+        return gym.spaces.Dict({k: _space_from_json(v, f"{where}.{k}") for k, v in keys.items()})
     ok = isinstance(d, dict) and set(d) == {"shape", "low", "high", "dtype"}
     shape = d.get("shape") if ok else None
     if (
@@ -212,6 +223,7 @@ def describe(model: BaseAlgorithm) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "algo": algo,
+        "policy": "asymmetric" if isinstance(model.policy, AsymmetricPolicy) else "mlp",
         "hyperparameters": hyper,
         "schedules": sched,
         "policy_kwargs": _policy_kwargs_to_json(model.policy_kwargs),
@@ -220,6 +232,12 @@ def describe(model: BaseAlgorithm) -> dict[str, Any]:
         "counters": {k: int(getattr(model, k)) for k in _COUNTERS}
         | {"_current_progress_remaining": float(model._current_progress_remaining)},
     }
+
+
+def _shapes(space: gym.spaces.Space) -> Any:
+    if isinstance(space, gym.spaces.Dict):
+        return {k: s.shape for k, s in space.spaces.items()}
+    return space.shape
 
 
 def build_model(section: dict[str, Any], where: str, env: Any = None, **kwargs: Any) -> BaseAlgorithm:
@@ -253,8 +271,14 @@ def build_model(section: dict[str, Any], where: str, env: Any = None, **kwargs: 
     pk = _policy_kwargs_from_json(section.get("policy_kwargs", {}), f"{where}: checkpoint.policy_kwargs")
     obs_space = _space_from_json(section.get("observation_space"), f"{where}: checkpoint.observation_space")
     act_space = _space_from_json(section.get("action_space"), f"{where}: checkpoint.action_space")
+    policy_name = section.get("policy", "mlp")
+    if policy_name not in POLICIES or (policy_name == "asymmetric") != isinstance(obs_space, gym.spaces.Dict):
+        raise CheckpointError(
+            f"{where}: checkpoint.policy={policy_name!r} must be one of {', '.join(POLICIES)}, "
+            "asymmetric exactly when the observation space is {obs, privileged}"
+        )
     if env is not None and (
-        env.observation_space.shape != obs_space.shape or env.action_space.shape != act_space.shape
+        _shapes(env.observation_space) != _shapes(obs_space) or env.action_space.shape != act_space.shape
     ):
         raise CheckpointError(
             f"{where}: the policy takes observations {obs_space.shape} and actions {act_space.shape}, the env has "
@@ -262,7 +286,14 @@ def build_model(section: dict[str, Any], where: str, env: Any = None, **kwargs: 
         )
     try:
         model = cls(
-            "MlpPolicy", env, device="cpu", verbose=0, policy_kwargs=pk, _init_setup_model=False, **hyper, **kwargs
+            POLICIES[policy_name],
+            env,
+            device="cpu",
+            verbose=0,
+            policy_kwargs=pk,
+            _init_setup_model=False,
+            **hyper,
+            **kwargs,
         )
     except (TypeError, ValueError, AssertionError) as e:
         raise CheckpointError(f"{where}: the checkpoint's hyperparameters do not build a {algo} ({e})") from None

@@ -204,6 +204,9 @@ def load_model(src: PolicySource, env: object = None, training: bool = False, **
     """The SB3 model of ``src`` on the CPU, rebuilt without pickle (:mod:`sim2real.learn.checkpoint`); with
     ``training``, its optimisers too (resume). Checks its spaces against ``run.json``."""
     model = ckpt.load_policy_model(src.path, src.meta, env=env, training=training, **kwargs)
-    if model.observation_space.shape != (policy_input_dim(src.meta),):
+    space = model.observation_space
+    if getattr(space, "spaces", None) is not None:  # the asymmetric actor-critic: the actor's part
+        space = space["obs"]
+    if space.shape != (policy_input_dim(src.meta),):
         raise ValueError(f"{src.model_path}: observation shape {model.observation_space.shape} does not match run.json")
     return model

@@ -18,7 +18,7 @@ import yaml
 from omegaconf import OmegaConf
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sim2real.io import atomic_write, exclusive, read_json
 from sim2real.learn.adr import ADR
@@ -26,6 +26,7 @@ from sim2real.learn.bc import behaviour_clone, collect_demonstrations
 from sim2real.learn.checkpoint import BUFFER_FILE, load_replay_buffer
 from sim2real.learn.config import ConfigError, RunSpec, algo_kwargs
 from sim2real.learn.evaluate import normalized_policy, run_episodes, summarize, with_history
+from sim2real.learn.privileged import AsymmetricPolicy, VecPrivileged
 from sim2real.learn.runs import (
     ALGOS,
     PolicySource,
@@ -160,12 +161,20 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def model_env(spec: RunSpec, norm: VecNormalize) -> VecEnv:
+    """The env the model learns on: the normalised envs, with the privileged values added for an asymmetric
+    critic (``policy.privileged_critic``; :mod:`sim2real.learn.privileged`)."""
+    if not spec.privileged_critic:
+        return norm
+    return VecPrivileged(norm, tasks.core(tasks.make(spec.task)).params)
+
+
 def build_model(spec: RunSpec, norm: VecNormalize) -> BaseAlgorithm:
     """A fresh SB3 model from the algo config."""
     kwargs, policy_kwargs = algo_kwargs(spec.algo_cfg)
     return ALGOS[spec.algo](
-        "MlpPolicy",
-        norm,
+        AsymmetricPolicy if spec.privileged_critic else "MlpPolicy",
+        model_env(spec, norm),
         seed=spec.seed,
         device="cpu",
         verbose=0,
@@ -295,7 +304,7 @@ def _run_locked(spec: RunSpec, factory: ModelFactory, prepare: Callable[[BaseAlg
         load_normalization(ckpt / "normalization.npz", norm)
         norm.training = meta.get("update_norm", True)
         src = PolicySource(ckpt, meta)
-        model = load_model(src, env=norm, training=True, tensorboard_log=str(spec.run_dir / "tb"))
+        model = load_model(src, env=model_env(spec, norm), training=True, tensorboard_log=str(spec.run_dir / "tb"))
         if (ckpt / BUFFER_FILE).is_file():
             load_replay_buffer(ckpt / BUFFER_FILE, model)
         _truncate_evaluations(spec.run_dir, model.num_timesteps)
