@@ -16,7 +16,7 @@ from stable_baselines3.common.utils import LinearSchedule
 import sim2real.envs  # noqa: F401  (registers the built-in tasks)
 from sim2real.io import command_line, git_commit, versions
 from sim2real.learn.adr import ADR, ADRSettings
-from sim2real.learn.model_spec import ACTIVATIONS  # one table: configs and checkpoints
+from sim2real.learn.model_spec import ACTIVATIONS, ALGOS  # one table: configs and checkpoints
 from sim2real.learn.vec import SEED_RANGES
 from sim2real.sim import tasks
 from sim2real.sim.groups import ADR_PRESET
@@ -247,12 +247,14 @@ def build_spec(cfg: DictConfig) -> RunSpec:
     check(cfg, str(cfg.command))  # types and ranges, from the schema
     task = check_task(cfg.task)
     algo_cfg = plain(cfg.algo)
-    if algo_cfg.get("name") not in ("ppo", "sac"):
-        raise ConfigError(f"algo='{algo_cfg.get('name')}' is unknown; choose one of: ppo, sac")
+    if algo_cfg.get("name") not in ALGOS:
+        raise ConfigError(f"algo='{algo_cfg.get('name')}' is unknown; choose one of: {', '.join(ALGOS)}")
     algo_kwargs(algo_cfg)  # every hyperparameter checked before any env is built
     randomization, dynamics = groups_of(cfg, task)
     if OmegaConf.select(cfg, "policy.privileged_critic", default=False) and algo_cfg["name"] != "ppo":
         raise ConfigError("policy.privileged_critic=true needs algo=ppo (the asymmetric actor-critic is PPO's)")
+    if OmegaConf.select(cfg, "policy.history", default=1) > 1 and algo_cfg["name"] == "recurrent_ppo":
+        raise ConfigError("policy.history>1 with algo=recurrent_ppo: the LSTM is the memory; drop one of them")
     adr = adr_settings(cfg, task, randomization)
     if adr is not None:
         randomization = ADR.start(task, adr).ranges()  # the training distribution at step 0

@@ -64,10 +64,28 @@ def stored_policy(src: PolicySource, model: BaseAlgorithm | None = None) -> Any:
     """The deterministic policy of a run or shipped policy, with its saved normalisation (clip, epsilon); a
     history-K policy keeps each episode's history (:class:`~sim2real.learn.memory.HistoryPolicy`)."""
     norm = read_normalization(src.norm_path, policy_input_dim(src.meta))
-    inner = normalized_policy(
-        model or load_model(src), norm["obs_mean"], norm["obs_var"], float(norm["clip_obs"]), float(norm["epsilon"])
+    return make_policy(
+        model or load_model(src),
+        norm["obs_mean"],
+        norm["obs_var"],
+        float(norm["clip_obs"]),
+        float(norm["epsilon"]),
+        src.task,
+        int(src.meta.get("history", 1)),
     )
-    return with_history(inner, src.task, int(src.meta.get("history", 1)))
+
+
+def make_policy(
+    model: BaseAlgorithm, mean: np.ndarray, var: np.ndarray, clip: float, eps: float, task: str, history: int = 1
+) -> Any:
+    """The deterministic evaluation policy of ``model``: frozen normalisation, and the episode's memory where
+    the policy has one (the LSTM state of a recurrent policy; the stacked history of a history-K one)."""
+    inner = normalized_policy(model, mean, var, clip, eps)
+    from sim2real.learn.memory import RecurrentPolicy
+
+    if RecurrentPolicy.fits(model):
+        return RecurrentPolicy(inner)
+    return with_history(inner, task, history)
 
 
 def with_history(inner: NormalizedPolicy, task: str, k: int) -> Any:

@@ -40,6 +40,7 @@ from sim2real.io import read_json, write_json
 from sim2real.learn.checkpoint import BUFFER_FILE, POLICY_FILE, TRAINING_FILE, load_replay_buffer, verify_files
 from sim2real.learn.config import ConfigError, RunSpec, build_spec, plain
 from sim2real.learn.logged import Logged
+from sim2real.learn.model_spec import ON_POLICY
 from sim2real.learn.runs import PolicySource, load_model, resolve_policy
 from sim2real.learn.train import model_env, run
 from sim2real.learn.vec import load_normalization
@@ -53,7 +54,7 @@ def _last_linear(seq: th.nn.Module) -> th.nn.Linear:
 
 def output_layers(model: BaseAlgorithm) -> list[th.nn.Linear]:
     """The last linear layer of the actor and of each critic."""
-    if isinstance(model, PPO):
+    if isinstance(model, ON_POLICY):
         return [model.policy.action_net, model.policy.value_net]
     if isinstance(model, SAC):
         return [model.actor.mu, model.actor.log_std, *(_last_linear(q) for q in model.critic.q_networks)]
@@ -67,7 +68,7 @@ def apply_scope(model: BaseAlgorithm, scope: str, seed: int, reinit: bool = True
         raise ConfigError(f"finetune.scope='{scope}' is unknown; choose one of: {', '.join(SCOPES)}")
     heads = output_layers(model)
     head_params = {id(p) for layer in heads for p in layer.parameters()}
-    if isinstance(model, PPO):
+    if isinstance(model, ON_POLICY):
         head_params.add(id(model.policy.log_std))
     trainable = [p for p in model.policy.parameters() if scope == "all" or id(p) in head_params]
     if scope != "all":
@@ -89,7 +90,7 @@ def reset_heads(model: BaseAlgorithm, seed: int, log_std: bool = True) -> None:
             gain = 0.01 if layer is heads[0] else 1.0  # SB3's init: small actor output
             th.nn.init.orthogonal_(layer.weight, gain=gain)
             th.nn.init.zeros_(layer.bias)
-        if log_std and isinstance(model, PPO):
+        if log_std and isinstance(model, ON_POLICY):
             model.policy.log_std.fill_(float(model.policy_kwargs.get("log_std_init", 0.0)))
     if isinstance(model, SAC):
         model.critic_target.load_state_dict(model.critic.state_dict())
@@ -174,6 +175,8 @@ def build_finetune_spec(cfg: DictConfig) -> FinetuneSpec:
     data = OmegaConf.select(cfg, "data")
     mode = str(OmegaConf.select(cfg, "mode", default="offline"))  # offline | mixed (the schema's choices)
     if data is not None:
+        if src.algo == "recurrent_ppo":
+            raise ConfigError("data=: fine-tuning on logs takes ppo or sac policies; a recurrent one fine-tunes online")
         if src.algo == "ppo" and mode == "mixed":
             raise ConfigError(
                 "mode=mixed needs an off-policy (SAC) policy; for PPO use mode=offline (behaviour cloning)"

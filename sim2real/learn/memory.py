@@ -98,3 +98,48 @@ class HistoryPolicy:
         for slot, a in zip(slots, actions, strict=True):
             self.last[slot] = np.clip(a, self.low, self.high).astype(np.float32)
         return actions[0] if single else actions
+
+
+class RecurrentPolicy:
+    """A recurrent (sb3-contrib ``RecurrentPPO``) policy's deterministic actions, with each slot's LSTM state
+    carried across steps and zeroed when an episode starts there (as ``predict(..., episode_start)`` does).
+
+    Args:
+        inner: the :class:`~sim2real.learn.evaluate.NormalizedPolicy` of the model (its frozen normalisation).
+    """
+
+    batched = True
+    stateful = True
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.model = inner, inner.model
+        lstm = self.model.policy.lstm_actor
+        self.layers, self.hidden = int(lstm.num_layers), int(lstm.hidden_size)
+        self.reset()
+
+    @staticmethod
+    def fits(model: Any) -> bool:
+        return hasattr(getattr(model, "policy", None), "lstm_actor")
+
+    def reset(self, slots: int = 1) -> None:
+        self.h = np.zeros((self.layers, slots, self.hidden), dtype=np.float32)
+        self.c = np.zeros_like(self.h)
+        self.first = np.ones(slots, dtype=bool)
+
+    def begin(self, slot: int) -> None:
+        if slot >= self.h.shape[1]:
+            grow = slot + 1 - self.h.shape[1]
+            pad = np.zeros((self.layers, grow, self.hidden), dtype=np.float32)
+            self.h, self.c = np.concatenate([self.h, pad], 1), np.concatenate([self.c, pad], 1)
+            self.first = np.concatenate([self.first, np.ones(grow, dtype=bool)])
+        self.h[:, slot], self.c[:, slot], self.first[slot] = 0.0, 0.0, True
+
+    def __call__(self, obs: np.ndarray, slots: Any = None) -> np.ndarray:
+        single = np.ndim(obs) == 1
+        batch = np.atleast_2d(np.asarray(obs, dtype=np.float32))
+        idx = np.arange(len(batch)) if slots is None else np.asarray(list(slots), dtype=np.int64)
+        x = np.clip((batch - self.inner.mean) / self.inner.std, -self.inner.clip, self.inner.clip).astype(np.float32)
+        state = (self.h[:, idx], self.c[:, idx])
+        actions, (h, c) = self.model.predict(x, state=state, episode_start=self.first[idx], deterministic=True)
+        self.h[:, idx], self.c[:, idx], self.first[idx] = h, c, False
+        return actions[0] if single else actions

@@ -16,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
+from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule, LinearSchedule
@@ -23,9 +24,10 @@ from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule, Line
 from sim2real.learn.privileged import OBS, PRIVILEGED, AsymmetricPolicy
 
 FORMAT = 1  # the checkpoint section's format
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "recurrent_ppo": RecurrentPPO}
+ON_POLICY = (PPO, RecurrentPPO)  # an action net, a value net and a state-independent log std
 # the policy classes a checkpoint may name (never a class from the file itself)
-POLICIES: dict[str, Any] = {"mlp": "MlpPolicy", "asymmetric": AsymmetricPolicy}
+POLICIES: dict[str, Any] = {"mlp": "MlpPolicy", "asymmetric": AsymmetricPolicy, "lstm": "MlpLstmPolicy"}
 ACTIVATIONS = {"tanh": th.nn.Tanh, "relu": th.nn.ReLU, "elu": th.nn.ELU, "leaky_relu": th.nn.LeakyReLU}
 # constructor keywords a checkpoint may never set: paths, classes, devices, what is rebuilt separately
 _NEVER = {
@@ -180,6 +182,10 @@ _POLICY_KWARGS = {
     "full_std": (bool,),
     "use_expln": (bool,),
     "normalize_images": (bool,),
+    "lstm_hidden_size": (int,),
+    "n_lstm_layers": (int,),
+    "shared_lstm": (bool,),
+    "enable_critic_lstm": (bool,),
 }
 
 
@@ -217,13 +223,17 @@ def describe(model: BaseAlgorithm) -> dict[str, Any]:
         if plain_json(v):
             hyper[k] = v
     sched = {"learning_rate": _schedule_to_json(model.learning_rate, "learning_rate")}
-    if isinstance(model, PPO):
+    if isinstance(model, ON_POLICY):
         sched["clip_range"] = _schedule_to_json(model.clip_range, "clip_range")
         sched["clip_range_vf"] = _schedule_to_json(model.clip_range_vf, "clip_range_vf")
     return {
         "format": FORMAT,
         "algo": algo,
-        "policy": "asymmetric" if isinstance(model.policy, AsymmetricPolicy) else "mlp",
+        "policy": "asymmetric"
+        if isinstance(model.policy, AsymmetricPolicy)
+        else "lstm"
+        if isinstance(model, RecurrentPPO)
+        else "mlp",
         "hyperparameters": hyper,
         "schedules": sched,
         "policy_kwargs": _policy_kwargs_to_json(model.policy_kwargs),
@@ -263,7 +273,7 @@ def build_model(section: dict[str, Any], where: str, env: Any = None, **kwargs: 
     if not isinstance(sched, dict) or "learning_rate" not in sched:
         raise CheckpointError(f"{where}: checkpoint.schedules must give learning_rate")
     for k in sched:
-        if k not in ("learning_rate", "clip_range", "clip_range_vf") or (k != "learning_rate" and algo != "ppo"):
+        if k not in ("learning_rate", "clip_range", "clip_range_vf") or (k != "learning_rate" and algo == "sac"):
             raise CheckpointError(f"{where}: checkpoint.schedules.{k} is not a schedule of {algo}")
         hyper[k] = _schedule_from_json(sched[k], f"{where}: checkpoint.schedules.{k}")
     if hyper["learning_rate"] is None:
@@ -272,7 +282,9 @@ def build_model(section: dict[str, Any], where: str, env: Any = None, **kwargs: 
     obs_space = _space_from_json(section.get("observation_space"), f"{where}: checkpoint.observation_space")
     act_space = _space_from_json(section.get("action_space"), f"{where}: checkpoint.action_space")
     policy_name = section.get("policy", "mlp")
-    if policy_name not in POLICIES or (policy_name == "asymmetric") != isinstance(obs_space, gym.spaces.Dict):
+    if policy_name not in POLICIES or (policy_name == "lstm") != (algo == "recurrent_ppo"):
+        raise CheckpointError(f"{where}: checkpoint.policy={policy_name!r} does not fit algo {algo}")
+    if (policy_name == "asymmetric") != isinstance(obs_space, gym.spaces.Dict):
         raise CheckpointError(
             f"{where}: checkpoint.policy={policy_name!r} must be one of {', '.join(POLICIES)}, "
             "asymmetric exactly when the observation space is {obs, privileged}"

@@ -25,7 +25,8 @@ from sim2real.learn.adr import ADR
 from sim2real.learn.bc import behaviour_clone, collect_demonstrations
 from sim2real.learn.checkpoint import BUFFER_FILE, load_replay_buffer
 from sim2real.learn.config import ConfigError, RunSpec, algo_kwargs
-from sim2real.learn.evaluate import normalized_policy, run_episodes, summarize, with_history
+from sim2real.learn.evaluate import make_policy, run_episodes, summarize
+from sim2real.learn.model_spec import POLICIES
 from sim2real.learn.privileged import AsymmetricPolicy, VecPrivileged
 from sim2real.learn.runs import (
     ALGOS,
@@ -128,11 +129,8 @@ class TrainCallback(BaseCallback):
         return save_checkpoint(self.spec.run_dir, self.model, self.norm, self.meta)
 
     def evaluate(self) -> dict[str, float]:
-        policy = with_history(
-            normalized_policy(self.model, self.norm.obs_rms.mean, self.norm.obs_rms.var, self.norm.clip_obs),
-            self.spec.task,
-            self.spec.history,
-        )
+        rms = self.norm.obs_rms
+        policy = make_policy(self.model, rms.mean, rms.var, self.norm.clip_obs, 1e-8, self.spec.task, self.spec.history)
         row: dict[str, Any] = {
             "timesteps": int(self.model.num_timesteps),
             "wall_time_s": self.wall_time(),
@@ -173,7 +171,7 @@ def build_model(spec: RunSpec, norm: VecNormalize) -> BaseAlgorithm:
     """A fresh SB3 model from the algo config."""
     kwargs, policy_kwargs = algo_kwargs(spec.algo_cfg)
     return ALGOS[spec.algo](
-        AsymmetricPolicy if spec.privileged_critic else "MlpPolicy",
+        AsymmetricPolicy if spec.privileged_critic else POLICIES["lstm" if spec.algo == "recurrent_ppo" else "mlp"],
         model_env(spec, norm),
         seed=spec.seed,
         device="cpu",
@@ -194,7 +192,7 @@ def warm_start(spec: RunSpec, model: BaseAlgorithm, norm: VecNormalize) -> dict[
     norm.obs_rms.update(demos.obs)
     obs = np.clip((demos.obs - norm.obs_rms.mean) / np.sqrt(norm.obs_rms.var + norm.epsilon), -10, 10)
     loss = behaviour_clone(
-        model, obs, demos.actions, ws["epochs"], ws["lr"], ws["batch_size"], spec.seed, ws.get("log_std")
+        model, obs, demos.actions, ws["epochs"], ws["lr"], ws["batch_size"], spec.seed, ws.get("log_std"), demos.starts
     )
     out = {
         "episodes": demos.episodes,
