@@ -75,11 +75,39 @@ class DeterministicActor(th.nn.Module):
         return th.minimum(th.maximum(a, self.low), self.high)
 
 
+class RecurrentActor(th.nn.Module):
+    """(obs, state_h, state_c) -> (action, state_h, state_c) as sb3-contrib's ``RecurrentPPO.predict`` computes it
+    deterministically: normalisation, the actor's LSTM (one step), its MLP and action head, clipping. The state is
+    explicit, ``(layers, batch, hidden)``; zero starts an episode."""
+
+    def __init__(self, model: BaseAlgorithm, norm: dict[str, np.ndarray]) -> None:
+        super().__init__()
+        eps = float(norm["epsilon"])
+        self.register_buffer("mean", th.as_tensor(norm["obs_mean"], dtype=th.float32))
+        self.register_buffer("std", th.as_tensor(np.sqrt(norm["obs_var"] + eps), dtype=th.float32))
+        self.clip_obs = float(norm["clip_obs"])
+        self.register_buffer("low", th.as_tensor(model.action_space.low, dtype=th.float32))
+        self.register_buffer("high", th.as_tensor(model.action_space.high, dtype=th.float32))
+        p = model.policy
+        self.features, self.lstm, self.body, self.head = (
+            p.pi_features_extractor,
+            p.lstm_actor,
+            p.mlp_extractor.policy_net,
+            p.action_net,
+        )
+
+    def forward(self, obs: th.Tensor, state_h: th.Tensor, state_c: th.Tensor) -> tuple[th.Tensor, ...]:
+        x = th.clamp((obs - self.mean) / self.std, -self.clip_obs, self.clip_obs)
+        out, (h, c) = self.lstm(self.features(x).unsqueeze(0), (state_h, state_c))
+        a = self.head(self.body(out.squeeze(0)))
+        return th.minimum(th.maximum(a, self.low), self.high), h, c
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
+def policy_metadata(src: PolicySource, parity: float, model: BaseAlgorithm | None = None) -> dict[str, Any]:
     env = tasks.core(tasks.make(src.task))
     spec = tasks.get(src.task)
     meta = src.meta
@@ -131,13 +159,22 @@ def policy_metadata(src: PolicySource, parity: float) -> dict[str, Any]:
         "trained_steps": meta.get("num_timesteps"),
         "versions": {**meta.get("versions", {}), "export": versions()},
         "parity_max_abs_diff": parity,
-        "memory": memory_section(src.meta, env),
+        "memory": memory_section(src.meta, env, model),
         "onnx": {"input": "obs", "output": "action", "opset": 18},
     }
 
 
-def memory_section(run_meta: dict[str, Any], env: Any) -> dict[str, Any]:
+def memory_section(run_meta: dict[str, Any], env: Any, model: BaseAlgorithm | None = None) -> dict[str, Any]:
     """``policy.json``'s ``memory``: what the runtime keeps per episode (sim2real_runtime.memory)."""
+    lstm = getattr(getattr(model, "policy", None), "lstm_actor", None)
+    if lstm is not None:
+        return {
+            "kind": "recurrent",
+            "layers": int(lstm.num_layers),
+            "hidden": int(lstm.hidden_size),
+            "layout": "policy.onnx takes obs (batch, obs_dim), state_h and state_c (layers, batch, hidden) and returns "
+            "action, state_h, state_c; the state is zero at an episode's first step and carried across steps",
+        }
     k = int(run_meta.get("history", 1))
     if k > 1:
         return {
@@ -172,8 +209,15 @@ def parity(src: PolicySource, model: BaseAlgorithm, onnx_path: Path, obs: np.nda
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    ours = sess.run(None, {"obs": obs.astype(np.float32)})[0]
+    feed = {"obs": obs.astype(np.float32)}
     ref = stored_policy(src, model)
+    if hasattr(ref, "first"):  # recurrent: every observation as an episode's first (zero state)
+        lstm = model.policy.lstm_actor
+        zero = np.zeros((lstm.num_layers, len(obs), lstm.hidden_size), np.float32)
+        feed.update(state_h=zero, state_c=zero)
+        ref.reset(len(obs))
+        return float(np.max(np.abs(sess.run(None, feed)[0] - ref(obs))))
+    ours = sess.run(None, feed)[0]
     ref = getattr(ref, "inner", ref)(obs)  # the network alone: the inputs are stacked already
     return float(np.max(np.abs(ours - ref)))
 
@@ -263,19 +307,28 @@ def sample_observations(task: str, n: int, seed: int = 0, history: dict[str, Any
     return np.asarray(out, dtype=np.float32)
 
 
-def _onnx_export(actor: DeterministicActor, dummy: th.Tensor, path: Path) -> None:
-    """The dynamo exporter (needs onnxscript), weights embedded, a dynamic batch dimension."""
+def _onnx_export(actor: th.nn.Module, dummy: th.Tensor, path: Path) -> None:
+    """The dynamo exporter (needs onnxscript), weights embedded, a dynamic batch dimension; a recurrent actor's
+    LSTM state as explicit inputs and outputs."""
+    batch = th.export.Dim("batch", min=1, max=65536)
+    args, names, outputs, shapes = (dummy,), ["obs"], ["action"], {"obs": {0: batch}}
+    if isinstance(actor, RecurrentActor):
+        lstm = actor.lstm
+        zero = th.zeros(lstm.num_layers, 2, lstm.hidden_size)  # batch 2: a batch of 1 would be specialised
+        args, names = (dummy.expand(2, -1).clone(), zero, zero.clone()), ["obs", "state_h", "state_c"]
+        outputs = ["action", "state_h_out", "state_c_out"]
+        shapes = {"obs": {0: batch}, "state_h": {1: batch}, "state_c": {1: batch}}
     th.onnx.export(
         actor,
-        (dummy,),
+        args,
         str(path),
-        input_names=["obs"],
-        output_names=["action"],
+        input_names=names,
+        output_names=outputs,
         dynamo=True,
         external_data=False,
         opset_version=18,
         verbose=False,
-        dynamic_shapes={"obs": {0: th.export.Dim("batch", min=1, max=65536)}},
+        dynamic_shapes=shapes,
     )
 
 
@@ -288,7 +341,7 @@ def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any
     src = resolve_policy(policy)
     model = load_model(src)
     norm = read_normalization(src.norm_path, policy_input_dim(src.meta))
-    actor = DeterministicActor(model, norm).eval()
+    actor = (RecurrentActor if src.algo == "recurrent_ppo" else DeterministicActor)(model, norm).eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -308,7 +361,7 @@ def export(policy: str | Path, out: Path, n_parity: int = 1000) -> dict[str, Any
 
 
 def _write_bundle(
-    src: PolicySource, model: BaseAlgorithm, actor: DeterministicActor, tmp: Path, n_parity: int
+    src: PolicySource, model: BaseAlgorithm, actor: th.nn.Module, tmp: Path, n_parity: int
 ) -> dict[str, Any]:
     """policy.onnx (checked, self-contained, at parity with SB3), policy.json and manifest.json in ``tmp``."""
     import onnx
@@ -317,7 +370,7 @@ def _write_bundle(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _onnx_export(actor, dummy, tmp / "policy.onnx")
-    meta = policy_metadata(src, float("nan"))
+    meta = policy_metadata(src, float("nan"), model)
     model_proto = onnx.load(str(tmp / "policy.onnx"))
     onnx.helper.set_model_props(model_proto, onnx_metadata(meta))
     onnx.save(model_proto, str(tmp / "policy.onnx"))
