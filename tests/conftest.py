@@ -37,3 +37,11 @@ def _quiet_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+@pytest.fixture(scope="session")
+def runtime_venv(tmp_path_factory):
+    """The runtime-only install (tests/helpers.py, build_runtime_venv), built once per session."""
+    from tests.helpers import build_runtime_venv
+
+    return build_runtime_venv(tmp_path_factory.mktemp("robot"))

@@ -2,10 +2,6 @@
 onnxruntime only runs a bundle against a driver module and logs episodes that ``sim2real data import`` reads."""
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -13,36 +9,9 @@ import pytest
 
 from sim2real.deploy import Bundle, CallbackRobot, ControlLoop
 from sim2real.deploy.export import export
-from tests.helpers import run_cli
+from tests.helpers import _in_venv, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
-SITE = Path(np.__file__).resolve().parents[1]  # this environment's site-packages
-RUNTIME_DEPS = ("numpy", "numpy.libs", "onnxruntime")  # what the runtime imports, and nothing else
-
-DRIVER = textwrap.dedent(
-    """
-    import numpy as np
-
-    def make(obs_dim="32", episode="15"):
-        state = {"t": 0, "sent": []}
-        n, T = int(obs_dim), int(episode)
-
-        def observe():
-            o = np.full(n, 0.5, dtype=np.float32)
-            o[0] = 1.0 + 0.01 * state["t"]
-            return o
-
-        def act(a):
-            state["sent"].append(np.asarray(a).tolist())
-            state["t"] += 1
-
-        def done():
-            return state["t"] % T == 0
-
-        return {"observe": observe, "act": act, "safe_stop": lambda: None, "done": done,
-                "reward": lambda: 1.0, "success": lambda: True}
-    """
-)
 
 
 @pytest.fixture(scope="module")
@@ -50,44 +19,6 @@ def bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("bundles") / "navigate-dr"
     export("navigate-dr", out, n_parity=50)
     return out
-
-
-@pytest.fixture(scope="module")
-def runtime_venv(tmp_path_factory):
-    """A fresh venv, outside the source tree, holding only the runtime wheel, numpy and onnxruntime."""
-    root = tmp_path_factory.mktemp("robot")
-    base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", "--without-pip", str(root / "venv")], check=True)
-    py = root / "venv" / "bin" / "python"
-    site = Path(
-        subprocess.check_output([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], text=True).strip()
-    )
-    deps = root / "deps"  # numpy and onnxruntime from this machine's environment (no download in tests)
-    deps.mkdir()
-    for name in RUNTIME_DEPS:
-        if (SITE / name).exists():
-            (deps / name).symlink_to(SITE / name)
-    (site / "deps.pth").write_text(f"{deps}\n")
-    wheels = root / "wheels"
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run(
-        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, REPO / "runtime"],
-        check=True,
-        cwd=root,
-        capture_output=True,
-    )
-    wheel = next(wheels.glob("sim2real_runtime-*.whl"))
-    subprocess.run(
-        [*pip, "--python", py, "install", "--no-deps", "--no-index", wheel], check=True, cwd=root, capture_output=True
-    )
-    (root / "work").mkdir()
-    (root / "work" / "fake_robot.py").write_text(DRIVER)
-    return root
-
-
-def _in_venv(root, *argv):
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return subprocess.run(argv, cwd=root / "work", capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_runtime_installs_alone_and_runs_a_bundle_against_a_driver(runtime_venv, bundle, tmp_path):

@@ -122,11 +122,17 @@ class TrainCallback(BaseCallback):
     def checkpoint(self) -> Path:
         self.meta["wall_time_s"] = self.wall_time()
         self.meta["time_breakdown_s"] = dict(self.times)
-        if self.adr is not None:  # the bounds travel with the checkpoint (resume) and as a plain preset (dr=<file>)
-            self.meta["adr"] = self.adr.state()
-            preset = self.adr.preset(f"adr_{self.spec.task}_s{self.spec.seed}")
-            atomic_write(self.spec.run_dir / ADR_PRESET_FILE, lambda p: Path(p).write_text(yaml.safe_dump(preset)))
+        self.record_adr()
         return save_checkpoint(self.spec.run_dir, self.model, self.norm, self.meta)
+
+    def record_adr(self) -> None:
+        """ADR's bounds and buffers into the run record (resume continues from them) and as a plain preset file
+        (``dr=<run dir>/adr_dr.yaml`` reruns the final ranges as ordinary DR)."""
+        if self.adr is None:
+            return
+        self.meta["adr"] = self.adr.state()
+        preset = self.adr.preset(f"adr_{self.spec.task}_s{self.spec.seed}")
+        atomic_write(self.spec.run_dir / ADR_PRESET_FILE, lambda p: Path(p).write_text(yaml.safe_dump(preset)))
 
     def evaluate(self) -> dict[str, float]:
         rms = self.norm.obs_rms
@@ -346,6 +352,7 @@ def _run_locked(spec: RunSpec, factory: ModelFactory, prepare: Callable[[BaseAlg
     meta["wall_time_s"] = callback.wall_time()
     meta["final_evaluation"] = last if spec.eval_interval else None
     meta["timesteps"] = int(model.num_timesteps)  # env steps taken: PPO rounds `steps` up to whole rollouts
+    callback.record_adr()
     save_policy(spec.run_dir, model, norm, meta, replay_buffer=True)  # SAC's buffer: for finetune.keep_buffer=true
     callback.checkpoint()
     OmegaConf.save(OmegaConf.create(spec.config), spec.run_dir / "config.yaml")
