@@ -269,6 +269,8 @@ def test_memory_and_privileged_settings_refuse_bad_combinations(tmp_path):
     assert r.returncode == 2 and "dr=adr sets its own ranges" in r.stderr
     r = run_cli("train", "policy.history=0", "steps=64")
     assert r.returncode == 2 and "policy.history" in r.stderr
+    r = run_cli("evaluate", "policy=navigate-dr", "dr=adr", "episodes=1")
+    assert r.returncode == 2 and "dr=<run dir>/adr_dr.yaml" in r.stderr
 
 
 def test_runtime_only_install_runs_history_and_recurrent_bundles(memory_runs, runtime_venv, tmp_path):

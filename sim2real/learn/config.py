@@ -135,6 +135,12 @@ def checked_group(cfg: DictConfig, task: str, group: str = "dynamics") -> Any:
         check_named(cfg[group], task, group)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    command = OmegaConf.select(cfg, "command", default=None)
+    if group == "dr" and OmegaConf.select(cfg, "dr.name") == ADR_PRESET and command not in ("train", "finetune"):
+        raise ConfigError(
+            "dr=adr adapts ranges while a policy trains (train, finetune); to use a run's final ADR ranges here, "
+            "pass dr=<run dir>/adr_dr.yaml"
+        )
     return dynamics_spec(cfg[group])
 
 
