@@ -1,0 +1,119 @@
+"""Issue 28's ablation table from the runs (benchmarks/gap_closing_runs.sh) and their test evaluation
+(benchmarks/gap_closing_eval.sh): zero-shot success per variant on each named target and under added latency,
+rliable IQM with a 95 % bootstrap CI over the pretraining seeds (100 test episodes each), and training minutes.
+
+    python benchmarks/gap_closing_table.py OUT TASK [--variants dr adr ...] [--docs docs/benchmarks]
+
+Writes ``gap_closing_<task>.md`` (the table) and ``gap_closing_<task>.csv`` (one row per variant, seed and
+column: the raw numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from sim2real.transfer.stats import iqm_ci
+
+VARIANTS = {
+    "dr": "default DR",
+    "adr": "ADR",
+    "adr_history": "ADR + history (K=4)",
+    "adr_recurrent": "ADR + recurrent (LSTM)",
+    "adr_privileged": "ADR + privileged critic",
+}
+TARGETS = ("nominal", "real", "heavy", "slippery")
+LATENCIES = (3, 4)
+
+
+def _seed_of(path: str) -> int:
+    return int(Path(path).name.rsplit("_s", 1)[1])
+
+
+def collect(out: Path, task: str, variants: list[str]) -> list[dict]:
+    """One row per (variant, seed, column) with that seed's success rate over its test episodes."""
+    rows = []
+    for v in variants:
+        base = out / "eval" / task / v
+        for target in TARGETS:
+            f = base / f"compare-{target}" / "results.csv"
+            if not f.is_file():
+                continue
+            summary = json.loads((f.parent / "summary.json").read_text())
+            pretrained = summary["pretrained"] if isinstance(summary["pretrained"], list) else []
+            for r in csv.DictReader(f.open()):
+                if r["condition"] == "zero_shot":
+                    seed = _seed_of(pretrained[int(r["seed"])]) if pretrained else int(r["seed"])
+                    episodes = summary["episodes_per_evaluation"]
+                    rows.append(
+                        dict(variant=v, seed=seed, column=target, success=float(r["success_rate"]), episodes=episodes)
+                    )
+        f = base / "sweep-latency" / "sweep.csv"
+        if f.is_file():
+            for r in csv.DictReader(f.open()):
+                if int(float(r["value"])) in LATENCIES:
+                    col = f"latency {int(float(r['value']))}"
+                    rows.append(
+                        dict(
+                            variant=v,
+                            seed=_seed_of(r["run"]),
+                            column=col,
+                            success=float(r["success_rate"]),
+                            episodes=None,
+                        )
+                    )
+    return rows
+
+
+def minutes(out: Path, task: str, v: str) -> list[float]:
+    runs = sorted((out / task).glob(f"{v}_s*/run.json"))
+    return [json.loads(p.read_text())["wall_time_s"] / 60.0 for p in runs if p.parent.name.rsplit("_s", 1)[0] == v]
+
+
+def table(out: Path, task: str, variants: list[str], rows: list[dict]) -> str:
+    cols = [*TARGETS, *(f"latency {k}" for k in LATENCIES)]
+    head = f"| variant ({task}) | " + " | ".join(cols) + " | training min |"
+    lines = [head, "|" + "---|" * (len(cols) + 2)]
+    for v in variants:
+        cells = []
+        for c in cols:
+            x = [r["success"] for r in rows if r["variant"] == v and r["column"] == c]
+            if not x:
+                cells.append("–")
+                continue
+            m, lo, hi = iqm_ci(x)
+            cells.append(f"{m:.0%} [{lo:.0%}, {hi:.0%}] (n={len(x)})")
+        mins = minutes(out, task, v)
+        t = f"{np.mean(mins):.1f} ({min(mins):.1f}-{max(mins):.1f})" if mins else "–"
+        lines.append(f"| {VARIANTS.get(v, v)} | " + " | ".join(cells) + f" | {t} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("task")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    ap.add_argument("--docs", type=Path, default=Path("docs/benchmarks"))
+    a = ap.parse_args()
+    rows = collect(a.out, a.task, a.variants)
+    text = table(a.out, a.task, a.variants, rows)
+    a.docs.mkdir(parents=True, exist_ok=True)
+    (a.docs / f"gap_closing_{a.task}.md").write_text(
+        f"Zero-shot success, IQM [95 % CI] over pretraining seeds (n), each seed on 100 test episodes; latency k: "
+        f"k steps of added action latency on the nominal robot. Produced by benchmarks/gap_closing_eval.sh and "
+        f"benchmarks/gap_closing_table.py; raw rows in gap_closing_{a.task}.csv.\n\n{text}\n"
+    )
+    with (a.docs / f"gap_closing_{a.task}.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["variant", "seed", "column", "success", "episodes"])
+        w.writeheader()
+        w.writerows(rows)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
