@@ -25,7 +25,7 @@ def test_subcommand_help_has_its_own_header_and_hides_internal_groups():
     assert r.returncode == 0 and r.stdout.startswith("sim2real train: pretrain a policy")
     assert "powered by Hydra" not in r.stdout and "tuning" not in r.stdout
     assert "  task: grasp, hopper, navigate, navigate_v1, panda_lift, pusher" in r.stdout
-    assert "  algo: ppo, sac" in r.stdout
+    assert "  algo: ppo, recurrent_ppo, sac" in r.stdout
     assert "for task=navigate, its tuned values included" in r.stdout and "steps: 600000" in r.stdout
     r = run_cli("compare", "--help", "task=grasp")
     assert r.returncode == 0 and "pretrained: ${task.name}-dr" in r.stdout and "dynamics: " in r.stdout
