@@ -1,5 +1,5 @@
 """Issue 28's ablation table from the runs (benchmarks/gap_closing_runs.sh) and their test evaluation
-(benchmarks/gap_closing_eval.sh): zero-shot success per variant on each named target and under added latency,
+(benchmarks/gap_closing_eval.sh, sweeps): zero-shot success per variant on each named target and under added latency,
 rliable IQM with a 95 % bootstrap CI over the pretraining seeds (100 test episodes each), and training minutes.
 
     python benchmarks/gap_closing_table.py OUT TASK [--variants dr adr ...] [--docs docs/benchmarks]
@@ -38,34 +38,14 @@ def collect(out: Path, task: str, variants: list[str]) -> list[dict]:
     """One row per (variant, seed, column) with that seed's success rate over its test episodes."""
     rows = []
     for v in variants:
-        base = out / "eval" / task / v
         for target in TARGETS:
-            f = base / f"compare-{target}" / "results.csv"
+            f = out / "eval" / task / v / f"sweep-{target}" / "sweep.csv"
             if not f.is_file():
                 continue
-            summary = json.loads((f.parent / "summary.json").read_text())
-            pretrained = summary["pretrained"] if isinstance(summary["pretrained"], list) else []
             for r in csv.DictReader(f.open()):
-                if r["condition"] == "zero_shot":
-                    seed = _seed_of(pretrained[int(r["seed"])]) if pretrained else int(r["seed"])
-                    episodes = summary["episodes_per_evaluation"]
-                    rows.append(
-                        dict(variant=v, seed=seed, column=target, success=float(r["success_rate"]), episodes=episodes)
-                    )
-        f = base / "sweep-latency" / "sweep.csv"
-        if f.is_file():
-            for r in csv.DictReader(f.open()):
-                if int(float(r["value"])) in LATENCIES:
-                    col = f"latency {int(float(r['value']))}"
-                    rows.append(
-                        dict(
-                            variant=v,
-                            seed=_seed_of(r["run"]),
-                            column=col,
-                            success=float(r["success_rate"]),
-                            episodes=None,
-                        )
-                    )
+                value = int(float(r["value"]))
+                col = target if target != "nominal" or value == 0 else f"latency {value}"
+                rows.append(dict(variant=v, seed=_seed_of(r["run"]), column=col, success=float(r["success_rate"])))
     return rows
 
 
@@ -109,7 +89,7 @@ def main() -> None:
         f"benchmarks/gap_closing_table.py; raw rows in gap_closing_{a.task}.csv.\n\n{text}\n"
     )
     with (a.docs / f"gap_closing_{a.task}.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["variant", "seed", "column", "success", "episodes"])
+        w = csv.DictWriter(f, fieldnames=["variant", "seed", "column", "success"])
         w.writeheader()
         w.writerows(rows)
     print(text)

@@ -324,7 +324,7 @@ def build_model(section: dict[str, Any], where: str, env: Any = None, **kwargs: 
             raise CheckpointError(f"{where}: checkpoint.counters.{k}={v!r} must be a non-negative integer")
         setattr(model, k, v)
     prog = counters.get("_current_progress_remaining", 1.0)
-    if not finite(prog) or not -1.0 <= prog <= 1.0:
-        raise CheckpointError(f"{where}: checkpoint.counters._current_progress_remaining={prog!r} must be in [-1, 1]")
+    if not finite(prog) or not prog <= 1.0:  # below 0 when the last rollout ran past the budget (steps < rollout)
+        raise CheckpointError(f"{where}: checkpoint.counters._current_progress_remaining={prog!r} must be at most 1")
     model._current_progress_remaining = float(prog)
     return model
