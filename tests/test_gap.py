@@ -311,3 +311,17 @@ def test_runtime_only_install_runs_history_and_recurrent_bundles(memory_runs, ru
                 ours.append(a)
         assert np.allclose(np.clip(ours, -1, 1), act, atol=1e-5)
         assert not np.allclose(act[0], act[5], atol=1e-6)  # the policy's actions do change within an episode
+
+
+def test_adr_bounds_reach_envs_in_subprocesses():
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    venv = SubprocVecEnv([lambda: make_env("navigate") for _ in range(2)], start_method="fork")
+    try:
+        venv.env_method("set_adr", {"mass_scale": [0.5, 2.0]}, 1.0)  # what TrainCallback sends after a move
+        for k in range(3):
+            venv.seed(k)
+            venv.reset()
+            assert all(info["dynamics"]["mass_scale"] in (0.5, 2.0) for info in venv.reset_infos)
+    finally:
+        venv.close()
