@@ -22,6 +22,6 @@ for v in $VARIANTS; do
     dest="$OUT/eval/$TASK/$v/sweep-$target"
     [ -f "$dest/sweep.csv" ] && continue
     $S2R sweep task=$TASK dynamics=$target "policies=$runs" param=action_latency "values=$values" seeds=1 \
-      episodes=$EPISODES n_jobs=2 out_dir=$dest > "$OUT/logs/eval_${TASK}_${v}_$target.log" 2>&1
+      episodes=$EPISODES n_jobs=${N_JOBS:-2} out_dir=$dest > "$OUT/logs/eval_${TASK}_${v}_$target.log" 2>&1
   done
 done
