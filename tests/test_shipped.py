@@ -17,6 +17,7 @@ NAMES = [
     "panda_lift-dr",
     "panda_lift-nominal",
     "panda_lift-wide",
+    "panda_lift-adr",
 ]
 
 
@@ -32,7 +33,7 @@ def test_shipped_policy_is_small_and_documented(name):
     ev = src.meta["shipped_evaluation"]
     assert {"nominal", "default_randomization", "real"} <= set(ev)
     assert src.meta["commit"] and src.meta["config"]
-    expected = {"nominal": "none", "wide": "wide"}.get(name.rsplit("-", 1)[1], "default")
+    expected = {"nominal": "none", "wide": "wide", "adr": "adr"}.get(name.rsplit("-", 1)[1], "default")
     assert src.meta["randomization"]["name"] == expected
 
 
@@ -103,3 +104,18 @@ def test_resaved_policy_acts_as_the_sb3_zip_did(name):
     rec = json.loads((Path(__file__).parent / "data" / "shipped_actions.json").read_text())[name]
     actions = stored_policy(resolve_policy(name))(np.asarray(rec["observations"], dtype=np.float32))
     assert np.abs(actions - np.asarray(rec["actions"])).max() <= 1e-6
+
+
+def test_shipped_adr_policy_was_chosen_on_development_profiles_and_has_its_bundle():
+    from sim2real.deploy import Bundle
+
+    src = resolve_policy("panda_lift-adr")
+    sel = src.meta["selection"]
+    assert sel["dev_profiles"] == ["dev_a", "dev_b"] and "no named target" in sel["rule"]
+    scored = {k for c in sel["candidates"] for k in c["development_scores"]}
+    assert scored == {"training", "dev_a", "dev_b"}  # never a named target
+    best = max(sel["candidates"], key=lambda c: (c["development_success_rate"], c["development_mean_return"]))
+    assert sel["chosen"] == best["run"]
+    bundle = Bundle.load(src.path / "bundle")
+    assert bundle.memory == {**bundle.memory, "kind": "history", "k": src.meta["history"]}
+    assert bundle.meta["episode_parity"]["max_abs_diff"] <= 1e-5
