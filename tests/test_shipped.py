@@ -90,7 +90,7 @@ def test_ship_selects_by_the_stated_rule_on_development_episodes_only(tmp_path, 
     assert all(not isinstance(d, str) and (d is None or d.get("mass_scale", 1.0) == 1.0) for _, d in calls)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "panda_lift-adr"])  # shipped after the zip era
 def test_resaved_policy_acts_as_the_sb3_zip_did(name):
     """The shipped policies were re-saved from SB3's model.zip into policy.safetensors; their actions on 16
     recorded observations (tests/data/shipped_actions.json, computed from the zip before it was removed) agree

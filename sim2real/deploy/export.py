@@ -41,8 +41,8 @@ BUNDLE_FILES = ("policy.onnx", "policy.json", "manifest.json")
 PARITY_TOLERANCE = 1e-5  # max abs action difference between the bundle and SB3 predict
 
 
-class DeterministicActor(th.nn.Module):
-    """obs -> action exactly as SB3's ``predict(normalised obs, deterministic=True)`` computes it."""
+class _Bounded(th.nn.Module):
+    """The observation normalisation (mean, std, clip) and the action bounds an exported actor applies."""
 
     def __init__(self, model: BaseAlgorithm, norm: dict[str, np.ndarray]) -> None:
         super().__init__()
@@ -50,9 +50,15 @@ class DeterministicActor(th.nn.Module):
         self.register_buffer("mean", th.as_tensor(norm["obs_mean"], dtype=th.float32))
         self.register_buffer("std", th.as_tensor(np.sqrt(norm["obs_var"] + eps), dtype=th.float32))
         self.clip_obs = float(norm["clip_obs"])
-        space = model.action_space
-        self.register_buffer("low", th.as_tensor(space.low, dtype=th.float32))
-        self.register_buffer("high", th.as_tensor(space.high, dtype=th.float32))
+        self.register_buffer("low", th.as_tensor(model.action_space.low, dtype=th.float32))
+        self.register_buffer("high", th.as_tensor(model.action_space.high, dtype=th.float32))
+
+
+class DeterministicActor(_Bounded):
+    """obs -> action exactly as SB3's ``predict(normalised obs, deterministic=True)`` computes it."""
+
+    def __init__(self, model: BaseAlgorithm, norm: dict[str, np.ndarray]) -> None:
+        super().__init__(model, norm)
         if isinstance(model, PPO):
             p = model.policy
             self.features, self.body, self.head, self.squash = (
@@ -75,19 +81,13 @@ class DeterministicActor(th.nn.Module):
         return th.minimum(th.maximum(a, self.low), self.high)
 
 
-class RecurrentActor(th.nn.Module):
+class RecurrentActor(_Bounded):
     """(obs, state_h, state_c) -> (action, state_h, state_c) as sb3-contrib's ``RecurrentPPO.predict`` computes it
     deterministically: normalisation, the actor's LSTM (one step), its MLP and action head, clipping. The state is
     explicit, ``(layers, batch, hidden)``; zero starts an episode."""
 
     def __init__(self, model: BaseAlgorithm, norm: dict[str, np.ndarray]) -> None:
-        super().__init__()
-        eps = float(norm["epsilon"])
-        self.register_buffer("mean", th.as_tensor(norm["obs_mean"], dtype=th.float32))
-        self.register_buffer("std", th.as_tensor(np.sqrt(norm["obs_var"] + eps), dtype=th.float32))
-        self.clip_obs = float(norm["clip_obs"])
-        self.register_buffer("low", th.as_tensor(model.action_space.low, dtype=th.float32))
-        self.register_buffer("high", th.as_tensor(model.action_space.high, dtype=th.float32))
+        super().__init__(model, norm)
         p = model.policy
         self.features, self.lstm, self.body, self.head = (
             p.pi_features_extractor,

@@ -80,7 +80,9 @@ class ADR:
         self.anchors = dict(anchors)
         self.fixed = dict(fixed or {})
         self.buffers: dict[str, list[float]] = {}
-        self.return_scale: float | None = None  # running mean |return| of unpinned episodes (tasks without success)
+        self.return_scale: float | None = (
+            None  # running mean absolute return of unpinned episodes (tasks without success)
+        )
         self.updates = 0
 
     @classmethod
@@ -117,7 +119,7 @@ class ADR:
         return out
 
     def score(self, info: dict[str, Any], success: bool) -> float | None:
-        """An ended episode's score: its success (0 or 1), or its return over the running mean |return| of
+        """An ended episode's score: its success (0 or 1), or its return over the running mean absolute return of
         unpinned episodes (``None`` until one has ended)."""
         if success:
             return float(bool(info.get("is_success", False)))
