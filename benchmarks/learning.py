@@ -25,20 +25,20 @@ import numpy as np
 
 
 def train(task: str, seed: int, out: Path, extra: list[str]) -> Path:
+    """Train one seed into ``out/task/s<seed>``; a finished run there is reused and a stopped one resumed from
+    its last checkpoint with the settings it started with, so a benchmark stopped midway continues."""
     run = out / task / f"s{seed}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "sim2real.commands.cli",
-        "train",
-        f"task={task}",
-        *([] if any(e.startswith("dr=") for e in extra) else ["dr=default"]),
-        f"seed={seed}",
-        "progress=false",
-        f"hydra.run.dir={run}",
-        *extra,
-    ]
-    log = (out / f"{task}_s{seed}.log").open("w")
+    if (run / "policy.safetensors").is_file() and (run / "run.json").is_file():
+        print(f"{run}: finished before, reused")
+        return run
+    cli = [sys.executable, "-m", "sim2real.commands.cli", "train"]
+    if (run / "overrides.started.yaml").is_file() and any((run / "checkpoints").glob("*")):
+        print(f"{run}: stopped before, resumed")
+        cmd = [*cli, f"resume={run}"]
+    else:
+        dr = [] if any(e.startswith("dr=") for e in extra) else ["dr=default"]
+        cmd = [*cli, f"task={task}", *dr, f"seed={seed}", "progress=false", f"hydra.run.dir={run}", *extra]
+    log = (out / f"{task}_s{seed}.log").open("a")
     subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
     return run
 

@@ -3,14 +3,19 @@
 # protocol: compare pretrains one randomised-sim run per seed and one nominal-sim baseline itself, and seed i's
 # zero-shot, fine-tuning and scratch units all start from pretraining run i. Each stage prints its wall-clock.
 #
-#   benchmarks/transfer.sh [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|panda|all]   (default: all, in order)
+#   benchmarks/transfer.sh [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|panda_pretrain|panda|all]
+#   (default: all, in order)
 #
 # Later stages reuse the earlier ones' units (same out= directory, same pretraining runs), so only what is new
-# runs. SIM2REAL (default .venv/bin/sim2real) and OUT (default runs/compare) can be set in the environment, and
-# SCOPE_JOBS, SEQUENCE_JOBS, NEGATIVE_JOBS the parallel units of a stage (default 2, one per core).
+# runs; a stage stopped midway continues where it stopped when run again (finished units are reused, a stopped
+# training resumes from its last checkpoint). SIM2REAL (default .venv/bin/sim2real), PYTHON (default
+# .venv/bin/python) and OUT (default runs/compare) can be set in the environment, MAIN_TASKS the tasks of
+# `main` (default: navigate grasp), and SCOPE_JOBS, SEQUENCE_JOBS, NEGATIVE_JOBS the parallel units of a stage
+# (default 2, one per core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${SIM2REAL:-.venv/bin/sim2real}
+PY=${PYTHON:-.venv/bin/python}
 OUT=${OUT:-runs/compare}
 export OMP_NUM_THREADS=1
 what=${1:-all}
@@ -23,7 +28,7 @@ timed() {  # a stage, with its wall-clock
 }
 
 main() {  # 5 paired seeds, both tasks, pretraining included
-  for task in navigate grasp; do
+  for task in ${MAIN_TASKS:-navigate grasp}; do
     timed $S compare task=$task dynamics=real pretrained=train baseline=train seeds=5 \
       "budgets=[10000,30000,100000]" out=$OUT/$task-real-paired $J
   done
@@ -88,9 +93,13 @@ negative() {  # negative transfer and its mitigations: Hopper pretrained with ac
     fallback.episodes=10 out=$OUT/hopper-real-negative ${NEGATIVE_JOBS:+n_jobs=$NEGATIVE_JOBS} $J
 }
 
-panda() {  # the Panda lift, 5 paired seeds starting from the learning benchmark's runs (trained first with
-  # benchmarks/learning.py --task panda_lift --seeds 0 1 2 3 4 and, for the baseline, --seeds 0 1 2
-  # --out runs/bench_nominal -- dr=none)
+panda_pretrain() {  # the Panda lift's pretraining runs: the learning benchmark's 5 randomised seeds and 3 nominal
+  timed $PY benchmarks/learning.py --task panda_lift --seeds 0 1 2 3 4 --jobs ${N_JOBS:-2}
+  timed $PY benchmarks/learning.py --task panda_lift --seeds 0 1 2 --out runs/bench_nominal --jobs ${N_JOBS:-2} \
+    -- dr=none
+}
+
+panda() {  # the Panda lift, 5 paired seeds starting from the learning benchmark's runs (panda_pretrain)
   local r=$PWD/runs/bench/panda_lift n=$PWD/runs/bench_nominal/panda_lift
   timed $S compare task=panda_lift dynamics=real "pretrained=[$r/s0,$r/s1,$r/s2,$r/s3,$r/s4]" \
     "baseline=[$n/s0,$n/s1,$n/s2]" seeds=5 "budgets=[10000,30000,100000]" out=$OUT/panda_lift-real-paired $J
@@ -104,7 +113,8 @@ case $what in
   l2sp_nav) l2sp_nav ;;
   sequence) sequence ;;
   negative) negative ;;
+  panda_pretrain) panda_pretrain ;;
   panda) panda ;;
-  all) main; scopes; l2sp; l2sp_long; l2sp_nav; sequence; negative; panda ;;
-  *) echo "usage: $0 [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|panda|all]" >&2; exit 2 ;;
+  all) main; scopes; l2sp; l2sp_long; l2sp_nav; sequence; negative; panda_pretrain; panda ;;
+  *) echo "usage: $0 [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|panda_pretrain|panda|all]" >&2; exit 2 ;;
 esac
