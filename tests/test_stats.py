@@ -120,6 +120,18 @@ def test_iqm_ci_contains_and_excludes_known_values():
     assert stats.iqm_ci([0, 10, 20, 30, 40])[0] == pytest.approx(20.0)  # not the max, not the mean of all
 
 
+def test_iqm_ci_is_rliables_interval_with_rliables_iqm():
+    """The numpy trimmed mean inside iqm_ci gives rliable's point and bounds on the same resamples."""
+    from rliable import metrics
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 4, 5, 7, 10):
+        x = rng.random(n)
+        want = stats.interval(x, lambda s: metrics.aggregate_iqm(s), seed=n, reps=300)
+        assert stats.iqm_ci(x, seed=n, reps=300) == pytest.approx(want, abs=1e-12)
+        assert stats._trimmed_iqm(x) == pytest.approx(float(metrics.aggregate_iqm(x.reshape(-1, 1))), abs=1e-12)
+
+
 def test_transfer_ratio_ci_keeps_unbounded_resamples():
     # scratch AUC is 0 in (4/5)^5 = 33 % of resamples: the upper bound is unbounded, not 57 from the rest
     r, lo, hi = stats.transfer_ratio_ci([0.5, 0.6, 0.55, 0.5, 0.6], [0, 0, 0, 0, 0.05])

@@ -21,13 +21,22 @@ logging.getLogger("absl").setLevel(logging.WARNING)  # rliable logs every estima
 
 
 def iqm(x: np.ndarray) -> float:
-    """Interquartile mean of a 1-D sample (mean of the middle 50 %, fractional ends weighted)."""
+    """Interquartile mean of a sample: rliable's ``aggregate_iqm``, the 25 % trimmed mean (``int(n / 4)`` values
+    cut from each end of the ``n`` sorted values, the rest averaged)."""
     return float(metrics.aggregate_iqm(np.asarray(x, dtype=float).reshape(-1, 1)))
+
+
+def _trimmed_iqm(s: np.ndarray) -> float:
+    """The same statistic as rliable's ``aggregate_iqm`` in plain numpy: it runs once per bootstrap replicate,
+    where scipy's ``trim_mean`` wrapper costs about 0.7 ms a call (``iqm_ci`` 5x faster, the same numbers)."""
+    a = np.sort(np.asarray(s, dtype=float), axis=None)
+    cut = int(0.25 * a.size)
+    return float(a[cut : a.size - cut].mean())
 
 
 def iqm_ci(x: Sequence[float], seed: int = 0, reps: int = CI_REPS) -> tuple[float, float, float]:
     """IQM over seeds and its 95 % stratified-bootstrap confidence interval (one task: plain bootstrap)."""
-    return interval(np.asarray(x, dtype=float), lambda s: metrics.aggregate_iqm(s), seed, reps)
+    return interval(np.asarray(x, dtype=float), _trimmed_iqm, seed, reps)
 
 
 def interval(
