@@ -4,6 +4,7 @@ act like the policies they came from over a whole episode."""
 
 import json
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import yaml
@@ -254,6 +255,45 @@ def test_privileged_critic_sees_dynamics_the_actor_and_bundle_never_do(memory_ru
     assert bundle.session.get_inputs()[0].shape[-1] == 32
     s = run_episodes(stored_policy(src), "navigate", 2, seed=0)
     assert len(s) == 2
+
+
+class _Episodic(gym.Env):
+    """A stand-in env whose dynamics values change at every reset (k-th episode: mass_scale k) and whose
+    episodes last ``length`` steps, as the randomised envs report them (``values``, ``episode_dynamics``)."""
+
+    def __init__(self, length: int) -> None:
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.length, self.episodes, self.t, self.values = length, 0, 0, {}
+
+    def reset(self, seed=None, options=None):
+        self.episodes, self.t = self.episodes + 1, 0
+        self.values = {"mass_scale": float(self.episodes), "action_latency": self.episodes % 3}
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        done = self.t >= self.length
+        return np.zeros(2, np.float32), 0.0, done, False, {"episode_dynamics": dict(self.values)} if done else {}
+
+
+def test_privileged_values_follow_each_envs_episode_and_the_terminal_one_keeps_the_finished_episodes():
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from sim2real.learn.privileged import VecPrivileged, encode
+
+    params = ("mass_scale", "action_latency")
+    venv = VecPrivileged(DummyVecEnv([lambda: _Episodic(2), lambda: _Episodic(3)]), params)
+    obs = venv.reset()
+    for _ in range(7):
+        before = [encode(v, params) for v in venv.venv.get_attr("values")]
+        obs, _, dones, infos = venv.step(np.zeros((2, 1), np.float32))
+        now = np.stack([encode(v, params) for v in venv.venv.get_attr("values")])
+        np.testing.assert_array_equal(obs["privileged"], now)  # the episode now running in each env
+        for i in np.flatnonzero(dones):
+            np.testing.assert_array_equal(infos[i]["terminal_observation"]["privileged"], before[i])
+            assert not np.array_equal(before[i], now[i])  # a new episode, new values
+    assert venv.venv.envs[0].episodes == 4 and venv.venv.envs[1].episodes == 3
 
 
 def test_memory_and_privileged_settings_refuse_bad_combinations(tmp_path):

@@ -25,7 +25,7 @@ def fill_action(env: gym.Env) -> np.ndarray:
     return np.asarray(tasks.core(env).rest_action, dtype=np.float32)
 
 
-class HistoryWrapper(gym.ObservationWrapper):
+class HistoryWrapper(gym.Wrapper):
     """Training's view with ``K`` > 1: the env's observation becomes the stacked history (see the module)."""
 
     def __init__(self, env: gym.Env, k: int) -> None:
@@ -47,9 +47,6 @@ class HistoryWrapper(gym.ObservationWrapper):
         obs, reward, terminated, truncated, info = self.env.step(a)
         self.history.advance(0, a, obs)
         return self.history.input()[0], reward, terminated, truncated, info
-
-    def observation(self, observation: np.ndarray) -> np.ndarray:  # pragma: no cover  (reset/step do it)
-        return observation
 
 
 class HistoryPolicy:
@@ -78,19 +75,22 @@ class HistoryPolicy:
 
     def begin(self, slot: int) -> None:
         """An episode starts in ``slot``: its next observation fills the history."""
-        if slot >= len(self.history.obs):
-            old = self.history
-            self.history = History(self.k, self.obs_dim, self.act_dim, self.fill, slot + 1)
-            self.history.obs[: len(old.obs)], self.history.act[: len(old.act)] = old.obs, old.act
         self.last[slot] = None
+
+    def _grow(self, slots: int) -> None:
+        """Room for ``slots`` slots, the histories held so far kept."""
+        old = self.history
+        self.history = History(self.k, self.obs_dim, self.act_dim, self.fill, slots)
+        self.history.obs[: len(old.obs)], self.history.act[: len(old.act)] = old.obs, old.act
 
     def __call__(self, obs: np.ndarray, slots: Any = None) -> np.ndarray:
         single = np.ndim(obs) == 1
         batch = np.atleast_2d(np.asarray(obs, dtype=np.float32))
         slots = [0] if single and slots is None else list(range(len(batch))) if slots is None else list(slots)
+        if max(slots) >= len(self.history.obs):
+            self._grow(max(slots) + 1)
         for row, slot in zip(batch, slots, strict=True):
-            if slot >= len(self.history.obs) or self.last.get(slot) is None:
-                self.begin(slot)
+            if self.last.get(slot) is None:  # the slot's first step (begin() or never seen): fill the history
                 self.history.start(slot, row)
             else:
                 self.history.advance(slot, self.last[slot], row)

@@ -59,13 +59,16 @@ class VecPrivileged(VecEnvWrapper):
     def __init__(self, venv: VecEnv, params: tuple[str, ...]) -> None:
         self.params = tuple(params)
         super().__init__(venv, observation_space=privileged_space(venv.observation_space, len(self.params)))
+        self._values = np.zeros((venv.num_envs, len(self.params)), dtype=np.float32)
 
-    def _current(self) -> np.ndarray:
-        return np.stack([encode(v, self.params) for v in self.venv.get_attr("values")])
+    def _read(self, indices: list[int] | None = None) -> np.ndarray:
+        """The encoded values of the episodes now running in ``indices`` (all envs by default)."""
+        return np.stack([encode(v, self.params) for v in self.venv.get_attr("values", indices)])
 
     def reset(self) -> dict[str, np.ndarray]:
         obs = self.venv.reset()
-        return {OBS: obs, PRIVILEGED: self._current()}
+        self._values = self._read()
+        return {OBS: obs, PRIVILEGED: self._values.copy()}
 
     def step_wait(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, list[dict]]:
         obs, rewards, dones, infos = self.venv.step_wait()
@@ -73,7 +76,10 @@ class VecPrivileged(VecEnvWrapper):
             if done and "terminal_observation" in info:
                 past = encode(info.get("episode_dynamics", {}), self.params)
                 info["terminal_observation"] = {OBS: info["terminal_observation"], PRIVILEGED: past}
-        return {OBS: obs, PRIVILEGED: self._current()}, rewards, dones, infos
+        ended = [int(i) for i in np.flatnonzero(dones)]
+        if ended:  # values change only when an episode starts (asked of those envs alone: one IPC call, not a step's)
+            self._values[ended] = self._read(ended)
+        return {OBS: obs, PRIVILEGED: self._values.copy()}, rewards, dones, infos
 
 
 class ObsExtractor(BaseFeaturesExtractor):
