@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 28's ablation runs: one `sim2real train` per (task, variant, seed), two at a time, each with the task's
+# Issue 28's ablation runs: one `sim2real train` per (task, variant, seed), N_JOBS at a time (default 2), each with the task's
 # tuned settings (configs/tuning/<task>_<algo>.yaml) and the same budget. Every choice below was fixed before any
 # of these runs (README "Closing the gap"): ADR's settings are configs/train.yaml's defaults, started from the
 # task's `default` preset; K = 4 (4 steps of latency is the goal); training-time evaluation on the training
@@ -22,4 +22,4 @@ for seed in $SEEDS; do for v in $VARIANTS; do
   run="$OUT/$TASK/${v}_s$seed"
   [ -f "$run/run.json" ] && continue
   echo "$S2R train $COMMON ${ARGS[$v]} seed=$seed out_dir=$run > $OUT/logs/${TASK}_${v}_s$seed.log 2>&1"
-done; done | xargs -P 2 -I{} bash -c {}
+done; done | xargs -P "${N_JOBS:-2}" -I{} bash -c {}
