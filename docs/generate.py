@@ -3,7 +3,9 @@
 - ``reference/commands.md``: every command's ``--help`` (the same function prints both);
 - ``reference/parameters.md``: the canonical dynamics parameters (``sim2real.sim.dynamics.PARAMS``);
 - ``results.md``: every published report (``docs/*-summary.json``) with its headline numbers, and the reports
-  withheld because their units ran under several commits or from a dirty tree.
+  withheld because their units ran under several commits or from a dirty tree;
+- ``reproducibility.md``: every published report that was run a second time from scratch
+  (``docs/rerun/<report>-summary.json``, the same command into another ``out=``), the two side by side.
 
     .venv/bin/python docs/generate.py          # write them
     .venv/bin/python docs/generate.py --check  # exit 1 if a checked-in page differs (tests/test_docs.py)
@@ -130,7 +132,79 @@ def readme_results(readme: str) -> str:
     return head + BEGIN + "\n" + "\n".join(rows) + "\n" + END + rest.split(END, 1)[1]
 
 
-PAGES = {"reference/commands.md": commands_md, "reference/parameters.md": parameters_md, "results.md": results_md}
+def _rows(s: dict) -> dict[tuple[str, str], dict]:
+    """A summary's success estimates by (condition, budget); budget '-' for the unbudgeted conditions."""
+    out = {}
+    for cond, v in s.get("conditions", {}).items():
+        if "success" in v:
+            out[(cond, "-")] = v["success"]
+        else:
+            out.update({(cond, b): e["success"] for b, e in v.items() if isinstance(e, dict) and "success" in e})
+    return out
+
+
+def _wall_min(s: dict) -> str:
+    w = (s.get("pretraining") or {}).get("wall_time_s") or {}  # per pretraining run, s
+    return f"{sum(w.values()) / 60:.0f} min of pretraining ({len(w)} runs)" if w else "pretraining not timed"
+
+
+def reproducibility_md() -> str:
+    from sim2real.transfer.first_screen import provenance
+
+    lines = [
+        HEADER + "# Reproducibility",
+        "",
+        "A published report run a second time from scratch with the same command (pretraining included, into "
+        "another `out=`), and the two side by side: `docs/<report>-summary.json` (first run) and "
+        "`docs/rerun/<report>-summary.json` (second run). Each cell is the IQM over the paired seeds with its 95 % "
+        "stratified-bootstrap CI. Each run's CI is over its own seeds: it covers where that run's seeds put the "
+        "number, not where a second set of pretraining runs would; two runs whose CIs do not overlap show "
+        "pretraining variance beyond what that many seeds show, and the CI then understates the uncertainty.",
+        "",
+    ]
+    pairs = [(DOCS / f"{p.name}", p) for p in sorted((DOCS / "rerun").glob("*-summary.json"))]
+    if not pairs:
+        return "\n".join([*lines, "No report has been run a second time yet.", ""])
+    for first_path, second_path in pairs:
+        name = first_path.name.replace("-summary.json", "")
+        first, second = json.loads(first_path.read_text()), json.loads(second_path.read_text())
+        same = ("task", "dynamics", "seeds", "budgets", "episodes_per_evaluation", "episode_seeds", "pretraining")
+        differ = [k for k in same if k != "pretraining" and first.get(k) != second.get(k)]
+        if (first.get("pretraining") or {}).get("design") != (second.get("pretraining") or {}).get("design"):
+            differ.append("pretraining design")
+        if differ:
+            lines += [f"## {name}", "", f"Not comparable: the runs differ in {', '.join(differ)}.", ""]
+            continue
+        a, b = _rows(first), _rows(second)
+        runs = [(first, "first run"), (second, "second run")]
+        lines += [f"## [{name}]({name}-report.md)", ""]
+        for s, label in runs:
+            why = provenance(s)
+            commits = ", ".join(sorted({c[:8] for c in s.get("commits", [])})) or "unknown"
+            lines.append(f"- {label}: `{s.get('command', '')}`; commit {commits}{f' ({why})' if why else ''}, "
+                         f"{_wall_min(s)}")  # fmt: skip
+        lines += ["", "| condition | budget | first run | second run | difference | CIs overlap |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        overlap = 0
+        for key in (k for k in a if k in b):
+            x, y = a[key], b[key]
+            if x.get("iqm") is None or y.get("iqm") is None:
+                continue
+            meets = x["ci_low"] <= y["ci_high"] and y["ci_low"] <= x["ci_high"]
+            overlap += meets
+            lines.append(f"| {key[0]} | {key[1]} | {_cell(x, True)} | {_cell(y, True)} | "
+                         f"{100 * (y['iqm'] - x['iqm']):+.1f} points | {'yes' if meets else '**no**'} |")  # fmt: skip
+        shared = sum(1 for k in a if k in b and a[k].get("iqm") is not None and b[k].get("iqm") is not None)
+        lines += ["", f"The CIs overlap in {overlap} of {shared} cells.", ""]
+    return "\n".join(lines)
+
+
+PAGES = {
+    "reference/commands.md": commands_md,
+    "reference/parameters.md": parameters_md,
+    "results.md": results_md,
+    "reproducibility.md": reproducibility_md,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,3 +40,31 @@ def test_a_mixed_report_is_marked_and_withheld():
     assert provenance({"commits": []}) is not None
     results = (ROOT / "docs" / "results.md").read_text()
     assert "`docs/navigate-real-paired-report.md` | its units ran under 6 commits" in results
+
+
+def test_the_reproducibility_page_sets_a_rerun_beside_the_first_run(tmp_path, monkeypatch):
+    import json
+
+    gen = _generate()
+    monkeypatch.setattr(gen, "DOCS", tmp_path)
+    assert "No report has been run a second time yet." in gen.reproducibility_md()
+    est = {"iqm": 0.9, "ci_low": 0.8, "ci_high": 0.95, "n_seeds": 5}
+    first = {
+        "task": "grasp", "dynamics": {"mass_scale": 1.5}, "seeds": 5, "budgets": [100], "episodes_per_evaluation": 30,
+        "episode_seeds": "test", "pretraining": {"design": "paired", "wall_time_s": {"pretrain seed 0": 120.0}},
+        "commits": ["a" * 40], "command": "sim2real compare task=grasp out=runs/a",
+        "conditions": {"zero_shot": {"success": est}, "finetune": {"100": {"success": est}}},
+    }  # fmt: skip
+    second = json.loads(json.dumps(first))
+    second["command"] = "sim2real compare task=grasp out=runs/b"
+    second["conditions"]["zero_shot"]["success"] = {"iqm": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n_seeds": 5}
+    (tmp_path / "rerun").mkdir()
+    (tmp_path / "grasp-real-paired-summary.json").write_text(json.dumps(first))
+    (tmp_path / "rerun" / "grasp-real-paired-summary.json").write_text(json.dumps(second))
+    page = gen.reproducibility_md()
+    assert "| zero_shot | - | 90% [80%, 95%] | 50% [40%, 60%] | -40.0 points | **no** |" in page
+    assert "| finetune | 100 | 90% [80%, 95%] | 90% [80%, 95%] | +0.0 points | yes |" in page
+    assert "The CIs overlap in 1 of 2 cells." in page and "2 min of pretraining (1 runs)" in page
+    second["seeds"] = 3  # a different protocol is not set beside the first
+    (tmp_path / "rerun" / "grasp-real-paired-summary.json").write_text(json.dumps(second))
+    assert "Not comparable: the runs differ in seeds." in gen.reproducibility_md()
