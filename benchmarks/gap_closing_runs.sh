@@ -5,7 +5,8 @@
 # task's `default` preset; K = 4 (4 steps of latency is the goal); training-time evaluation on the training
 # distribution and the development profiles dev_a, dev_b only (never a named target).
 #   benchmarks/gap_closing_runs.sh OUT TASK SEEDS VARIANTS     e.g. benchmarks/gap_closing_runs.sh runs/gap panda_lift "0 1 2" "dr adr adr_history adr_recurrent adr_privileged"
-# Set SIM2REAL to the command that runs the CLI (default: sim2real).
+# A finished run is skipped and a stopped one resumed, so the script continues where it stopped. Set SIM2REAL to
+# the command that runs the CLI (default: sim2real).
 set -u
 OUT=$1; TASK=$2; SEEDS=$3; VARIANTS=$4
 S2R=${SIM2REAL:-sim2real}
@@ -20,6 +21,10 @@ declare -A ARGS=(
 mkdir -p "$OUT/logs"
 for seed in $SEEDS; do for v in $VARIANTS; do
   run="$OUT/$TASK/${v}_s$seed"
-  [ -f "$run/run.json" ] && continue
-  echo "$S2R train $COMMON ${ARGS[$v]} seed=$seed out_dir=$run > $OUT/logs/${TASK}_${v}_s$seed.log 2>&1"
+  [ -f "$run/policy.safetensors" ] && continue  # finished before
+  if [ -f "$run/overrides.started.yaml" ] && [ -n "$(ls -A "$run/checkpoints" 2>/dev/null)" ]; then
+    echo "$S2R train resume=$run >> $OUT/logs/${TASK}_${v}_s$seed.log 2>&1"  # stopped: continue it
+  else
+    echo "$S2R train $COMMON ${ARGS[$v]} seed=$seed hydra.run.dir=$run > $OUT/logs/${TASK}_${v}_s$seed.log 2>&1"
+  fi
 done; done | xargs -P "${N_JOBS:-2}" -I{} bash -c {}
