@@ -159,6 +159,41 @@ class GraspEnv(Sim2RealEnv):
         mujoco.mj_forward(m, d)
         self.dyn.guard.arm(d)
 
+    # the step-by-step batched replay (sim2real.ident.stepwise): the command depends on the measured position
+    def replay_carry(self) -> np.ndarray:
+        """The commanded position (m) after :meth:`restore`: the controller state a replay row carries."""
+        return self._target.copy()
+
+    def replay_snapshot(self) -> np.ndarray:
+        """The box's half-extents (m) as :meth:`restore` left them (the candidate's size)."""
+        return self._half.copy()
+
+    def replay_command(self, datas: list[mujoco.MjData], carry: np.ndarray, applied: np.ndarray) -> np.ndarray:
+        """:meth:`_task_command` for many rows: commanded positions ``carry`` (N, 3) in m, applied actions (N, 4);
+        writes each row's ``ctrl`` and returns the new commanded positions."""
+        joints = np.stack([d.qpos[0:3] for d in datas])
+        target = carry + applied[:, :3] * MAX_STEP
+        target = np.minimum(np.maximum(target, joints - MAX_LEAD), joints + MAX_LEAD)
+        target = np.minimum(np.maximum(target, self._lo), self._hi)
+        finger = (applied[:, 3] + 1.0) * 0.5 * FINGER_TRAVEL
+        for d, tg, f in zip(datas, target, finger, strict=True):
+            d.ctrl[0:3] = tg
+            d.ctrl[3] = d.ctrl[4] = f
+        return target
+
+    def replay_observe(self, state: np.ndarray, sensordata: np.ndarray, snapshot: np.ndarray) -> np.ndarray:
+        """(N, obs_dim) true observations as :meth:`_task_observe` computes them, from sensor data and the box's
+        half-extents (``snapshot``); the previous-action entries, not replayed, are NaN."""
+        s = sensordata
+        o = np.full((len(s), len(self.observation_layout)), np.nan)
+        o[:, 0:6] = s[:, 0:6]
+        o[:, 6] = self._finger_gap(s.T)
+        o[:, 7:10] = s[:, 8:11]
+        o[:, 10:13] = s[:, 8:11] - s[:, 0:3]
+        o[:, 13:16] = s[:, 11:14]
+        o[:, 16:19] = snapshot
+        return o
+
     def _restore_object(self, obs: np.ndarray, context: dict[str, np.ndarray], t: int) -> float:
         """Place the box from a logged observation; returns the finger gap to use (m).
 

@@ -26,8 +26,8 @@ def _data(tmp, task, episodes, dynamics):
 
 @pytest.mark.parametrize("task", ["navigate", "navigate_v1", "grasp", "panda_lift", "hopper"])
 def test_batched_replay_equals_the_python_replay(task, tmp_path):
-    """Every candidate's replay error, per segment and per residual, to 1e-9; the batched path is taken where the
-    task has the hooks (grasp's and the Panda's commands depend on the state: they replay in Python)."""
+    """Every candidate's replay error, per segment and per residual, to 1e-9; the open-loop batch where the task
+    has its hooks, the step-by-step batch where the command depends on the state (grasp's servo, the Panda's IK)."""
     logged = _data(tmp_path, task, 1, "real")
     accepted = tasks.core(tasks.make(task)).params
     cands = [
@@ -38,6 +38,7 @@ def test_batched_replay_equals_the_python_replay(task, tmp_path):
     cands = [{k: v for k, v in c.items() if k in accepted} for c in cands]
     py, batched = Replay(logged, 6, 7), BatchedReplay(logged, 6, 7, threads=2)
     assert batched.batched == (task not in ("grasp", "panda_lift"))
+    assert batched.stepwise == (task in ("grasp", "panda_lift"))  # the Python path is never what is compared
     errs = py.batch(cands)
     for a, b in zip(errs, batched.batch(cands), strict=True):
         assert abs(a.rms - b.rms) <= 1e-9 and a.diverged == b.diverged == 0

@@ -232,5 +232,27 @@ class PandaLiftEnv(GraspEnv):
         self._last_action = np.asarray(obs[19:23], dtype=np.float64)
         self.dyn.guard.arm(d)
 
+    def replay_command(self, datas: list[mujoco.MjData], carry: np.ndarray, applied: np.ndarray) -> np.ndarray:
+        """:meth:`_task_command` for many rows: commanded pinch positions ``carry`` (N, 3) in m, applied actions
+        (N, 4); one IK step per row from its own kinematics (the candidates share the kinematic tree); writes each
+        row's ``ctrl`` and returns the new commanded positions."""
+        target = carry + applied[:, :3] * MAX_STEP
+        for d, tg, a in zip(datas, target, applied, strict=True):
+            pinch = d.site_xpos[self._site]
+            np.clip(tg, pinch - MAX_LEAD, pinch + MAX_LEAD, out=tg)
+            np.clip(tg, self._lo, self._hi, out=tg)
+            d.ctrl[:ARM_DOFS] = self._ik_step(d, tg)
+            d.ctrl[7] = d.ctrl[8] = (1.0 - a[3]) * 0.5 * FINGER_TRAVEL
+        return target
+
+    def replay_observe(self, state: np.ndarray, sensordata: np.ndarray, snapshot: np.ndarray) -> np.ndarray:
+        """Grasp-v0's entries, then the arm's joint angles and velocities from the state (``mjSTATE_FULLPHYSICS``:
+        time, qpos, qvel, ...)."""
+        o = super().replay_observe(state, sensordata, snapshot)
+        nq = self.model.nq
+        o[:, 23:30] = state[:, 1 : 1 + ARM_DOFS]
+        o[:, 30:37] = state[:, 1 + nq : 1 + nq + ARM_DOFS]
+        return o
+
 
 __all__ = ["PandaLiftEnv"]

@@ -8,7 +8,8 @@ sensor data through the task's vectorised hooks:
 
 - ``replay_controls(applied (T, act_dim)) -> (T, nu)``: the actuator controls ``_task_command`` would write for
   each applied action, in one array (an open-loop map: a task whose command depends on the state, such as an
-  inner IK loop, does not define it and replays in Python, :class:`~sim2real.ident.replay.Replay`);
+  inner IK loop, defines the step-by-step hooks of :mod:`sim2real.ident.stepwise` instead, or replays in Python,
+  :class:`~sim2real.ident.replay.Replay`);
 - ``replay_snapshot() -> (k,)`` (optional): what the observation needs beyond the physics state, read after
   ``restore`` (navigation: the goal);
 - ``replay_observe(state (N, nstate), sensordata (N, nsensordata), snapshot (N, k)) -> (N, obs_dim)``: the true
@@ -24,13 +25,16 @@ from __future__ import annotations
 
 import copy
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import mujoco
 import numpy as np
 from mujoco import rollout as mj_rollout
 
+from sim2real.ident import stepwise
 from sim2real.ident.replay import Replay, ReplayError
+from sim2real.ident.stepwise import STEP_HOOKS
 from sim2real.learn.logged import Logged
 from sim2real.sim.dynamics import Values
 from sim2real.sim.perturb import MAX_QVEL
@@ -73,18 +77,25 @@ class BatchedReplay(Replay):
         super().__init__(logged, horizon, stride, fixed)
         self.threads = int(threads or default_threads())
         self.batched = all(hasattr(self.env, h) for h in BATCH_HOOKS)
+        # a command that depends on the state (an inner control loop): every row stepped a control step at a time
+        self.stepwise = not self.batched and all(hasattr(self.env, h) for h in STEP_HOOKS)
+        self._pool: ThreadPoolExecutor | None = None
         model, _ = physics(self.env)
         self.frame_skip = int(self.env.frame_skip)
         self._datas = [mujoco.MjData(model) for _ in range(self.threads)]
         self._nstate = mujoco.mj_stateSize(model, _FULL)
 
     def batch(self, candidates: list[Values]) -> list[ReplayError]:
-        if not self.batched:
+        if not (self.batched or self.stepwise):
             return super().batch(candidates)
         self.evaluations += len(candidates)
         self.steps += len(candidates) * int(self.lengths.sum())
-        rows = [self._rows(v) for v in candidates]
-        preds = self._run([r for rs in rows for r in rs])
+        if self.stepwise:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="replay")
+            preds = stepwise.predict(self, candidates, self._pool)
+        else:
+            preds = self._run([r for v in candidates for r in self._rows(v)])
         s = self.n_segments
         return [self.score(preds[i * s : (i + 1) * s]) for i in range(len(candidates))]
 
