@@ -112,3 +112,41 @@ def test_an_estimate_at_the_search_edge_is_a_bounded_minimum():
         "actuator_gain_scale"
     ]
     assert at_edge({"payload_mass": 0.01}, ["payload_mass"], std) == []  # 0 kg is the physical limit, not the search's
+
+
+class _TwoValleys:
+    """A stand-in replay whose error over (mass, friction) has a shallow local minimum at mass 1.6 and the
+    global one at mass 0.7 (friction 1.2 in both): which one a single local search ends in depends on its start."""
+
+    def __init__(self) -> None:
+        self.evaluations = 0
+
+    def _one(self, v):
+        from sim2real.ident.replay import ReplayError
+
+        m, f = np.log(v["mass_scale"]), np.log(v["friction_scale"])
+        well = min((m - np.log(0.7)) ** 2, 0.3 * (m - np.log(1.6)) ** 2 + 0.02)
+        r = np.array([np.sqrt(well + 1e-4), f - np.log(1.2), 0.01])
+        return ReplayError(float(np.sqrt(r @ r)), 0, r**2, r)
+
+    def batch(self, cands):
+        self.evaluations += len(cands)
+        return [self._one(v) for v in cands]
+
+    def __call__(self, v):
+        return self.batch([v])[0]
+
+
+def test_multi_start_keeps_the_lowest_of_its_starts_and_records_each():
+    from sim2real.ident.calibrate import multi_start
+
+    params = ["mass_scale", "friction_scale"]
+    nominal = {p: 1.0 for p in params}
+    found, spent, starts = multi_start(_TwoValleys(), params, params, nominal, 0.0, 20, 0, 4)
+    assert [s["seed"] for s in starts] == [0, 1, 2, 3] and sum(s["replays"] for s in starts) == sum(spent.values())
+    objectives = [s["objective"] for s in starts]
+    assert found.rms**2 == pytest.approx(min(objectives))  # the lowest, whichever seed found it
+    assert abs(found.values["mass_scale"] - 0.7) < 0.02 and abs(found.values["friction_scale"] - 1.2) < 0.02
+    one, _, none = multi_start(_TwoValleys(), params, params, nominal, 0.0, 20, 0, 1)
+    assert none == []  # one start: nothing recorded to compare
+    assert abs(one.values["mass_scale"] - 1.6) < 0.02 and one.rms > 5 * found.rms  # seed 0 alone: the wrong valley

@@ -10,6 +10,8 @@ import math
 import time
 from typing import Any
 
+import numpy as np
+
 from sim2real.ident import lsq
 from sim2real.ident.bootstrap import parametric_bootstrap
 from sim2real.ident.cma_search import SCAN, cma_search
@@ -106,6 +108,43 @@ def check_params(task: str, params: list[str]) -> list[str]:
     return list(params)
 
 
+def multi_start(
+    replay: Any,
+    params: list[str],
+    cont: list[str],
+    nominal: Values,
+    lam: float,
+    start_budget: int,
+    seed: int,
+    restarts: int,
+) -> tuple[lsq.Fit, dict[str, int], list[dict[str, Any]]]:
+    """``restarts`` least-squares searches (:func:`~sim2real.ident.lsq.lm_search`), each from its own coarse
+    CMA-ES start (seeds ``seed``, ``seed + 1``, ...); the one with the lowest objective is the estimate. A single
+    local search can stop in a minimum that fits worse than the truth does, with a sharp Hessian there, and so be
+    sure of a wrong answer; the other starts either find the lower minimum or, where they fit as well elsewhere,
+    widen the stds (:func:`~sim2real.ident.uncertainty.restart_spread`). Returns the best fit, the replays spent
+    per phase (summed over starts) and one record per start."""
+    thresholds = [p for p in params if p in THRESHOLDS]
+    fits, spent, starts = [], {}, []
+    for k in range(restarts):
+        mark = replay.evaluations
+        found, used = lm_search(replay, params, cont, thresholds, nominal, lam, start_budget, seed + k, SCAN)
+        for phase, n in used.items():
+            spent[phase] = spent.get(phase, 0) + n
+        fits.append(found)
+        starts.append({
+            "seed": seed + k,
+            "polished_estimate": dict(found.values),
+            "polished_replay_error": found.rms,
+            "objective": lsq.objective_of(found, cont, lam),
+            "replays": replay.evaluations - mark,
+        })  # fmt: skip
+    best = int(np.argmin([s["objective"] for s in starts]))
+    if restarts == 1:  # one start: nothing to compare (restart_spread needs a polished start besides the estimate)
+        starts = []
+    return fits[best], spent, starts
+
+
 def calibrate(
     logged: Logged,
     params: list[str],
@@ -151,7 +190,12 @@ def calibrate(
         )
     if not isinstance(restarts, int) or restarts < 1:
         raise CalibrationError(
-            f"restarts={restarts!r}: give an integer >= 1 (CMA-ES runs from nominal, each with its own seed)"
+            f"restarts={restarts!r}: give an integer >= 1 (searches from nominal, each with its own seed)"
+        )
+    if solver == "lm" and restarts > 1 and start_budget == 0:
+        raise CalibrationError(
+            f"restarts={restarts} with start_budget=0: every least-squares start would be nominal; give "
+            "start_budget > 0 (each start's own coarse CMA-ES) or restarts=1"
         )
     if not isinstance(newton_rounds, int) or newton_rounds < 1:
         raise CalibrationError(
@@ -182,8 +226,7 @@ def calibrate(
         est, starts, optimiser = cma_search(replay, params, nominal, lam, budget, seed, restarts, newton_rounds)
         cost.phase("search")
     else:
-        thresholds = [p for p in params if p in THRESHOLDS]
-        found, spent = lm_search(replay, params, cont, thresholds, nominal, lam, start_budget, seed, SCAN)
+        found, spent, starts = multi_start(replay, params, cont, nominal, lam, start_budget, seed, restarts)
         est, optimiser = dict(found.values), "least squares (mujoco.minimize Levenberg-Marquardt, batched Jacobians)"
         surface = gauss_newton(found, replay.segment_of, replay.n_segments)
         cost.phase("search", spent)

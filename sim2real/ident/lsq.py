@@ -139,6 +139,12 @@ def objective(err: Any, values: Values, cont: list[str], lam: float) -> float:
     return float(err.rms**2 + lam * float(dx @ dx))
 
 
+def objective_of(fit_: Fit, cont: list[str], lam: float) -> float:
+    """:func:`objective` of a fit's estimate (its replay error squared plus the prior's pull)."""
+    dx = np.clip([_encode(p, fit_.values[p]) - _encode(p, _nominal(p)) for p in cont], -10, 10)
+    return float(fit_.rms**2 + lam * float(dx @ dx))
+
+
 def coarse_start(replay: Any, params: list[str], start: Values, budget: int, seed: int, lam: float) -> Values:
     """A small CMA-ES over every parameter (latency as an integer coordinate) from ``start``: ``budget`` replays,
     each generation one batch; the global start that the local solver then refines (0: ``start``)."""
