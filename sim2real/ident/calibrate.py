@@ -136,7 +136,7 @@ def multi_start(
             "seed": seed + k,
             "polished_estimate": dict(found.values),
             "polished_replay_error": found.rms,
-            "objective": lsq.objective_of(found, cont, lam),
+            "objective": lsq.objective(found, found.values, cont, lam),
             "replays": replay.evaluations - mark,
         })  # fmt: skip
     best = int(np.argmin([s["objective"] for s in starts]))

@@ -134,15 +134,10 @@ def _nominal(name: str) -> float:
 
 
 def objective(err: Any, values: Values, cont: list[str], lam: float) -> float:
-    """The calibration objective: mean squared replay error plus ``lam`` per squared search unit from nominal."""
+    """The calibration objective: mean squared replay error plus ``lam`` per squared search unit from nominal
+    (``err``: anything with the replay error ``rms``, a :class:`ReplayError` or a :class:`Fit`)."""
     dx = np.clip([_encode(p, values[p]) - _encode(p, _nominal(p)) for p in cont], -10, 10)
     return float(err.rms**2 + lam * float(dx @ dx))
-
-
-def objective_of(fit_: Fit, cont: list[str], lam: float) -> float:
-    """:func:`objective` of a fit's estimate (its replay error squared plus the prior's pull)."""
-    dx = np.clip([_encode(p, fit_.values[p]) - _encode(p, _nominal(p)) for p in cont], -10, 10)
-    return float(fit_.rms**2 + lam * float(dx @ dx))
 
 
 def coarse_start(replay: Any, params: list[str], start: Values, budget: int, seed: int, lam: float) -> Values:
