@@ -138,6 +138,7 @@ def multi_start(
             "polished_replay_error": found.rms,
             "objective": lsq.objective(found, found.values, cont, lam),
             "replays": replay.evaluations - mark,
+            "stop": found.status,
         })  # fmt: skip
     best = int(np.argmin([s["objective"] for s in starts]))
     if restarts == 1:  # one start: nothing to compare (restart_spread needs a polished start besides the estimate)
