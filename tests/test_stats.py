@@ -132,6 +132,16 @@ def test_iqm_ci_is_rliables_interval_with_rliables_iqm():
         assert stats._trimmed_iqm(x) == pytest.approx(float(metrics.aggregate_iqm(x.reshape(-1, 1))), abs=1e-12)
 
 
+def test_resampled_means_are_the_per_resample_loops_numbers():
+    """The vectorised draws behind difference_ci and transfer_ratio_ci equal the loop they replace."""
+    for na, nb in [(5, 5), (5, 6), (3, 5), (1, 4)]:
+        a, b = np.random.default_rng(na).random(na), np.random.default_rng(nb + 9).random(nb)
+        rng = np.random.default_rng(4)
+        loop = np.array([(rng.choice(a, na).mean(), rng.choice(b, nb).mean()) for _ in range(500)])
+        ma, mb = stats.resampled_means(a, b, 4, 500)
+        np.testing.assert_array_equal(np.stack([ma, mb], axis=1), loop)
+
+
 def test_transfer_ratio_ci_keeps_unbounded_resamples():
     # scratch AUC is 0 in (4/5)^5 = 33 % of resamples: the upper bound is unbounded, not 57 from the rest
     r, lo, hi = stats.transfer_ratio_ci([0.5, 0.6, 0.55, 0.5, 0.6], [0, 0, 0, 0, 0.05])
