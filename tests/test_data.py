@@ -170,9 +170,10 @@ def test_the_alike_starts_spread_widens_the_std(tmp_path, monkeypatch):
     logs = rollout(_scripted, "grasp", 2, 0, None, {"actuator_gain_scale": 0.6}, action_noise=0.2)
     logged = read(write(tmp_path / "d" / "r-v0", "grasp", logs, {"source": "test"}), "grasp")
     monkeypatch.setattr(cal, "restart_spread", lambda *a: ([1], {"actuator_gain_scale": 0.3}))
-    r = cal.calibrate(
-        logged, ["actuator_gain_scale", "action_latency"], budget=10, stride=20, newton_rounds=1, restarts=2
-    )
+    r = cal.calibrate(  # (a 10-replay coarse start per restart: the search is not what is tested here)
+        logged, ["actuator_gain_scale", "action_latency"], budget=10, stride=20, newton_rounds=1, restarts=2,
+        start_budget=10,
+    )  # fmt: skip
     g = r["parameters"]["actuator_gain_scale"]
     local = max(g["std_laplace"], g["std_robust"])
     assert math.isfinite(local) and g["std_restarts"] == 0.3 and r["optimiser"]["alike_starts"] == [1]
