@@ -85,8 +85,7 @@ def _step(env: Any, rows: list[_Row], horizon: int, dims: list[int], pool: Threa
     out = np.full((len(rows), horizon, len(dims)), np.nan)
     dead = np.zeros(len(rows), dtype=bool)
     skip = int(env.frame_skip)
-    model0 = getattr(env, "unwrapped", env).model
-    state = np.empty(mujoco.mj_stateSize(model0, _FULL))
+    nstate = mujoco.mj_stateSize(getattr(env, "unwrapped", env).model, _FULL)
 
     def physics(r: _Row) -> None:
         mujoco.mj_step(r.model, r.data, nstep=skip)
@@ -110,7 +109,7 @@ def _step(env: Any, rows: list[_Row], horizon: int, dims: list[int], pool: Threa
                 ok.append(j)
         if not ok:
             continue
-        states = np.empty((len(ok), len(state)))
+        states = np.empty((len(ok), nstate))
         for n, j in enumerate(ok):
             mujoco.mj_getState(rows[j].model, rows[j].data, states[n], _FULL)
         sensors = np.stack([rows[j].data.sensordata for j in ok])
