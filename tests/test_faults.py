@@ -62,6 +62,7 @@ def test_kill_9_then_resume_keeps_the_started_config_and_a_second_run_is_refused
         "eval.interval=1024",
         "eval.episodes=1",
         "eval.targets=[train]",
+        "warm_start.demos=0",  # navigation's tuning clones 300 demonstrations first (30-40 s); not what is tested
         f"hydra.run.dir={run}",
     ]
     proc = subprocess.Popen(
