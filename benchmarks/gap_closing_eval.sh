@@ -13,15 +13,18 @@ S2R=${SIM2REAL:-sim2real}
 PY=${PYTHON:-python}
 EPISODES=${EPISODES:-100}
 mkdir -p "$OUT/logs"
+# One sweep per (variant, seed, target) under eval/<task>/<variant>/s<seed>/, so a seed trained later is scored
+# without scoring the others again (a sweep already written is skipped).
 for v in $VARIANTS; do
-  runs=$(for s in $SEEDS; do printf "%s," "$OUT/$TASK/${v}_s$s"; done); runs="[${runs%,}]"
   for target in nominal real heavy slippery; do
     if [ $target = nominal ]; then values="[0,3,4]"; else
       values="[$($PY -c "import sim2real.envs; from sim2real.sim.dynamics import resolve_dynamics as r; from sim2real.sim import tasks; t='$TASK'; print(r('$target', t, tasks.core(tasks.make(t)).params)['action_latency'])")]"
     fi
-    dest="$OUT/eval/$TASK/$v/sweep-$target"
-    [ -f "$dest/sweep.csv" ] && continue
-    $S2R sweep task=$TASK dynamics=$target "policies=$runs" param=action_latency "values=$values" seeds=1 \
-      episodes=$EPISODES n_jobs=${N_JOBS:-2} out_dir=$dest > "$OUT/logs/eval_${TASK}_${v}_$target.log" 2>&1
+    for s in $SEEDS; do
+      dest="$OUT/eval/$TASK/$v/s$s/sweep-$target"
+      [ -f "$dest/sweep.csv" ] && continue
+      $S2R sweep task=$TASK dynamics=$target "policies=[$OUT/$TASK/${v}_s$s]" param=action_latency "values=$values" \
+        seeds=1 episodes=$EPISODES n_jobs=${N_JOBS:-2} out_dir=$dest > "$OUT/logs/eval_${TASK}_${v}_s${s}_$target.log" 2>&1
+    done
   done
 done

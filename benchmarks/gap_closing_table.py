@@ -39,13 +39,16 @@ def collect(out: Path, task: str, variants: list[str]) -> list[dict]:
     rows = []
     for v in variants:
         for target in TARGETS:
-            f = out / "eval" / task / v / f"sweep-{target}" / "sweep.csv"
-            if not f.is_file():
-                continue
-            for r in csv.DictReader(f.open()):
+            # one sweep of every seed (the first layout) or one per seed (s<seed>/), whichever is there
+            files = [out / "eval" / task / v / f"sweep-{target}" / "sweep.csv"]
+            files += sorted((out / "eval" / task / v).glob(f"s*/sweep-{target}/sweep.csv"))
+            for r in (r for f in files if f.is_file() for r in csv.DictReader(f.open())):
                 value = int(float(r["value"]))
                 col = target if target != "nominal" or value == 0 else f"latency {value}"
-                rows.append(dict(variant=v, seed=_seed_of(r["run"]), column=col, success=float(r["success_rate"])))
+                row = dict(variant=v, seed=_seed_of(r["run"]), column=col, success=float(r["success_rate"]))
+                if any(x["variant"] == v and x["seed"] == row["seed"] and x["column"] == col for x in rows):
+                    raise SystemExit(f"error: {v} seed {row['seed']} {col} is in two sweeps; keep one layout")
+                rows.append(row)
     return rows
 
 
