@@ -168,8 +168,8 @@ def reproducibility_md() -> str:
     for first_path, second_path in pairs:
         name = first_path.name.replace("-summary.json", "")
         first, second = json.loads(first_path.read_text()), json.loads(second_path.read_text())
-        same = ("task", "dynamics", "seeds", "budgets", "episodes_per_evaluation", "episode_seeds", "pretraining")
-        differ = [k for k in same if k != "pretraining" and first.get(k) != second.get(k)]
+        same = ("task", "dynamics", "seeds", "budgets", "episodes_per_evaluation", "episode_seeds")
+        differ = [k for k in same if first.get(k) != second.get(k)]
         if (first.get("pretraining") or {}).get("design") != (second.get("pretraining") or {}).get("design"):
             differ.append("pretraining design")
         if differ:

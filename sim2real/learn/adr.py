@@ -80,9 +80,8 @@ class ADR:
         self.anchors = dict(anchors)
         self.fixed = dict(fixed or {})
         self.buffers: dict[str, list[float]] = {}
-        self.return_scale: float | None = (
-            None  # running mean absolute return of unpinned episodes (tasks without success)
-        )
+        # running mean absolute return of unpinned episodes (tasks without success)
+        self.return_scale: float | None = None
         self.updates = 0
 
     @classmethod

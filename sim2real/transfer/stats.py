@@ -21,14 +21,9 @@ logging.getLogger("absl").setLevel(logging.WARNING)  # rliable logs every estima
 
 def iqm(x: np.ndarray) -> float:
     """Interquartile mean of a sample: rliable's ``aggregate_iqm``, the 25 % trimmed mean (``int(n / 4)`` values
-    cut from each end of the ``n`` sorted values, the rest averaged)."""
-    return float(metrics.aggregate_iqm(np.asarray(x, dtype=float).reshape(-1, 1)))
-
-
-def _trimmed_iqm(s: np.ndarray) -> float:
-    """The same statistic as rliable's ``aggregate_iqm`` in plain numpy (scipy's ``trim_mean`` wrapper costs
-    about 0.7 ms a call)."""
-    a = np.sort(np.asarray(s, dtype=float), axis=None)
+    cut from each end of the ``n`` sorted values, the rest averaged), in plain numpy (scipy's ``trim_mean``
+    wrapper costs about 0.7 ms a call; ``tests/test_stats.py`` holds the two equal)."""
+    a = np.sort(np.asarray(x, dtype=float), axis=None)
     cut = int(0.25 * a.size)
     return float(a[cut : a.size - cut].mean())
 
@@ -50,7 +45,7 @@ def iqm_ci(x: Sequence[float], seed: int = 0, reps: int = CI_REPS) -> tuple[floa
     resampled = np.sort(data[draws], axis=1)[:, cut : n - cut].mean(axis=1)
     alpha = (1.0 - 0.95) / 2  # arch's conf_int, tail "two", size 0.95, in its own arithmetic
     low, high = np.percentile(resampled, [100 * alpha, 100 * (1.0 - alpha)])
-    return _trimmed_iqm(data), float(low), float(high)
+    return iqm(data), float(low), float(high)
 
 
 def interval(
