@@ -35,7 +35,10 @@ from sim2real.sim.dynamics import Values, param_spec
 
 NEWTON_ROUNDS = 4  # solver=cma: Newton rounds (three steps each, a fresh Hessian each) that settle the estimate
 START_BUDGET = 60  # solver=lm: replays of the coarse CMA-ES start
-TWIN_ITERATIONS = 2  # solver=lm: least-squares iterations of each bootstrap twin, from the estimate
+TWIN_ITERATIONS = (
+    2  # solver=lm: least-squares iterations of a bootstrap twin whose episodes ended early, from the estimate
+)
+CHORD_ITERATIONS = 3  # solver=lm: Gauss-Newton steps of each bootstrap twin with the data's Jacobian (one replay each)
 SUBSET_ITERATIONS = 1  # least-squares iterations of the full-set refit that checks a subset calibration (a slow
 # replay, the Panda's, costs 9 s: eight iterations took 415 s, two 240 s; one shows a misspecified subset)
 
@@ -244,8 +247,16 @@ def calibrate(
     boot: dict[str, Any] = {}
     if bootstrap and cont:
         refit = None
-        if solver == "lm":  # each twin: a few least-squares iterations from the estimate
-            refit = lambda rep, x: (lambda f: (f.values, f.rms**2))(lsq.fit(rep, x, cont, lam, TWIN_ITERATIONS))  # noqa: E731
+        if solver == "lm":  # each twin: chord steps with the data's Jacobian (else a few least-squares iterations)
+
+            def refit(rep: BatchedReplay, x: Values) -> tuple[Values, float]:
+                done = lsq.chord_fit(rep, found, cont, lam, CHORD_ITERATIONS)
+                return (
+                    done
+                    if done is not None
+                    else (lambda f: (f.values, f.rms**2))(lsq.fit(rep, x, cont, lam, TWIN_ITERATIONS))
+                )
+
         boot = parametric_bootstrap(
             make_replay,
             replay,

@@ -118,6 +118,39 @@ def fit(
     )
 
 
+def chord_fit(replay: Any, data_fit: Fit, cont: list[str], lam: float, iterations: int) -> tuple[Values, float] | None:
+    """Gauss-Newton steps from ``data_fit``'s estimate on ``replay`` (a bootstrap twin of the data) with the data's
+    Jacobian held fixed (a chord method): the twin's residuals at the estimate, then up to ``iterations`` steps,
+    each one replay (a step that does not lower the objective is halved once, else the fit stops). A twin is
+    simulated at the estimate along the data's own actions, so its sensitivities are the data's up to noise;
+    a fresh Jacobian per twin (``1 + P`` replays an iteration) bought nothing on ``navigate_v1`` but its cost.
+    Returns the values and their mean squared replay error, or None when the twin's residuals are not laid out
+    as the data's (an episode that blew up ended early): then refit it with :func:`fit`."""
+    if len(data_fit.residuals) != int(np.sum(replay.lengths)) * len(replay.dims) or not cont:
+        return None
+    start = data_fit.values
+    nominal = np.array([_encode(p, _nominal(p)) for p in cont])
+    prob = _Problem(replay, start, cont, lam, nominal)
+    per_unit = np.array([unit_scale(p, start[p]) for p in cont])
+    jac = np.concatenate([data_fit.jacobian * per_unit[None, :], prob.sqrt_lam * np.eye(len(cont))])
+    x = np.clip([_encode(p, start[p]) for p in cont], 0.0, 10.0)
+    r = prob.fun(x)
+    if len(r) != len(jac):
+        return None
+    for _ in range(iterations):
+        dx = np.linalg.lstsq(jac, -r, rcond=1e-6)[0]
+        for alpha in (1.0, 0.5):
+            xn = np.clip(x + alpha * dx, 0.0, 10.0)
+            rn = prob.fun(xn)
+            if rn @ rn < r @ r:
+                break
+        else:
+            break
+        x, r = xn, rn
+    replayed = r[: -len(cont)]
+    return prob.values(x), float(replayed @ replayed)
+
+
 def gauss_newton(fit_: Fit, segment_of: np.ndarray, n_segments: int) -> tuple[np.ndarray, np.ndarray]:
     """The Gauss-Newton Hessian (P, P) of the mean squared replay error and each segment's gradient of its own
     error (P, segments), in parameter units, from a fit's Jacobian and residuals (``segment_of``: the segment of

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -132,8 +133,19 @@ class BatchedReplay(Replay):
 
     def _run(self, rows: list[tuple]) -> np.ndarray:
         """Predicted compared observations (rows, horizon, entries), inf from a blow-up on."""
-        f, h = self.frame_skip, self.horizon
+        h = self.horizon
         out = np.empty((len(rows), h, len(self.dims)))
+        for a, obs, first in self._simulate(rows, h):
+            pred = obs[:, :, self.dims]
+            pred[np.arange(h)[None, :] >= first[:, None]] = np.inf
+            out[a : a + len(obs)] = pred
+        return out
+
+    def _simulate(self, rows: list[tuple], h: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Each chunk of ``rows`` (model, initial state, warm start, controls (h, ncontrol), snapshot) rolled out
+        ``h`` control steps: its first row's index, the true observations (chunk, h, obs_dim) as
+        ``replay_observe`` gives them, and each row's first blown-up control step (h: none)."""
+        f = self.frame_skip
         ends = np.arange(h) * f + f - 1  # the last physics step of each control step
         model0, _ = physics(self.env)
         nq, nv = model0.nq, model0.nv
@@ -152,8 +164,10 @@ class BatchedReplay(Replay):
             se = self._sense(chunk, pre, control[:, ends])
             snaps = np.repeat(np.stack([r[4] for r in chunk]), h, axis=0).reshape(len(chunk) * h, -1)
             n = len(chunk) * h
-            obs = self.env.replay_observe(st.reshape(n, st.shape[-1]), se.reshape(n, se.shape[-1]), snaps)
-            pred = np.asarray(obs, dtype=np.float64)[:, self.dims].reshape(len(chunk), h, len(self.dims))
+            obs = np.asarray(
+                self.env.replay_observe(st.reshape(n, st.shape[-1]), se.reshape(n, se.shape[-1]), snaps),
+                dtype=np.float64,
+            )
             qvel = st[:, :, 1 + nq : 1 + nq + nv]
             expected = init[:, None, 0] + (ends + 1)[None, :] * dt  # mjSTATE_TIME comes first
             bad = (
@@ -161,9 +175,35 @@ class BatchedReplay(Replay):
                 | (np.abs(np.nan_to_num(qvel, nan=np.inf)) >= MAX_QVEL).any(axis=2)
                 | (st[:, :, 0] < expected - 0.5 * dt)  # MuJoCo reset the data after a bad acceleration
             )
-            first = np.where(bad.any(axis=1), bad.argmax(axis=1), h)
-            pred[np.arange(h)[None, :] >= first[:, None]] = np.inf
-            out[a : a + len(chunk)] = pred
+            yield a, obs.reshape(len(chunk), h, -1), np.where(bad.any(axis=1), bad.argmax(axis=1), h)
+
+    def simulate(self, starts: list[Callable[[], None]], applied: list[np.ndarray]) -> list[np.ndarray]:
+        """Whole episodes at the env's current values, batched: episode i starts where ``starts[i]()`` leaves the
+        env and runs its applied actions ``applied[i]`` (T_i, act_dim). Returns each episode's true observations
+        (n_i, obs_dim) after each control step, ended before a blow-up (n_i <= T_i); the entries
+        ``replay_observe`` leaves NaN stay NaN. Only for a task with the open-loop hooks (``batched``)."""
+        env = self.env
+        model, data = physics(env)
+        frozen = copy.copy(model)
+        frozen.opt.disableflags |= _SENSOR_OFF
+        snap = getattr(env, "replay_snapshot", None)
+        h = max(len(a) for a in applied)
+        rows = []
+        for start, app in zip(starts, applied, strict=True):
+            start()
+            state = np.empty(self._nstate)
+            mujoco.mj_getState(model, data, state, _FULL)
+            ctrl = np.asarray(env.replay_controls(app), dtype=np.float64)
+            seg = np.concatenate([ctrl, np.broadcast_to(ctrl[-1], (h - len(ctrl), ctrl.shape[1]))])
+            mocap = np.concatenate([data.mocap_pos.ravel(), data.mocap_quat.ravel()])
+            controls = np.concatenate([seg, np.broadcast_to(mocap, (h, len(mocap)))], axis=1)
+            rows.append((frozen, state, data.qacc_warmstart.copy(), controls, snap() if snap else np.zeros(0)))
+        out: list[np.ndarray] = []
+        for _, obs, first in self._simulate(rows, h):
+            for o, n in zip(obs, first, strict=True):
+                k = min(int(n), len(applied[len(out)]))
+                self.steps += k + (k < len(applied[len(out)]))  # a blown-up step was attempted, as in Python
+                out.append(o[:k])
         return out
 
     def _sense(self, chunk: list[tuple], pre: np.ndarray, control: np.ndarray) -> np.ndarray:
