@@ -60,6 +60,18 @@ def test_least_squares_lands_on_the_truth_of_noise_free_data(tmp_path):
     assert np.allclose(grads.mean(axis=1), 2 * fit.jacobian.T @ fit.residuals)  # the mean segment's gradient
 
 
+def test_the_coarse_start_replays_every_other_episode(tmp_path):
+    """``thinned(2)`` replays episodes 0 and 2 of 4: each of its segments' errors is the full replay's for the same
+    segment, and it spends the steps of those episodes only."""
+    full = BatchedReplay(_data(tmp_path, "navigate_v1", 4, "real"), 10, 10, threads=1)
+    half = full.thinned(2)
+    assert [len(a) for a in half.actions] == [len(full.actions[0]), len(full.actions[2])]
+    cand = {"mass_scale": 1.4, "action_latency": 1}
+    kept = np.isin(full.episode_of, [0, 2])
+    np.testing.assert_allclose(half(cand).segments, full(cand).segments[kept], rtol=0, atol=1e-12)
+    assert half.steps == len(full.actions[0]) + len(full.actions[2]) and (half.horizon, half.stride) == (10, 10)
+
+
 def test_a_twin_refit_with_the_data_jacobian_lands_on_the_twin_truth(tmp_path):
     """A bootstrap twin's chord refit: noise-free data at the estimate gives the Jacobian; a twin simulated at
     values 3-4 % away (same actions, same lengths) is fitted from the estimate in one replay a step, to the twin's

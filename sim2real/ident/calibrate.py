@@ -38,7 +38,7 @@ START_BUDGET = 60  # solver=lm: replays of the coarse CMA-ES start
 TWIN_ITERATIONS = (
     2  # solver=lm: least-squares iterations of a bootstrap twin whose episodes ended early, from the estimate
 )
-CHORD_ITERATIONS = 3  # solver=lm: Gauss-Newton steps of each bootstrap twin with the data's Jacobian (one replay each)
+CHORD_ITERATIONS = 2  # solver=lm: Gauss-Newton steps of each bootstrap twin with the data's Jacobian (one replay each)
 SUBSET_ITERATIONS = 1  # least-squares iterations of the full-set refit that checks a subset calibration (a slow
 # replay, the Panda's, costs 9 s: eight iterations took 415 s, two 240 s; one shows a misspecified subset)
 

@@ -20,6 +20,8 @@ from sim2real.sim.dynamics import Values, param_spec
 STEP = 0.02  # forward-difference step in search units (0.5 % of a scale whose interval spans 10x)
 MAX_ITERATIONS = 10  # solver iterations (each: P Jacobian replays in one batch, then one or more trial replays)
 XTOL = 1e-3  # stop when a step moves the parameters by less than this, relative (search units)
+COARSE_EVERY = 2  # the coarse start replays every other episode (of 8 or more): half the cost, and it only has
+# to find the basin that the least-squares fit on every episode then polishes
 MU_FACTOR = 4.0  # damping change per step (MuJoCo's default, 1.26, spends many trial replays on a rough error)
 
 
@@ -214,12 +216,20 @@ def lm_search(
     scan_points: int,
     max_iterations: int = MAX_ITERATIONS,
 ) -> tuple[Fit, dict[str, Any]]:
-    """A coarse global start, then rounds of: scans of the integer latency (every value of its interval, then
-    +-1) and of the threshold parameters (the deadzone: ``scan_points`` + 1 values over its interval, where the
-    error is a staircase no derivative sees), then the least-squares fit of ``cont``, until a round's scans move
-    nothing (at most three). Returns the fit and what each phase spent (replays)."""
+    """A coarse global start (on every :data:`COARSE_EVERY`-th episode, ``replay.thinned``, where the replay has
+    it), then rounds of: scans of the integer latency (every value of its interval, then +-1) and of the
+    threshold parameters (the deadzone: ``scan_points`` + 1 values over its interval, where the error is a
+    staircase no derivative sees), then the least-squares fit of ``cont``, until a round's scans move nothing
+    (at most three). Returns the fit and what each phase spent (replays)."""
     before = replay.evaluations
-    est = coarse_start(replay, params, nominal, start_budget, seed, lam)
+    thin = (
+        start_budget > 0 and len(params) > 1 and hasattr(replay, "thinned") and len(replay.actions) >= 4 * COARSE_EVERY
+    )
+    coarse = replay.thinned(COARSE_EVERY) if thin else replay
+    est = coarse_start(coarse, params, nominal, start_budget, seed, lam)
+    if coarse is not replay:  # its replays and steps are the calibration's
+        replay.evaluations += coarse.evaluations
+        replay.steps += coarse.steps
     spent = {"start": replay.evaluations - before}
     result: Fit | None = None
     for round_ in range(3):

@@ -64,7 +64,7 @@ class Replay:
             raise CalibrationError(f"horizon={horizon}, stride={stride}: both must be positive integers")
         self.task = logged.task
         self.env = replay_env(self.task)
-        self.horizon = horizon
+        self.horizon, self.stride = horizon, stride
         self.fixed = dict(fixed or {})
         self.dims, scales = (list(x) for x in self.env.replay_compared)
         self.inv_scale = 1.0 / np.asarray(scales, dtype=np.float64)

@@ -4,6 +4,7 @@ arrays without importing the data layer."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,17 +42,22 @@ class Logged:
 
     def head(self, n: int) -> Logged:
         """The first ``n`` episodes."""
+        return self.subset(range(min(n, self.episodes)))
+
+    def subset(self, episodes: Iterable[int]) -> Logged:
+        """The episodes numbered ``episodes``, in that order."""
+        i = list(episodes)
         return Logged(
             self.task,
             self.path,
-            self.observations[:n],
-            self.actions[:n],
-            self.rewards[:n],
-            self.terminations[:n],
-            self.truncations[:n],
-            self.success[:n],
+            [self.observations[k] for k in i],
+            [self.actions[k] for k in i],
+            [self.rewards[k] for k in i],
+            [self.terminations[k] for k in i],
+            [self.truncations[k] for k in i],
+            [self.success[k] for k in i],
             self.metadata,
-            self.true_dynamics[:n],
+            [self.true_dynamics[k] for k in i if k < len(self.true_dynamics)],
         )
 
     def summary(self) -> dict[str, Any]:
