@@ -18,6 +18,7 @@ replays and MuJoCo steps spent and the wall-clock. A finished run's record is ke
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -104,7 +105,30 @@ def scaling(data: Path, args: argparse.Namespace) -> dict:
         best = min(_timed(rep, cands) for _ in range(3))
         out[threads] = best
     steps = args.candidates * int(rep.lengths.sum()) * rep.frame_skip
-    return {"one_thread_s": out[1], "two_threads_s": out[2], "speed_up": out[1] / out[2], "mujoco_steps": steps}
+    return {"one_thread_s": out[1], "two_threads_s": out[2], "speed_up": out[1] / out[2], "mujoco_steps": steps,
+            "raw_replay_s": raw_physics(rep)}  # fmt: skip
+
+
+def raw_physics(rep) -> float:
+    """This machine's speed: one replay's worth of plain ``mj_step`` (the data's control steps x frame_skip,
+    sensors off as the batched rollout runs them) on one thread, best of 3, in s. The issue measured 0.75 s."""
+    import mujoco
+
+    from sim2real.ident.rollout import physics
+
+    model, _ = physics(rep.env)
+    model = copy.copy(model)
+    model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
+    data = mujoco.MjData(model)
+    n = int(rep.lengths.sum()) * rep.frame_skip
+    best = float("inf")
+    for _ in range(3):
+        mujoco.mj_resetData(model, data)
+        mujoco.mj_forward(model, data)
+        t0 = time.perf_counter()
+        mujoco.mj_step(model, data, nstep=n)
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def _timed(rep, cands) -> float:
@@ -125,13 +149,24 @@ def table(name: str, r: dict, true: dict) -> None:
                 f"   {phase:12s} {c['replays']:5d} replays {c['mujoco_steps']:>12,} MuJoCo steps {c['wall_s']:7.1f} s"
             )
         print(f"   misfit: {r['misfit']} (ratio {r['misfit_ratio']:.2f})")
-    print(f"   {'parameter':22s} {'true':>7s} {'estimate':>9s} {'std':>7s} {'error':>7s} {'err/std':>7s} identified")
+    print(
+        f"   {'parameter':22s} {'true':>7s} {'estimate':>9s} {'std':>7s} {'error':>7s} {'err/std':>7s} identified"
+        "   (mujoco.sysid: std  err/std)"
+    )
+
+    def z(err: float, std: float) -> str:
+        return f"{err / std:+.2f}" if std == std and 0 < std < float("inf") else "   -"
+
     for p in PARAMS:
         est, std = r["estimate"][p], r["std"][p]
         err = est - true[p]
         rel = f"{err / true[p]:+.1%}" if true[p] else f"{err:+.3f}"
-        z = f"{err / std:+.2f}" if std == std and std > 0 else "   -"
-        print(f"   {p:22s} {true[p]:7.3f} {est:9.4f} {std:7.4f} {rel:>7s} {z:>7s} {r['identified'][p]}")
+        line = f"   {p:22s} {true[p]:7.3f} {est:9.4f} {std:7.4f} {rel:>7s} {z(err, std):>7s} {r['identified'][p]!s:10s}"
+        sysid = r.get("parameters", {}).get(p, {}).get("std_sysid", float("nan"))
+        if sysid == sysid:  # the toolbox's std about the same (uncorrected) minimum
+            unc = r["parameters"][p].get("estimate_uncorrected", est) - true[p]
+            line += f"   {sysid:7.4f} {z(unc, sysid):>7s}"
+        print(line)
 
 
 def main() -> None:
@@ -173,6 +208,8 @@ def main() -> None:
             f" measured {s['measured']}): 1 thread {s['one_thread_s']:.2f} s, 2 threads {s['two_threads_s']:.2f} s,"
             f" {s['speed_up']:.2f}x"
         )
+        if "raw_replay_s" in s:
+            print(f"machine speed: one replay's plain mj_step (sensors off, one thread) {s['raw_replay_s']:.2f} s")
     for what in ("before", "after"):
         if what in results:
             table(f"{what} (measured {results[what]['measured']})", results[what], true)

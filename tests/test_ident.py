@@ -105,6 +105,9 @@ def test_a_misspecified_subset_is_a_misfit_and_flags_nothing(tmp_path):
     assert "damping_scale" in check["cause"] and "actuator_deadzone" in check["cause"]
     assert not any(r["identified"][p] for p in ("mass_scale", "actuator_gain_scale", "action_latency"))
     assert check["subset"]["replay_error_full"] < check["subset"]["replay_error_subset"]
+    for p in ("mass_scale", "actuator_gain_scale"):  # mujoco.sysid's std, reported beside ours: entries as independent
+        par = r["parameters"][p]
+        assert 0 < par["std_sysid"] < par["std_laplace"], par
     cost = r["cost"]
     assert set(cost["phases"]) == {"search", "uncertainty", "misfit"}
     for phase in cost["phases"].values():
@@ -182,3 +185,14 @@ def test_multi_start_keeps_the_lowest_of_its_starts_and_records_each():
     one, _, none = multi_start(_TwoValleys(), params, params, nominal, 0.0, 20, 0, 1)
     assert none == []  # one start: nothing recorded to compare
     assert abs(one.values["mass_scale"] - 1.6) < 0.02 and one.rms > 5 * found.rms  # seed 0 alone: the wrong valley
+
+
+def test_the_sysid_std_is_mujocos_residual_variance_times_the_inverse_gauss_newton_hessian():
+    from sim2real.ident.uncertainty import sysid_std
+
+    rng = np.random.default_rng(0)
+    jac, res = rng.normal(size=(200, 3)), rng.normal(scale=0.1, size=200)
+    s2 = res @ res / (200 - 3)
+    want = np.sqrt(np.diag(s2 * np.linalg.inv(jac.T @ jac)))
+    got = sysid_std(jac, res, ["a", "b", "c"])
+    np.testing.assert_allclose([got[k] for k in "abc"], want, rtol=1e-9)

@@ -29,6 +29,7 @@ from sim2real.ident.uncertainty import (
     _sensitivity,
     hessian_at,
     restart_spread,
+    sysid_std,
 )
 from sim2real.learn.logged import Logged
 from sim2real.sim.dynamics import Values, param_spec
@@ -235,6 +236,7 @@ def calibrate(
         surface = gauss_newton(found, replay.segment_of, replay.n_segments)
         cost.phase("search", spent)
     sens = _sensitivity(replay, est, params, seed, surface=surface)
+    by_sysid = sysid_std(found.jacobian, found.residuals, cont) if solver != "cma" else {}
     after = replay(est)
     cost.phase("uncertainty")
     alike, spread = restart_spread(starts, est, after.rms, cont, replay.n_segments)
@@ -309,6 +311,7 @@ def calibrate(
             "std": std,
             "std_laplace": sens["std_laplace"].get(p, math.nan),
             "std_robust": sens["std_robust"].get(p, math.nan),
+            "std_sysid": by_sysid.get(p, math.nan),  # mujoco.sysid.calculate_intervals, for comparison only
             "identifiability": sens["rise"][p],
             "identifiability_z": sens["rise_z"][p],
             "replay_error_minus": math.sqrt(sens["minus"][p]),

@@ -188,6 +188,24 @@ def _sensitivity(
     }
 
 
+def sysid_std(jacobian: np.ndarray, residuals: np.ndarray, cont: list[str]) -> dict[str, float]:
+    """Each parameter's std as MuJoCo's system-identification toolbox reports it
+    (``mujoco.sysid.calculate_intervals``: the residual variance times ``(J'J)^-1``, every residual entry an
+    independent measurement), from a least-squares fit's Jacobian (residuals x parameters, parameter units) and
+    residuals at the estimate: its 95 % half-width over Student's t quantile. Reported beside the Laplace,
+    cluster-robust and bootstrap stds, never used to flag: a replayed segment's entries are not independent (its
+    error grows along the segment), so this std is narrower than the segment-level Laplace one by about the square
+    root of the entries per segment."""
+    if not cont or jacobian.size == 0:
+        return {}
+    from mujoco.sysid import calculate_intervals  # mujoco[sysid]
+    from scipy.special import stdtrit
+
+    _, half = calculate_intervals([residuals], jacobian)
+    t = float(stdtrit(residuals.size - jacobian.shape[1], 0.975))
+    return {p: float(h) / t for p, h in zip(cont, half, strict=True)}
+
+
 def restart_spread(
     starts: list[dict[str, Any]], est: Values, error: float, cont: list[str], n_segments: int
 ) -> tuple[list[int], dict[str, float]]:
