@@ -36,9 +36,8 @@ from sim2real.sim.dynamics import Values, param_spec
 
 NEWTON_ROUNDS = 4  # solver=cma: Newton rounds (three steps each, a fresh Hessian each) that settle the estimate
 START_BUDGET = 60  # solver=lm: replays of the coarse CMA-ES start
-TWIN_ITERATIONS = (
-    2  # solver=lm: least-squares iterations of a bootstrap twin whose episodes ended early, from the estimate
-)
+# solver=lm: least-squares iterations of a bootstrap twin whose episodes ended early (chord steps need the data's)
+TWIN_ITERATIONS = 2
 CHORD_ITERATIONS = 2  # solver=lm: Gauss-Newton steps of each bootstrap twin with the data's Jacobian (one replay each)
 SUBSET_ITERATIONS = 1  # least-squares iterations of the full-set refit that checks a subset calibration (a slow
 # replay, the Panda's, costs 9 s: eight iterations took 415 s, two 240 s; one shows a misspecified subset)
@@ -253,11 +252,10 @@ def calibrate(
 
             def refit(rep: BatchedReplay, x: Values) -> tuple[Values, float]:
                 done = lsq.chord_fit(rep, found, cont, lam, CHORD_ITERATIONS)
-                return (
-                    done
-                    if done is not None
-                    else (lambda f: (f.values, f.rms**2))(lsq.fit(rep, x, cont, lam, TWIN_ITERATIONS))
-                )
+                if done is None:
+                    f = lsq.fit(rep, x, cont, lam, TWIN_ITERATIONS)
+                    done = (f.values, f.rms**2)
+                return done
 
         boot = parametric_bootstrap(
             make_replay,
