@@ -112,31 +112,38 @@ class BatchedReplay(Replay):
         values = self.merged(values)
         env = self.env
         env.set_values({k: v for k, v in values.items() if k in env.params})
-        model, data = physics(env)
-        frozen = copy.copy(model)  # the candidate's model: rows keep it while the env moves on
-        frozen.opt.disableflags |= _SENSOR_OFF  # sensors are computed once per control step, by _sense
+        frozen = self._frozen()
         latency = int(values.get("action_latency", 0))
         deadzone = float(values.get("actuator_deadzone", 0.0))
-        snap = getattr(env, "replay_snapshot", None)
         out = []
-        state = np.empty(self._nstate)
         for obs, act, starts in zip(self.obs, self.actions, self.starts, strict=True):
             applied = self.applied(act, latency, deadzone)
             ctrl = np.asarray(env.replay_controls(applied), dtype=np.float64)
             ctx = env.replay_context(obs, applied)
             for t in starts:
                 env.restore(obs[t], ctx, t)
-                mujoco.mj_getState(model, data, state, _FULL)
-                n = min(t + self.horizon, len(act)) - t
-                seg = np.empty((self.horizon, ctrl.shape[1]))
-                seg[:n] = ctrl[t : t + n]
-                seg[n:] = ctrl[t + n - 1]  # past the segment's end: held, not scored
-                mocap = np.concatenate([data.mocap_pos.ravel(), data.mocap_quat.ravel()])
-                controls = np.concatenate([seg, np.broadcast_to(mocap, (self.horizon, len(mocap)))], axis=1)
-                out.append(
-                    (frozen, state.copy(), data.qacc_warmstart.copy(), controls, snap() if snap else np.zeros(0))
-                )
+                out.append(self._row(frozen, ctrl[t : t + self.horizon], self.horizon))
         return out
+
+    def _frozen(self) -> mujoco.MjModel:
+        """A copy of the env's model at its current values (rows keep it while the env moves on), sensors off:
+        they are computed once per control step, by :meth:`_sense`."""
+        frozen = copy.copy(physics(self.env)[0])
+        frozen.opt.disableflags |= _SENSOR_OFF
+        return frozen
+
+    def _row(self, frozen: mujoco.MjModel, ctrl: np.ndarray, h: int) -> tuple:
+        """One batch row from the env's current state: (model, state, warm start, controls (h, ncontrol),
+        snapshot), the actuator controls ``ctrl`` (n <= h, nu) held at their last value past their end (not
+        scored) and the mocap bodies where the state has them."""
+        model, data = physics(self.env)
+        state = np.empty(self._nstate)
+        mujoco.mj_getState(model, data, state, _FULL)
+        seg = np.concatenate([ctrl, np.broadcast_to(ctrl[-1], (h - len(ctrl), ctrl.shape[1]))])
+        mocap = np.concatenate([data.mocap_pos.ravel(), data.mocap_quat.ravel()])
+        controls = np.concatenate([seg, np.broadcast_to(mocap, (h, len(mocap)))], axis=1)
+        snap = getattr(self.env, "replay_snapshot", None)
+        return frozen, state, data.qacc_warmstart.copy(), controls, snap() if snap else np.zeros(0)
 
     def _run(self, rows: list[tuple]) -> np.ndarray:
         """Predicted compared observations (rows, horizon, entries), inf from a blow-up on."""
@@ -189,22 +196,12 @@ class BatchedReplay(Replay):
         env and runs its applied actions ``applied[i]`` (T_i, act_dim). Returns each episode's true observations
         (n_i, obs_dim) after each control step, ended before a blow-up (n_i <= T_i); the entries
         ``replay_observe`` leaves NaN stay NaN. Only for a task with the open-loop hooks (``batched``)."""
-        env = self.env
-        model, data = physics(env)
-        frozen = copy.copy(model)
-        frozen.opt.disableflags |= _SENSOR_OFF
-        snap = getattr(env, "replay_snapshot", None)
+        frozen = self._frozen()
         h = max(len(a) for a in applied)
         rows = []
         for start, app in zip(starts, applied, strict=True):
             start()
-            state = np.empty(self._nstate)
-            mujoco.mj_getState(model, data, state, _FULL)
-            ctrl = np.asarray(env.replay_controls(app), dtype=np.float64)
-            seg = np.concatenate([ctrl, np.broadcast_to(ctrl[-1], (h - len(ctrl), ctrl.shape[1]))])
-            mocap = np.concatenate([data.mocap_pos.ravel(), data.mocap_quat.ravel()])
-            controls = np.concatenate([seg, np.broadcast_to(mocap, (h, len(mocap)))], axis=1)
-            rows.append((frozen, state, data.qacc_warmstart.copy(), controls, snap() if snap else np.zeros(0)))
+            rows.append(self._row(frozen, np.asarray(self.env.replay_controls(app), dtype=np.float64), h))
         out: list[np.ndarray] = []
         for _, obs, first in self._simulate(rows, h):
             for o, n in zip(obs, first, strict=True):
