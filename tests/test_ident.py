@@ -99,7 +99,7 @@ def test_a_misspecified_subset_is_a_misfit_and_flags_nothing(tmp_path):
              "action_latency": 2, "obs_noise_std": 0.01}  # fmt: skip
     logged = _data(tmp_path, "navigate_v1", 2, truth)
     r = calibrate(logged, ["mass_scale", "actuator_gain_scale", "action_latency"], horizon=10, stride=10,
-                  start_budget=0, default_params=NAV)  # fmt: skip
+                  start_budget=0, restarts=1, default_params=NAV)  # fmt: skip
     check = r["misfit_check"]
     assert r["misfit"] and check["subset"]["misspecified"], check
     assert "damping_scale" in check["cause"] and "actuator_deadzone" in check["cause"]
@@ -196,3 +196,36 @@ def test_the_sysid_std_is_mujocos_residual_variance_times_the_inverse_gauss_newt
     want = np.sqrt(np.diag(s2 * np.linalg.inv(jac.T @ jac)))
     got = sysid_std(jac, res, ["a", "b", "c"])
     np.testing.assert_allclose([got[k] for k in "abc"], want, rtol=1e-9)
+
+
+class _Rough:
+    """A replay whose error is a bowl in search units with a ripple on it (period 0.07 units, as contact
+    events make the replay error rough at the scale of a few per cent): one residual per call."""
+
+    def __init__(self, name: str, centre: float) -> None:
+        self.name, self.centre, self.evaluations = name, centre, 0
+
+    def batch(self, cands):
+        from types import SimpleNamespace
+
+        from sim2real.ident.space import _encode
+
+        self.evaluations += len(cands)
+        out = []
+        for v in cands:
+            x = _encode(self.name, v[self.name])
+            out.append(SimpleNamespace(residuals=np.array([x - self.centre + 0.05 * math.sin(2 * math.pi * x / 0.07)])))
+        return out
+
+
+@pytest.mark.parametrize("step, lands", [(lsq.STEP, True), (0.02, False)])
+def test_the_jacobian_step_sees_the_trend_through_the_roughness(monkeypatch, step, lands):
+    """The solver's forward-difference step spans the roughness, so least squares follows the bowl to its bottom;
+    a step inside one ripple (0.02, the step before) sees only the dimple it starts in and stops there."""
+    from sim2real.ident.space import _decode, _encode
+
+    monkeypatch.setattr(lsq, "STEP", step)
+    p = "actuator_gain_scale"
+    centre = _encode(p, 1.0) + 2.0
+    f = lsq.fit(_Rough(p, centre), {p: 1.0}, [p], 0.0, 10)
+    assert (abs(_encode(p, f.values[p]) - centre) < 0.25) is lands, (f.values, _decode(p, centre), f.status)

@@ -36,6 +36,10 @@ from sim2real.sim.dynamics import Values, param_spec
 
 NEWTON_ROUNDS = 4  # solver=cma: Newton rounds (three steps each, a fresh Hessian each) that settle the estimate
 START_BUDGET = 60  # solver=lm: replays of the coarse CMA-ES start
+# searches, each from its own coarse start: one start alone can stop in a dimple of a rough, shallow valley and be
+# sure of it (cov_b: gain 7 stds off); a second that stops elsewhere at an alike error widens the stds by their
+# distance (uncertainty.restart_spread)
+RESTARTS = 2
 # solver=lm: least-squares iterations of a bootstrap twin whose episodes ended early (chord steps need the data's)
 TWIN_ITERATIONS = 2
 CHORD_ITERATIONS = 2  # solver=lm: Gauss-Newton steps of each bootstrap twin with the data's Jacobian (one replay each)
@@ -160,7 +164,7 @@ def calibrate(
     profiles: dict[str, Values] | None = None,
     bootstrap: int = 0,
     newton_rounds: int = NEWTON_ROUNDS,
-    restarts: int = 1,
+    restarts: int = RESTARTS,
     solver: str = "lm",
     start_budget: int = START_BUDGET,
     threads: int | None = None,
