@@ -1,9 +1,9 @@
 """Is calibration ever confidently wrong? Coverage of the reported stds on held-out shifted targets.
 
 ``navigate_v1`` target profiles, each set fixed in this file before any of it was run, none of them a named
-profile of the task: different masses, gains, damping, friction, deadzones, latencies and sensor
-noise; the last two of each set are calibrated on a *subset* of the parameters (the others held at nominal although the data
-has them shifted), which the misfit check must catch. For each: 20 excitation episodes (``sim2real collect
+profile of the task: different masses, gains, damping, friction, deadzones, latencies and sensor noise; the
+last two of each set are calibrated on a *subset* of the parameters (the others held at nominal although the
+data has them shifted), which the misfit check must catch. For each: 20 excitation episodes (``sim2real collect
 policy=excite action_noise=0``), then ``sim2real calibrate`` with its defaults plus ``horizon=30 stride=30
 bootstrap=<--bootstrap>``. Prints each parameter's error in its own reported stds, and the coverage: the
 fraction of *flagged* parameters within 3 and within 2 stds, and whether every flagged gain and mass is within

@@ -8,6 +8,7 @@ from the benchmark's profile table here only, to score). A start that ends above
 local minimum; several such starts in different places say a multi-start alone will not find the truth.
 
     .venv/bin/python benchmarks/identification_starts.py --profile cov_b --seeds 0 1 2 3
+    .venv/bin/python benchmarks/identification_starts.py --profile cov_b --seeds 0 1 --step 0.02   # the step before
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from identification_coverage import PROFILES  # noqa: E402
 
 from sim2real.data.datasets import read  # noqa: E402
+from sim2real.ident import lsq  # noqa: E402
 from sim2real.ident.cma_search import SCAN  # noqa: E402
 from sim2real.ident.lsq import lm_search  # noqa: E402
 from sim2real.ident.rollout import BatchedReplay  # noqa: E402
@@ -38,7 +40,9 @@ def main() -> None:
     ap.add_argument("--horizon", type=int, default=30, help="the coverage benchmark's horizon and stride")
     ap.add_argument("--start-budget", type=int, default=60)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--step", type=float, default=lsq.STEP, help="the solver's forward-difference step (search units)")
     args = ap.parse_args()
+    lsq.STEP = args.step
     truth, params = PROFILES[args.profile]
     data = args.root / args.profile / "data" / f"navigate_v1-{args.profile}-v0"
     if not data.is_dir():
@@ -49,7 +53,8 @@ def main() -> None:
     nominal = {p: param_spec(p).nominal for p in params}
     lam = 1e-5 * rep(nominal).rms ** 2  # calibrate's default prior weight
     true = {p: truth.get(p, param_spec(p).nominal) for p in params}
-    print(f"{args.profile}: {logged.episodes} episodes, {rep.n_segments} segments of {args.horizon} steps; "
+    print(f"{args.profile} (step {lsq.STEP:g}): {logged.episodes} episodes, {rep.n_segments} segments of "
+          f"{args.horizon} steps; "
           f"replay error at the truth {rep(true).rms:.4f}")  # fmt: skip
     print("truth: " + ", ".join(f"{p} {v:g}" for p, v in true.items()))
     for seed in args.seeds:
