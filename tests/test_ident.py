@@ -229,3 +229,16 @@ def test_the_jacobian_step_sees_the_trend_through_the_roughness(monkeypatch, ste
     centre = _encode(p, 1.0) + 2.0
     f = lsq.fit(_Rough(p, centre), {p: 1.0}, [p], 0.0, 10)
     assert (abs(_encode(p, f.values[p]) - centre) < 0.25) is lands, (f.values, _decode(p, centre), f.status)
+
+
+def test_a_flat_parameter_s_wide_std_is_no_search_edge():
+    """A parameter the data does not see has a std that reaches a bound wherever it lies: that is no bounded
+    minimum (nothing compensates for it), so it must not unflag the others; its estimate at the bound still is."""
+    from sim2real.ident.calibrate import at_edge
+
+    std = {"mass_scale": 0.016, "friction_scale": 1.27}
+    cont = ["mass_scale", "friction_scale"]
+    assert at_edge({"mass_scale": 0.70, "friction_scale": 1.5}, cont, std) == ["friction_scale"]
+    assert at_edge({"mass_scale": 0.70, "friction_scale": 1.5}, cont, std, flat={"friction_scale"}) == []
+    at_bound = {"mass_scale": 0.70, "friction_scale": 2.99}
+    assert at_edge(at_bound, cont, std, flat={"friction_scale"}) == ["friction_scale"]
