@@ -209,7 +209,9 @@ def test_calibration_recovers_gain_and_mass_from_noise_free_excitation(tmp_path)
     logs = rollout(policy_factory("excite", "navigate", {"seed": 0}), "navigate", 2, 0, None, true, 0.0)
     logged = read(write(tmp_path / "d" / "ex-v0", "navigate", logs, {"source": "test"}), "navigate")
     # about 40 s, with two simulated twins (sim2real.ident.bootstrap)
-    result = calibrate(logged, ["actuator_gain_scale", "mass_scale"], budget=120, seed=0, stride=20, bootstrap=2)
+    result = calibrate(
+        logged, ["actuator_gain_scale", "mass_scale"], budget=120, seed=0, stride=20, bootstrap=2, restarts=1
+    )
     est = result["estimate"]
     assert abs(est["actuator_gain_scale"] / 0.7 - 1) < 0.02 and abs(est["mass_scale"] / 1.4 - 1) < 0.02, est
     assert result["identified"]["actuator_gain_scale"] and result["identified"]["mass_scale"]
@@ -277,9 +279,11 @@ def test_calibration_finds_a_deadzone_and_keeps_it_out_of_the_hessian(tmp_path):
     true = {"actuator_deadzone": 0.2}
     logs = rollout(policy_factory("excite", "navigate", {"seed": 0}), "navigate", 2, 0, None, true, 0.0)
     logged = read(write(tmp_path / "d" / "dz-v0", "navigate", logs, {"source": "test"}), "navigate")
-    result = calibrate(logged, ["actuator_deadzone", "mass_scale"], budget=10, seed=0, stride=20)
+    result = calibrate(logged, ["actuator_deadzone", "mass_scale"], budget=10, seed=0, stride=20, restarts=1)
     assert abs(result["estimate"]["actuator_deadzone"] - 0.2) <= 0.02, result["estimate"]
     assert result["identified"]["actuator_deadzone"]
     assert math.isnan(result["std"]["actuator_deadzone"])
     one = calibrate(logged, ["actuator_deadzone"], budget=10, seed=0, stride=20)  # one parameter: a grid (cma fails)
     assert abs(one["estimate"]["actuator_deadzone"] - 0.2) <= 0.02, one["estimate"]
+    # one parameter has no coarse start, so the default two starts would be one search twice: one is run
+    assert one["optimiser"]["searches"] == 1 and one["optimiser"]["restarts"] == []

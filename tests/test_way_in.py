@@ -82,7 +82,7 @@ def test_every_way_in_works_in_every_command(way, tmp_path, monkeypatch):
     _ok(run_cli("deploy", f"bundle={tmp_path / 'bundle'}", "episodes=2", f"log={tmp_path / 'data' / 'dep-v0'}"),
         f"deploy: {name} on real")  # fmt: skip
     assert (tmp_path / "data" / "dep-v0").is_dir()  # a path, as collect out= (not data_dir/<id>)
-    r = run_cli("calibrate", f"data={tmp_path / 'data' / 'col-v0'}", "budget=10", "bootstrap=0",
+    r = run_cli("calibrate", f"data={tmp_path / 'data' / 'col-v0'}", "budget=10", "bootstrap=0", "restarts=1",
                 f"hydra.run.dir={tmp_path / 'cal'}")  # fmt: skip
     _ok(r)  # the stock Hopper (Gymnasium's observation layout) calibrates with the default replay hooks
     assert (tmp_path / "cal" / "dynamics.yaml").is_file()

@@ -237,6 +237,8 @@ def calibrate(
         est, starts, optimiser = cma_search(replay, params, nominal, lam, budget, seed, restarts, newton_rounds)
         cost.phase("search")
     else:
+        if len(params) < 2:  # no coarse start (lsq.coarse_start): every start would be the same search
+            restarts = 1
         found, spent, starts = multi_start(replay, params, cont, nominal, lam, start_budget, seed, restarts)
         est, optimiser = dict(found.values), "least squares (mujoco.minimize Levenberg-Marquardt, batched Jacobians)"
         surface = gauss_newton(found, replay.segment_of, replay.n_segments)
@@ -401,6 +403,7 @@ def calibrate(
             "start_budget": start_budget if solver == "lm" else None,
             "budget": budget,
             "seed": seed,
+            "searches": restarts,  # starts run (solver=lm: one where a single parameter has no coarse start)
             "prior_weight": prior_weight,
             "newton_rounds": newton_rounds,
             "evaluations": replay.evaluations,
