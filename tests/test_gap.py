@@ -365,3 +365,23 @@ def test_adr_bounds_reach_envs_in_subprocesses():
             assert all(info["dynamics"]["mass_scale"] in (0.5, 2.0) for info in venv.reset_infos)
     finally:
         venv.close()
+
+
+def test_cloning_a_history_policy_shuffles_its_previous_actions_across_rows():
+    """The copycat guard: in a smooth controller's demonstrations the previous action predicts the next one;
+    after the shuffle the observations are untouched, each action column keeps its values, and the previous
+    action no longer predicts the target."""
+    from sim2real.learn.train import decorrelate_action_history
+
+    rng = np.random.default_rng(0)
+    k, obs_dim, act_dim, n = 3, 4, 2, 2000
+    actions = np.cumsum(rng.normal(0, 0.1, (n + 2, act_dim)), axis=0)  # smooth: a_t close to a_t-1
+    obs = np.concatenate([rng.normal(size=(n, k * obs_dim)), actions[1:-1], actions[:-2]], axis=1)
+    target = actions[2:]
+    out = decorrelate_action_history(obs, k, act_dim, seed=0)
+    assert np.array_equal(out[:, : k * obs_dim], obs[:, : k * obs_dim])
+    assert np.array_equal(np.sort(out[:, k * obs_dim :], axis=0), np.sort(obs[:, k * obs_dim :], axis=0))
+    before = np.corrcoef(obs[:, k * obs_dim], target[:, 0])[0, 1]
+    after = np.corrcoef(out[:, k * obs_dim], target[:, 0])[0, 1]
+    assert before > 0.9 and abs(after) < 0.1, (before, after)
+    assert decorrelate_action_history(obs, 1, act_dim, 0) is obs

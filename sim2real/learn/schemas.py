@@ -49,6 +49,7 @@ class WarmStart:
     lr: float = _f(0, 1, open_lo=True, open_hi=True)
     batch_size: int = _f(1)
     log_std: float | None = None
+    shuffle_action_history: bool = False
 
 
 @dataclass

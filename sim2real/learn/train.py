@@ -188,6 +188,22 @@ def build_model(spec: RunSpec, norm: VecNormalize) -> BaseAlgorithm:
     )
 
 
+def decorrelate_action_history(obs: np.ndarray, k: int, act_dim: int, seed: int) -> np.ndarray:
+    """A history-``k`` input's previous actions (its last ``(k - 1) * act_dim`` columns) shuffled across the
+    demonstration rows, for cloning: a smooth scripted controller's last action predicts its next one, so a clone
+    that sees it learns to repeat itself (the copycat problem of cloning with action history) and then acts on its
+    own past actions. Shuffled, they carry nothing about the target, and the clone learns from the observations;
+    their marginal distribution, which the network meets again in RL, is kept (``warm_start.shuffle_action_history``;
+    off by default: on `navigate` one development seed learned faster with it but stayed below ADR without memory,
+    ``docs/lab_notes.md``)."""
+    if k <= 1:
+        return obs
+    out = obs.copy()
+    cols = slice(obs.shape[1] - (k - 1) * act_dim, obs.shape[1])
+    out[:, cols] = obs[np.random.default_rng(seed).permutation(len(obs)), cols]
+    return out
+
+
 def warm_start(spec: RunSpec, model: BaseAlgorithm, norm: VecNormalize) -> dict[str, Any]:
     """Behaviour-clone scripted demonstrations into the actor (``warm_start.demos`` > 0)."""
     ws = spec.warm_start
@@ -197,6 +213,8 @@ def warm_start(spec: RunSpec, model: BaseAlgorithm, norm: VecNormalize) -> dict[
     )
     norm.obs_rms.update(demos.obs)
     obs = np.clip((demos.obs - norm.obs_rms.mean) / np.sqrt(norm.obs_rms.var + norm.epsilon), -10, 10)
+    if ws.get("shuffle_action_history"):
+        obs = decorrelate_action_history(obs, spec.history, demos.actions.shape[1], spec.seed)
     loss = behaviour_clone(
         model, obs, demos.actions, ws["epochs"], ws["lr"], ws["batch_size"], spec.seed, ws.get("log_std"), demos.starts
     )
