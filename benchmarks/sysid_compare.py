@@ -33,11 +33,11 @@ from sim2real.ident.uncertainty import THRESHOLDS, sysid_std  # noqa: E402
 from sim2real.sim.dynamics import param_spec  # noqa: E402
 
 
-def by_sysid(logged, cont: list[str], held: dict[str, float], horizon: int, threads: int, max_iters: int) -> dict:
-    """``mujoco.sysid.optimize`` from nominal on the replay residuals; its estimate, intervals and cost."""
+def by_sysid(rep: BatchedReplay, cont: list[str], held: dict[str, float], max_iters: int) -> dict:
+    """``mujoco.sysid.optimize`` from nominal on ``rep``'s residuals; its estimate, intervals and cost."""
     from mujoco import sysid
 
-    rep = BatchedReplay(logged, horizon, horizon, threads=threads)
+    mark = rep.evaluations
     pd = sysid.ParameterDict()
     for p in cont:
         pd.add(sysid.Parameter(p, param_spec(p).nominal, PRIOR[p][0], PRIOR[p][1]))
@@ -57,7 +57,7 @@ def by_sysid(logged, cont: list[str], held: dict[str, float], horizon: int, thre
     err = rep(est)
     jac = np.asarray(res.jac)
     return {"estimate": est, "std": sysid_std(jac, err.residuals, cont), "rms": err.rms,
-            "replays": rep.evaluations, "wall_s": wall}  # fmt: skip
+            "replays": rep.evaluations - mark, "wall_s": wall}  # fmt: skip
 
 
 def main() -> None:
@@ -79,9 +79,11 @@ def main() -> None:
     ours = calibrate(logged, params, horizon=args.horizon, stride=args.horizon, threads=args.threads)
     ours_wall = time.perf_counter() - t0
     held = {p: ours["estimate"][p] for p in params if p not in cont}
-    theirs = by_sysid(logged, cont, held, args.horizon, args.threads, args.max_iters)
+    rep = BatchedReplay(logged, args.horizon, args.horizon, threads=args.threads)
+    at_truth = rep(true).rms
+    theirs = by_sysid(rep, cont, held, args.max_iters)
     print(f"{args.profile}: {logged.episodes} episodes, horizon = stride = {args.horizon}; replay error at the truth"
-          f" {BatchedReplay(logged, args.horizon, args.horizon, threads=args.threads)(true).rms:.4f}")  # fmt: skip
+          f" {at_truth:.4f}")  # fmt: skip
     print(f"held for sysid at calibrate's estimate: {held}")
     rows = [("calibrate (2 starts)", ours["estimate"], ours["std"], ours["replay_error_after"],
              ours["optimiser"]["evaluations"], ours_wall),

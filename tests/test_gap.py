@@ -371,7 +371,7 @@ def test_cloning_a_history_policy_shuffles_its_previous_actions_across_rows():
     """The copycat guard: in a smooth controller's demonstrations the previous action predicts the next one;
     after the shuffle the observations are untouched, each action column keeps its values, and the previous
     action no longer predicts the target."""
-    from sim2real.learn.train import decorrelate_action_history
+    from sim2real.learn.bc import decorrelate_action_history
 
     rng = np.random.default_rng(0)
     k, obs_dim, act_dim, n = 3, 4, 2, 2000

@@ -237,7 +237,7 @@ def calibrate(
         est, starts, optimiser = cma_search(replay, params, nominal, lam, budget, seed, restarts, newton_rounds)
         cost.phase("search")
     else:
-        if len(params) < 2:  # no coarse start (lsq.coarse_start): every start would be the same search
+        if not lsq.has_coarse_start(params, start_budget):  # every start would be the same search
             restarts = 1
         found, spent, starts = multi_start(replay, params, cont, nominal, lam, start_budget, seed, restarts)
         est, optimiser = dict(found.values), "least squares (mujoco.minimize Levenberg-Marquardt, batched Jacobians)"

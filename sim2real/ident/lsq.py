@@ -180,10 +180,15 @@ def objective(err: Any, values: Values, cont: list[str], lam: float) -> float:
     return float(err.rms**2 + lam * float(dx @ dx))
 
 
+def has_coarse_start(params: list[str], budget: int) -> bool:
+    """Whether :func:`coarse_start` searches (else it returns its start: every start of a search is the same)."""
+    return budget > 0 and len(params) >= 2
+
+
 def coarse_start(replay: Any, params: list[str], start: Values, budget: int, seed: int, lam: float) -> Values:
     """A small CMA-ES over every parameter (latency as an integer coordinate) from ``start``: ``budget`` replays,
     each generation one batch; the global start that the local solver then refines (0: ``start``)."""
-    if budget <= 0 or len(params) < 2:
+    if not has_coarse_start(params, budget):
         return dict(start)
     import cma
 
@@ -227,9 +232,8 @@ def lm_search(
     staircase no derivative sees), then the least-squares fit of ``cont``, until a round's scans move nothing
     (at most three). Returns the fit and what each phase spent (replays)."""
     before = replay.evaluations
-    thin = (
-        start_budget > 0 and len(params) > 1 and hasattr(replay, "thinned") and len(replay.actions) >= 4 * COARSE_EVERY
-    )
+    thin = has_coarse_start(params, start_budget) and hasattr(replay, "thinned")
+    thin = thin and len(replay.actions) >= 4 * COARSE_EVERY
     coarse = replay.thinned(COARSE_EVERY) if thin else replay
     est = coarse_start(coarse, params, nominal, start_budget, seed, lam)
     if coarse is not replay:  # its replays and steps are the calibration's

@@ -195,7 +195,7 @@ def sysid_std(jacobian: np.ndarray, residuals: np.ndarray, cont: list[str]) -> d
     residuals at the estimate: its 95 % half-width over Student's t quantile. Reported beside the Laplace,
     cluster-robust and bootstrap stds, never used to flag: a replayed segment's entries are not independent (its
     error grows along the segment), so this std is narrower than the segment-level Laplace one (12x on
-    ``navigate_v1`` segments of 30 steps: ``docs/benchmarks/calibration_speed_navigate_v1_real.txt``)."""
+    ``navigate_v1`` segments of 30 steps at commit 17328f4: ``docs/lab_notes.md``)."""
     if not cont or jacobian.size == 0:
         return {}
     from mujoco.sysid import calculate_intervals  # mujoco[sysid]
