@@ -187,6 +187,85 @@ def test_multi_start_keeps_the_lowest_of_its_starts_and_records_each():
     assert abs(one.values["mass_scale"] - 1.6) < 0.02 and one.rms > 5 * found.rms  # seed 0 alone: the wrong valley
 
 
+class _Valley:
+    """Gain and damping trading along a valley: the error rises fast across it (log gain - log damping) and slowly
+    along it, where a dimple (both 25 % high) holds a local search short of the truth (gain 0.9, damping 2.0)."""
+
+    n_segments = 30
+
+    def __init__(self) -> None:
+        self.evaluations = 0
+
+    def _one(self, v):
+        from sim2real.ident.replay import ReplayError
+
+        g, d = np.log(v["actuator_gain_scale"]), np.log(v["damping_scale"])
+        u, w = (g + d) / np.sqrt(2), (g - d) / np.sqrt(2)
+        ua, wa = (np.log(0.9) + np.log(2.0)) / np.sqrt(2), (np.log(0.9) - np.log(2.0)) / np.sqrt(2)
+        ub = ua + np.sqrt(2) * np.log(1.25)
+        well = min((u - ua) ** 2, 4 * (u - ub) ** 2 + 0.004)
+        r = np.array([3 * (w - wa), np.sqrt(well + 1e-4), 0.01])
+        return ReplayError(float(np.sqrt(r @ r)), 0, r**2, r)
+
+    def batch(self, cands):
+        self.evaluations += len(cands)
+        return [self._one(v) for v in cands]
+
+    def __call__(self, v):
+        return self.batch([v])[0]
+
+
+def test_a_valley_hop_leaves_the_dimple_a_single_start_stops_in():
+    from sim2real.ident.calibrate import multi_start
+
+    params = ["actuator_gain_scale", "damping_scale"]
+    start = {"actuator_gain_scale": 0.9 * 1.3, "damping_scale": 2.0 * 1.2}  # start_budget 0: the search starts here
+    alone, _, none = multi_start(_Valley(), params, params, start, 0.0, 0, 0, 1, 0.0)
+    assert none == [] and abs(alone.values["actuator_gain_scale"] - 1.12) < 0.01  # no hop: the dimple
+    found, spent, starts = multi_start(_Valley(), params, params, start, 0.0, 0, 0, 1, 1.0)
+    assert [s.get("hop") for s in starts] == [None, 1.0, -1.0] and all(s["hop_from"] == 0 for s in starts[1:])
+    # one hop along the valley reaches the truth (a hop across it, along the stiff direction, falls back)
+    assert abs(found.values["actuator_gain_scale"] - 0.9) < 0.01 and abs(found.values["damping_scale"] - 2.0) < 0.02
+    assert found.rms**2 == pytest.approx(min(s["objective"] for s in starts))
+    assert spent["hops"] == sum(s["replays"] for s in starts[1:]) > 0
+
+
+class _Stairs:
+    """A replay whose mean squared error is a staircase in the deadzone: ``floor`` between ``lo`` and ``hi``,
+    then rising by ``rise`` (relative) per scan step outside."""
+
+    n_segments = 100
+
+    def __init__(self, lo: float, hi: float, rise: float) -> None:
+        self.lo, self.hi, self.rise = lo, hi, rise
+
+    def batch(self, cands):
+        from sim2real.ident.replay import ReplayError
+
+        out = []
+        for v in cands:
+            x = v["actuator_deadzone"]
+            steps = max(self.lo - x, x - self.hi, 0.0) / 0.01
+            ms = 1.0 + self.rise * np.ceil(steps - 1e-9)
+            out.append(ReplayError(float(np.sqrt(ms)), 0, np.array([ms]), np.array([np.sqrt(ms)])))
+        return out
+
+
+def test_a_threshold_std_is_its_profile_interval():
+    from sim2real.ident.uncertainty import threshold_std
+
+    grid = 0.01 / np.sqrt(12)
+    # one chi-square unit over 100 segments is a 1 % rise: at 0.4 % a step, two more steps lie inside each side
+    std, bounded = threshold_std(_Stairs(0.10, 0.12, 0.004), {"actuator_deadzone": 0.11}, "actuator_deadzone", 0.01)
+    assert bounded and std == pytest.approx(np.sqrt(0.03**2 + grid**2))  # 0.08..0.14 inside, from 0.11: 0.03
+    std, bounded = threshold_std(_Stairs(0.10, 0.12, 0.5), {"actuator_deadzone": 0.11}, "actuator_deadzone", 0.01)
+    assert bounded and std == pytest.approx(np.sqrt(0.01**2 + grid**2))  # a sharp step: the flat tread alone
+    std, bounded = threshold_std(_Stairs(0.10, 0.50, 0.5), {"actuator_deadzone": 0.11}, "actuator_deadzone", 0.01)
+    assert not bounded and std >= 0.04  # flat to the window's end: not pinned
+    std, bounded = threshold_std(_Stairs(0.0, 0.01, 0.5), {"actuator_deadzone": 0.0}, "actuator_deadzone", 0.01)
+    assert bounded and std == pytest.approx(np.sqrt(0.01**2 + grid**2))  # 0 is the search bound, not the window
+
+
 def test_the_sysid_std_is_mujocos_residual_variance_times_the_inverse_gauss_newton_hessian():
     from sim2real.ident.uncertainty import sysid_std
 

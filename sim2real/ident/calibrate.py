@@ -31,6 +31,7 @@ from sim2real.ident.uncertainty import (
     hessian_at,
     restart_spread,
     sysid_std,
+    threshold_std,
 )
 from sim2real.learn.logged import Logged
 from sim2real.sim.dynamics import Values, param_spec
@@ -41,6 +42,9 @@ START_BUDGET = 60  # solver=lm: replays of the coarse CMA-ES start
 # sure of it (cov_b: gain 7 stds off); a second that stops elsewhere at an alike error widens the stds by their
 # distance (uncertainty.restart_spread)
 RESTARTS = 2
+# solver=lm: then two polished hops this many search units either side of the best start along its softest seen
+# direction (lsq.valley_hops): on hold_i two starts stopped in one dimple of the gain-damping valley
+HOP = 1.0
 # solver=lm: least-squares iterations of a bootstrap twin whose episodes ended early (chord steps need the data's)
 TWIN_ITERATIONS = 2
 CHORD_ITERATIONS = 2  # solver=lm: Gauss-Newton steps of each bootstrap twin with the data's Jacobian (one replay each)
@@ -127,31 +131,44 @@ def multi_start(
     start_budget: int,
     seed: int,
     restarts: int,
+    hop: float = 0.0,
 ) -> tuple[lsq.Fit, dict[str, int], list[dict[str, Any]]]:
     """``restarts`` least-squares searches (:func:`~sim2real.ident.lsq.lm_search`), each from its own coarse
     CMA-ES start (seeds ``seed``, ``seed + 1``, ...); the one with the lowest objective is the estimate. A single
     local search can stop in a minimum that fits worse than the truth does, with a sharp Hessian there, and so be
     sure of a wrong answer; the other starts either find the lower minimum or, where they fit as well elsewhere,
-    widen the stds (:func:`~sim2real.ident.uncertainty.restart_spread`). Returns the best fit, the replays spent
-    per phase (summed over starts) and one record per start."""
+    widen the stds (:func:`~sim2real.ident.uncertainty.restart_spread`). ``hop`` > 0 then polishes two more
+    starts, ``hop`` search units either side of the best along its softest seen direction
+    (:func:`~sim2real.ident.lsq.valley_hops`), which enter the choice and the spread alike. Returns the best
+    fit, the replays spent per phase (summed over starts) and one record per start."""
     thresholds = [p for p in params if p in THRESHOLDS]
     fits, spent, starts = [], {}, []
+
+    def record(found: lsq.Fit, replays: int, **how: Any) -> None:
+        fits.append(found)
+        starts.append({
+            **how,
+            "polished_estimate": dict(found.values),
+            "polished_replay_error": found.rms,
+            "objective": lsq.objective(found, found.values, cont, lam),
+            "replays": replays,
+            "stop": found.status,
+        })  # fmt: skip
+
     for k in range(restarts):
         mark = replay.evaluations
         found, used = lm_search(replay, params, cont, thresholds, nominal, lam, start_budget, seed + k, SCAN)
         for phase, n in used.items():
             spent[phase] = spent.get(phase, 0) + n
-        fits.append(found)
-        starts.append({
-            "seed": seed + k,
-            "polished_estimate": dict(found.values),
-            "polished_replay_error": found.rms,
-            "objective": lsq.objective(found, found.values, cont, lam),
-            "replays": replay.evaluations - mark,
-            "stop": found.status,
-        })  # fmt: skip
+        record(found, replay.evaluations - mark, seed=seed + k)
     best = int(np.argmin([s["objective"] for s in starts]))
-    if restarts == 1:  # one start: nothing to compare (restart_spread needs a polished start besides the estimate)
+    mark = replay.evaluations
+    for sign, found in zip((1, -1), lsq.valley_hops(replay, fits[best], cont, lam, hop), strict=False):
+        record(found, found.replays, hop=sign * hop, hop_from=best)
+    if len(fits) > restarts:
+        spent["hops"] = replay.evaluations - mark
+    best = int(np.argmin([s["objective"] for s in starts]))
+    if len(starts) == 1:  # one start: nothing to compare (restart_spread needs a polished start besides the estimate)
         starts = []
     return fits[best], spent, starts
 
@@ -172,6 +189,7 @@ def calibrate(
     start_budget: int = START_BUDGET,
     threads: int | None = None,
     default_params: list[str] | None = None,
+    hop: float = HOP,
 ) -> dict[str, Any]:
     """Estimate ``params`` from ``logged``; returns the ``calibration.json`` record.
 
@@ -218,6 +236,10 @@ def calibrate(
         raise CalibrationError(
             f"start_budget={start_budget!r}: give an integer >= 0 (the coarse CMA-ES start's replays)"
         )
+    if not isinstance(hop, (int, float)) or not math.isfinite(hop) or hop < 0:
+        raise CalibrationError(
+            f"hop={hop!r}: give a number >= 0 (search units of the two valley hops; 0: none, {HOP:g} typical)"
+        )
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise CalibrationError(
             f"threads={threads!r}: give a positive integer (rollout threads), or null for every core"
@@ -239,13 +261,14 @@ def calibrate(
     else:
         if not lsq.has_coarse_start(params, start_budget):  # every start would be the same search
             restarts = 1
-        found, spent, starts = multi_start(replay, params, cont, nominal, lam, start_budget, seed, restarts)
+        found, spent, starts = multi_start(replay, params, cont, nominal, lam, start_budget, seed, restarts, hop)
         est, optimiser = dict(found.values), "least squares (mujoco.minimize Levenberg-Marquardt, batched Jacobians)"
         surface = gauss_newton(found, replay.segment_of, replay.n_segments)
         cost.phase("search", spent)
     sens = _sensitivity(replay, est, params, seed, surface=surface)
     by_sysid = sysid_std(found.jacobian, found.residuals, cont) if solver != "cma" else {}
     after = replay(est)
+    profiled = {p: threshold_std(replay, est, p, (PRIOR[p][1] - PRIOR[p][0]) / SCAN) for p in params if p in THRESHOLDS}
     cost.phase("uncertainty")
     alike, spread = restart_spread(starts, est, after.rms, cont, replay.n_segments)
     accepted = list(getattr(replay.env, "params", ()))  # a user's task may take neither obs_noise_std nor obs_bias
@@ -298,7 +321,7 @@ def calibrate(
     edge = at_edge(est, cont, sens["std"], flat={p for p in cont if p not in seen})
     report: dict[str, Any] = {}
     for p in params:
-        std = sens["std"].get(p, math.nan)
+        std = profiled[p][0] if p in profiled else sens["std"].get(p, math.nan)
         b = boot.get("params", {}).get(p)
         if b is not None and math.isfinite(std):
             # the twins' spread, the correction's own uncertainty, and the shift itself: where the replay error is
@@ -308,8 +331,11 @@ def calibrate(
             est[p] = min(max(b["corrected"], PRIOR[p][0]), PRIOR[p][1])
         if p in spread and math.isfinite(std):  # polished starts that fit as well lie this far away
             std = math.sqrt(std**2 + spread[p] ** 2)
-        rel = std / est[p] if est[p] > 0 else math.inf
-        identified = p in seen and (p == "action_latency" or p in THRESHOLDS or rel <= MAX_REL_STD)
+        if p in profiled:  # a threshold: its profile interval bounded, and within 10 % or one scan step
+            tight = profiled[p][1] and std <= max(MAX_REL_STD * est[p], (PRIOR[p][1] - PRIOR[p][0]) / SCAN)
+        else:
+            tight = p == "action_latency" or (std / est[p] if est[p] > 0 else math.inf) <= MAX_REL_STD
+        identified = p in seen and tight
         # a std around a wrong minimum, or at the search interval's edge (the minimum may lie beyond it, and the
         # other parameters compensate), flags nothing
         identified = identified and not misfit["misfit"] and not edge
@@ -329,6 +355,9 @@ def calibrate(
             report[p].update(estimate_uncorrected=minimum[p], bootstrap_bias=b["bias"], std_bootstrap=b["std"])
         if p in spread:
             report[p]["std_restarts"] = spread[p]
+        if p in profiled:
+            report[p]["std_from"] = "profile: the scan points within one chi-square unit (uncertainty.threshold_std)"
+            report[p]["profile_bounded"] = profiled[p][1]
     for p, v in measured.items():
         report[p] = {
             "estimate": v,
@@ -404,6 +433,7 @@ def calibrate(
             "budget": budget,
             "seed": seed,
             "searches": restarts,  # starts run (solver=lm: one where a single parameter has no coarse start)
+            "hop": hop if solver == "lm" else None,  # search units of the valley hops (lsq.valley_hops; 0: none)
             "prior_weight": prior_weight,
             "newton_rounds": newton_rounds,
             "evaluations": replay.evaluations,
@@ -414,7 +444,8 @@ def calibrate(
         },
         "identified_rule": (
             f"rise >= {IDENTIFIED:.0%} at +-20 % (or >= {IDENTIFIED_Z:g} standard errors over episodes) and marginal"
-            f" std (max of Laplace and cluster-robust) <= {MAX_REL_STD:.0%} of estimate"
+            f" std (max of Laplace and cluster-robust) <= {MAX_REL_STD:.0%} of estimate; a threshold (deadzone): its"
+            f" profile interval bounded within its window and its std <= {MAX_REL_STD:.0%} of estimate or one scan step"
         ),
         "cost": {**cost.record(), "threads": replay.threads, "batched": replay.batched},
         "wall_s": time.perf_counter() - t0,

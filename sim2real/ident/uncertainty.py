@@ -20,7 +20,7 @@ from sim2real.sim.dynamics import Values, param_spec
 IDENTIFIED = 0.05  # identified: moving it +-20 % raises the replay error by >= 5 % ...
 IDENTIFIED_Z = 3.0  # ... or by >= 3 standard errors over the episodes (a small effect the data sees clearly) ...
 MAX_REL_STD = 0.1  # ... and its marginal std (other parameters free) is <= 10 % of the estimate
-THRESHOLDS = ("actuator_deadzone",)  # the error is a staircase in these: scanned, no Hessian or std (like latency)
+THRESHOLDS = ("actuator_deadzone",)  # the error is a staircase in these: scanned, no Hessian; std from the profile
 
 
 def _step(name: str, value: float) -> float:
@@ -235,6 +235,39 @@ def restart_spread(
         for p in cont
     }
     return alike, spread
+
+
+PROFILE_REACH = 4  # grid steps either side of a threshold's estimate that its profile interval looks at
+
+
+def threshold_std(replay: Replay, est: Values, name: str, step: float) -> tuple[float, bool]:
+    """A std for a threshold parameter (the deadzone) from the profile of its replay error, the others held at
+    the estimate: the grid points ``step`` apart around ``est`` (:data:`PROFILE_REACH` either side, one batched
+    replay) whose error lies within one unit of chi-square (segments independent, as for
+    :func:`restart_spread`) of the estimate's, ``n_segments x (error^2 / best^2 - 1) <= 1``; the std is the
+    contiguous run's half-width from the estimate, combined with the grid's own resolution (``step /
+    sqrt(12)``). The error is a staircase in a threshold, so no derivative gives a curvature; this is the
+    likelihood-ratio interval instead. Returns ``(std, bounded)``; ``bounded`` is False when the run reaches the
+    end of the window before a bound of the search interval (the data does not pin it within the window)."""
+    from sim2real.ident.space import PRIOR
+
+    lo, hi = PRIOR[name]
+    x0 = est[name]
+    ks = [k for k in range(-PROFILE_REACH, PROFILE_REACH + 1) if k and lo - 1e-12 <= x0 + k * step <= hi + 1e-12]
+    errs = replay.batch([est] + [{**est, name: x0 + k * step} for k in ks])
+    best = max(errs[0].rms ** 2, 1e-300)
+    inside = {k: replay.n_segments * (e.rms**2 / best - 1.0) <= 1.0 for k, e in zip(ks, errs[1:], strict=True)}
+    width, bounded = 0.0, True
+    for direction in (1, -1):
+        k = direction
+        while inside.get(k, False):
+            k += direction
+        reach = abs(k) - 1  # the last grid step still inside
+        if k in inside or not lo - 1e-12 <= x0 + k * step <= hi + 1e-12:  # at a point outside, or the bound
+            width = max(width, reach * step)
+        else:  # the window ended inside
+            width, bounded = max(width, reach * step), False
+    return float(np.sqrt(width**2 + step**2 / 12.0)), bounded
 
 
 FLAT = 0.5  # a principal direction whose Laplace std (log units) exceeds this is one the data cannot see

@@ -234,6 +234,7 @@ class Calibrate:
     bootstrap: int = _f(0)
     newton_rounds: int = _f(1)
     restarts: int = _f(1)
+    hop: float = _f(0)
     solver: str = _f(choices=("lm", "cma"))
     start_budget: int = _f(0)
     threads: Any = None  # null: every core; else a positive integer (checked by calibrate)
