@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from identification_coverage import PROFILES  # noqa: E402
+from identification_coverage import ALL as PROFILES  # noqa: E402
 
 from sim2real.data.datasets import read  # noqa: E402
 from sim2real.ident import lsq  # noqa: E402
