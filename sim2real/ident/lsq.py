@@ -150,9 +150,12 @@ def valley_hops(
     ``benchmarks/identification_coverage.py`` both starts stopped 0.6 search units from the truth along that
     valley, gain 3.9 and damping 4.8 of their stds off, with the truth fitting 7 % better. A hop that polishes
     to a lower minimum replaces the estimate; one that fits as well elsewhere widens the stds
-    (:func:`~sim2real.ident.uncertainty.restart_spread`)."""
+    (:func:`~sim2real.ident.uncertainty.restart_spread`). No hops with fewer than two parameters: a valley is two
+    parameters trading (and a single one's slow replay, the Panda payload's 9 s, would pay two more fits)."""
+    if len(cont) < 2 or hop <= 0:
+        return []
     v = softest_seen(found, cont, hop, getattr(replay, "n_segments", 1))
-    if v is None or hop <= 0:
+    if v is None:
         return []
     x = np.array([_encode(p, found.values[p]) for p in cont])
     out = []
