@@ -2,7 +2,10 @@
 (benchmarks/gap_closing_eval.sh, sweeps): zero-shot success per variant on each named target and under added latency,
 rliable IQM with a 95 % bootstrap CI over the pretraining seeds (100 test episodes each), and training minutes.
 
-    python benchmarks/gap_closing_table.py OUT TASK [--variants dr adr ...] [--docs docs/benchmarks]
+    python benchmarks/gap_closing_table.py OUT TASK [--variants dr adr ...] [--docs docs/benchmarks] [--keep]
+
+``--keep``: variants with no runs under OUT keep the rows and table line already checked in (each session's machine
+is fresh, so a table grows one variant at a time).
 
 Writes ``gap_closing_<task>.md`` (the table) and ``gap_closing_<task>.csv`` (one row per variant, seed and
 column: the raw numbers).
@@ -57,11 +60,29 @@ def minutes(out: Path, task: str, v: str) -> list[float]:
     return [json.loads(p.read_text())["wall_time_s"] / 60.0 for p in runs if p.parent.name.rsplit("_s", 1)[0] == v]
 
 
-def table(out: Path, task: str, variants: list[str], rows: list[dict]) -> str:
+def kept(docs: Path, task: str) -> tuple[list[dict], dict[str, str]]:
+    """The checked-in raw rows and table lines (by variant label) of ``task``: what earlier sessions measured."""
+    rows, lines = [], {}
+    csv_path, md_path = docs / f"gap_closing_{task}.csv", docs / f"gap_closing_{task}.md"
+    if csv_path.is_file():
+        rows = [{**r, "seed": int(r["seed"]), "success": float(r["success"])} for r in csv.DictReader(csv_path.open())]
+    if md_path.is_file():
+        for line in md_path.read_text().splitlines():
+            label = line.split("|")[1].strip() if line.startswith("| ") else ""
+            if label in VARIANTS.values():
+                lines[label] = line
+    return rows, lines
+
+
+def table(out: Path, task: str, variants: list[str], rows: list[dict], old: dict[str, str] | None = None) -> str:
+    """The markdown table; a variant with no runs under ``out`` keeps its line from ``old`` (label -> line)."""
     cols = [*TARGETS, *(f"latency {k}" for k in LATENCIES)]
     head = f"| variant ({task}) | " + " | ".join(cols) + " | training min |"
     lines = [head, "|" + "---|" * (len(cols) + 2)]
     for v in variants:
+        if old and VARIANTS.get(v, v) in old and not minutes(out, task, v):
+            lines.append(old[VARIANTS.get(v, v)])
+            continue
         cells = []
         for c in cols:
             x = [r["success"] for r in rows if r["variant"] == v and r["column"] == c]
@@ -82,9 +103,17 @@ def main() -> None:
     ap.add_argument("task")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
     ap.add_argument("--docs", type=Path, default=Path("docs/benchmarks"))
+    ap.add_argument("--keep", action="store_true", help="a variant with no runs under OUT keeps its checked-in rows"
+                    " and table line (measured in an earlier session; the machine that ran them is gone)")
     a = ap.parse_args()
     rows = collect(a.out, a.task, a.variants)
-    text = table(a.out, a.task, a.variants, rows)
+    old: dict[str, str] = {}
+    if a.keep:
+        old_rows, old = kept(a.docs, a.task)
+        fresh = {r["variant"] for r in rows} | {v for v in a.variants if minutes(a.out, a.task, v)}
+        rows = [r for r in old_rows if r["variant"] in a.variants and r["variant"] not in fresh] + rows
+        old = {label: line for label, line in old.items() if label not in {VARIANTS.get(v, v) for v in fresh}}
+    text = table(a.out, a.task, a.variants, rows, old)
     a.docs.mkdir(parents=True, exist_ok=True)
     (a.docs / f"gap_closing_{a.task}.md").write_text(
         f"Zero-shot success, IQM [95 % CI] over pretraining seeds (n), each seed on 100 test episodes; latency k: "
