@@ -223,7 +223,15 @@ def test_a_valley_hop_leaves_the_dimple_a_single_start_stops_in():
     alone, _, none = multi_start(_Valley(), params, params, start, 0.0, 0, 0, 1, 0.0)
     assert none == [] and abs(alone.values["actuator_gain_scale"] - 1.12) < 0.01  # no hop: the dimple
     found, spent, starts = multi_start(_Valley(), params, params, start, 0.0, 0, 0, 1, 1.0)
-    assert [s.get("hop") for s in starts] == [None, 1.0, -1.0] and all(s["hop_from"] == 0 for s in starts[1:])
+    # round 0 hops from the start; each later round from the lowest so far, until a round ends less than one
+    # chi-square unit (segments x relative drop) lower
+    rounds = [s.get("hop_round") for s in starts]
+    assert rounds[:3] == [None, 0, 0] and starts[1]["hop_from"] == 0 and len(starts) >= 5
+    assert [s["hop"] for s in starts[1:]] == [1.0, -1.0] * ((len(starts) - 1) // 2)
+    for i in range(3, len(starts), 2):
+        assert starts[i]["hop_from"] == int(np.argmin([s["objective"] for s in starts[:i]]))
+    obj = [s["objective"] for s in starts]
+    assert 30 * (min(obj[:-2]) / min(obj) - 1) <= 1.0  # the last round found nothing clearly lower
     # one hop along the valley reaches the truth (a hop across it, along the stiff direction, falls back)
     assert abs(found.values["actuator_gain_scale"] - 0.9) < 0.01 and abs(found.values["damping_scale"] - 2.0) < 0.02
     assert found.rms**2 == pytest.approx(min(s["objective"] for s in starts))
