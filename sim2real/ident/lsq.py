@@ -135,6 +135,8 @@ def softest_seen(found: Fit, cont: list[str], hop: float, n_segments: int) -> np
         return None
     per_unit = np.array([unit_scale(p, found.values[p]) for p in cont])
     js = found.jacobian * per_unit[None, :]
+    if not np.isfinite(js).all():
+        return None
     lam, vec = np.linalg.eigh(js.T @ js)  # rise of the mean squared error per squared search unit, per direction
     seen = lam * hop**2 > found.rms**2 * len(cont) / max(n_segments, 1)
     return None if not seen.any() else vec[:, int(np.flatnonzero(seen)[0])]

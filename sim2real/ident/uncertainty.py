@@ -240,15 +240,15 @@ def restart_spread(
 PROFILE_REACH = 4  # grid steps either side of a threshold's estimate that its profile interval looks at
 
 
-def threshold_std(replay: Replay, est: Values, name: str, step: float) -> tuple[float, bool]:
+def threshold_std(replay: Replay, est: Values, name: str, step: float) -> tuple[float, bool, float]:
     """A std for a threshold parameter (the deadzone) from the profile of its replay error, the others held at
     the estimate: the grid points ``step`` apart around ``est`` (:data:`PROFILE_REACH` either side, one batched
     replay) whose error lies within one unit of chi-square (segments independent, as for
     :func:`restart_spread`) of the estimate's, ``n_segments x (error^2 / best^2 - 1) <= 1``; the std is the
     contiguous run's half-width from the estimate, combined with the grid's own resolution (``step /
     sqrt(12)``). The error is a staircase in a threshold, so no derivative gives a curvature; this is the
-    likelihood-ratio interval instead. Returns ``(std, bounded)``; ``bounded`` is False when the run reaches the
-    end of the window before a bound of the search interval (the data does not pin it within the window)."""
+    likelihood-ratio interval instead. Returns ``(std, bounded, half-width)``; ``bounded`` is False when the run
+    reaches the end of the window before a bound of the search interval (the data does not pin it there)."""
     from sim2real.ident.space import PRIOR
 
     lo, hi = PRIOR[name]
@@ -267,7 +267,7 @@ def threshold_std(replay: Replay, est: Values, name: str, step: float) -> tuple[
             width = max(width, reach * step)
         else:  # the window ended inside
             width, bounded = max(width, reach * step), False
-    return float(np.sqrt(width**2 + step**2 / 12.0)), bounded
+    return float(np.sqrt(width**2 + step**2 / 12.0)), bounded, float(width)
 
 
 FLAT = 0.5  # a principal direction whose Laplace std (log units) exceeds this is one the data cannot see
