@@ -9,6 +9,7 @@ local minimum; several such starts in different places say a multi-start alone w
 
     .venv/bin/python benchmarks/identification_starts.py --profile cov_b --seeds 0 1 2 3
     .venv/bin/python benchmarks/identification_starts.py --profile cov_b --seeds 0 1 --step 0.02   # the step before
+    .venv/bin/python benchmarks/identification_starts.py --profile hold_i --seeds 0 --hops 1 0.5 2   # valley hops
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def main() -> None:
     ap.add_argument("--start-budget", type=int, default=60)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--step", type=float, default=lsq.STEP, help="the solver's forward-difference step (search units)")
+    ap.add_argument("--hops", type=float, nargs="*", default=[], help="valley hop sizes to try from each start's end")
+    ap.add_argument("--hop-rounds", type=int, default=5, help="rounds of hops, each from the lowest end so far")
     args = ap.parse_args()
     lsq.STEP = args.step
     truth, params = PROFILES[args.profile]
@@ -64,6 +67,20 @@ def main() -> None:
         values = ", ".join(f"{p} {fit.values[p]:.3f}" for p in params)
         print(f"seed {seed}: replay error {fit.rms:.4f}; {values}; {rep.evaluations - mark} replays, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+        for hop in args.hops:  # rounds of valley hops from this start's end, each from the lowest so far
+            best, t0, mark = fit, time.perf_counter(), rep.evaluations
+            for round_ in range(args.hop_rounds):
+                ends = lsq.valley_hops(rep, best, cont, lam, hop)
+                print(f"  hop {hop:g}, round {round_}: " + " | ".join(_fmt(h, cont) for h in ends))
+                if not ends or min(h.rms for h in ends) >= best.rms:
+                    break
+                best = min(ends, key=lambda h: h.rms)
+            print(f"  hop {hop:g}: lowest {_fmt(best, cont)}; {rep.evaluations - mark} replays, "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+
+
+def _fmt(fit: lsq.Fit, cont: list[str]) -> str:
+    return f"{fit.rms:.4f} (" + ", ".join(f"{p} {fit.values[p]:.3f}" for p in cont) + ")"
 
 
 if __name__ == "__main__":
