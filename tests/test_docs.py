@@ -65,6 +65,16 @@ def test_the_reproducibility_page_sets_a_rerun_beside_the_first_run(tmp_path, mo
     assert "| zero_shot | - | 90% [80%, 95%] | 50% [40%, 60%] | -40.0 points | **no** |" in page
     assert "| finetune | 100 | 90% [80%, 95%] | 90% [80%, 95%] | +0.0 points | yes |" in page
     assert "The CIs overlap in 1 of 2 cells." in page and "2 min of pretraining (1 runs)" in page
+    assert "Per seed" not in page  # no per-seed CSVs checked in: no sentence about them
+    head = "condition,seed,budget,step,success_rate,mean_return\n"
+    rows = ["zero_shot,0,0,0,0.9,1.5\n", "finetune,0,100,100,0.9,2.5\n"]
+    (tmp_path / "grasp-real-paired-results.csv").write_text(head + "".join(rows) + "scratch,0,100,100,0.0,0.1\n")
+    (tmp_path / "rerun" / "grasp-real-paired-results.csv").write_text(head + "".join(rows))
+    assert "2 of 2 evaluations of the shared conditions" in gen.reproducibility_md()  # scratch: first run only
+    assert "to the last digit" in gen.reproducibility_md()
+    (tmp_path / "rerun" / "grasp-real-paired-results.csv").write_text(head + rows[0] + "finetune,0,100,100,0.8,2.5\n")
+    page = gen.reproducibility_md()
+    assert "1 of 2 evaluations" in page and "to the last digit" not in page
     second["seeds"] = 3  # a different protocol is not set beside the first
     (tmp_path / "rerun" / "grasp-real-paired-summary.json").write_text(json.dumps(second))
     assert "Not comparable: the runs differ in seeds." in gen.reproducibility_md()
