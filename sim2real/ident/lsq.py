@@ -148,8 +148,8 @@ def valley_hops(
     """Least-squares fits started ``hop`` search units either side of ``found``'s estimate along its softest
     seen direction (:func:`softest_seen`): a basin hop along the valley. Two parameters that trade against
     each other (gain and damping, both setting the steady speed) make a long, rough valley; the local solver
-    stops in the first dimple it meets and its curvature there is sharp. On the held-out profile hold_i of
-    ``benchmarks/identification_coverage.py`` both starts stopped 0.6 search units from the truth along that
+    stops in the first dimple it meets and its curvature there is sharp. On hold_i (first held-out set of
+    ``benchmarks/identification_coverage.py``) both starts stopped 0.6 search units from the truth along that
     valley, gain 3.9 and damping 4.8 of their stds off, with the truth fitting 7 % better. A hop that polishes
     to a lower minimum replaces the estimate; one that fits as well elsewhere widens the stds
     (:func:`~sim2real.ident.uncertainty.restart_spread`). No hops with fewer than two parameters: a valley is two

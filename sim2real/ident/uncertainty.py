@@ -15,6 +15,7 @@ import numpy as np
 
 from sim2real.ident.bootstrap import curved_inverse
 from sim2real.ident.replay import Replay
+from sim2real.ident.space import PRIOR
 from sim2real.sim.dynamics import Values, param_spec
 
 IDENTIFIED = 0.05  # identified: moving it +-20 % raises the replay error by >= 5 % ...
@@ -249,8 +250,6 @@ def threshold_std(replay: Replay, est: Values, name: str, step: float) -> tuple[
     sqrt(12)``). The error is a staircase in a threshold, so no derivative gives a curvature; this is the
     likelihood-ratio interval instead. Returns ``(std, bounded, half-width)``; ``bounded`` is False when the run
     reaches the end of the window before a bound of the search interval (the data does not pin it there)."""
-    from sim2real.ident.space import PRIOR
-
     lo, hi = PRIOR[name]
     x0 = est[name]
     ks = [k for k in range(-PROFILE_REACH, PROFILE_REACH + 1) if k and lo - 1e-12 <= x0 + k * step <= hi + 1e-12]
@@ -262,11 +261,9 @@ def threshold_std(replay: Replay, est: Values, name: str, step: float) -> tuple[
         k = direction
         while inside.get(k, False):
             k += direction
-        reach = abs(k) - 1  # the last grid step still inside
-        if k in inside or not lo - 1e-12 <= x0 + k * step <= hi + 1e-12:  # at a point outside, or the bound
-            width = max(width, reach * step)
-        else:  # the window ended inside
-            width, bounded = max(width, reach * step), False
+        width = max(width, (abs(k) - 1) * step)  # the last grid step still inside
+        if k not in inside and lo - 1e-12 <= x0 + k * step <= hi + 1e-12:  # the window ended, not the interval
+            bounded = False
     return float(np.sqrt(width**2 + step**2 / 12.0)), bounded, float(width)
 
 
