@@ -135,6 +135,19 @@ def test_finetune_resume_hint_works(tmp_path, monkeypatch):
     assert meta["init"] == str(init) and meta["finetune"]["lr"] == 3e-4 == started["finetune"]["lr"]
 
 
+def test_a_resume_past_its_steps_still_reports_its_time_breakdown():
+    """A run resumed with ``steps`` at or below the steps it already took never starts training (learn() is not
+    called); its time breakdown is the checkpoint's, not an AttributeError (seen when SIGTERM landed late)."""
+    from types import SimpleNamespace
+
+    from sim2real.learn.train import TrainCallback
+
+    times = {"rollout": 5.0, "update": 2.0, "evaluation": 1.0, "checkpoint": 0.5}
+    cb = TrainCallback(SimpleNamespace(task="navigate"), {"time_breakdown_s": dict(times)}, None)
+    assert cb.breakdown(0.0) == times
+    assert cb.breakdown(3.0)["update"] == 5.0  # learn() time not spent in the other phases is the update's
+
+
 def test_killed_compare_leaves_no_worker_and_its_rerun_continues_cleanly(tmp_path):
     out = tmp_path / "cmp"
     from tests.helpers import tiny_train

@@ -60,6 +60,11 @@ class TrainCallback(BaseCallback):
         prev = meta.get("time_breakdown_s") or {}
         self.times = {k: float(prev.get(k, 0.0)) for k in ("rollout", "update", "evaluation", "checkpoint")}
         self._rollout_t0 = self._side = 0.0
+        self._mark()  # again at training start; a resume past its steps never starts training, and still reports
+
+    def _mark(self) -> None:
+        self._before = self.times["rollout"] + self.times["evaluation"] + self.times["checkpoint"]
+        self._update_before = self.times["update"]
 
     def _on_rollout_start(self) -> None:
         self._rollout_t0, self._side = time.time(), 0.0
@@ -81,8 +86,7 @@ class TrainCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         n = self.model.num_timesteps
-        self._before = self.times["rollout"] + self.times["evaluation"] + self.times["checkpoint"]
-        self._update_before = self.times["update"]
+        self._mark()
         self.next_ckpt = n + self.spec.checkpoint_interval
         self.next_eval = n + self.spec.eval_interval if n else 0
 
