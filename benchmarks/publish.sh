@@ -13,11 +13,20 @@ declare -A dest=(
   [learning_curves.png]=docs/figures/$name-curves.png [budgets.png]=docs/figures/$name-budgets.png
   [tradeoff.png]=docs/figures/$name-tradeoff.png [sequence.png]=docs/figures/$name-sequence.png
 )
+# the report's own image links (a plot beside it, e.g. ![learning curves](learning_curves.png)) point at the
+# published copies under docs/figures/
+links=""
+for f in "${!dest[@]}"; do
+  case $f in *.png) links+="s#](${f})#](figures/$(basename "${dest[$f]}"))#g;" ;; esac
+done
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for f in "${!dest[@]}"; do
   [ -f "$src/$f" ] || continue
-  if [ -e "${dest[$f]}" ] && [ "${FORCE:-0}" != 1 ] && ! cmp -s "$src/$f" "${dest[$f]}"; then
+  from="$src/$f"
+  if [ "$f" = report.md ]; then sed "$links" "$src/$f" > "$tmp/report.md"; from="$tmp/report.md"; fi
+  if [ -e "${dest[$f]}" ] && [ "${FORCE:-0}" != 1 ] && ! cmp -s "$from" "${dest[$f]}"; then
     echo "error: ${dest[$f]} exists and differs; FORCE=1 to replace it" >&2; exit 2
   fi
-  cp "$src/$f" "${dest[$f]}"
+  cp "$from" "${dest[$f]}"
   echo "${dest[$f]}"
 done

@@ -78,3 +78,28 @@ def test_the_reproducibility_page_sets_a_rerun_beside_the_first_run(tmp_path, mo
     second["seeds"] = 3  # a different protocol is not set beside the first
     (tmp_path / "rerun" / "grasp-real-paired-summary.json").write_text(json.dumps(second))
     assert "Not comparable: the runs differ in seeds." in gen.reproducibility_md()
+
+
+def test_publishing_points_the_reports_plots_at_the_published_copies(tmp_path):
+    """benchmarks/publish.sh, run from a copy of the repository layout: the report's own image link (a plot beside
+    it in the comparison directory) names the copy under docs/figures/, so sphinx -W finds it."""
+    import shutil
+    import subprocess
+
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "docs" / "figures").mkdir(parents=True)
+    shutil.copy(ROOT / "benchmarks" / "publish.sh", tmp_path / "benchmarks" / "publish.sh")
+    src = tmp_path / "cmp"
+    src.mkdir()
+    (src / "summary.json").write_text("{}")
+    (src / "report.md").write_text("# r\n\n![learning curves](learning_curves.png)\n")
+    (src / "learning_curves.png").write_bytes(b"png")
+    run = subprocess.run(["bash", str(tmp_path / "benchmarks" / "publish.sh"), str(src), "x-real"], capture_output=True,
+                         text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "![learning curves](figures/x-real-curves.png)" in (tmp_path / "docs" / "x-real-report.md").read_text()
+    assert (tmp_path / "docs" / "figures" / "x-real-curves.png").read_bytes() == b"png"
+    (src / "report.md").write_text("# changed\n")
+    again = subprocess.run(["bash", str(tmp_path / "benchmarks" / "publish.sh"), str(src), "x-real"],
+                           capture_output=True, text=True)  # fmt: skip
+    assert again.returncode == 2 and "exists and differs; FORCE=1" in again.stderr
