@@ -149,27 +149,35 @@ def test_an_estimate_at_the_search_edge_is_a_bounded_minimum():
     assert at_edge({"payload_mass": 0.01}, ["payload_mass"], std) == []  # 0 kg is the physical limit, not the search's
 
 
-class _TwoValleys:
-    """A stand-in replay whose error over (mass, friction) has a shallow local minimum at mass 1.6 and the
-    global one at mass 0.7 (friction 1.2 in both): which one a single local search ends in depends on its start."""
+class _Toy:
+    """A stand-in replay: ``residuals(values)`` gives the residual vector; batches count their evaluations."""
+
+    n_segments = 30
 
     def __init__(self) -> None:
         self.evaluations = 0
 
-    def _one(self, v):
-        from sim2real.ident.replay import ReplayError
-
-        m, f = np.log(v["mass_scale"]), np.log(v["friction_scale"])
-        well = min((m - np.log(0.7)) ** 2, 0.3 * (m - np.log(1.6)) ** 2 + 0.02)
-        r = np.array([np.sqrt(well + 1e-4), f - np.log(1.2), 0.01])
-        return ReplayError(float(np.sqrt(r @ r)), 0, r**2, r)
+    def residuals(self, v) -> np.ndarray:
+        raise NotImplementedError
 
     def batch(self, cands):
+        from sim2real.ident.replay import ReplayError
+
         self.evaluations += len(cands)
-        return [self._one(v) for v in cands]
+        return [ReplayError(float(np.sqrt(r @ r)), 0, r**2, r) for r in map(self.residuals, cands)]
 
     def __call__(self, v):
         return self.batch([v])[0]
+
+
+class _TwoValleys(_Toy):
+    """Error over (mass, friction) with a shallow local minimum at mass 1.6 and the global one at mass 0.7
+    (friction 1.2 in both): which one a single local search ends in depends on its start."""
+
+    def residuals(self, v) -> np.ndarray:
+        m, f = np.log(v["mass_scale"]), np.log(v["friction_scale"])
+        well = min((m - np.log(0.7)) ** 2, 0.3 * (m - np.log(1.6)) ** 2 + 0.02)
+        return np.array([np.sqrt(well + 1e-4), f - np.log(1.2), 0.01])
 
 
 def test_multi_start_keeps_the_lowest_of_its_starts_and_records_each():
@@ -187,32 +195,17 @@ def test_multi_start_keeps_the_lowest_of_its_starts_and_records_each():
     assert abs(one.values["mass_scale"] - 1.6) < 0.02 and one.rms > 5 * found.rms  # seed 0 alone: the wrong valley
 
 
-class _Valley:
+class _Valley(_Toy):
     """Gain and damping trading along a valley: the error rises fast across it (log gain - log damping) and slowly
     along it, where a dimple (both 25 % high) holds a local search short of the truth (gain 0.9, damping 2.0)."""
 
-    n_segments = 30
-
-    def __init__(self) -> None:
-        self.evaluations = 0
-
-    def _one(self, v):
-        from sim2real.ident.replay import ReplayError
-
+    def residuals(self, v) -> np.ndarray:
         g, d = np.log(v["actuator_gain_scale"]), np.log(v["damping_scale"])
         u, w = (g + d) / np.sqrt(2), (g - d) / np.sqrt(2)
         ua, wa = (np.log(0.9) + np.log(2.0)) / np.sqrt(2), (np.log(0.9) - np.log(2.0)) / np.sqrt(2)
         ub = ua + np.sqrt(2) * np.log(1.25)
         well = min((u - ua) ** 2, 4 * (u - ub) ** 2 + 0.004)
-        r = np.array([3 * (w - wa), np.sqrt(well + 1e-4), 0.01])
-        return ReplayError(float(np.sqrt(r @ r)), 0, r**2, r)
-
-    def batch(self, cands):
-        self.evaluations += len(cands)
-        return [self._one(v) for v in cands]
-
-    def __call__(self, v):
-        return self.batch([v])[0]
+        return np.array([3 * (w - wa), np.sqrt(well + 1e-4), 0.01])
 
 
 def test_a_valley_hop_leaves_the_dimple_a_single_start_stops_in():
@@ -238,25 +231,20 @@ def test_a_valley_hop_leaves_the_dimple_a_single_start_stops_in():
     assert spent["hops"] == sum(s["replays"] for s in starts[1:]) > 0
 
 
-class _Stairs:
-    """A replay whose mean squared error is a staircase in the deadzone: ``floor`` between ``lo`` and ``hi``,
-    then rising by ``rise`` (relative) per scan step outside."""
+class _Stairs(_Toy):
+    """A replay whose mean squared error is a staircase in the deadzone: 1 between ``lo`` and ``hi``, then rising
+    by ``rise`` (relative) per scan step (0.01) outside."""
 
     n_segments = 100
 
     def __init__(self, lo: float, hi: float, rise: float) -> None:
+        super().__init__()
         self.lo, self.hi, self.rise = lo, hi, rise
 
-    def batch(self, cands):
-        from sim2real.ident.replay import ReplayError
-
-        out = []
-        for v in cands:
-            x = v["actuator_deadzone"]
-            steps = max(self.lo - x, x - self.hi, 0.0) / 0.01
-            ms = 1.0 + self.rise * np.ceil(steps - 1e-9)
-            out.append(ReplayError(float(np.sqrt(ms)), 0, np.array([ms]), np.array([np.sqrt(ms)])))
-        return out
+    def residuals(self, v) -> np.ndarray:
+        x = v["actuator_deadzone"]
+        steps = max(self.lo - x, x - self.hi, 0.0) / 0.01
+        return np.array([np.sqrt(1.0 + self.rise * np.ceil(steps - 1e-9))])
 
 
 def test_a_threshold_std_is_its_profile_interval():
