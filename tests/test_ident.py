@@ -150,15 +150,13 @@ def test_an_estimate_at_the_search_edge_is_a_bounded_minimum():
 
 
 class _Toy:
-    """A stand-in replay: ``residuals(values)`` gives the residual vector; batches count their evaluations."""
+    """A stand-in replay: a subclass's ``residuals(values)`` gives the residual vector; batches count their
+    evaluations."""
 
     n_segments = 30
 
     def __init__(self) -> None:
         self.evaluations = 0
-
-    def residuals(self, v) -> np.ndarray:
-        raise NotImplementedError
 
     def batch(self, cands):
         from sim2real.ident.replay import ReplayError
