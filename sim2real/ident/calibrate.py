@@ -28,6 +28,7 @@ from sim2real.ident.uncertainty import (
     MAX_REL_STD,
     THRESHOLDS,
     _sensitivity,
+    chi2_rise,
     hessian_at,
     restart_spread,
     sysid_std,
@@ -176,7 +177,7 @@ def multi_start(
         for sign, found in zip((1, -1), lsq.valley_hops(replay, fits[best], cont, lam, hop), strict=False):
             record(found, found.replays, hop=sign * hop, hop_from=best, hop_round=round_)
         best = int(np.argmin([s["objective"] for s in starts]))
-        if segments * (before / max(starts[best]["objective"], 1e-300) - 1.0) <= 1.0:  # within a chi-square unit
+        if chi2_rise(before, starts[best]["objective"], segments) <= 1.0:  # not a chi-square unit lower
             break
     if len(fits) > restarts:
         spent["hops"] = replay.evaluations - mark
@@ -280,7 +281,8 @@ def calibrate(
     sens = _sensitivity(replay, est, params, seed, surface=surface)
     by_sysid = sysid_std(found.jacobian, found.residuals, cont) if solver != "cma" else {}
     after = replay(est)
-    profiled = {p: threshold_std(replay, est, p, (PRIOR[p][1] - PRIOR[p][0]) / SCAN) for p in params if p in THRESHOLDS}
+    grid = {p: (PRIOR[p][1] - PRIOR[p][0]) / SCAN for p in params if p in THRESHOLDS}  # the scans' steps
+    profiled = {p: threshold_std(replay, est, p, step) for p, step in grid.items()}
     cost.phase("uncertainty")
     alike, spread = restart_spread(starts, est, after.rms, cont, replay.n_segments)
     accepted = list(getattr(replay.env, "params", ()))  # a user's task may take neither obs_noise_std nor obs_bias
@@ -344,7 +346,7 @@ def calibrate(
         if p in spread and math.isfinite(std):  # polished starts that fit as well lie this far away
             std = math.sqrt(std**2 + spread[p] ** 2)
         if p in profiled:  # a threshold: its profile interval bounded, at most 10 % or one scan step either side
-            tight = profiled[p][1] and profiled[p][2] <= max(MAX_REL_STD * est[p], (PRIOR[p][1] - PRIOR[p][0]) / SCAN)
+            tight = profiled[p][1] and profiled[p][2] <= max(MAX_REL_STD * est[p], grid[p])
         else:
             tight = p == "action_latency" or (std / est[p] if est[p] > 0 else math.inf) <= MAX_REL_STD
         identified = p in seen and tight

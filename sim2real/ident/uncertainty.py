@@ -207,6 +207,12 @@ def sysid_std(jacobian: np.ndarray, residuals: np.ndarray, cont: list[str]) -> d
     return {p: float(h) / t for p, h in zip(cont, half, strict=True)}
 
 
+def chi2_rise(mean_sq: float, best_mean_sq: float, n_segments: int) -> float:
+    """How far a mean squared replay error lies above the best one, in chi-square units (Laplace approximation,
+    segments independent, the residual variance the best fit's): ``n_segments x (mean_sq / best_mean_sq - 1)``."""
+    return n_segments * (mean_sq / max(best_mean_sq, 1e-300) - 1.0)
+
+
 def restart_spread(
     starts: list[dict[str, Any]], est: Values, error: float, cont: list[str], n_segments: int
 ) -> tuple[list[int], dict[str, float]]:
@@ -228,7 +234,7 @@ def restart_spread(
     alike = [
         i
         for i, s in polished
-        if n_segments * (s["polished_replay_error"] ** 2 / best - 1.0) <= len(cont)
+        if chi2_rise(s["polished_replay_error"] ** 2, best, n_segments) <= len(cont)
         and any(s["polished_estimate"][p] != est[p] for p in cont)  # not the estimate itself
     ]
     spread = {
@@ -254,8 +260,8 @@ def threshold_std(replay: Replay, est: Values, name: str, step: float) -> tuple[
     x0 = est[name]
     ks = [k for k in range(-PROFILE_REACH, PROFILE_REACH + 1) if k and lo - 1e-12 <= x0 + k * step <= hi + 1e-12]
     errs = replay.batch([est] + [{**est, name: x0 + k * step} for k in ks])
-    best = max(errs[0].rms ** 2, 1e-300)
-    inside = {k: replay.n_segments * (e.rms**2 / best - 1.0) <= 1.0 for k, e in zip(ks, errs[1:], strict=True)}
+    best = errs[0].rms ** 2
+    inside = {k: chi2_rise(e.rms**2, best, replay.n_segments) <= 1.0 for k, e in zip(ks, errs[1:], strict=True)}
     width, bounded = 0.0, True
     for direction in (1, -1):
         k = direction
