@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,9 @@ NAMES = [
     "panda_lift-nominal",
     "panda_lift-wide",
     "panda_lift-adr",
+    "navigate-adr",
 ]
+ADR = [n for n in NAMES if n.endswith("-adr")]  # shipped after the zip era, chosen by sim2real.learn.ship
 
 
 def test_all_are_shipped():
@@ -90,13 +93,11 @@ def test_ship_selects_by_the_stated_rule_on_development_episodes_only(tmp_path, 
     assert all(not isinstance(d, str) and (d is None or d.get("mass_scale", 1.0) == 1.0) for _, d in calls)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "panda_lift-adr"])  # shipped after the zip era
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in ADR])
 def test_resaved_policy_acts_as_the_sb3_zip_did(name):
     """The shipped policies were re-saved from SB3's model.zip into policy.safetensors; their actions on 16
     recorded observations (tests/data/shipped_actions.json, computed from the zip before it was removed) agree
     to 1e-6."""
-    from pathlib import Path
-
     import numpy as np
 
     from sim2real.learn.evaluate import stored_policy
@@ -106,16 +107,22 @@ def test_resaved_policy_acts_as_the_sb3_zip_did(name):
     assert np.abs(actions - np.asarray(rec["actions"])).max() <= 1e-6
 
 
-def test_shipped_adr_policy_was_chosen_on_development_profiles_and_has_its_bundle():
+@pytest.mark.parametrize("name", ADR)
+def test_shipped_adr_policy_was_chosen_on_development_profiles_and_has_its_bundle(name):
     from sim2real.deploy import Bundle
 
-    src = resolve_policy("panda_lift-adr")
+    src = resolve_policy(name)
     sel = src.meta["selection"]
     assert sel["dev_profiles"] == ["dev_a", "dev_b"] and "no named target" in sel["rule"]
     scored = {k for c in sel["candidates"] for k in c["development_scores"]}
     assert scored == {"training", "dev_a", "dev_b"}  # never a named target
     best = max(sel["candidates"], key=lambda c: (c["development_success_rate"], c["development_mean_return"]))
-    assert sel["chosen"] == best["run"]
+    assert sel["chosen"] == best["run"] == Path(src.meta["source_run"]).name
     bundle = Bundle.load(src.path / "bundle")
-    assert bundle.memory == {**bundle.memory, "kind": "history", "k": src.meta["history"]}
+    memory = (
+        {"kind": "recurrent"}
+        if src.meta["algo"] == "recurrent_ppo"
+        else ({"kind": "history", "k": src.meta["history"]} if src.meta.get("history", 1) > 1 else {"kind": "none"})
+    )
+    assert bundle.memory == {**bundle.memory, **memory}
     assert bundle.meta["episode_parity"]["max_abs_diff"] <= 1e-5
