@@ -30,7 +30,9 @@ def test_the_drift_check_sees_a_change(monkeypatch, capsys):
     assert gen.main(["--check"]) == 1 and "reference/parameters.md" in capsys.readouterr().out
 
 
-def test_a_mixed_report_is_marked_and_withheld():
+def test_a_mixed_report_is_marked_and_withheld(tmp_path, monkeypatch):
+    import json
+
     from sim2real.transfer.first_screen import provenance
 
     assert provenance({"commits": ["a" * 40]}) is None
@@ -38,8 +40,20 @@ def test_a_mixed_report_is_marked_and_withheld():
     assert "dirty" in provenance({"commits": ["a" * 40 + "-dirty"]})
     assert "dirty" in provenance({"commits": ["a" * 40], "pretraining": {"commits": ["a" * 40 + "-dirty"]}})
     assert provenance({"commits": []}) is not None
-    results = (ROOT / "docs" / "results.md").read_text()
-    assert "`docs/navigate-real-paired-report.md` | its units ran under 6 commits" in results
+    # the results page (and so the site's table of contents) publishes the one-commit report only
+    gen = _generate()
+    monkeypatch.setattr(gen, "DOCS", tmp_path)
+    est = {"iqm": 0.9, "ci_low": 0.8, "ci_high": 0.95, "n_seeds": 5}
+    for name, commits in (("clean", ["a" * 40]), ("mixed", ["a" * 40, "b" * 40 + "-dirty"])):
+        summary = {"task": "grasp", "dynamics_name": "real", "seeds": 5, "budgets": [100], "commits": commits,
+                   "conditions": {"zero_shot": {"success": est}, "finetune": {"100": {"success": est}}}}  # fmt: skip
+        (tmp_path / f"{name}-summary.json").write_text(json.dumps(summary))
+    results = gen.results_md()
+    published, withheld = results.split("## Withheld")
+    assert "[clean](clean-report.md)" in published and "mixed" not in published
+    assert "`docs/mixed-report.md` | its units ran under 2 commits, 1 from a dirty tree |" in withheld
+    toc = withheld.split("```{toctree}")[1]
+    assert "clean-report" in toc and "mixed-report" not in toc
 
 
 def test_the_reproducibility_page_sets_a_rerun_beside_the_first_run(tmp_path, monkeypatch):
