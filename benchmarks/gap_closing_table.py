@@ -4,11 +4,11 @@ rliable IQM with a 95 % bootstrap CI over the pretraining seeds (100 test episod
 
     python benchmarks/gap_closing_table.py OUT TASK [--variants dr adr ...] [--docs docs/benchmarks] [--keep]
 
-``--keep``: variants with no runs under OUT keep the rows and table line already checked in (each session's machine
-is fresh, so a table grows one variant at a time).
+``--keep``: the seeds with no runs under OUT keep the rows already checked in, and a variant with no runs there keeps
+its table line (a session's machine may be fresh, so a table grows a variant or a seed at a time).
 
 Writes ``gap_closing_<task>.md`` (the table) and ``gap_closing_<task>.csv`` (one row per variant, seed and
-column: the raw numbers).
+column: the raw numbers; the ``training min`` column holds a seed's training wall-clock in minutes).
 """
 
 from __future__ import annotations
@@ -56,8 +56,20 @@ def collect(out: Path, task: str, variants: list[str]) -> list[dict]:
 
 
 def minutes(out: Path, task: str, v: str) -> list[float]:
+    return list(seed_minutes(out, task, v).values())
+
+
+def seed_minutes(out: Path, task: str, v: str) -> dict[int, float]:
+    """Training wall-clock, min, of each seed of ``v`` with a finished run under ``out``."""
     runs = sorted((out / task).glob(f"{v}_s*/run.json"))
-    return [json.loads(p.read_text())["wall_time_s"] / 60.0 for p in runs if p.parent.name.rsplit("_s", 1)[0] == v]
+    return {
+        _seed_of(str(p.parent)): json.loads(p.read_text())["wall_time_s"] / 60.0
+        for p in runs
+        if p.parent.name.rsplit("_s", 1)[0] == v
+    }
+
+
+MINUTES = "training min"  # the CSV's column of a seed's training wall-clock (no test episodes behind it)
 
 
 def kept(docs: Path, task: str) -> tuple[list[dict], dict[str, str]]:
@@ -75,7 +87,8 @@ def kept(docs: Path, task: str) -> tuple[list[dict], dict[str, str]]:
 
 
 def table(out: Path, task: str, variants: list[str], rows: list[dict], old: dict[str, str] | None = None) -> str:
-    """The markdown table; a variant with no runs under ``out`` keeps its line from ``old`` (label -> line)."""
+    """The markdown table; a variant with no runs under ``out`` keeps its line from ``old`` (label -> line).
+    Training minutes come from the rows' ``training min`` column (runs here, and kept seeds that recorded one)."""
     cols = [*TARGETS, *(f"latency {k}" for k in LATENCIES)]
     head = f"| variant ({task}) | " + " | ".join(cols) + " | training min |"
     lines = [head, "|" + "---|" * (len(cols) + 2)]
@@ -91,8 +104,11 @@ def table(out: Path, task: str, variants: list[str], rows: list[dict], old: dict
                 continue
             m, lo, hi = iqm_ci(x)
             cells.append(f"{m:.0%} [{lo:.0%}, {hi:.0%}] (n={len(x)})")
-        mins = minutes(out, task, v)
+        mins = [r["success"] for r in rows if r["variant"] == v and r["column"] == MINUTES]
+        seeds = {r["seed"] for r in rows if r["variant"] == v and r["column"] != MINUTES}
         t = f"{np.mean(mins):.1f} ({min(mins):.1f}-{max(mins):.1f})" if mins else "–"
+        if mins and len(mins) < len(seeds):
+            t += f"; {len(seeds) - len(mins)} earlier seed(s) unrecorded"
         lines.append(f"| {VARIANTS.get(v, v)} | " + " | ".join(cells) + f" | {t} |")
     return "\n".join(lines)
 
@@ -103,16 +119,26 @@ def main() -> None:
     ap.add_argument("task")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
     ap.add_argument("--docs", type=Path, default=Path("docs/benchmarks"))
-    ap.add_argument("--keep", action="store_true", help="a variant with no runs under OUT keeps its checked-in rows"
-                    " and table line (measured in an earlier session; the machine that ran them is gone)")
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="seeds with no runs under OUT keep their checked-in rows, a variant with none its table line (measured"
+        " in an earlier session on a machine that is gone)",
+    )
     a = ap.parse_args()
     rows = collect(a.out, a.task, a.variants)
+    rows += [
+        dict(variant=v, seed=seed, column=MINUTES, success=m)
+        for v in a.variants
+        for seed, m in seed_minutes(a.out, a.task, v).items()
+    ]
     old: dict[str, str] = {}
     if a.keep:
         old_rows, old = kept(a.docs, a.task)
-        fresh = {r["variant"] for r in rows} | {v for v in a.variants if minutes(a.out, a.task, v)}
-        rows = [r for r in old_rows if r["variant"] in a.variants and r["variant"] not in fresh] + rows
-        old = {label: line for label, line in old.items() if label not in {VARIANTS.get(v, v) for v in fresh}}
+        fresh = {(r["variant"], r["seed"]) for r in rows}
+        rows = [r for r in old_rows if r["variant"] in a.variants and (r["variant"], r["seed"]) not in fresh] + rows
+        here = {v for v, _ in fresh}
+        old = {label: line for label, line in old.items() if label not in {VARIANTS.get(v, v) for v in here}}
     text = table(a.out, a.task, a.variants, rows, old)
     a.docs.mkdir(parents=True, exist_ok=True)
     (a.docs / f"gap_closing_{a.task}.md").write_text(
