@@ -55,10 +55,6 @@ def collect(out: Path, task: str, variants: list[str]) -> list[dict]:
     return rows
 
 
-def minutes(out: Path, task: str, v: str) -> list[float]:
-    return list(seed_minutes(out, task, v).values())
-
-
 def seed_minutes(out: Path, task: str, v: str) -> dict[int, float]:
     """Training wall-clock, min, of each seed of ``v`` with a finished run under ``out``."""
     runs = sorted((out / task).glob(f"{v}_s*/run.json"))
@@ -87,13 +83,13 @@ def kept(docs: Path, task: str) -> tuple[list[dict], dict[str, str]]:
 
 
 def table(out: Path, task: str, variants: list[str], rows: list[dict], old: dict[str, str] | None = None) -> str:
-    """The markdown table; a variant with no runs under ``out`` keeps its line from ``old`` (label -> line).
+    """The markdown table; a variant in ``old`` (label -> line: those with no runs under ``out``) keeps its line.
     Training minutes come from the rows' ``training min`` column (runs here, and kept seeds that recorded one)."""
     cols = [*TARGETS, *(f"latency {k}" for k in LATENCIES)]
     head = f"| variant ({task}) | " + " | ".join(cols) + " | training min |"
     lines = [head, "|" + "---|" * (len(cols) + 2)]
     for v in variants:
-        if old and VARIANTS.get(v, v) in old and not minutes(out, task, v):
+        if old and VARIANTS.get(v, v) in old:  # ``old`` holds only variants with no runs under ``out``
             lines.append(old[VARIANTS.get(v, v)])
             continue
         cells = []
@@ -113,6 +109,19 @@ def table(out: Path, task: str, variants: list[str], rows: list[dict], old: dict
     return "\n".join(lines)
 
 
+def shipped(rows: list[dict], variant: str, seed: int, episodes: int) -> str:
+    """One policy's test rows (a shipped seed): success with a 95 % Wilson interval over its ``episodes``."""
+    from scipy.stats import binomtest
+
+    out = [f"{variant} seed {seed}, {episodes} test episodes a column, 95 % Wilson intervals:"]
+    for r in rows:
+        if r["variant"] == variant and r["seed"] == seed and r["column"] != MINUTES:
+            k = round(r["success"] * episodes)
+            ci = binomtest(k, episodes).proportion_ci(0.95, method="wilson")
+            out.append(f"  {r['column']}: {k / episodes:.0%} [{ci.low:.0%}, {ci.high:.0%}]")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
@@ -125,6 +134,13 @@ def main() -> None:
         help="seeds with no runs under OUT keep their checked-in rows, a variant with none its table line (measured"
         " in an earlier session on a machine that is gone)",
     )
+    ap.add_argument(
+        "--shipped",
+        nargs=2,
+        metavar=("VARIANT", "SEED"),
+        help="print that one seed's test rows with 95 %% Wilson intervals over its episodes, write nothing",
+    )
+    ap.add_argument("--episodes", type=int, default=100, help="test episodes behind each row (for --shipped)")
     a = ap.parse_args()
     rows = collect(a.out, a.task, a.variants)
     rows += [
@@ -139,6 +155,9 @@ def main() -> None:
         rows = [r for r in old_rows if r["variant"] in a.variants and (r["variant"], r["seed"]) not in fresh] + rows
         here = {v for v, _ in fresh}
         old = {label: line for label, line in old.items() if label not in {VARIANTS.get(v, v) for v in here}}
+    if a.shipped:
+        print(shipped(rows, a.shipped[0], int(a.shipped[1]), a.episodes))
+        return
     text = table(a.out, a.task, a.variants, rows, old)
     a.docs.mkdir(parents=True, exist_ok=True)
     (a.docs / f"gap_closing_{a.task}.md").write_text(
