@@ -3,7 +3,7 @@
 # protocol: compare pretrains one randomised-sim run per seed and one nominal-sim baseline itself, and seed i's
 # zero-shot, fine-tuning and scratch units all start from pretraining run i. Each stage prints its wall-clock.
 #
-#   benchmarks/transfer.sh [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|panda_pretrain|panda|all]
+#   benchmarks/transfer.sh [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|panda_pretrain|panda|logged|all]
 #   (default: all, in order)
 #
 # Later stages reuse the earlier ones' units (same out= directory, same pretraining runs), so only what is new
@@ -105,6 +105,23 @@ panda() {  # the Panda lift, 5 paired seeds starting from the learning benchmark
     "baseline=[$n/s0,$n/s1,$n/s2]" seeds=5 "budgets=[10000,30000,100000]" out=$OUT/panda_lift-real-paired $J
 }
 
+logged() {  # the logged-data route: 20 logged episodes of the shipped <task>-dr on `real` (exploration noise 0.1, as
+  # a robot's logs would be), a calibration on those logs, a policy pretrained in the calibrated sim (the task's
+  # tuned recipe, seed 0, development profiles only), then zero-shot vs that policy vs offline fine-tuning on 5, 10
+  # and 20 of the logs, 5 evaluation seeds. A finished step is skipped when the stage runs again.
+  local d
+  for task in ${LOGGED_TASKS:-navigate grasp}; do
+    d=$OUT/$task-real-logged-inputs
+    [ -d $d/data ] || timed $S collect policy=$task-dr task=$task dynamics=real episodes=20 action_noise=0.1 seed=0 \
+      out=$d/data hydra.run.dir=$d/collect
+    [ -f $d/calibrate/calibration.json ] || timed $S calibrate data=$d/data seed=0 hydra.run.dir=$d/calibrate
+    [ -f $d/calibrated/policy.safetensors ] || timed $S train task=$task dr=$d/calibrate seed=0 progress=false \
+      "eval.targets=[train,dev_a,dev_b]" hydra.run.dir=$d/calibrated
+    timed $S compare task=$task dynamics=real pretrained=$task-dr calibrated=$d/calibrated data=$d/data seeds=5 \
+      "conditions=[zero_shot,calibrated,logged]" "logged_episodes=[5,10,20]" out=$OUT/$task-real-logged $J
+  done
+}
+
 case $what in
   main) main ;;
   scopes) scopes ;;
@@ -115,6 +132,7 @@ case $what in
   negative) negative ;;
   panda_pretrain) panda_pretrain ;;
   panda) panda ;;
-  all) main; scopes; l2sp; l2sp_long; l2sp_nav; sequence; negative; panda_pretrain; panda ;;
-  *) echo "usage: $0 [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|panda_pretrain|panda|all]" >&2; exit 2 ;;
+  logged) logged ;;
+  all) main; scopes; l2sp; l2sp_long; l2sp_nav; sequence; negative; panda_pretrain; panda; logged ;;
+  *) echo "usage: $0 [main|scopes|l2sp|l2sp_long|l2sp_nav|sequence|negative|panda_pretrain|panda|logged|all]" >&2; exit 2 ;;
 esac
