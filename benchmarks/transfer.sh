@@ -109,15 +109,15 @@ logged() {  # the logged-data route: 20 logged episodes of the shipped <task>-dr
   # a robot's logs would be), a calibration on those logs, a policy pretrained in the calibrated sim (the task's
   # tuned recipe, seed 0, development profiles only), then zero-shot vs that policy vs offline fine-tuning on 5, 10
   # and 20 of the logs, 5 evaluation seeds. A finished step is skipped when the stage runs again.
-  local d
+  local d data
   for task in ${LOGGED_TASKS:-navigate grasp}; do
-    d=$OUT/$task-real-logged-inputs
-    [ -d $d/data ] || timed $S collect policy=$task-dr task=$task dynamics=real episodes=20 action_noise=0.1 seed=0 \
-      out=$d/data hydra.run.dir=$d/collect
-    [ -f $d/calibrate/calibration.json ] || timed $S calibrate data=$d/data seed=0 hydra.run.dir=$d/calibrate
+    d=$OUT/$task-real-logged-inputs data=$d/$task-real-logs-v0  # a Minari id: <name>-v<N>
+    [ -d $data ] || timed $S collect policy=$task-dr task=$task dynamics=real episodes=20 action_noise=0.1 seed=0 \
+      out=$data hydra.run.dir=$d/collect
+    [ -f $d/calibrate/calibration.json ] || timed $S calibrate data=$data seed=0 hydra.run.dir=$d/calibrate
     [ -f $d/calibrated/policy.safetensors ] || timed $S train task=$task dr=$d/calibrate seed=0 progress=false \
       "eval.targets=[train,dev_a,dev_b]" hydra.run.dir=$d/calibrated
-    timed $S compare task=$task dynamics=real pretrained=$task-dr calibrated=$d/calibrated data=$d/data seeds=5 \
+    timed $S compare task=$task dynamics=real pretrained=$task-dr calibrated=$d/calibrated data=$data seeds=5 \
       "conditions=[zero_shot,calibrated,logged]" "logged_episodes=[5,10,20]" out=$OUT/$task-real-logged $J
   done
 }
