@@ -12,6 +12,7 @@ declare -A dest=(
   [report.md]=docs/$name-report.md [summary.json]=docs/$name-summary.json [results.csv]=docs/$name-results.csv
   [learning_curves.png]=docs/figures/$name-curves.png [budgets.png]=docs/figures/$name-budgets.png
   [tradeoff.png]=docs/figures/$name-tradeoff.png [sequence.png]=docs/figures/$name-sequence.png
+  [logged.png]=docs/figures/$name-logged.png
 )
 # the report's own image links (a plot beside it, e.g. ![learning curves](learning_curves.png)) point at the
 # published copies under docs/figures/

@@ -197,8 +197,14 @@ def test_calibrated_and_logged_conditions(policies, nav_dataset, tmp_path):
     assert "success" in s["conditions"]["calibrated"]
     assert set(s["conditions"]["logged"]) == {"1", "2"}
     assert s["conditions"]["logged"]["2"]["budget_unit"] == "logged episodes"
-    assert "| logged | 2 logged episodes |" in (out / "report.md").read_text()
+    page = (out / "report.md").read_text()
+    assert "| logged | 2 logged episodes |" in page
     assert (out / "logged.png").is_file()
+    # the first screen: no target-step verdict to give, each condition's figure and the plot that exists
+    first = page[: page.index("## Details")]
+    assert "No fine-tuning on the target" in first and "Verdict at" not in first
+    assert "| zero-shot | calibrated-sim | offline, 1 logged episodes | offline, 2 logged episodes |" in first
+    assert "![logged](logged.png)" in first and "learning_curves.png" not in first
 
 
 @pytest.mark.parametrize(

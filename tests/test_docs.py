@@ -106,13 +106,16 @@ def test_publishing_points_the_reports_plots_at_the_published_copies(tmp_path):
     src = tmp_path / "cmp"
     src.mkdir()
     (src / "summary.json").write_text("{}")
-    (src / "report.md").write_text("# r\n\n![learning curves](learning_curves.png)\n")
+    (src / "report.md").write_text("# r\n\n![learning curves](learning_curves.png)\n\n![logged](logged.png)\n")
     (src / "learning_curves.png").write_bytes(b"png")
+    (src / "logged.png").write_bytes(b"png2")
     run = subprocess.run(["bash", str(tmp_path / "benchmarks" / "publish.sh"), str(src), "x-real"], capture_output=True,
                          text=True)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "![learning curves](figures/x-real-curves.png)" in (tmp_path / "docs" / "x-real-report.md").read_text()
     assert (tmp_path / "docs" / "figures" / "x-real-curves.png").read_bytes() == b"png"
+    assert "![logged](figures/x-real-logged.png)" in (tmp_path / "docs" / "x-real-report.md").read_text()
+    assert (tmp_path / "docs" / "figures" / "x-real-logged.png").read_bytes() == b"png2"
     (src / "report.md").write_text("# changed\n")
     again = subprocess.run(["bash", str(tmp_path / "benchmarks" / "publish.sh"), str(src), "x-real"],
                            capture_output=True, text=True)  # fmt: skip

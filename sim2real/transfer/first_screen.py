@@ -35,9 +35,9 @@ def provenance(summary: dict[str, Any]) -> str | None:
 def headline(s: dict[str, Any], label: str) -> list[str]:
     """The first screen: the verdict in one sentence, the headline numbers, the learning curves, and the target's
     dynamics beside the ranges the policy was trained on (a value outside them is marked)."""
-    from sim2real.sim.dynamics import PARAMS
-
     c, top = s["conditions"], str(s["budgets"][-1]) if s.get("budgets") else ""
+    if not any(k != "logged" and isinstance(v, dict) and "success" not in v for k, v in c.items()):
+        return _no_curves(s, label) + _dynamics(s)  # nothing trained on the target for budgets of steps
     ft = (s.get("transfer") or {}).get("finetune", {}).get(top, {})
     lines = []
     if not ft and top:  # no scratch condition: the verdicts against it were not computed
@@ -68,9 +68,40 @@ def headline(s: dict[str, Any], label: str) -> list[str]:
         "",
         "![learning curves](learning_curves.png)",
         "",
-        "| parameter | target | trained on | |",
-        "|---|---|---|---|",
     ]
+    return lines + _dynamics(s)
+
+
+def _no_curves(s: dict[str, Any], label: str) -> list[str]:
+    """The headline of a comparison without target-step fine-tuning (zero-shot, calibrated-sim and offline
+    fine-tuning on logged episodes): each condition's figure, and the plot that shows them."""
+    c = s["conditions"]
+    cells = [(n, (c.get(k) or {}).get("success")) for k, n in (("zero_shot", "zero-shot"),
+             ("nominal_zero_shot", "nominal-sim zero-shot"), ("calibrated", "calibrated-sim")) if k in c]  # fmt: skip
+    logged = c.get("logged") or {}
+    cells += [(f"offline, {n} logged episodes", logged[n].get("success")) for n in sorted(logged, key=int)]
+    said = "; ".join(f"{n} {fmt(v)}" for n, v in cells)
+    plot = "logged.png" if logged else "sequence.png" if s.get("sequence") else "budgets.png"
+    return [
+        f"**No fine-tuning on the target in this comparison** ({label} on `{s.get('dynamics_name')}`): {said}.",
+        "",
+        "| " + " | ".join(n for n, _ in cells) + " |",
+        "|" + "---|" * len(cells),
+        "| " + " | ".join(fmt(v) for _, v in cells) + " |",
+        "",
+        f"({label}, IQM [95 % CI] over {s['seeds']} seeds)",
+        "",
+        f"![{plot[:-4]}]({plot})",
+        "",
+    ]
+
+
+def _dynamics(s: dict[str, Any]) -> list[str]:
+    """The target's dynamics beside the ranges the policy was trained on (a value outside them is marked), then
+    the start of the details."""
+    from sim2real.sim.dynamics import PARAMS
+
+    lines = ["| parameter | target | trained on | |", "|---|---|---|---|"]
     ranges = s.get("training_ranges") or {}
     for name, value in (s.get("dynamics") or {}).items():
         if not isinstance(value, (int, float)):
