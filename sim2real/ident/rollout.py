@@ -42,7 +42,6 @@ from sim2real.sim.perturb import MAX_QVEL
 
 BATCH_HOOKS = ("replay_controls", "replay_observe")
 ROWS = 256  # rows per rollout call: bounds the state and sensor arrays (rows x horizon x frame_skip values each)
-CHUNKS = 50  # work items per thread and rollout call: small ones keep both threads busy to the call's end
 _FULL = mujoco.mjtState.mjSTATE_FULLPHYSICS
 _CONTROL = mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_MOCAP_POS | mujoco.mjtState.mjSTATE_MOCAP_QUAT
 _SENSOR_OFF = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
@@ -83,7 +82,6 @@ class BatchedReplay(Replay):
         # a command that depends on the state (an inner control loop): every row stepped a control step at a time
         self.stepwise = not self.batched and all(hasattr(self.env, h) for h in STEP_HOOKS)
         self._pool: ThreadPoolExecutor | None = None
-        self._roller: mj_rollout.Rollout | None = None
         model, _ = physics(self.env)
         self.frame_skip = int(self.env.frame_skip)
         self._datas = [mujoco.MjData(model) for _ in range(self.threads)]
@@ -172,7 +170,9 @@ class BatchedReplay(Replay):
             init = np.stack([r[1] for r in chunk])
             warm = np.stack([r[2] for r in chunk])
             control = np.repeat(np.stack([r[3] for r in chunk]), f, axis=1)
-            state, _ = self._rollout(models, init, control, initial_warmstart=warm, nstep=h * f)
+            state, _ = mj_rollout.rollout(
+                models, self._datas, init, control, control_spec=_CONTROL, initial_warmstart=warm, nstep=h * f
+            )
             st = state[:, ends]
             pre = state[:, ends - 1] if f > 1 else np.concatenate([init[:, None], state[:, ends[:-1]]], axis=1)
             se = self._sense(chunk, pre, control[:, ends])
@@ -190,14 +190,6 @@ class BatchedReplay(Replay):
                 | (st[:, :, 0] < expected - 0.5 * dt)  # MuJoCo reset the data after a bad acceleration
             )
             yield a, obs.reshape(len(chunk), h, -1), np.where(bad.any(axis=1), bad.argmax(axis=1), h)
-
-    def _rollout(self, models: list[mujoco.MjModel], init: np.ndarray, control: np.ndarray, **kw: Any) -> tuple:
-        """``mujoco.rollout`` of one row per model on this replay's threads, in a thread pool kept between calls,
-        in work items of a few rows (the default, rows / (10 x threads), leaves one thread idle at a call's end)."""
-        if self._roller is None:  # one pool per replay (1 thread: the calling one), never shared across replays
-            self._roller = mj_rollout.Rollout(nthread=self.threads if self.threads > 1 else 0)
-        chunk = max(1, len(models) // (CHUNKS * self.threads))
-        return self._roller.rollout(models, self._datas, init, control, control_spec=_CONTROL, chunk_size=chunk, **kw)
 
     def simulate(self, starts: list[Callable[[], None]], applied: list[np.ndarray]) -> list[np.ndarray]:
         """Whole episodes at the env's current values, batched: episode i starts where ``starts[i]()`` leaves the
@@ -231,10 +223,12 @@ class BatchedReplay(Replay):
             m.opt.disableflags &= ~_SENSOR_OFF
         try:
             h = pre.shape[1]
-            _, sensor = self._rollout(
+            _, sensor = mj_rollout.rollout(
                 [r[0] for r in chunk for _ in range(h)],
+                self._datas,
                 pre.reshape(-1, pre.shape[-1]),
                 control.reshape(-1, 1, control.shape[-1]),
+                control_spec=_CONTROL,
                 nstep=1,
             )
         finally:
