@@ -376,3 +376,34 @@ def test_fallback_unit_runs_both_branches_and_continues_one(policies, tmp_path):
     assert json.loads((d / loser / "run.json").read_text())["timesteps"] == 512
     assert json.loads((d / w / "run.json").read_text())["timesteps"] == 1024  # 512 + 1024 = the budget, 1536
     assert [p["step"] for p in result["curve"]] == [1024, 1536]
+
+
+def test_the_first_screen_of_a_comparison_without_learning_curves():
+    """A sequence-only comparison opens with its ACC and BWT and its heat maps; a logged one with each condition;
+    neither with a fine-tuning verdict or a learning-curve plot it does not have."""
+    from sim2real.transfer.first_screen import headline
+
+    ci = {"iqm": 0.9, "ci_low": 0.8, "ci_high": 1.0}
+    base = {
+        "dynamics_name": "real",
+        "seeds": 3,
+        "budgets": [10000],
+        "dynamics": {},
+        "conditions": {"sim": {"success": ci}},
+    }
+    seq = {
+        **base,
+        "sequence": {"sequence": {"metrics": {"ACC": ci, "BWT": {"iqm": -0.02, "ci_low": -0.03, "ci_high": 0.0}}}},
+    }
+    page = "\n".join(headline(seq, "success rate"))
+    assert "**Fine-tuning over a sequence of targets**" in page and "Verdict" not in page
+    assert "sequence: ACC 90% [80%, 100%]; sequence: BWT -2% [-3%, 0%]" in page
+    assert "![sequence](sequence.png)" in page and "learning_curves" not in page
+    logged = {
+        **base,
+        "conditions": {"zero_shot": {"success": ci}, "logged": {"20": {"success": ci}, "5": {"success": ci}}},
+    }
+    page = "\n".join(headline(logged, "success rate"))
+    assert "zero-shot 90% [80%, 100%]; offline, 5 logged episodes" in page and "![logged](logged.png)" in page
+    curves = {**base, "conditions": {"zero_shot": {"success": ci}, "finetune": {"10000": {"success": ci}}}}
+    assert "![learning curves](learning_curves.png)" in "\n".join(headline(curves, "success rate"))

@@ -73,17 +73,22 @@ def headline(s: dict[str, Any], label: str) -> list[str]:
 
 
 def _no_curves(s: dict[str, Any], label: str) -> list[str]:
-    """The headline of a comparison without target-step fine-tuning (zero-shot, calibrated-sim and offline
-    fine-tuning on logged episodes): each condition's figure, and the plot that shows them."""
-    c = s["conditions"]
+    """The headline of a comparison without learning curves on one target (zero-shot, calibrated-sim, offline
+    fine-tuning on logged episodes, or fine-tuning over a sequence of targets): each condition's figure, and the
+    plot that shows them."""
+    c, seq = s["conditions"], s.get("sequence") or {}
     cells = [(n, (c.get(k) or {}).get("success")) for k, n in (("zero_shot", "zero-shot"),
              ("nominal_zero_shot", "nominal-sim zero-shot"), ("calibrated", "calibrated-sim")) if k in c]  # fmt: skip
     logged = c.get("logged") or {}
     cells += [(f"offline, {n} logged episodes", logged[n].get("success")) for n in sorted(logged, key=int)]
+    for cond, q in seq.items():  # ACC: the final success averaged over the profiles; BWT < 0: forgetting
+        cells += [(f"{cond}: {m}", (q.get("metrics") or {}).get(m)) for m in ("ACC", "BWT")]
+    cells = cells or [("randomised sim", (c.get("sim") or {}).get("success"))]
     said = "; ".join(f"{n} {fmt(v)}" for n, v in cells)
-    plot = "logged.png" if logged else "sequence.png" if s.get("sequence") else "budgets.png"
+    plot = "logged.png" if logged else "sequence.png" if seq else "budgets.png"
+    what = "Fine-tuning over a sequence of targets" if seq else "No fine-tuning on the target in this comparison"
     return [
-        f"**No fine-tuning on the target in this comparison** ({label} on `{s.get('dynamics_name')}`): {said}.",
+        f"**{what}** ({label} on `{s.get('dynamics_name')}`): {said}.",
         "",
         "| " + " | ".join(n for n, _ in cells) + " |",
         "|" + "---|" * len(cells),
