@@ -59,17 +59,21 @@ def headline(s: dict[str, Any], label: str) -> list[str]:
         (f"fine-tuned, {top} steps", (c.get("finetune") or {}).get(top, {}).get("success")),
         (f"scratch, {top} steps", (c.get("scratch") or {}).get(top, {}).get("success")),
     ]
-    lines += [
+    return lines + _numbers(cells, label, s["seeds"], "learning curves", "learning_curves.png") + _dynamics(s)
+
+
+def _numbers(cells: list[tuple[str, Any]], label: str, seeds: int, alt: str, plot: str) -> list[str]:
+    """The headline numbers as a one-row table (name, IQM with CI), their caption, and the plot below them."""
+    return [
         "| " + " | ".join(n for n, _ in cells) + " |",
         "|" + "---|" * len(cells),
         "| " + " | ".join(fmt(v) for _, v in cells) + " |",
         "",
-        f"({label}, IQM [95 % CI] over {s['seeds']} seeds)",
+        f"({label}, IQM [95 % CI] over {seeds} seeds)",
         "",
-        "![learning curves](learning_curves.png)",
+        f"![{alt}]({plot})",
         "",
     ]
-    return lines + _dynamics(s)
 
 
 def _no_curves(s: dict[str, Any], label: str) -> list[str]:
@@ -90,14 +94,7 @@ def _no_curves(s: dict[str, Any], label: str) -> list[str]:
     return [
         f"**{what}** ({label} on `{s.get('dynamics_name')}`): {said}.",
         "",
-        "| " + " | ".join(n for n, _ in cells) + " |",
-        "|" + "---|" * len(cells),
-        "| " + " | ".join(fmt(v) for _, v in cells) + " |",
-        "",
-        f"({label}, IQM [95 % CI] over {s['seeds']} seeds)",
-        "",
-        f"![{plot[:-4]}]({plot})",
-        "",
+        *_numbers(cells, label, s["seeds"], plot[:-4], plot),
     ]
 
 
