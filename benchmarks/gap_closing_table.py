@@ -82,8 +82,8 @@ def kept(docs: Path, task: str) -> tuple[list[dict], dict[str, str]]:
     return rows, lines
 
 
-def table(out: Path, task: str, variants: list[str], rows: list[dict], old: dict[str, str] | None = None) -> str:
-    """The markdown table; a variant in ``old`` (label -> line: those with no runs under ``out``) keeps its line.
+def table(task: str, variants: list[str], rows: list[dict], old: dict[str, str] | None = None) -> str:
+    """The markdown table; a variant in ``old`` (label -> line: those with no runs here) keeps its line.
     Training minutes come from the rows' ``training min`` column (runs here, and kept seeds that recorded one)."""
     cols = [*TARGETS, *(f"latency {k}" for k in LATENCIES)]
     head = f"| variant ({task}) | " + " | ".join(cols) + " | training min |"
@@ -158,7 +158,7 @@ def main() -> None:
     if a.shipped:
         print(shipped(rows, a.shipped[0], int(a.shipped[1]), a.episodes))
         return
-    text = table(a.out, a.task, a.variants, rows, old)
+    text = table(a.task, a.variants, rows, old)
     a.docs.mkdir(parents=True, exist_ok=True)
     (a.docs / f"gap_closing_{a.task}.md").write_text(
         f"Zero-shot success, IQM [95 % CI] over pretraining seeds (n), each seed on 100 test episodes; latency k: "

@@ -6,6 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
+# the scopes and the mitigations (finetune_l2sp@<strength> too)
+FINETUNES = ("finetune", "finetune_last", "finetune_features", "finetune_reset", "finetune_fallback")
+
+
+def is_finetune(condition: str) -> bool:
+    """A fine-tuning condition: a scope, or L2-SP at one strength (``finetune_l2sp@0.1``)."""
+    return condition in FINETUNES or condition.startswith("finetune_l2sp@")
+
+
+def curve_conditions(conditions: Any) -> list[str]:
+    """The learning-curve conditions among ``conditions``: fine-tuning ones in a fixed order, then scratch."""
+    present = set(conditions)
+    l2sp = sorted((c for c in present if c.startswith("finetune_l2sp@")), key=lambda c: float(c.split("@")[1]))
+    return [c for c in (*FINETUNES, *l2sp, "scratch") if c in present]
+
 
 def fmt(d: dict[str, float] | None, pct: bool = True) -> str:
     """``64% [59%, 67%]``: an IQM (or mean) with its CI; a fraction as a percentage unless ``pct`` is False."""
@@ -36,8 +51,8 @@ def headline(s: dict[str, Any], label: str) -> list[str]:
     """The first screen: the verdict in one sentence, the headline numbers, the learning curves, and the target's
     dynamics beside the ranges the policy was trained on (a value outside them is marked)."""
     c, top = s["conditions"], str(s["budgets"][-1]) if s.get("budgets") else ""
-    if not any(k != "logged" and isinstance(v, dict) and "success" not in v for k, v in c.items()):
-        return _no_curves(s, label) + _dynamics(s)  # nothing trained on the target for budgets of steps
+    if not curve_conditions(c):  # nothing trained on the target for budgets of steps
+        return _no_curves(s, label) + _dynamics(s)
     ft = (s.get("transfer") or {}).get("finetune", {}).get(top, {})
     lines = []
     if not ft and top:  # no scratch condition: the verdicts against it were not computed

@@ -10,23 +10,8 @@ import numpy as np
 
 from sim2real.io import write_json
 from sim2real.transfer import stats
+from sim2real.transfer.first_screen import curve_conditions, headline, is_finetune, provenance
 from sim2real.transfer.first_screen import fmt as _fmt
-from sim2real.transfer.first_screen import headline, provenance
-
-# the scopes and the mitigations (finetune_l2sp@<strength> too)
-FINETUNES = ("finetune", "finetune_last", "finetune_features", "finetune_reset", "finetune_fallback")
-
-
-def is_finetune(condition: str) -> bool:
-    """A fine-tuning condition: a scope, or L2-SP at one strength (``finetune_l2sp@0.1``)."""
-    return condition in FINETUNES or condition.startswith("finetune_l2sp@")
-
-
-def curve_conditions(conditions: Any) -> list[str]:
-    """The learning-curve conditions among ``conditions``: fine-tuning ones in a fixed order, then scratch."""
-    present = set(conditions)
-    l2sp = sorted((c for c in present if c.startswith("finetune_l2sp@")), key=lambda c: float(c.split("@")[1]))
-    return [c for c in (*FINETUNES, *l2sp, "scratch") if c in present]
 
 
 def _curve(
