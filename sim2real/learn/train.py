@@ -332,14 +332,15 @@ def _run_locked(spec: RunSpec, factory: ModelFactory, prepare: Callable[[BaseAlg
     old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     learn_t0 = time.time()
     try:
-        if remaining >= 0:  # learn(0) still sets up the logger and the callback (offline-only runs)
-            model.learn(
-                remaining,
-                callback=callback,
-                reset_num_timesteps=False,
-                tb_log_name="run",
-                progress_bar=spec.progress,
-            )
+        # learn(0) takes no step but still sets up the logger and the callback (offline-only runs, and a resume
+        # asked for no more steps than its checkpoint already took: the final save needs the callback's model)
+        model.learn(
+            max(remaining, 0),
+            callback=callback,
+            reset_num_timesteps=False,
+            tb_log_name="run",
+            progress_bar=spec.progress,
+        )
     except KeyboardInterrupt:
         path = callback.checkpoint()
         print(
