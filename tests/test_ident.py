@@ -251,15 +251,19 @@ def test_a_threshold_std_is_its_profile_interval():
     grid = 0.01 / np.sqrt(12)
     # one chi-square unit over 100 segments is a 1 % rise: at 0.4 % a step, two more steps lie inside each side
     dz = {"actuator_deadzone": 0.11}
-    std, bounded, width = threshold_std(_Stairs(0.10, 0.12, 0.004), dz, "actuator_deadzone", 0.01)
+    std, width, interval = threshold_std(_Stairs(0.10, 0.12, 0.004), dz, "actuator_deadzone", 0.01)
     # 0.08..0.14 inside, from 0.11: 0.03
-    assert bounded and width == pytest.approx(0.03) and std == pytest.approx(np.sqrt(0.03**2 + grid**2))
-    std, bounded, _ = threshold_std(_Stairs(0.10, 0.12, 0.5), dz, "actuator_deadzone", 0.01)
-    assert bounded and std == pytest.approx(np.sqrt(0.01**2 + grid**2))  # a sharp step: the flat tread alone
-    std, bounded, _ = threshold_std(_Stairs(0.10, 0.50, 0.5), dz, "actuator_deadzone", 0.01)
-    assert not bounded and std >= 0.04  # flat to the window's end: not pinned
-    std, bounded, _ = threshold_std(_Stairs(0.0, 0.01, 0.5), {"actuator_deadzone": 0.0}, "actuator_deadzone", 0.01)
-    assert bounded and std == pytest.approx(np.sqrt(0.01**2 + grid**2))  # 0 is the search bound, not the window
+    assert width == pytest.approx(0.03) and std == pytest.approx(np.sqrt(0.03**2 + grid**2))
+    assert interval == pytest.approx((0.08, 0.14))
+    std, width, _ = threshold_std(_Stairs(0.10, 0.12, 0.5), dz, "actuator_deadzone", 0.01)
+    assert std == pytest.approx(np.sqrt(0.01**2 + grid**2))  # a sharp step: the flat tread alone
+    # flat well past four steps (the batch): followed to where it rises (0.21), not cut at 0.15
+    std, width, interval = threshold_std(_Stairs(0.10, 0.21, 0.5), dz, "actuator_deadzone", 0.01)
+    assert width == pytest.approx(0.10) and interval == pytest.approx((0.10, 0.21))
+    std, width, interval = threshold_std(_Stairs(0.10, 0.50, 0.5), dz, "actuator_deadzone", 0.01)
+    assert interval[1] == pytest.approx(0.3) and width == pytest.approx(0.19)  # to the search interval's end
+    std, width, _ = threshold_std(_Stairs(0.0, 0.01, 0.5), {"actuator_deadzone": 0.0}, "actuator_deadzone", 0.01)
+    assert std == pytest.approx(np.sqrt(0.01**2 + grid**2))  # 0 is the search bound
 
 
 def test_the_sysid_std_is_mujocos_residual_variance_times_the_inverse_gauss_newton_hessian():

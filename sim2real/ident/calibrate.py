@@ -345,8 +345,8 @@ def calibrate(
             est[p] = min(max(b["corrected"], PRIOR[p][0]), PRIOR[p][1])
         if p in spread and math.isfinite(std):  # polished starts that fit as well lie this far away
             std = math.sqrt(std**2 + spread[p] ** 2)
-        if p in profiled:  # a threshold: its profile interval bounded, at most 10 % or one scan step either side
-            tight = profiled[p][1] and profiled[p][2] <= max(MAX_REL_STD * est[p], grid[p])
+        if p in profiled:  # a threshold: its profile interval at most 10 % or one scan step either side
+            tight = profiled[p][1] <= max(MAX_REL_STD * est[p], grid[p])
         else:
             tight = p == "action_latency" or (std / est[p] if est[p] > 0 else math.inf) <= MAX_REL_STD
         identified = p in seen and tight
@@ -371,8 +371,8 @@ def calibrate(
             report[p]["std_restarts"] = spread[p]
         if p in profiled:
             report[p]["std_from"] = "profile: the scan points within one chi-square unit (uncertainty.threshold_std)"
-            report[p]["profile_bounded"] = profiled[p][1]
-            report[p]["profile_half_width"] = profiled[p][2]
+            report[p]["profile_half_width"] = profiled[p][1]
+            report[p]["profile_interval"] = list(profiled[p][2])
     for p, v in measured.items():
         report[p] = {
             "estimate": v,
@@ -460,8 +460,7 @@ def calibrate(
         "identified_rule": (
             f"rise >= {IDENTIFIED:.0%} at +-20 % (or >= {IDENTIFIED_Z:g} standard errors over episodes) and marginal"
             f" std (max of Laplace and cluster-robust) <= {MAX_REL_STD:.0%} of estimate; a threshold (deadzone): its"
-            f" profile interval bounded within its window, its half-width <= {MAX_REL_STD:.0%} of estimate or one"
-            " scan step"
+            f" profile interval's longer half-width <= {MAX_REL_STD:.0%} of estimate or one scan step"
         ),
         "cost": {**cost.record(), "threads": replay.threads, "batched": replay.batched},
         "wall_s": time.perf_counter() - t0,

@@ -244,33 +244,48 @@ def restart_spread(
     return alike, spread
 
 
-PROFILE_REACH = 4  # grid steps either side of a threshold's estimate that its profile interval looks at
+PROFILE_REACH = 4  # grid steps either side of a threshold's estimate replayed per batch of its profile
 
 
-def threshold_std(replay: Replay, est: Values, name: str, step: float) -> tuple[float, bool, float]:
+def threshold_std(replay: Replay, est: Values, name: str, step: float) -> tuple[float, float, tuple[float, float]]:
     """A std for a threshold parameter (the deadzone) from the profile of its replay error, the others held at
-    the estimate: the grid points ``step`` apart around ``est`` (:data:`PROFILE_REACH` either side, one batched
-    replay) whose error lies within one unit of chi-square (segments independent, as for
-    :func:`restart_spread`) of the estimate's, ``n_segments x (error^2 / best^2 - 1) <= 1``; the std is the
-    contiguous run's half-width from the estimate, combined with the grid's own resolution (``step /
-    sqrt(12)``). The error is a staircase in a threshold, so no derivative gives a curvature; this is the
-    likelihood-ratio interval instead. Returns ``(std, bounded, half-width)``; ``bounded`` is False when the run
-    reaches the end of the window before a bound of the search interval (the data does not pin it there)."""
+    the estimate: the grid points ``step`` apart either side of ``est`` whose error lies within one unit of
+    chi-square (segments independent, as for :func:`restart_spread`) of the estimate's, ``n_segments x (error^2
+    / best^2 - 1) <= 1``, followed outward from the estimate (:data:`PROFILE_REACH` points a side per batched
+    replay) until a point lies outside or the search interval ends. The std is the longer side's half-width,
+    combined with the grid's own resolution (``step / sqrt(12)``). The error is a staircase in a threshold, so
+    no derivative gives a curvature; this is the likelihood-ratio interval instead. It is never cut short by a
+    window: on the ``navigate_v1`` ``real`` logs a four-step window ended inside and reported 0.040 where the
+    run is 0.050 long. Returns ``(std, half-width, (low, high))``, the interval's last points inside; an end at
+    the search interval's means the prior, not the data, bounds that side."""
     lo, hi = PRIOR[name]
     x0 = est[name]
-    ks = [k for k in range(-PROFILE_REACH, PROFILE_REACH + 1) if k and lo - 1e-12 <= x0 + k * step <= hi + 1e-12]
-    errs = replay.batch([est] + [{**est, name: x0 + k * step} for k in ks])
-    best = errs[0].rms ** 2
-    inside = {k: chi2_rise(e.rms**2, best, replay.n_segments) <= 1.0 for k, e in zip(ks, errs[1:], strict=True)}
-    width, bounded = 0.0, True
+
+    def on_grid(k: int) -> bool:
+        return lo - 1e-12 <= x0 + k * step <= hi + 1e-12
+
+    def batch(ks: list[int]) -> list[float]:
+        return [e.rms**2 for e in replay.batch([{**est, name: x0 + k * step} for k in ks])]
+
+    first = [k for k in range(-PROFILE_REACH, PROFILE_REACH + 1) if k == 0 or on_grid(k)]  # one batch, as a rule
+    sq = dict(zip(first, batch(first), strict=True))
+    best = sq.pop(0)
+    last = {}
     for direction in (1, -1):
-        k = direction
-        while inside.get(k, False):
-            k += direction
-        width = max(width, (abs(k) - 1) * step)  # the last grid step still inside
-        if k not in inside and lo - 1e-12 <= x0 + k * step <= hi + 1e-12:  # the window ended, not the interval
-            bounded = False
-    return float(np.sqrt(width**2 + step**2 / 12.0)), bounded, float(width)
+        k = 0
+        while on_grid(k + direction):
+            ks = [k + direction * i for i in range(1, PROFILE_REACH + 1) if on_grid(k + direction * i)]
+            todo = [j for j in ks if j not in sq]
+            sq.update(zip(todo, batch(todo), strict=True) if todo else ())
+            outside = next((j for j in ks if chi2_rise(sq[j], best, replay.n_segments) > 1.0), None)
+            if outside is not None:
+                k = outside - direction
+                break
+            k = ks[-1]
+        last[direction] = k
+    width = max(abs(k) for k in last.values()) * step
+    interval = (x0 + last[-1] * step, x0 + last[1] * step)
+    return float(np.sqrt(width**2 + step**2 / 12.0)), float(width), interval
 
 
 FLAT = 0.5  # a principal direction whose Laplace std (log units) exceeds this is one the data cannot see
