@@ -220,6 +220,15 @@ def main() -> None:
             f" faster), MuJoCo steps {a['mujoco_steps']:,} / {b['mujoco_steps']:,}"
             f" ({b['mujoco_steps'] / a['mujoco_steps']:.1f}x fewer)"
         )
+        print("after against before (goal: within 1 % of before's estimate, or within after's own std):")
+        ra, rb = results["after"], results["before"]
+        for p in PARAMS:
+            ea, eb, sa = ra["estimate"][p], rb["estimate"][p], ra["std"].get(p, float("nan"))
+            rel = abs(ea - eb) / abs(eb) if eb else float("inf")
+            z = abs(ea - eb) / sa if sa == sa and sa > 0 else float("nan")
+            ok = rel <= 0.01 or z <= 1.0
+            verdict = "met" if ok else "NOT met"
+            print(f"   {p:22s} {eb:8.4f} -> {ea:8.4f}  {rel:6.1%} apart, {z:5.2f} of after's std  {verdict}")
 
 
 if __name__ == "__main__":

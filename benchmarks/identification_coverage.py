@@ -79,9 +79,10 @@ TEST: dict[str, tuple[dict[str, float], list[str]]] = {
                ["actuator_gain_scale", "damping_scale", "friction_scale"]),
 }  # fmt: skip
 # Held out a third time: fixed 2026-12-05 (this commit), before any calibration of them ran, after test_m..test_r
-# had been scored (docs/benchmarks/identification_coverage_test.txt) and before the deadzone's profile was followed
-# to its end (a tighter solver stop was tried on development profiles, benchmarks/solver_tolerance.py, and not
-# adopted); test_* are development profiles from here on, and the published coverage is these.
+# had been scored (docs/benchmarks/identification_coverage_test.txt), after the deadzone's profile was made to run
+# to its end (da19705) and before a tighter solver stop was tried on development profiles
+# (benchmarks/solver_tolerance.py, not adopted); test_* are development profiles from here on, and the published
+# coverage is these.
 FINAL: dict[str, tuple[dict[str, float], list[str]]] = {
     "final_s": ({"mass_scale": 0.75, "actuator_gain_scale": 1.6, "damping_scale": 1.3, "friction_scale": 0.6,
                  "actuator_deadzone": 0.02, "action_latency": 0, "obs_noise_std": 0.015}, FULL),
