@@ -152,6 +152,17 @@ def test_a_resume_past_its_steps_saves_and_reports_its_time_breakdown(tmp_path):
     assert meta["time_breakdown_s"]["rollout"] == pytest.approx(before["time_breakdown_s"]["rollout"])
 
 
+def test_the_update_phase_is_learn_time_not_spent_in_the_others():
+    from types import SimpleNamespace
+
+    from sim2real.learn.train import TrainCallback
+
+    times = {"rollout": 5.0, "update": 2.0, "evaluation": 1.0, "checkpoint": 0.5}
+    cb = TrainCallback(SimpleNamespace(task="navigate"), {"time_breakdown_s": dict(times)}, None)
+    assert cb.breakdown(0.0) == times  # a resume that takes no step: the checkpoint's breakdown
+    assert cb.breakdown(3.0)["update"] == 5.0  # learn() time not spent in the other phases is the update's
+
+
 def test_killed_compare_leaves_no_worker_and_its_rerun_continues_cleanly(tmp_path):
     out = tmp_path / "cmp"
     from tests.helpers import tiny_train
