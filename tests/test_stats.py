@@ -196,7 +196,7 @@ def test_retention_is_the_fine_tuned_policys_score_back_in_the_randomised_sim():
 
 
 def test_curves_snap_to_the_evaluation_interval():
-    from sim2real.transfer.report import _curve
+    from sim2real.transfer.curves import snap_curve
 
     result = {
         "curve": [
@@ -207,7 +207,7 @@ def test_curves_snap_to_the_evaluation_interval():
             {"step": 3074, "success_rate": 0.4},
         ]
     }
-    assert _curve(result, 1024, 2048) == ([0, 1024, 2048], [0.1, 0.2, 0.3])
+    assert snap_curve(result, 1024, 2048) == ([0, 1024, 2048], [0.1, 0.2, 0.3])
 
 
 def test_a_compare_unit_is_reused_only_for_the_same_policy_bytes(tmp_path):

@@ -1,4 +1,5 @@
-"""The comparison report: results.csv, summary.json, report.md, PNG plots and TensorBoard scalars."""
+"""The comparison report: results.csv, summary.json, report.md and TensorBoard scalars (the PNG plots:
+:mod:`sim2real.transfer.report_plots`)."""
 
 from __future__ import annotations
 
@@ -6,25 +7,11 @@ import csv
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from sim2real.io import write_json
 from sim2real.transfer import stats
+from sim2real.transfer.curves import snap_curve, stage_names, tradeoff
 from sim2real.transfer.first_screen import curve_conditions, headline, is_finetune, provenance
 from sim2real.transfer.first_screen import fmt as _fmt
-
-
-def _curve(
-    result: dict[str, Any], interval: int, until: int, key: str = "success_rate"
-) -> tuple[list[int], list[float]]:
-    """A curve's points snapped to multiples of the evaluation interval, up to ``until`` steps."""
-    steps, vals = [], []
-    for p in result["curve"]:
-        s = int(round(p["step"] / interval) * interval)
-        if s <= until and p.get(key) is not None and s not in steps:
-            steps.append(s)
-            vals.append(float(p[key]))
-    return steps, vals
 
 
 def _rows(results: list[dict[str, Any]], budgets: list[int], interval: int) -> list[dict[str, Any]]:
@@ -46,8 +33,8 @@ def _rows(results: list[dict[str, Any]], budgets: list[int], interval: int) -> l
             )
             continue
         for b in budgets:
-            steps, succ = _curve(res, interval, b)
-            _, rets = _curve(res, interval, b, "mean_return")
+            steps, succ = snap_curve(res, interval, b)
+            _, rets = snap_curve(res, interval, b, "mean_return")
             for s, v, ret in zip(steps, succ, rets, strict=True):
                 rows.append(
                     {
@@ -65,10 +52,6 @@ def _rows(results: list[dict[str, Any]], budgets: list[int], interval: int) -> l
 def _ci(values: list[float]) -> dict[str, float]:
     point, lo, hi = stats.iqm_ci(values)
     return {"iqm": point, "ci_low": lo, "ci_high": hi, "n_seeds": len(values)}
-
-
-def _stage_names(profiles: list[str]) -> list[str]:
-    return ["pretrained", *(f"stage {i} ({p})" for i, p in enumerate(profiles, 1))]
 
 
 def _sequence(units: list[dict[str, Any]]) -> dict[str, Any]:
@@ -143,13 +126,13 @@ def summarize(grid: dict[str, Any], results: list[dict[str, Any]], threshold: fl
         rs = sorted(by_cond[cond], key=lambda r: r["seed"])
         per_budget = {}
         for b in budgets:
-            finals = [_curve(r["result"], interval, b)[1][-1] for r in rs]
-            rets = [_curve(r["result"], interval, b, "mean_return")[1][-1] for r in rs]
+            finals = [snap_curve(r["result"], interval, b)[1][-1] for r in rs]
+            rets = [snap_curve(r["result"], interval, b, "mean_return")[1][-1] for r in rs]
             entry = {"success": _ci(finals), "return": _ci(rets)}
-            reached = [stats.time_to_threshold(*_curve(r["result"], interval, b), threshold) for r in rs]
+            reached = [stats.time_to_threshold(*snap_curve(r["result"], interval, b), threshold) for r in rs]
             entry["time_to_threshold"] = {"per_seed": reached, "reached": sum(t is not None for t in reached)}
             ret_curves = (
-                [_curve(r["result"], interval, b, "sim_success_rate")[1] for r in rs] if is_finetune(cond) else []
+                [snap_curve(r["result"], interval, b, "sim_success_rate")[1] for r in rs] if is_finetune(cond) else []
             )
             if ret_curves and all(ret_curves):  # a fallback that chose scratch has no sim evaluations
                 ret_sim = [c[-1] for c in ret_curves]
@@ -201,14 +184,14 @@ def _transfer(
     for b in budgets:
         per_seed = []
         for f, s in zip(ft, sc, strict=True):
-            steps_f, v_f = _curve(f["result"], interval, b)
-            steps_s, v_s = _curve(s["result"], interval, b)
+            steps_f, v_f = snap_curve(f["result"], interval, b)
+            steps_s, v_s = snap_curve(s["result"], interval, b)
             common = [x for x in steps_f if x in steps_s]
             vf = [v_f[steps_f.index(x)] for x in common]
             vs = [v_s[steps_s.index(x)] for x in common]
             per_seed.append(stats.transfer_metrics(common, vf, vs, threshold))
-        final_ft = [_curve(f["result"], interval, b)[1][-1] for f in ft]
-        final_sc = [_curve(s["result"], interval, b)[1][-1] for s in sc]
+        final_ft = [snap_curve(f["result"], interval, b)[1][-1] for f in ft]
+        final_sc = [snap_curve(s["result"], interval, b)[1][-1] for s in sc]
         diff = stats.difference_ci(final_ft, final_sc)
         ratio = stats.transfer_ratio_ci([m["auc_finetuned"] for m in per_seed], [m["auc_scratch"] for m in per_seed])
         entry = {k: _ci([m[k] for m in per_seed]) for k in ("jumpstart", "at_budget", "auc_finetuned", "auc_scratch")}
@@ -329,7 +312,7 @@ def markdown(summary: dict[str, Any]) -> str:
             "|---|" + "---|" * len(q["columns"]),
             *[
                 f"| {name} | " + " | ".join(f"{row[c]:.2f}" for c in q["columns"]) + " |"
-                for name, row in zip(_stage_names(q["profiles"]), q["matrix_iqm"], strict=True)
+                for name, row in zip(stage_names(q["profiles"]), q["matrix_iqm"], strict=True)
             ],
             "",
             f"ACC {_fmt(q['metrics']['ACC'])}, BWT {_fmt(q['metrics']['BWT'], False)}, "
@@ -382,186 +365,6 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summary: dict[str, Any]) -> list[Path]:
-    label = summary.get("metric", {}).get("label", "success rate")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    paths = []
-    curve_conds = curve_conditions({r["condition"] for r in results})
-    conds = [c for c in summary["conditions"] if c not in ("sim", "logged")]
-    if curve_conds:  # a sequence-only comparison has no learning curves and no budgets
-        paths.append(_curves_plot(out, grid, results, summary, curve_conds, label))
-    if conds:
-        paths.append(_budgets_plot(out, grid, summary, conds, label))
-    return paths + _more_plots(out, grid, summary, label)
-
-
-def _curves_plot(
-    out: Path,
-    grid: dict[str, Any],
-    results: list[dict[str, Any]],
-    summary: dict[str, Any],
-    conds: list[str],
-    label: str,
-) -> Path:
-    import matplotlib.pyplot as plt
-
-    budgets, interval = grid["budgets"], grid["interval"]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for k, cond in enumerate(conds):
-        rs = [r for r in results if r["condition"] == cond]
-        curves = [_curve(r["result"], interval, budgets[-1]) for r in rs]
-        steps = sorted(set.intersection(*(set(c[0]) for c in curves)))
-        mat = np.array([[c[1][c[0].index(s)] for s in steps] for c in curves])
-        est = [stats.iqm_ci(mat[:, j]) for j in range(len(steps))]
-        marker = "osD^v<>ph"[k % 9]
-        ax.plot(steps, [e[0] for e in est], marker=marker, lw=2, zorder=3, label=cond)  # above the references
-        ax.fill_between(steps, [e[1] for e in est], [e[2] for e in est], alpha=0.2, zorder=2)
-    for cond, style in (("zero_shot", "--"), ("nominal_zero_shot", ":"), ("calibrated", "-.")):
-        if cond in summary["conditions"]:  # thin grey references under the curves: an equal curve stays visible
-            ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="0.4", lw=1, zorder=1, label=cond)
-    ax.set_xlabel("target environment steps")
-    return _save(
-        fig,
-        ax,
-        out / "learning_curves.png",
-        f"{grid['task']} on {grid.get('dynamics_name')}: learning on the target, {grid['seeds']} seeds",
-        label,
-    )
-
-
-def _budgets_plot(out: Path, grid: dict[str, Any], summary: dict[str, Any], conds: list[str], label: str) -> Path:
-    import matplotlib.pyplot as plt
-
-    budgets = grid["budgets"]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    width = 0.8 / max(len(budgets), 1)
-    for i, b in enumerate(budgets):
-        vals, lo, hi = [], [], []
-        for c in conds:
-            e = summary["conditions"][c]
-            e = e["success"] if "success" in e else e[str(b)]["success"]
-            vals.append(e["iqm"])
-            lo.append(e["iqm"] - e["ci_low"])
-            hi.append(e["ci_high"] - e["iqm"])
-        x = np.arange(len(conds)) + i * width
-        ax.bar(x, vals, width, yerr=[lo, hi], capsize=3, label=f"{b} target steps")
-    ax.set_xticks(np.arange(len(conds)) + width * (len(budgets) - 1) / 2, conds, rotation=20, fontsize=8)
-    return _save(fig, ax, out / "budgets.png", f"{grid['task']}: {label} per condition and budget", label)
-
-
-def _more_plots(out: Path, grid: dict[str, Any], summary: dict[str, Any], label: str) -> list[Path]:
-    """The logged-data, trade-off and sequence plots, where the comparison has them."""
-    import matplotlib.pyplot as plt
-
-    paths = []
-    if "logged" in summary["conditions"]:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        per_n = summary["conditions"]["logged"]
-        ns = [int(n) for n in per_n]
-        est = [per_n[str(n)]["success"] for n in ns]
-        ax.errorbar(
-            ns,
-            [e["iqm"] for e in est],
-            yerr=[[e["iqm"] - e["ci_low"] for e in est], [e["ci_high"] - e["iqm"] for e in est]],
-            marker="o",
-            capsize=3,
-            label="logged (offline)",
-        )
-        for cond, style in (("zero_shot", "--"), ("calibrated", "-.")):
-            if cond in summary["conditions"]:
-                ax.axhline(summary["conditions"][cond]["success"]["iqm"], ls=style, color="k", label=cond)
-        ax.set_xlabel("logged target episodes")
-        paths.append(_save(fig, ax, out / "logged.png", f"{grid['task']}: fine-tuned on logged episodes", label))
-    seqs = summary.get("sequence") or {}
-    if seqs:
-        fig, axes = plt.subplots(1, len(seqs), figsize=(5.5 * len(seqs), 4.2), squeeze=False)
-        for ax, (cond, q) in zip(axes[0], seqs.items(), strict=True):
-            m = np.array([[row[c] for c in q["columns"]] for row in q["matrix_iqm"]])
-            im = ax.imshow(
-                m,
-                cmap="viridis",
-                vmin=0.0 if label == "success rate" else None,
-                vmax=1.0 if label == "success rate" else None,
-                aspect="auto",
-            )
-            for (j, k), v in np.ndenumerate(m):
-                ax.text(k, j, f"{v:.2f}", ha="center", va="center", color="w" if v < m.max() * 0.6 else "k", fontsize=8)
-            ax.set_xticks(range(len(q["columns"])), q["columns"], fontsize=8)
-            ax.set_yticks(range(len(m)), _stage_names(q["profiles"]), fontsize=8)
-            met = q["metrics"]
-            ax.set_title(
-                f"{cond}: ACC {met['ACC']['iqm']:.2f}, BWT {met['BWT']['iqm']:+.2f}, FWT {met['FWT']['iqm']:+.2f}",
-                fontsize=9,
-            )
-            fig.colorbar(im, ax=ax, fraction=0.046)
-        fig.suptitle(f"{grid['task']}: evaluated on (columns) after each stage (rows), IQM over seeds", fontsize=10)
-        fig.tight_layout()
-        fig.savefig(out / "sequence.png", dpi=120)
-        plt.close(fig)
-        paths.append(out / "sequence.png")
-    points = tradeoff(summary)
-    if len(points) > 1:
-        fig, ax = plt.subplots(figsize=(6.5, 4.5))
-        for p in points:
-            ax.errorbar(
-                p["retention"]["iqm"],
-                p["target"]["iqm"],
-                xerr=[
-                    [p["retention"]["iqm"] - p["retention"]["ci_low"]],
-                    [p["retention"]["ci_high"] - p["retention"]["iqm"]],
-                ],
-                yerr=[[p["target"]["iqm"] - p["target"]["ci_low"]], [p["target"]["ci_high"] - p["target"]["iqm"]]],
-                marker="o",
-                capsize=3,
-                label=p["condition"],
-            )
-        ax.set_xlabel(f"retention: {label} back in the randomised sim (IQM, 95 % CI)")
-        ax.set_xlim(-0.02, 1.05)
-        paths.append(
-            _save(
-                fig,
-                ax,
-                out / "tradeoff.png",
-                f"{grid['task']}: specialising vs keeping, at {grid['budgets'][-1]} steps",
-                label,
-            )
-        )
-    return paths
-
-
-def tradeoff(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Target {label} against retention at the largest budget, per fine-tuning condition (plus zero-shot, whose
-    retention is the pretrained policy's sim figure): the specialisation / generalisation trade-off."""
-    b = str(summary["budgets"][-1])
-    out = []
-    conds = summary["conditions"]
-    if "zero_shot" in conds and "sim" in conds:
-        out.append(
-            {"condition": "zero_shot", "target": conds["zero_shot"]["success"], "retention": conds["sim"]["success"]}
-        )
-    for c in curve_conditions(conds):
-        e = conds[c].get(b, {})
-        if "retention" in e:
-            out.append({"condition": c, "target": e["success"], "retention": e["retention"]["finetuned_sim_success"]})
-    return out
-
-
-def _save(fig: Any, ax: Any, path: Path, title: str, label: str = "success rate") -> Path:
-    """Shared axis labelling and saving of the report's success plots."""
-    import matplotlib.pyplot as plt
-
-    ax.set_ylabel(f"{label} on the target (IQM, 95 % CI)")
-    ax.set_ylim(-0.02, 1.05)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def tensorboard(out: Path, summary: dict[str, Any]) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
@@ -596,6 +399,7 @@ def write_report(
     ``command``), the plots and TensorBoard scalars. ``metric`` says what the ``success`` figures are (the
     success rate, or a normalised return for tasks without a success signal)."""
     from sim2real.transfer.html_report import write_html
+    from sim2real.transfer.report_plots import plots
 
     rows = _rows(results, grid["budgets"], grid["interval"])
     column = "success_rate" if (metric or {}).get("name", "success") == "success" else "normalised_return"
