@@ -1,7 +1,8 @@
 """How tight must the least-squares solver's stop be? Calibration at several ``xtol`` on development profiles.
 
 Development only: the profiles are ``benchmarks/identification_coverage.py``'s ``cov_*``, ``sub_*`` and ``hold_*``
-sets, which have been seen; its held-out ``test_*`` profiles and the task's named profiles are refused. For each
+sets, which have been seen; its ``test_*`` (held out when this ran) and ``final_*`` profiles and the task's
+named profiles are refused. For each
 profile: 12 excitation episodes (collected once, reused), then for each ``--xtol`` one ``sim2real calibrate`` (the
 coverage benchmark's settings, ``sim2real.ident.lsq.XTOL`` set to that value) in its own process. Prints the
 minimum's replay error (the solver's objective), each parameter's error against the profile's truth, the
