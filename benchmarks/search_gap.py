@@ -1,0 +1,56 @@
+"""Does the search stop above a lower minimum? Each calibration's minimum against a least-squares fit from the truth.
+
+For each ``calibration.json`` of ``benchmarks/identification_coverage.py`` (``<out>/<profile>/calibrate/...``) or
+of ``benchmarks/solver_tolerance.py`` (``<out>/<profile>/xtol<x>/...``), on a development profile (the truth is
+read from that file's profile table, to score): the replay error at the search's minimum (the estimate before the
+bootstrap's shift), at the truth (the continuous parameters; the deadzone and latency as found), and after a
+least-squares fit started at the truth; then how far the search's minimum lies above that fit, in chi-square
+units (``uncertainty.chi2_rise``). A positive figure above one is a lower minimum the search missed.
+
+    .venv/bin/python benchmarks/search_gap.py runs/bench/solver_tolerance/*/xtol0.001/calibration.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from identification_coverage import ALL, TASK  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("calibrations", type=Path, nargs="+")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    from sim2real.data.datasets import read
+    from sim2real.ident import lsq
+    from sim2real.ident.rollout import BatchedReplay
+    from sim2real.ident.space import PRIOR
+    from sim2real.ident.uncertainty import chi2_rise
+
+    for cal in args.calibrations:
+        a = json.loads(cal.read_text())
+        profile = next(p for p in cal.parts if p in ALL)
+        true = ALL[profile][0]
+        data = next(cal.parent.parent.glob("data/*-v0"))
+        fixed = {k: v for k, v in a["estimate"].items() if k not in PRIOR}  # the measured noise and bias
+        params = [p for p in a["params"] if p in PRIOR]
+        cont = [p for p in params if p not in ("action_latency", "actuator_deadzone")]
+        rep = BatchedReplay(read(data, TASK), 30, 30, fixed=fixed, threads=args.threads)
+        found = {p: a["parameters"][p].get("estimate_uncorrected", a["estimate"][p]) for p in params}
+        at_truth = {**found, **{p: float(true.get(p, 1.0)) for p in cont}}
+        e_found, e_truth = rep.batch([found, at_truth])
+        fit = lsq.fit(rep, at_truth, cont, 0.0)
+        rise = chi2_rise(e_found.rms**2, fit.rms**2, rep.n_segments)
+        print(
+            f"{profile:8s} misfit {a['misfit']!s:5s}  search {e_found.rms:.4f}  truth {e_truth.rms:.4f}"
+            f"  fit from the truth {fit.rms:.4f}  the search above it by {rise:5.2f} chi-square units"
+        )
+
+
+if __name__ == "__main__":
+    main()
