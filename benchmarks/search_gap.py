@@ -7,6 +7,9 @@ bootstrap's shift), at the truth (the continuous parameters; the deadzone and la
 least-squares fit started at the truth; then how far the search's minimum lies above that fit, in chi-square
 units (``uncertainty.chi2_rise``). A positive figure above one is a lower minimum the search missed.
 
+``--start-from <calibration.json>`` starts the fit from that file's minimum instead of the truth (any profile: the
+README's ``real`` row against the old method's answer, ``benchmarks/calibration_speed.py``'s ``before.json``).
+
     .venv/bin/python benchmarks/search_gap.py runs/bench/solver_tolerance/*/xtol0.001/calibration.json
 """
 
@@ -25,6 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("calibrations", type=Path, nargs="+")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--start-from", type=Path, help="a calibration.json whose minimum the fit starts from")
     args = ap.parse_args()
     from sim2real.data.datasets import read
     from sim2real.ident import lsq
@@ -32,23 +36,29 @@ def main() -> None:
     from sim2real.ident.space import PRIOR
     from sim2real.ident.uncertainty import chi2_rise
 
+    other = json.loads(args.start_from.read_text()) if args.start_from else None
     for cal in args.calibrations:
         a = json.loads(cal.read_text())
-        profile = next(p for p in cal.parts if p in ALL)
-        true = ALL[profile][0]
+        profile = next((p for p in cal.parts if p in ALL), cal.parent.name)
         data = next(cal.parent.parent.glob("data/*-v0"))
         fixed = {k: v for k, v in a["estimate"].items() if k not in PRIOR}  # the measured noise and bias
         params = [p for p in a["params"] if p in PRIOR]
         cont = [p for p in params if p not in ("action_latency", "actuator_deadzone")]
         rep = BatchedReplay(read(data, TASK), 30, 30, fixed=fixed, threads=args.threads)
         found = {p: a["parameters"][p].get("estimate_uncorrected", a["estimate"][p]) for p in params}
-        at_truth = {**found, **{p: float(true.get(p, 1.0)) for p in cont}}
-        e_found, e_truth = rep.batch([found, at_truth])
-        fit = lsq.fit(rep, at_truth, cont, 0.0)
+        if other is not None:
+            start = {p: other["parameters"][p].get("estimate_uncorrected", other["estimate"][p]) for p in cont}
+            name = str(args.start_from)
+        else:
+            start = {p: float(ALL[profile][0].get(p, 1.0)) for p in cont}
+            name = "the truth"
+        at_start = {**found, **start}
+        e_found, e_start = rep.batch([found, at_start])
+        fit = lsq.fit(rep, at_start, cont, 0.0)
         rise = chi2_rise(e_found.rms**2, fit.rms**2, rep.n_segments)
         print(
-            f"{profile:8s} misfit {a['misfit']!s:5s}  search {e_found.rms:.4f}  truth {e_truth.rms:.4f}"
-            f"  fit from the truth {fit.rms:.4f}  the search above it by {rise:5.2f} chi-square units"
+            f"{profile:8s} misfit {a['misfit']!s:5s}  search {e_found.rms:.4f}  {name} {e_start.rms:.4f}"
+            f"  fit from {name} {fit.rms:.4f}  the search above it by {rise:5.2f} chi-square units"
         )
 
 
