@@ -130,16 +130,24 @@ def cli(*cmd: str) -> float:
     return time.perf_counter() - t0
 
 
-def one(name: str, args: argparse.Namespace) -> dict:
-    true, params = ALL[name]
-    out = args.out / name
+def collect(name: str, out: Path, episodes: int) -> Path:
+    """``episodes`` excitation episodes on profile ``name`` under ``out/<name>`` (once: kept and reused); the
+    dataset's path."""
+    out = out / name
     data = out / "data" / f"{TASK}-{name}-v0"
     profile = out / "profile.yaml"
     out.mkdir(parents=True, exist_ok=True)
-    profile.write_text("".join(f"{k}: {v}\n" for k, v in {"name": name, **true}.items()))
+    profile.write_text("".join(f"{k}: {v}\n" for k, v in {"name": name, **ALL[name][0]}.items()))
     if not data.exists():
-        cli("collect", "policy=excite", f"task={TASK}", f"dynamics={profile}", f"episodes={args.episodes}",
+        cli("collect", "policy=excite", f"task={TASK}", f"dynamics={profile}", f"episodes={episodes}",
             "action_noise=0", "seed=0", f"out={data}", f"hydra.run.dir={out / 'collect'}")  # fmt: skip
+    return data
+
+
+def one(name: str, args: argparse.Namespace) -> dict:
+    true, params = ALL[name]
+    out = args.out / name
+    data = collect(name, args.out, args.episodes)
     s = cli("calibrate", f"data={data}", "params=[" + ",".join(params) + "]", "horizon=30", "stride=30",
             f"bootstrap={args.bootstrap}", f"threads={args.threads}", *args.set,
             f"hydra.run.dir={out / 'calibrate'}")  # fmt: skip

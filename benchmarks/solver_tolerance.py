@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from identification_coverage import HELD, PROFILES, TASK  # noqa: E402
+from identification_coverage import HELD, PROFILES, TASK, collect  # noqa: E402
 
 DEV = {**PROFILES, **HELD}
 RUN = (
@@ -41,28 +41,12 @@ def cli(*cmd: str, xtol: float | None = None) -> float:
 
 def one(name: str, xtol: float, args: argparse.Namespace) -> dict:
     true, params = DEV[name]
-    out = args.out / name
-    data = out / "data" / f"{TASK}-{name}-v0"
-    if not data.exists():
-        raise SystemExit(f"{data} is missing: run the collection first (main() does)")
-    run = out / f"xtol{xtol:g}"
+    data = collect(name, args.out, args.episodes)  # main() collected it before any calibration: kept
+    run = args.out / name / f"xtol{xtol:g}"
     s = cli("calibrate", f"data={data}", "params=[" + ",".join(params) + "]", "horizon=30", "stride=30",
             f"bootstrap={args.bootstrap}", "threads=1", f"hydra.run.dir={run}", xtol=xtol)  # fmt: skip
     return {"name": name, "xtol": xtol, "true": true, "params": params, "s": s,
             "result": json.loads((run / "calibration.json").read_text())}  # fmt: skip
-
-
-def collect(name: str, args: argparse.Namespace) -> None:
-    true, _ = DEV[name]
-    out = args.out / name
-    data = out / "data" / f"{TASK}-{name}-v0"
-    if data.exists():
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    profile = out / "profile.yaml"
-    profile.write_text("".join(f"{k}: {v}\n" for k, v in {"name": name, **true}.items()))
-    cli("collect", "policy=excite", f"task={TASK}", f"dynamics={profile}", f"episodes={args.episodes}",
-        "action_noise=0", "seed=0", f"out={data}", f"hydra.run.dir={out / 'collect'}")  # fmt: skip
 
 
 def main() -> None:
@@ -76,7 +60,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     for name in args.profiles:
-        collect(name, args)
+        collect(name, args.out, args.episodes)
     todo = [(n, x) for n in args.profiles for x in args.xtol]
     with ThreadPoolExecutor(args.jobs) as pool:
         runs = list(pool.map(lambda t: one(*t, args), todo))
