@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from search_gap import minimum, replay_of, searched  # noqa: E402
 
 
 def main() -> None:
@@ -29,17 +33,12 @@ def main() -> None:
     ap.add_argument("--grid", type=float, nargs="*", default=[round(0.06 + 0.01 * i, 2) for i in range(16)])
     ap.add_argument("--refit", type=float, nargs="*", default=[0.09, 0.10, 0.12, 0.134])
     args = ap.parse_args()
-    from sim2real.data.datasets import read
     from sim2real.ident import lsq
-    from sim2real.ident.rollout import BatchedReplay
-    from sim2real.ident.space import PRIOR
 
     a = json.loads(args.calibration.read_text())
-    fixed = {k: v for k, v in a["estimate"].items() if k not in PRIOR}  # the measured noise and bias
-    params = [p for p in a["params"] if p in PRIOR]
-    cont = [p for p in params if p not in ("action_latency", "actuator_deadzone")]
-    rep = BatchedReplay(read(args.data, args.task), args.horizon, args.stride, fixed=fixed)
-    est = {p: a["parameters"][p].get("estimate_uncorrected", a["estimate"][p]) for p in params}
+    params, cont = searched(a)
+    rep = replay_of(a, args.data, args.task, args.horizon, args.stride)
+    est = minimum(a, params)
     f0 = lsq.fit(rep, est, cont, 0.0, 1)
     g = cont.index("actuator_gain_scale")
     print(f"search minimum, one iteration on: rms {f0.rms:.4f}, " + ", ".join(f"{p} {f0.values[p]:.4f}" for p in cont))

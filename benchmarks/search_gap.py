@@ -24,16 +24,38 @@ sys.path.insert(0, str(Path(__file__).parent))
 from identification_coverage import ALL, TASK  # noqa: E402
 
 
+def searched(result: dict) -> tuple[list[str], list[str]]:
+    """A ``calibration.json``'s searched parameters, and the continuous ones among them (not the latency, not a
+    threshold: what the least-squares fit moves)."""
+    from sim2real.ident.space import PRIOR
+    from sim2real.ident.uncertainty import THRESHOLDS
+
+    params = [p for p in result["params"] if p in PRIOR]  # the measured noise and bias are not searched
+    return params, [p for p in params if p != "action_latency" and p not in THRESHOLDS]
+
+
+def minimum(result: dict, names: list[str]) -> dict[str, float]:
+    """The search's minimum of ``names``: each estimate before the bootstrap's shift."""
+    return {p: result["parameters"][p].get("estimate_uncorrected", result["estimate"][p]) for p in names}
+
+
+def replay_of(result: dict, data: Path, task: str, horizon: int = 30, stride: int = 30, threads: int | None = None):
+    """A batched replay of ``data`` as the calibration saw it: its measured noise and bias held fixed."""
+    from sim2real.data.datasets import read
+    from sim2real.ident.rollout import BatchedReplay
+
+    params, _ = searched(result)
+    fixed = {k: v for k, v in result["estimate"].items() if k not in params}
+    return BatchedReplay(read(data, task), horizon, stride, fixed=fixed, threads=threads)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("calibrations", type=Path, nargs="+")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--start-from", type=Path, help="a calibration.json whose minimum the fit starts from")
     args = ap.parse_args()
-    from sim2real.data.datasets import read
     from sim2real.ident import lsq
-    from sim2real.ident.rollout import BatchedReplay
-    from sim2real.ident.space import PRIOR
     from sim2real.ident.uncertainty import chi2_rise
 
     other = json.loads(args.start_from.read_text()) if args.start_from else None
@@ -41,13 +63,11 @@ def main() -> None:
         a = json.loads(cal.read_text())
         profile = next((p for p in cal.parts if p in ALL), cal.parent.name)
         data = next(cal.parent.parent.glob("data/*-v0"))
-        fixed = {k: v for k, v in a["estimate"].items() if k not in PRIOR}  # the measured noise and bias
-        params = [p for p in a["params"] if p in PRIOR]
-        cont = [p for p in params if p not in ("action_latency", "actuator_deadzone")]
-        rep = BatchedReplay(read(data, TASK), 30, 30, fixed=fixed, threads=args.threads)
-        found = {p: a["parameters"][p].get("estimate_uncorrected", a["estimate"][p]) for p in params}
+        params, cont = searched(a)
+        rep = replay_of(a, data, TASK, threads=args.threads)
+        found = minimum(a, params)
         if other is not None:
-            start = {p: other["parameters"][p].get("estimate_uncorrected", other["estimate"][p]) for p in cont}
+            start = minimum(other, cont)
             name = str(args.start_from)
         else:
             start = {p: float(ALL[profile][0].get(p, 1.0)) for p in cont}
