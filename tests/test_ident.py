@@ -255,6 +255,8 @@ def test_a_threshold_std_is_its_profile_interval():
     # 0.08..0.14 inside, from 0.11: 0.03
     assert width == pytest.approx(0.03) and std == pytest.approx(np.sqrt(0.03**2 + grid**2))
     assert interval == pytest.approx((0.08, 0.14))
+    # the caller's error at the estimate (calibrate has replayed it already) gives the same interval
+    assert threshold_std(_Stairs(0.10, 0.12, 0.004), dz, "actuator_deadzone", 0.01, best=1.0) == (std, width, interval)
     std, width, _ = threshold_std(_Stairs(0.10, 0.12, 0.5), dz, "actuator_deadzone", 0.01)
     assert std == pytest.approx(np.sqrt(0.01**2 + grid**2))  # a sharp step: the flat tread alone
     # flat well past four steps (the batch): followed to where it rises (0.21), not cut at 0.15

@@ -282,7 +282,7 @@ def calibrate(
     by_sysid = sysid_std(found.jacobian, found.residuals, cont) if solver != "cma" else {}
     after = replay(est)
     grid = {p: (PRIOR[p][1] - PRIOR[p][0]) / SCAN for p in params if p in THRESHOLDS}  # the scans' steps
-    profiled = {p: threshold_std(replay, est, p, step) for p, step in grid.items()}
+    profiled = {p: threshold_std(replay, est, p, step, after.rms**2) for p, step in grid.items()}
     cost.phase("uncertainty")
     alike, spread = restart_spread(starts, est, after.rms, cont, replay.n_segments)
     accepted = list(getattr(replay.env, "params", ()))  # a user's task may take neither obs_noise_std nor obs_bias

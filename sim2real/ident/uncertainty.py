@@ -247,7 +247,9 @@ def restart_spread(
 PROFILE_REACH = 4  # grid steps either side of a threshold's estimate replayed per batch of its profile
 
 
-def threshold_std(replay: Replay, est: Values, name: str, step: float) -> tuple[float, float, tuple[float, float]]:
+def threshold_std(
+    replay: Replay, est: Values, name: str, step: float, best: float | None = None
+) -> tuple[float, float, tuple[float, float]]:
     """A std for a threshold parameter (the deadzone) from the profile of its replay error, the others held at
     the estimate: the grid points ``step`` apart either side of ``est`` whose error lies within one unit of
     chi-square (segments independent, as for :func:`restart_spread`) of the estimate's, ``n_segments x (error^2
@@ -256,8 +258,9 @@ def threshold_std(replay: Replay, est: Values, name: str, step: float) -> tuple[
     combined with the grid's own resolution (``step / sqrt(12)``). The error is a staircase in a threshold, so
     no derivative gives a curvature; this is the likelihood-ratio interval instead. It is never cut short by a
     window: on the ``navigate_v1`` ``real`` logs a four-step window ended inside and reported 0.040 where the
-    run is 0.050 long. Returns ``(std, half-width, (low, high))``, the interval's last points inside; an end at
-    the search interval's means the prior, not the data, bounds that side."""
+    run is 0.050 long. ``best``: the estimate's mean squared replay error where the caller has it (else it is
+    replayed). Returns ``(std, half-width, (low, high))``, the interval's last points inside; an end at the
+    search interval's means the prior, not the data, bounds that side."""
     lo, hi = PRIOR[name]
     x0 = est[name]
 
@@ -267,9 +270,9 @@ def threshold_std(replay: Replay, est: Values, name: str, step: float) -> tuple[
     def batch(ks: list[int]) -> list[float]:
         return [e.rms**2 for e in replay.batch([{**est, name: x0 + k * step} for k in ks])]
 
-    first = [k for k in range(-PROFILE_REACH, PROFILE_REACH + 1) if k == 0 or on_grid(k)]  # one batch, as a rule
-    sq = dict(zip(first, batch(first), strict=True))
-    best = sq.pop(0)
+    first = [k for k in range(-PROFILE_REACH, PROFILE_REACH + 1) if (k == 0 and best is None) or (k and on_grid(k))]
+    sq = dict(zip(first, batch(first), strict=True))  # one batch, as a rule
+    best = sq.pop(0) if best is None else best
     last = {}
     for direction in (1, -1):
         k = 0
