@@ -193,6 +193,41 @@ def test_multi_start_keeps_the_lowest_of_its_starts_and_records_each():
     assert abs(one.values["mass_scale"] - 1.6) < 0.02 and one.rms > 5 * found.rms  # seed 0 alone: the wrong valley
 
 
+class _Ripple(_Toy):
+    """Gain and damping trading along a valley (stiff across it), with ripples along it at the scale of the std
+    (0.1 in log units, one chi-square unit deep): a local search started one ripple from the truth (gain 0.9,
+    damping 2.0) stops there, and a valley hop of a search unit overshoots into farther ripples."""
+
+    def residuals(self, v) -> np.ndarray:
+        g, d = np.log(v["actuator_gain_scale"]), np.log(v["damping_scale"])
+        u, w = (g + d) / np.sqrt(2), (g - d) / np.sqrt(2)
+        ua, wa = (np.log(0.9) + np.log(2.0)) / np.sqrt(2), (np.log(0.9) - np.log(2.0)) / np.sqrt(2)
+        z = u - ua
+        f = 0.05 * z**2 + 5e-4 * (1 - np.cos(2 * np.pi * z / 0.1))
+        return np.array([3 * (w - wa), np.sqrt(f + 1e-4), 0.1])
+
+
+def test_a_sigma_hop_leaves_a_dimple_at_the_scale_of_the_std():
+    from sim2real.ident.search import multi_start
+    from sim2real.ident.uncertainty import chi2_rise, restart_spread
+
+    params = ["actuator_gain_scale", "damping_scale"]
+    off = np.exp(0.1 / np.sqrt(2))  # one ripple along the valley from the truth
+    start = {"actuator_gain_scale": 0.9 * off, "damping_scale": 2.0 * off}
+    stuck, _, without = multi_start(_Ripple(), params, params, start, 0.0, 0, 0, 1, 1.0, 0.0)
+    found, spent, starts = multi_start(_Ripple(), params, params, start, 0.0, 0, 0, 1, 1.0, 1.0)
+    assert not any("sigma_hop" in s for s in without)
+    assert chi2_rise(stuck.rms**2, found.rms**2, _Ripple.n_segments) > 1.0  # the solver and the valley hops stop
+    assert abs(found.values["actuator_gain_scale"] - 0.9) < 0.005 and abs(found.values["damping_scale"] - 2.0) < 0.01
+    sigma = [i for i, s in enumerate(starts) if "sigma_hop" in s]
+    assert [starts[i]["sigma_hop"] for i in sigma] == [1.0, -1.0]
+    assert found.rms**2 == pytest.approx(min(s["objective"] for s in starts))
+    assert spent["hops"] == sum(s["replays"] for s in starts[1:])
+    # the sigma hops' ends start inside the Laplace std: they never widen it; the dimple the search stopped in does
+    alike, spread = restart_spread(starts, found.values, found.rms, params, _Ripple.n_segments)
+    assert not set(alike) & set(sigma) and 0 in alike and spread["actuator_gain_scale"] > 0
+
+
 class _Valley(_Toy):
     """Gain and damping trading along a valley: the error rises fast across it (log gain - log damping) and slowly
     along it, where a dimple (both 25 % high) holds a local search short of the truth (gain 0.9, damping 2.0)."""

@@ -68,6 +68,7 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
         threads=None if threads is None else int(threads),
         default_params=list(tasks.get(task).calibrate_params),
         hop=float(cfg.hop),
+        sigma_hop=float(cfg.sigma_hop),
     )
     ranges = randomization_from(result, default)
     check_result(result, ranges, task, cfg.data)  # nothing is written unless the result is usable

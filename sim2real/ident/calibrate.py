@@ -11,16 +11,15 @@ import time
 from collections.abc import Collection
 from typing import Any
 
-import numpy as np
-
 from sim2real.ident import lsq
 from sim2real.ident.bootstrap import parametric_bootstrap
 from sim2real.ident.cma_search import SCAN, cma_search
-from sim2real.ident.lsq import gauss_newton, lm_search
+from sim2real.ident.lsq import gauss_newton
 from sim2real.ident.misfit import noise_floor, subset_check, verdict
 from sim2real.ident.noise import noise_and_bias
 from sim2real.ident.replay import CalibrationError, Replay, envs_params, measured_values
 from sim2real.ident.rollout import BatchedReplay
+from sim2real.ident.search import HOP, RESTARTS, SIGMA_HOP, START_BUDGET, multi_start
 from sim2real.ident.space import PRIOR, _encode
 from sim2real.ident.uncertainty import (
     IDENTIFIED,
@@ -28,7 +27,6 @@ from sim2real.ident.uncertainty import (
     MAX_REL_STD,
     THRESHOLDS,
     _sensitivity,
-    chi2_rise,
     hessian_at,
     restart_spread,
     sysid_std,
@@ -38,20 +36,6 @@ from sim2real.learn.logged import Logged
 from sim2real.sim.dynamics import Values, param_spec
 
 NEWTON_ROUNDS = 4  # solver=cma: Newton rounds (three steps each, a fresh Hessian each) that settle the estimate
-START_BUDGET = 60  # solver=lm: replays of the coarse CMA-ES start
-# searches, each from its own coarse start (the lowest is kept; one that stops elsewhere at an alike error widens
-# the stds by their distance, uncertainty.restart_spread). One start alone can stop in a dimple of a rough, shallow
-# valley and be sure of it (cov_b: gain 7 stds off); two starts were the default until the valley hops below did
-# that job along the valley itself: on the development profiles hold_i, hold_g, cov_b and hold_h one start and
-# the hops ended at or below the truth's replay error with every flag honest, in 142-235 s each where two starts
-# without hops had taken 406-482 s and left hold_i 3.9 and 4.8 stds off (lab notes, 2026-12-05, fourth pass)
-RESTARTS = 1
-# solver=lm: then two polished hops this many search units either side of the best start along its softest seen
-# direction (lsq.valley_hops), again from a hop that ends clearly lower, up to HOP_ROUNDS rounds: on hold_i both
-# starts had stopped in one dimple of the gain-damping valley (replay error 0.222, the truth's 0.208); from one
-# start the hops reached 0.220, then 0.209 (gain 0.91, damping 2.02; true 0.9, 2.0), then nothing lower
-HOP = 1.0
-HOP_ROUNDS = 4
 # solver=lm: least-squares iterations of a bootstrap twin whose episodes ended early (chord steps need the data's)
 TWIN_ITERATIONS = 2
 CHORD_ITERATIONS = 2  # solver=lm: Gauss-Newton steps of each bootstrap twin with the data's Jacobian (one replay each)
@@ -129,63 +113,6 @@ def check_params(task: str, params: list[str]) -> list[str]:
     return list(params)
 
 
-def multi_start(
-    replay: Any,
-    params: list[str],
-    cont: list[str],
-    nominal: Values,
-    lam: float,
-    start_budget: int,
-    seed: int,
-    restarts: int,
-    hop: float = 0.0,
-) -> tuple[lsq.Fit, dict[str, int], list[dict[str, Any]]]:
-    """``restarts`` least-squares searches (:func:`~sim2real.ident.lsq.lm_search`), each from its own coarse
-    CMA-ES start (seeds ``seed``, ``seed + 1``, ...); the one with the lowest objective is the estimate. A single
-    local search can stop in a minimum that fits worse than the truth does, with a sharp Hessian there, and so be
-    sure of a wrong answer; the other starts either find the lower minimum or, where they fit as well elsewhere,
-    widen the stds (:func:`~sim2real.ident.uncertainty.restart_spread`). ``hop`` > 0 then polishes two more
-    starts, ``hop`` search units either side of the best along its softest seen direction
-    (:func:`~sim2real.ident.lsq.valley_hops`), and hops again from one that ends lower (at most
-    :data:`HOP_ROUNDS` rounds); every hop enters the choice and the spread like a start. Returns the best
-    fit, the replays spent per phase (summed over starts) and one record per start."""
-    thresholds = [p for p in params if p in THRESHOLDS]
-    fits, spent, starts = [], {}, []
-
-    def record(found: lsq.Fit, replays: int, **how: Any) -> None:
-        fits.append(found)
-        starts.append({
-            **how,
-            "polished_estimate": dict(found.values),
-            "polished_replay_error": found.rms,
-            "objective": lsq.objective(found, found.values, cont, lam),
-            "replays": replays,
-            "stop": found.status,
-        })  # fmt: skip
-
-    for k in range(restarts):
-        mark = replay.evaluations
-        found, used = lm_search(replay, params, cont, thresholds, nominal, lam, start_budget, seed + k, SCAN)
-        for phase, n in used.items():
-            spent[phase] = spent.get(phase, 0) + n
-        record(found, replay.evaluations - mark, seed=seed + k)
-    best = int(np.argmin([s["objective"] for s in starts]))
-    mark = replay.evaluations
-    segments = getattr(replay, "n_segments", 1)
-    for round_ in range(HOP_ROUNDS):  # monotonic basin hopping: hop again from a clearly lower minimum, else stop
-        before = starts[best]["objective"]
-        for sign, found in zip((1, -1), lsq.valley_hops(replay, fits[best], cont, lam, hop), strict=False):
-            record(found, found.replays, hop=sign * hop, hop_from=best, hop_round=round_)
-        best = int(np.argmin([s["objective"] for s in starts]))
-        if chi2_rise(before, starts[best]["objective"], segments) <= 1.0:  # not a chi-square unit lower
-            break
-    if len(fits) > restarts:
-        spent["hops"] = replay.evaluations - mark
-    if len(starts) == 1:  # one start: nothing to compare (restart_spread needs a polished start besides the estimate)
-        starts = []
-    return fits[best], spent, starts
-
-
 def calibrate(
     logged: Logged,
     params: list[str],
@@ -203,6 +130,7 @@ def calibrate(
     threads: int | None = None,
     default_params: list[str] | None = None,
     hop: float = HOP,
+    sigma_hop: float = SIGMA_HOP,
 ) -> dict[str, Any]:
     """Estimate ``params`` from ``logged``; returns the ``calibration.json`` record.
 
@@ -253,6 +181,11 @@ def calibrate(
         raise CalibrationError(
             f"hop={hop!r}: give a number >= 0 (search units of the two valley hops; 0: none, {HOP:g} typical)"
         )
+    if not isinstance(sigma_hop, (int, float)) or not math.isfinite(sigma_hop) or sigma_hop < 0:
+        raise CalibrationError(
+            f"sigma_hop={sigma_hop!r}: give a number >= 0 (the estimate's stds of the last two hops; 0: none, "
+            f"{SIGMA_HOP:g} typical)"
+        )
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise CalibrationError(
             f"threads={threads!r}: give a positive integer (rollout threads), or null for every core"
@@ -274,7 +207,9 @@ def calibrate(
     else:
         if not lsq.has_coarse_start(params, start_budget):  # every start would be the same search
             restarts = 1
-        found, spent, starts = multi_start(replay, params, cont, nominal, lam, start_budget, seed, restarts, hop)
+        found, spent, starts = multi_start(
+            replay, params, cont, nominal, lam, start_budget, seed, restarts, hop, sigma_hop
+        )
         est, optimiser = dict(found.values), "least squares (mujoco.minimize Levenberg-Marquardt, batched Jacobians)"
         surface = gauss_newton(found, replay.segment_of, replay.n_segments)
         cost.phase("search", spent)
@@ -449,6 +384,7 @@ def calibrate(
             "seed": seed,
             "searches": restarts,  # starts run (solver=lm: one where a single parameter has no coarse start)
             "hop": hop if solver == "lm" else None,  # search units of the valley hops (lsq.valley_hops; 0: none)
+            "sigma_hop": sigma_hop if solver == "lm" else None,  # the estimate's stds of the last hops (0: none)
             "prior_weight": prior_weight,
             "newton_rounds": newton_rounds,
             "evaluations": replay.evaluations,

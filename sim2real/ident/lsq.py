@@ -157,12 +157,39 @@ def valley_hops(
     if len(cont) < 2 or hop <= 0:
         return []
     v = softest_seen(found, cont, hop, getattr(replay, "n_segments", 1))
+    return [] if v is None else _polish_either_side(replay, found, cont, lam, v * hop, max_iterations)
+
+
+def sigma_hops(
+    replay: Any, found: Fit, cont: list[str], lam: float, sigmas: float, reach: float, max_iterations: int
+) -> list[Fit]:
+    """Least-squares fits started ``sigmas`` of ``found``'s own stds either side of its estimate, along its
+    softest direction seen within ``reach`` search units (:func:`softest_seen`): the move at which the
+    Gauss-Newton model of the error rises by ``sigmas``^2 chi-square units. The replay error is rough at the
+    scale of the estimate's std (contact and friction events shift along a segment), and the solver stops in a
+    dimple of it: on the development profiles hold_g and hold_i a fit started at the truth ended 1.41 and 1.17
+    chi-square units lower, 0.30 and 0.11 search units away, where a valley hop of 1.0 (or 0.5, or 2.0) overshoots
+    (``docs/benchmarks/polish_dev.txt``). None with fewer than two parameters, as for :func:`valley_hops`."""
+    if len(cont) < 2 or sigmas <= 0:
+        return []
+    n_segments = getattr(replay, "n_segments", 1)
+    v = softest_seen(found, cont, reach, n_segments)
     if v is None:
         return []
+    js = found.jacobian * np.array([unit_scale(p, found.values[p]) for p in cont])[None, :]
+    curvature = float(np.sum((js @ v) ** 2))  # rise of the mean squared error per squared search unit along v
+    length = sigmas * found.rms / np.sqrt(max(n_segments, 1) * curvature)
+    return _polish_either_side(replay, found, cont, lam, v * length, max_iterations)
+
+
+def _polish_either_side(
+    replay: Any, found: Fit, cont: list[str], lam: float, move: np.ndarray, max_iterations: int
+) -> list[Fit]:
+    """Least-squares fits started at ``found``'s estimate plus and minus ``move`` (search units)."""
     x = np.array([_encode(p, found.values[p]) for p in cont])
     out = []
     for sign in (1.0, -1.0):
-        xs = np.clip(x + sign * hop * v, 0.0, 10.0)
+        xs = np.clip(x + sign * move, 0.0, 10.0)
         start = {**found.values, **{p: _decode(p, float(xi)) for p, xi in zip(cont, xs, strict=True)}}
         out.append(fit(replay, start, cont, lam, max_iterations))
     return out

@@ -225,9 +225,11 @@ def restart_spread(
     error is rough along a shallow valley, optimiser seeds stop apart at equal errors, and every local std
     measures only the dimple the estimate sits in; the alike starts' root mean square distance from the
     estimate, per parameter (parameter units), is what the data cannot decide between. Starts without a polish
-    (``restarts=1``) are never alike. Returns ``(indices of the alike starts, {parameter: spread})`` (the
-    spread is 0 with no alike start)."""
-    polished = [(i, s) for i, s in enumerate(starts) if "polished_replay_error" in s]
+    (``restarts=1``) are never alike, nor are the sigma hops' ends (``sigma_hop`` in the record,
+    :func:`~sim2real.ident.lsq.sigma_hops`): they start inside the Laplace std by design, so their ends measure
+    nothing it does not already span (the one that became the estimate is the estimate). Returns ``(indices of
+    the alike starts, {parameter: spread})`` (the spread is 0 with no alike start)."""
+    polished = [(i, s) for i, s in enumerate(starts) if "polished_replay_error" in s and "sigma_hop" not in s]
     if not polished or not cont:
         return [], {}
     best = error**2

@@ -235,6 +235,7 @@ class Calibrate:
     newton_rounds: int = _f(1)
     restarts: int = _f(1)
     hop: float = _f(0)
+    sigma_hop: float = _f(0)
     solver: str = _f(choices=("lm", "cma"))
     start_budget: int = _f(0)
     threads: Any = None  # null: every core; else a positive integer (checked by calibrate)
