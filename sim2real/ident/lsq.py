@@ -169,7 +169,7 @@ def sigma_hops(
     scale of the estimate's std (contact and friction events shift along a segment), and the solver stops in a
     dimple of it: on the development profiles hold_g and hold_i a fit started at the truth ended 1.41 and 1.17
     chi-square units lower, 0.30 and 0.11 search units away, where a valley hop of 1.0 (or 0.5, or 2.0) overshoots
-    (``docs/benchmarks/polish_dev.txt``). None with fewer than two parameters, as for :func:`valley_hops`."""
+    (``docs/benchmarks/polish_dev.txt``). No hops with fewer than two parameters, as for :func:`valley_hops`."""
     if len(cont) < 2 or sigmas <= 0:
         return []
     n_segments = getattr(replay, "n_segments", 1)

@@ -56,9 +56,9 @@ def multi_start(
     (:func:`~sim2real.ident.lsq.valley_hops`), and hops again from one that ends lower (at most
     :data:`HOP_ROUNDS` rounds); ``sigma_hop`` > 0 then polishes two more, ``sigma_hop`` of the best's own stds
     either side along its softest seen direction (:func:`~sim2real.ident.lsq.sigma_hops`, search units of
-    ``hop``, or :data:`HOP` where that is 0, bounding what counts as seen); every hop enters the choice and the
-    spread like a start. Returns the best
-    fit, the replays spent per phase (summed over starts) and one record per start."""
+    ``hop``, or :data:`HOP` where that is 0, bounding what counts as seen). Every hop enters the choice like a
+    start, and a valley hop the spread too (a sigma hop starts inside the std it would widen). Returns the best
+    fit, the replays spent per phase (summed over starts and hops) and one record per start and hop."""
     thresholds = [p for p in params if p in THRESHOLDS]
     fits, spent, starts = [], {}, []
 
