@@ -179,7 +179,7 @@ class _TwoValleys(_Toy):
 
 
 def test_multi_start_keeps_the_lowest_of_its_starts_and_records_each():
-    from sim2real.ident.calibrate import multi_start
+    from sim2real.ident.search import multi_start
 
     params = ["mass_scale", "friction_scale"]
     nominal = {p: 1.0 for p in params}
@@ -195,8 +195,8 @@ def test_multi_start_keeps_the_lowest_of_its_starts_and_records_each():
 
 class _Ripple(_Toy):
     """Gain and damping trading along a valley (stiff across it), with ripples along it at the scale of the std
-    (0.1 in log units, one chi-square unit deep): a local search started one ripple from the truth (gain 0.9,
-    damping 2.0) stops there, and a valley hop of a search unit overshoots into farther ripples."""
+    (0.1 in log units, about three chi-square units peak to trough): a local search started one ripple from the
+    truth (gain 0.9, damping 2.0) stops there, and a valley hop of a search unit overshoots into farther ripples."""
 
     def residuals(self, v) -> np.ndarray:
         g, d = np.log(v["actuator_gain_scale"]), np.log(v["damping_scale"])
@@ -242,7 +242,7 @@ class _Valley(_Toy):
 
 
 def test_a_valley_hop_leaves_the_dimple_a_single_start_stops_in():
-    from sim2real.ident.calibrate import multi_start
+    from sim2real.ident.search import multi_start
 
     params = ["actuator_gain_scale", "damping_scale"]
     start = {"actuator_gain_scale": 0.9 * 1.3, "damping_scale": 2.0 * 1.2}  # start_budget 0: the search starts here
