@@ -48,20 +48,8 @@ from sim2real.learn.config import ConfigError, check_env_spec, check_task, check
 from sim2real.learn.runs import policy_digest, resolve_policy, shipped_policies
 from sim2real.learn.vec import EVAL_SEED_BASE
 from sim2real.sim import tasks
+from sim2real.transfer.conditions import CONDITIONS, CURVE_CONDITIONS, EVAL_CONDITIONS, L2SP, SEQUENCES
 from sim2real.transfer.launch import launch
-
-CURVE_CONDITIONS = {
-    "finetune": "all",
-    "finetune_last": "last",
-    "finetune_features": "features",
-    "finetune_reset": "all",
-    "finetune_fallback": "all",
-    "scratch": None,
-}
-EVAL_CONDITIONS = ("zero_shot", "nominal_zero_shot", "calibrated")
-L2SP = "finetune_l2sp"  # fine-tuning (scope all) with an L2-SP pull toward the pretrained weights, per strength
-SEQUENCES = ("sequence", "sequence_l2sp")  # lifelong: fine-tune through a sequence of target profiles
-CONDITIONS = (*EVAL_CONDITIONS, *CURVE_CONDITIONS, L2SP, *SEQUENCES, "logged")
 
 
 def _unit_id(spec: dict[str, Any]) -> str:

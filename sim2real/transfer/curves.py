@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim2real.transfer.first_screen import curve_conditions
+from sim2real.transfer.conditions import curve_conditions
 
 
 def snap_curve(

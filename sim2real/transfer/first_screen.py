@@ -6,20 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# the scopes and the mitigations (finetune_l2sp@<strength> too)
-FINETUNES = ("finetune", "finetune_last", "finetune_features", "finetune_reset", "finetune_fallback")
-
-
-def is_finetune(condition: str) -> bool:
-    """A fine-tuning condition: a scope, or L2-SP at one strength (``finetune_l2sp@0.1``)."""
-    return condition in FINETUNES or condition.startswith("finetune_l2sp@")
-
-
-def curve_conditions(conditions: Any) -> list[str]:
-    """The learning-curve conditions among ``conditions``: fine-tuning ones in a fixed order, then scratch."""
-    present = set(conditions)
-    l2sp = sorted((c for c in present if c.startswith("finetune_l2sp@")), key=lambda c: float(c.split("@")[1]))
-    return [c for c in (*FINETUNES, *l2sp, "scratch") if c in present]
+from sim2real.transfer.conditions import curve_conditions
 
 
 def fmt(d: dict[str, float] | None, pct: bool = True) -> str:

@@ -9,9 +9,10 @@ from typing import Any
 
 from sim2real.io import write_json
 from sim2real.transfer import stats
+from sim2real.transfer.conditions import curve_conditions, is_finetune
 from sim2real.transfer.curves import snap_curve, stage_names, tradeoff
-from sim2real.transfer.first_screen import curve_conditions, headline, is_finetune, provenance
 from sim2real.transfer.first_screen import fmt as _fmt
+from sim2real.transfer.first_screen import headline, provenance
 
 
 def _rows(results: list[dict[str, Any]], budgets: list[int], interval: int) -> list[dict[str, Any]]:

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from sim2real.transfer import stats
+from sim2real.transfer.conditions import curve_conditions
 from sim2real.transfer.curves import snap_curve, stage_names, tradeoff
-from sim2real.transfer.first_screen import curve_conditions
 
 
 def plots(out: Path, grid: dict[str, Any], results: list[dict[str, Any]], summary: dict[str, Any]) -> list[Path]:
