@@ -125,12 +125,13 @@ def fit(
     )
 
 
-def softest_seen(found: Fit, cont: list[str], hop: float, n_segments: int) -> np.ndarray | None:
+def softest_seen(found: Fit, cont: list[str], hop: float, n_segments: int) -> tuple[np.ndarray, float] | None:
     """The principal direction (unit vector, search units) of ``found``'s Gauss-Newton Hessian with the least
     curvature among those the data sees at a ``hop``-unit move: a move that raises the mean squared error by more
     than the alike allowance of :func:`~sim2real.ident.uncertainty.restart_spread` (``len(cont)`` /
     ``n_segments`` of it). Along a flatter direction the whole hop is alike, and the Laplace std already spans
-    it. None when no direction qualifies."""
+    it. Returns the direction and its curvature (the rise of the mean squared error per squared search unit
+    along it), or None when no direction qualifies."""
     if not cont or found.rms <= 0:
         return None
     per_unit = np.array([unit_scale(p, found.values[p]) for p in cont])
@@ -139,7 +140,10 @@ def softest_seen(found: Fit, cont: list[str], hop: float, n_segments: int) -> np
         return None
     lam, vec = np.linalg.eigh(js.T @ js)  # rise of the mean squared error per squared search unit, per direction
     seen = lam * hop**2 > found.rms**2 * len(cont) / max(n_segments, 1)
-    return None if not seen.any() else vec[:, int(np.flatnonzero(seen)[0])]
+    if not seen.any():
+        return None
+    i = int(np.flatnonzero(seen)[0])
+    return vec[:, i], float(lam[i])
 
 
 def valley_hops(
@@ -156,8 +160,8 @@ def valley_hops(
     parameters trading (and a single one's slow replay, the Panda payload's 9 s, would pay two more fits)."""
     if len(cont) < 2 or hop <= 0:
         return []
-    v = softest_seen(found, cont, hop, getattr(replay, "n_segments", 1))
-    return [] if v is None else _polish_either_side(replay, found, cont, lam, v * hop, max_iterations)
+    seen = softest_seen(found, cont, hop, getattr(replay, "n_segments", 1))
+    return [] if seen is None else _polish_either_side(replay, found, cont, lam, seen[0] * hop, max_iterations)
 
 
 def sigma_hops(
@@ -173,11 +177,10 @@ def sigma_hops(
     if len(cont) < 2 or sigmas <= 0:
         return []
     n_segments = getattr(replay, "n_segments", 1)
-    v = softest_seen(found, cont, reach, n_segments)
-    if v is None:
+    seen = softest_seen(found, cont, reach, n_segments)
+    if seen is None:
         return []
-    js = found.jacobian * np.array([unit_scale(p, found.values[p]) for p in cont])[None, :]
-    curvature = float(np.sum((js @ v) ** 2))  # rise of the mean squared error per squared search unit along v
+    v, curvature = seen
     length = sigmas * found.rms / np.sqrt(max(n_segments, 1) * curvature)
     return _polish_either_side(replay, found, cont, lam, v * length, max_iterations)
 
