@@ -16,12 +16,14 @@ and the six ``fifth_*`` ones (the fifth, on the same code at 2534fa6) are the pu
 
     .venv/bin/python benchmarks/identification_coverage.py --jobs 2
     .venv/bin/python benchmarks/identification_coverage.py --profiles hold_i hold_g   # development
+    .venv/bin/python benchmarks/identification_coverage.py --score <out> <out>   # re-score earlier runs together
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
@@ -175,28 +177,32 @@ def one(name: str, args: argparse.Namespace) -> dict:
             "result": json.loads((out / "calibrate" / "calibration.json").read_text())}  # fmt: skip
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--episodes", type=int, default=20)
-    ap.add_argument("--bootstrap", type=int, default=6)
-    ap.add_argument("--threads", type=int, default=1, help="rollout threads per calibration")
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--profiles", nargs="+", default=list(FOURTH), choices=list(ALL))
-    ap.add_argument("--out", type=Path, default=Path("runs/bench/identification_coverage"))
-    ap.add_argument("--set", nargs="*", default=[], help="more calibrate settings, e.g. restarts=1 hop=0 (development)")
-    args = ap.parse_args()
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(lambda n: one(n, args), args.profiles))
-    extra = f"; calibrate {' '.join(args.set)}" if args.set else ""
-    print(
-        f"{TASK}: {args.episodes} excitation episodes per profile, horizon 30, stride 30, "
-        f"bootstrap {args.bootstrap}{extra}"
-    )
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval of a fraction ``k / n`` (95 % for the default ``z``); (nan, nan) when n is 0."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p, d = k / n, 1 + z * z / n
+    mid, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return mid - half, mid + half
+
+
+def loaded(root: Path) -> list[dict]:
+    """The calibrations an earlier run left under ``root`` (``<root>/<profile>/calibrate/calibration.json``)."""
+    names = sorted(p.name for p in root.iterdir() if p.name in ALL and (p / "calibrate" / "calibration.json").exists())
+    runs = []
+    for n in names:
+        r = json.loads((root / n / "calibrate" / "calibration.json").read_text())
+        runs.append({"name": n, "true": ALL[n][0], "params": ALL[n][1], "s": None, "result": r})
+    return runs
+
+
+def report(runs: list[dict]) -> None:
+    """Each profile's parameters against the truth, then the coverage of the flagged ones with 95 % intervals."""
     flagged, within3, within2, close = 0, 0, 0, []
     for run in runs:
         r, true = run["result"], run["true"]
-        print(f"\n== {run['name']} (calibrated: {', '.join(run['params'])}; {run['s']:.0f} s): replay error "
+        took = f"; {run['s']:.0f} s" if run["s"] is not None else ""
+        print(f"\n== {run['name']} (calibrated: {', '.join(run['params'])}{took}): replay error "
               f"{r['replay_error_after']:.3f}, misfit {r['misfit']} (ratio {r['misfit_ratio']:.2f})"
               + (f": {r['misfit_check']['cause']}" if r["misfit"] else ""))  # fmt: skip
         print(f"   {'parameter':22s} {'true':>7s} {'estimate':>9s} {'std':>8s} {'error':>8s} {'err/std':>8s} flagged")
@@ -214,8 +220,41 @@ def main() -> None:
                     close.append(abs(est - t) / t <= 0.10)
             elif ok and p == "action_latency":
                 print(f"      latency flagged: {'exact' if est == t else 'WRONG'}")
-    print(f"\ncoverage of flagged parameters (latency aside): {within3}/{flagged} within 3 std, {within2}/{flagged}"
-          f" within 2 std; flagged gain and mass within 10 %: {sum(close)}/{len(close)}")  # fmt: skip
+
+    def frac(k: int, n: int) -> str:
+        lo, hi = wilson(k, n)
+        return f"{k}/{n} [{lo:.2f}, {hi:.2f}]"
+
+    print(f"\ncoverage of flagged parameters (latency aside; 95 % Wilson intervals): {frac(within3, flagged)} within"
+          f" 3 std, {frac(within2, flagged)} within 2 std; flagged gain and mass within 10 %:"
+          f" {frac(sum(close), len(close))}")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--episodes", type=int, default=20)
+    ap.add_argument("--bootstrap", type=int, default=6)
+    ap.add_argument("--threads", type=int, default=1, help="rollout threads per calibration")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--profiles", nargs="+", default=list(FOURTH), choices=list(ALL))
+    ap.add_argument("--out", type=Path, default=Path("runs/bench/identification_coverage"))
+    ap.add_argument("--set", nargs="*", default=[], help="more calibrate settings, e.g. restarts=1 hop=0 (development)")
+    ap.add_argument("--score", type=Path, nargs="+", help="run nothing: report the calibrations under these --out dirs")
+    args = ap.parse_args()
+    if args.score:
+        runs = [run for root in args.score for run in loaded(root)]
+        print(f"{TASK}: the calibrations under {', '.join(map(str, args.score))} ({len(runs)} profiles), re-scored")
+        report(runs)
+        return
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(lambda n: one(n, args), args.profiles))
+    extra = f"; calibrate {' '.join(args.set)}" if args.set else ""
+    print(
+        f"{TASK}: {args.episodes} excitation episodes per profile, horizon 30, stride 30, "
+        f"bootstrap {args.bootstrap}{extra}"
+    )
+    report(runs)
     print(f"wall-clock {time.perf_counter() - t0:.0f} s ({args.jobs} jobs at a time, {args.threads} thread(s) each)")
 
 

@@ -277,3 +277,20 @@ def test_sequence_l2sp_minus_sequence_is_the_per_seed_metric_difference():
     assert d["ACC"]["mean"] == pytest.approx(-0.05) and d["BWT"]["mean"] == pytest.approx(0.2)
     assert d["BWT"]["ci_low"] == pytest.approx(0.2) and d["FWT"]["mean"] == pytest.approx(0.0)
     assert "BWT 0.20 [0.20, 0.20] (positive)" in markdown(s)
+
+
+def test_the_coverage_benchmarks_wilson_interval_is_the_score_interval():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "identification_coverage.py"
+    spec = importlib.util.spec_from_file_location("identification_coverage", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    # 8 of 10 and 0 of 10: the Wilson 95 % score intervals, 0.4902-0.9433 and 0-0.2775 (an interval that drops
+    # the z^2/4n^2 term, or uses the normal approximation, misses them)
+    assert mod.wilson(8, 10) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    assert mod.wilson(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    lo, hi = mod.wilson(16, 16)
+    assert hi == pytest.approx(1.0) and lo == pytest.approx(0.8064, abs=1e-4)
+    assert all(x != x for x in mod.wilson(0, 0))  # no profile flagged: no interval
