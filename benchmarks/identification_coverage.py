@@ -142,7 +142,27 @@ FIFTH: dict[str, tuple[dict[str, float], list[str]]] = {
     "fifth_f": ({"mass_scale": 0.7, "actuator_gain_scale": 1.25, "damping_scale": 2.6, "friction_scale": 1.4,
                  "action_latency": 2, "obs_noise_std": 0.015, "action_noise_std": 0.04}, FULL),
 }  # fmt: skip
-ALL = {**PROFILES, **HELD, **TEST, **FINAL, **FOURTH, **FIFTH}
+# Held out a sixth time: fixed 2026-12-05 (this commit), after fifth_* had been scored and before any calibration of
+# these ran, and before the flag's relative-std bound was chosen on development records (all the sets above; rule in
+# docs/benchmarks/flag_rel_std_dev.txt); to be scored once, when that choice is made.
+SIXTH: dict[str, tuple[dict[str, float], list[str]]] = {
+    "sixth_a": ({"mass_scale": 1.35, "actuator_gain_scale": 0.9, "damping_scale": 0.65, "friction_scale": 1.15,
+                 "actuator_deadzone": 0.03, "action_latency": 1, "obs_noise_std": 0.02}, FULL),
+    "sixth_b": ({"mass_scale": 0.8, "actuator_gain_scale": 1.45, "damping_scale": 2.4, "friction_scale": 0.75,
+                 "actuator_deadzone": 0.09, "action_latency": 2, "obs_noise_std": 0.015, "obs_bias": 0.01}, FULL),
+    "sixth_c": ({"mass_scale": 1.95, "actuator_gain_scale": 0.75, "damping_scale": 1.25, "friction_scale": 1.9,
+                 "action_latency": 0, "obs_noise_std": 0.025}, FULL),
+    "sixth_d": ({"mass_scale": 1.1, "actuator_gain_scale": 1.25, "damping_scale": 3.2, "friction_scale": 0.5,
+                 "actuator_deadzone": 0.12, "action_latency": 3, "obs_noise_std": 0.01, "action_noise_std": 0.035},
+                FULL),
+    "sixth_e": ({"mass_scale": 0.9, "actuator_gain_scale": 0.7, "damping_scale": 1.9, "friction_scale": 1.3,
+                 "actuator_deadzone": 0.07, "action_latency": 1, "obs_noise_std": 0.02},
+                ["mass_scale", "actuator_gain_scale", "damping_scale"]),
+    "sixth_f": ({"mass_scale": 1.5, "actuator_gain_scale": 1.3, "damping_scale": 0.7, "friction_scale": 0.6,
+                 "actuator_deadzone": 0.1, "action_latency": 2, "obs_noise_std": 0.015},
+                ["mass_scale", "friction_scale", "action_latency"]),
+}  # fmt: skip
+ALL = {**PROFILES, **HELD, **TEST, **FINAL, **FOURTH, **FIFTH, **SIXTH}
 TASK = "navigate_v1"
 
 
