@@ -30,6 +30,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sim2real.ident.cma_search import SCAN
+from sim2real.ident.space import PRIOR
+from sim2real.ident.uncertainty import THRESHOLDS
+
 FULL = ["mass_scale", "actuator_gain_scale", "damping_scale", "friction_scale", "actuator_deadzone", "action_latency"]
 # name: (true values, the parameters calibrated). Fixed 2026-12-04, before any calibration of them ran.
 PROFILES: dict[str, tuple[dict[str, float], list[str]]] = {
@@ -216,6 +220,25 @@ def loaded(root: Path) -> list[dict]:
     return runs
 
 
+def reflagged(result: dict, bound: float) -> dict[str, bool]:
+    """The flags a calibration would have had with ``calibrate identified_rel_std=<bound>``, for a bound at most
+    its own (nothing else in a flag depends on it): a flag stays where the std (a deadzone: its profile's
+    half-width, or one scan step) is at most ``bound`` x the estimate."""
+    own = result.get("identified_rel_std", 0.1)  # records before the option had 10 %
+    if bound > own:
+        raise SystemExit(f"--identified-rel-std {bound}: above the records' own bound {own}; rerun them instead")
+    out = {}
+    for p, ok in result["identified"].items():
+        est, std, r = result["estimate"][p], result["std"][p], result["parameters"][p]
+        if p == "action_latency" or not ok:
+            out[p] = ok
+        elif p in THRESHOLDS:
+            out[p] = r["profile_half_width"] <= max(bound * est, (PRIOR[p][1] - PRIOR[p][0]) / SCAN)
+        else:
+            out[p] = std <= bound * est
+    return out
+
+
 def report(runs: list[dict]) -> None:
     """Each profile's parameters against the truth, then the coverage of the flagged ones with 95 % intervals."""
     flagged, within3, within2, close = 0, 0, 0, []
@@ -260,10 +283,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/bench/identification_coverage"))
     ap.add_argument("--set", nargs="*", default=[], help="more calibrate settings, e.g. restarts=1 hop=0 (development)")
     ap.add_argument("--score", type=Path, nargs="+", help="run nothing: report the calibrations under these --out dirs")
+    ap.add_argument("--identified-rel-std", type=float, help="with --score: re-flag at this lower bound (development)")
     args = ap.parse_args()
     if args.score:
         runs = [run for root in args.score for run in loaded(root)]
-        print(f"{TASK}: the calibrations under {', '.join(map(str, args.score))} ({len(runs)} profiles), re-scored")
+        bound = args.identified_rel_std
+        for run in runs if bound is not None else ():
+            run["result"]["identified"] = reflagged(run["result"], bound)
+        again = f", re-flagged at identified_rel_std={bound:g}" if bound is not None else ""
+        roots = ", ".join(map(str, args.score))
+        print(f"{TASK}: the calibrations under {roots} ({len(runs)} profiles), re-scored{again}")
         report(runs)
         return
     t0 = time.perf_counter()

@@ -315,6 +315,7 @@ def _cases(w: Path, t: Path) -> dict[str, tuple[list, str]]:
         "calibrate-restarts-0": (["calibrate", f"data={data}", "restarts=0"], "restarts"),
         "calibrate-restarts-no-start": (["calibrate", f"data={data}", "restarts=2", "start_budget=0"], "budget=0"),
         "calibrate-sigma-hop": (["calibrate", f"data={data}", "sigma_hop=-1"], "sigma_hop=-1"),
+        "calibrate-identified-rel-std": (["calibrate", f"data={data}", "identified_rel_std=0"], "identified_rel_std"),
         # compare: grid-wide settings before any unit runs
         "compare-episodes-0": ([*cmp, "eval.episodes=0"], "eval.episodes"),
         "compare-lr-0": ([*cmp, "finetune.lr=0"], "finetune.lr"),

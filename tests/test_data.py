@@ -136,7 +136,11 @@ def test_calibration_recovers_known_scales(tmp_path):
     assert est["action_latency"] == 2
     assert abs(est["actuator_gain_scale"] / 0.6 - 1) < 0.1, est
     assert result["replay_error_after"] < 0.5 * result["replay_error_before"]
-    assert result["identified"]["action_latency"] and result["identified"]["actuator_gain_scale"]
+    assert result["identified"]["action_latency"]
+    # three episodes pin the gain to about 5 %: flagged only where two stds lie within 10 % (calibrate's bound)
+    gain, std = est["actuator_gain_scale"], result["std"]["actuator_gain_scale"]
+    assert result["identified"]["actuator_gain_scale"] == (std <= 0.05 * gain) and abs(gain - 0.6) <= 3 * std
+    assert result["identified_rel_std"] == 0.05
     # the true values replay (almost) perfectly: what remains is the smoothing of the initial states
     assert Replay(logged, 10, 20)(true).rms < 0.5 * result["replay_error_before"]
 

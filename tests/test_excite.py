@@ -167,8 +167,9 @@ def test_design_ranks_the_excitation_above_the_task_motions():
     best, worst = r["ranked"]
     assert best["candidate"] == "excite" and worst["candidate"] == "scripted"
     assert best["worst_rel_std"] < 0.1 and worst["worst_rel_std"] > 2 * best["worst_rel_std"]
-    assert best["parameters"]["actuator_gain_scale"]["episodes_for_target"] <= 3
-    assert worst["parameters"]["actuator_gain_scale"]["episodes_for_target"] > 10
+    assert r["target_rel_std"] == 0.05  # calibrate's flag bound: (0.1 / 0.05)^2 = 4x the episodes a 10 % std needs
+    assert best["parameters"]["actuator_gain_scale"]["episodes_for_target"] <= 12
+    assert worst["parameters"]["actuator_gain_scale"]["episodes_for_target"] > 40
 
 
 def test_design_finds_the_gentle_excitation_a_slick_floor_needs():

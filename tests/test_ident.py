@@ -136,6 +136,19 @@ def test_episode_z_counts_episodes_not_segments():
     assert episode_z(same, same + 0.1, ep) < 0
 
 
+def test_a_flag_needs_two_stds_within_ten_percent():
+    """The default bound is 5 % (two stds within 10 %, docs/benchmarks/flag_rel_std_dev.txt): fourth_a's gain,
+    std 9.5 % and +12 % off, is not precise enough; a deadzone's half-width of one scan step always is."""
+    from sim2real.ident.calibrate import precise
+    from sim2real.ident.uncertainty import MAX_REL_STD
+
+    assert MAX_REL_STD == 0.05
+    assert precise(1.0, 0.049, MAX_REL_STD) and not precise(0.7843, 0.0746, MAX_REL_STD)
+    assert precise(0.7843, 0.0746, 0.1)  # the bound before
+    assert not precise(1.0, math.nan, 1.0) and not precise(1.0, math.inf, 1.0) and not precise(0.0, 0.0, 0.05)
+    assert precise(0.0, 0.01, MAX_REL_STD, step=0.01) and not precise(0.1, 0.011, MAX_REL_STD, step=0.01)
+
+
 def test_an_estimate_at_the_search_edge_is_a_bounded_minimum():
     from sim2real.ident.calibrate import at_edge
 

@@ -69,6 +69,7 @@ def calibrate_cmd(cfg: DictConfig) -> dict[str, Any]:
         default_params=list(tasks.get(task).calibrate_params),
         hop=float(cfg.hop),
         sigma_hop=float(cfg.sigma_hop),
+        identified_rel_std=float(cfg.identified_rel_std),
     )
     ranges = randomization_from(result, default)
     check_result(result, ranges, task, cfg.data)  # nothing is written unless the result is usable

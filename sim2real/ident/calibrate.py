@@ -43,6 +43,12 @@ SUBSET_ITERATIONS = 1  # least-squares iterations of the full-set refit that che
 # replay, the Panda's, costs 9 s: eight iterations took 415 s, two 240 s; one shows a misspecified subset)
 
 
+def precise(estimate: float, std: float, bound: float, step: float = 0.0) -> bool:
+    """Whether ``std`` (a threshold's: its profile interval's half-width) is at most ``bound`` x ``estimate``, or
+    one scan ``step``: the precision a flag asks for (``identified_rel_std``). A NaN or infinite std never is."""
+    return math.isfinite(std) and (estimate > 0 or step > 0) and std <= max(bound * estimate, step)
+
+
 def at_edge(est: Values, cont: list[str], std: dict[str, float], flat: Collection[str] = ()) -> list[str]:
     """The continuous parameters whose estimate lies within 1 % of the search interval (in search units) of a
     bound of :data:`~sim2real.ident.space.PRIOR`, or within 3 of its stds of one: a bounded minimum, not a
@@ -131,6 +137,7 @@ def calibrate(
     default_params: list[str] | None = None,
     hop: float = HOP,
     sigma_hop: float = SIGMA_HOP,
+    identified_rel_std: float = MAX_REL_STD,
 ) -> dict[str, Any]:
     """Estimate ``params`` from ``logged``; returns the ``calibration.json`` record.
 
@@ -148,7 +155,9 @@ def calibrate(
     > 0 calibrates that many simulated twins (:mod:`sim2real.ident.bootstrap`): their spread and their mean
     shift widen the stds, and the shift is subtracted. The misfit check (:mod:`sim2real.ident.misfit`) compares
     the replay error with the noise-only twins' and, for a subset of ``default_params``, with the full set;
-    a misfit flags no parameter. Why each piece is there, with the measurements: ``docs/lab_notes.md``."""
+    a misfit flags no parameter. A parameter is flagged identified only where the data moves it and its std is at
+    most ``identified_rel_std`` of its estimate (0.05: two stds within 10 %). Why each piece is there, with the
+    measurements: ``docs/lab_notes.md``."""
     t0 = time.perf_counter()
     task = logged.task
     params = check_params(task, params)
@@ -186,6 +195,11 @@ def calibrate(
             f"sigma_hop={sigma_hop!r}: give a number >= 0 (the estimate's stds of the last two hops; 0: none, "
             f"{SIGMA_HOP:g} typical)"
         )
+    if not isinstance(identified_rel_std, (int, float)) or not 0 < identified_rel_std <= 1:
+        raise CalibrationError(
+            f"identified_rel_std={identified_rel_std!r}: give a number in (0, 1] (the largest std, as a fraction of"
+            f" the estimate, of a parameter flagged identified; {MAX_REL_STD:g}: two stds within 10 %)"
+        )
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise CalibrationError(
             f"threads={threads!r}: give a positive integer (rollout threads), or null for every core"
@@ -213,7 +227,7 @@ def calibrate(
         est, optimiser = dict(found.values), "least squares (mujoco.minimize Levenberg-Marquardt, batched Jacobians)"
         surface = gauss_newton(found, replay.segment_of, replay.n_segments)
         cost.phase("search", spent)
-    sens = _sensitivity(replay, est, params, seed, surface=surface)
+    sens = _sensitivity(replay, est, params, seed, surface=surface, rel_std=identified_rel_std)
     by_sysid = sysid_std(found.jacobian, found.residuals, cont) if solver != "cma" else {}
     after = replay(est)
     grid = {p: (PRIOR[p][1] - PRIOR[p][0]) / SCAN for p in params if p in THRESHOLDS}  # the scans' steps
@@ -280,10 +294,10 @@ def calibrate(
             est[p] = min(max(b["corrected"], PRIOR[p][0]), PRIOR[p][1])
         if p in spread and math.isfinite(std):  # polished starts that fit as well lie this far away
             std = math.sqrt(std**2 + spread[p] ** 2)
-        if p in profiled:  # a threshold: its profile interval at most 10 % or one scan step either side
-            tight = profiled[p][1] <= max(MAX_REL_STD * est[p], grid[p])
+        if p in profiled:  # a threshold: its profile interval at most the bound or one scan step either side
+            tight = precise(est[p], profiled[p][1], identified_rel_std, grid[p])
         else:
-            tight = p == "action_latency" or (std / est[p] if est[p] > 0 else math.inf) <= MAX_REL_STD
+            tight = p == "action_latency" or precise(est[p], std, identified_rel_std)
         identified = p in seen and tight
         # a std around a wrong minimum, or at the search interval's edge (the minimum may lie beyond it, and the
         # other parameters compensate), flags nothing
@@ -393,10 +407,11 @@ def calibrate(
             "alike_starts": alike,  # indices into restarts: polished starts that fit as well as the estimate
             "alike_rule": f"segments x (start's mean squared error / the estimate's - 1) <= {len(cont)} (parameters)",
         },
+        "identified_rel_std": identified_rel_std,
         "identified_rule": (
             f"rise >= {IDENTIFIED:.0%} at +-20 % (or >= {IDENTIFIED_Z:g} standard errors over episodes) and marginal"
-            f" std (max of Laplace and cluster-robust) <= {MAX_REL_STD:.0%} of estimate; a threshold (deadzone): its"
-            f" profile interval's longer half-width <= {MAX_REL_STD:.0%} of estimate or one scan step"
+            f" std (max of Laplace and cluster-robust) <= {identified_rel_std:.0%} of estimate; a threshold (deadzone):"
+            f" its profile interval's longer half-width <= {identified_rel_std:.0%} of estimate or one scan step"
         ),
         "cost": {**cost.record(), "threads": replay.threads, "batched": replay.batched},
         "wall_s": time.perf_counter() - t0,

@@ -29,7 +29,7 @@ from sim2real.data.collect import policy_factory, rollout
 from sim2real.ident.calibrate import check_params
 from sim2real.ident.replay import measured_values
 from sim2real.ident.rollout import BatchedReplay
-from sim2real.ident.uncertainty import THRESHOLDS, _sensitivity
+from sim2real.ident.uncertainty import MAX_REL_STD, THRESHOLDS, _sensitivity
 from sim2real.learn.logged import Logged
 from sim2real.sim import tasks
 from sim2real.sim.dynamics import Values, param_spec
@@ -133,7 +133,7 @@ def design(
     dynamics: Values,
     candidates: list[str],
     episodes: int = 4,
-    target_rel_std: float = 0.1,
+    target_rel_std: float = MAX_REL_STD,
     seed: int = 0,
     action_noise: float = 0.1,
     horizon: int = 10,

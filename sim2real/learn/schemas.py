@@ -236,6 +236,7 @@ class Calibrate:
     restarts: int = _f(1)
     hop: float = _f(0)
     sigma_hop: float = _f(0)
+    identified_rel_std: float = _f(0, 1, open_lo=True)
     solver: str = _f(choices=("lm", "cma"))
     start_budget: int = _f(0)
     threads: Any = None  # null: every core; else a positive integer (checked by calibrate)
