@@ -168,12 +168,19 @@ def _same_rows(name: str) -> list[str]:
     conds = {k[0] for k in b}
     keys = [k for k in a if k[0] in conds]
     same = sum(1 for k in keys if b.get(k) == a[k])
-    return ["", f"Per seed (`docs/{first.name}`, `docs/rerun/{second.name}`): {same} of {len(keys)} evaluations "
-            "of the shared conditions (success rate and mean return, every seed, budget and evaluation step) are "
-            "identical"
-            + (" to the last digit: at one commit on one machine the whole pipeline is deterministic, so a rerun"
-               " here measures nothing about pretraining variance; only another machine (other floating-point"
-               " paths) or more seeds would." if same == len(keys) and keys else ".")]
+    return [
+        "",
+        f"Per seed (`docs/{first.name}`, `docs/rerun/{second.name}`): {same} of {len(keys)} evaluations "
+        "of the shared conditions (success rate and mean return, every seed, budget and evaluation step) are "
+        "identical"
+        + (
+            " to the last digit: at one commit on one machine the whole pipeline is deterministic, so a rerun"
+            " here measures nothing about pretraining variance; only another machine (other floating-point"
+            " paths) or more seeds would."
+            if same == len(keys) and keys
+            else "."
+        ),
+    ]
 
 
 def reproducibility_md() -> str:
