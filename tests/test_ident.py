@@ -241,6 +241,30 @@ def test_a_sigma_hop_leaves_a_dimple_at_the_scale_of_the_std():
     assert not set(alike) & set(sigma) and 0 in alike and spread["actuator_gain_scale"] > 0
 
 
+def test_sigma_hops_take_a_direction_whose_std_is_under_a_hop(monkeypatch):
+    """A softest direction with a std of 0.6 search units is not seen by a valley hop (a one-unit move rises by
+    1/0.6^2 = 2.8 chi-square units, under P = 4) but the sigma hops take it, one std (0.6 units) either side; one
+    with a std of 1.2 units is beyond a hop, and they take the next (docs/benchmarks/sigma_reach_dev.txt)."""
+    cont = ["mass_scale", "actuator_gain_scale", "damping_scale", "friction_scale"]
+    values = {p: 1.0 for p in cont}
+    n, rms = 100, 0.5
+    per = np.array([lsq.unit_scale(p, 1.0) for p in cont])
+
+    def fit_with(stds: list[float]) -> lsq.Fit:  # a Jacobian whose principal directions are the axes
+        lam = rms**2 / (n * np.array(stds) ** 2)  # curvature per squared search unit: one std rises one unit
+        return lsq.Fit(values, rms, np.diag(np.sqrt(lam)) / per[None, :], np.zeros(4), 0, 0, "toy")
+
+    moves = []
+    monkeypatch.setattr(lsq, "_polish_either_side", lambda replay, found, cont, lam, move, it: moves.append(move))
+    replay = type("R", (), {"n_segments": n})()
+    found = fit_with([0.6, 0.2, 0.1, 0.05])
+    assert abs(lsq.softest_seen(found, cont, 1.0, n)[0][0]) < 1e-9  # the valley hops: not the 0.6 one
+    lsq.sigma_hops(replay, found, cont, 0.0, 1.0, 1.0, 4)
+    assert np.abs(moves[-1]) == pytest.approx([0.6, 0, 0, 0], abs=1e-9)
+    lsq.sigma_hops(replay, fit_with([1.2, 0.2, 0.1, 0.05]), cont, 0.0, 1.0, 1.0, 4)
+    assert np.abs(moves[-1]) == pytest.approx([0, 0.2, 0, 0], abs=1e-9)
+
+
 class _Valley(_Toy):
     """Gain and damping trading along a valley: the error rises fast across it (log gain - log damping) and slowly
     along it, where a dimple (both 25 % high) holds a local search short of the truth (gain 0.9, damping 2.0)."""

@@ -125,13 +125,16 @@ def fit(
     )
 
 
-def softest_seen(found: Fit, cont: list[str], hop: float, n_segments: int) -> tuple[np.ndarray, float] | None:
+def softest_seen(
+    found: Fit, cont: list[str], hop: float, n_segments: int, allowance: float | None = None
+) -> tuple[np.ndarray, float] | None:
     """The principal direction (unit vector, search units) of ``found``'s Gauss-Newton Hessian with the least
     curvature among those the data sees at a ``hop``-unit move: a move that raises the mean squared error by more
-    than the alike allowance of :func:`~sim2real.ident.uncertainty.restart_spread` (``len(cont)`` /
-    ``n_segments`` of it). Along a flatter direction the whole hop is alike, and the Laplace std already spans
-    it. Returns the direction and its curvature (the rise of the mean squared error per squared search unit
-    along it), or None when no direction qualifies."""
+    than ``allowance`` chi-square units (``allowance`` / ``n_segments`` of it; by default ``len(cont)``, the alike
+    allowance of :func:`~sim2real.ident.uncertainty.restart_spread`). Along a flatter direction the whole hop is
+    alike, and the Laplace std already spans it. ``allowance=1``: the directions along which one std is shorter
+    than ``hop``. Returns the direction and its curvature (the rise of the mean squared error per squared search
+    unit along it), or None when no direction qualifies."""
     if not cont or found.rms <= 0:
         return None
     per_unit = np.array([unit_scale(p, found.values[p]) for p in cont])
@@ -139,7 +142,8 @@ def softest_seen(found: Fit, cont: list[str], hop: float, n_segments: int) -> tu
     if not np.isfinite(js).all():
         return None
     lam, vec = np.linalg.eigh(js.T @ js)  # rise of the mean squared error per squared search unit, per direction
-    seen = lam * hop**2 > found.rms**2 * len(cont) / max(n_segments, 1)
+    allowance = len(cont) if allowance is None else allowance
+    seen = lam * hop**2 > found.rms**2 * allowance / max(n_segments, 1)
     if not seen.any():
         return None
     i = int(np.flatnonzero(seen)[0])
@@ -168,16 +172,19 @@ def sigma_hops(
     replay: Any, found: Fit, cont: list[str], lam: float, sigmas: float, reach: float, max_iterations: int
 ) -> list[Fit]:
     """Least-squares fits started ``sigmas`` of ``found``'s own stds either side of its estimate, along its
-    softest direction seen within ``reach`` search units (:func:`softest_seen`): the move at which the
-    Gauss-Newton model of the error rises by ``sigmas``^2 chi-square units. The replay error is rough at the
-    scale of the estimate's std (contact and friction events shift along a segment), and the solver stops in a
-    dimple of it: on the development profiles hold_g and hold_i a fit started at the truth ended 1.41 and 1.17
-    chi-square units lower, 0.30 and 0.11 search units away, where a valley hop of 1.0 (or 0.5, or 2.0) overshoots
-    (``docs/benchmarks/polish_dev.txt``). No hops with fewer than two parameters, as for :func:`valley_hops`."""
+    softest direction whose std is shorter than ``reach`` search units (:func:`softest_seen` at one chi-square
+    unit): the move at which the Gauss-Newton model of the error rises by ``sigmas``^2 chi-square units. The
+    replay error is rough at the scale of the estimate's std (contact and friction events shift along a segment),
+    and the solver stops in a dimple of it: on the development profiles hold_g and hold_i a fit started at the
+    truth ended 1.41 and 1.17 chi-square units lower, 0.30 and 0.11 search units away, where a valley hop of 1.0
+    (or 0.5, or 2.0) overshoots (``docs/benchmarks/polish_dev.txt``). Until 2026-12-05 the direction had to be
+    seen at ``len(cont)`` chi-square units, as the valley hops' is, which left directions with stds of 0.5-1 unit
+    to neither (``docs/benchmarks/sigma_reach_dev.txt``). No hops with fewer than two parameters, as for
+    :func:`valley_hops`."""
     if len(cont) < 2 or sigmas <= 0:
         return []
     n_segments = getattr(replay, "n_segments", 1)
-    seen = softest_seen(found, cont, reach, n_segments)
+    seen = softest_seen(found, cont, reach, n_segments, allowance=1.0)
     if seen is None:
         return []
     v, curvature = seen

@@ -29,8 +29,9 @@ RESTARTS = 1
 HOP = 1.0
 HOP_ROUNDS = 4
 # solver=lm: last, two polished hops this many of the best fit's own stds either side of it along its softest
-# direction seen within HOP search units (lsq.sigma_hops), SIGMA_HOP_ITERATIONS solver iterations each: a dimple at
-# the scale of the std, which a hop of a search unit overshoots (docs/benchmarks/polish_dev.txt)
+# direction whose std is under HOP search units (lsq.sigma_hops), SIGMA_HOP_ITERATIONS solver iterations each: a
+# dimple at the scale of the std, which a hop of a search unit overshoots (docs/benchmarks/polish_dev.txt,
+# sigma_reach_dev.txt)
 SIGMA_HOP = 1.0
 SIGMA_HOP_ITERATIONS = 4
 
@@ -55,8 +56,8 @@ def multi_start(
     starts, ``hop`` search units either side of the best along its softest seen direction
     (:func:`~sim2real.ident.lsq.valley_hops`), and hops again from one that ends lower (at most
     :data:`HOP_ROUNDS` rounds); ``sigma_hop`` > 0 then polishes two more, ``sigma_hop`` of the best's own stds
-    either side along its softest seen direction (:func:`~sim2real.ident.lsq.sigma_hops`, search units of
-    ``hop``, or :data:`HOP` where that is 0, bounding what counts as seen). Every hop enters the choice like a
+    either side along its softest direction whose std is under ``hop`` search units, or :data:`HOP` where that is
+    0 (:func:`~sim2real.ident.lsq.sigma_hops`). Every hop enters the choice like a
     start, and a valley hop the spread too (a sigma hop starts inside the std it would widen). Returns the best
     fit, the replays spent per phase (summed over starts and hops) and one record per start and hop."""
     thresholds = [p for p in params if p in THRESHOLDS]
