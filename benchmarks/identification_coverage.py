@@ -33,8 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sim2real.ident.cma_search import SCAN
-from sim2real.ident.space import PRIOR
+from sim2real.ident.calibrate import precise, scan_step
 from sim2real.ident.uncertainty import THRESHOLDS
 
 FULL = ["mass_scale", "actuator_gain_scale", "damping_scale", "friction_scale", "actuator_deadzone", "action_latency"]
@@ -245,8 +244,8 @@ def loaded(root: Path) -> list[dict]:
 
 def reflagged(result: dict, bound: float) -> dict[str, bool]:
     """The flags a calibration would have had with ``calibrate identified_rel_std=<bound>``, for a bound at most
-    its own (nothing else in a flag depends on it): a flag stays where the std (a deadzone: its profile's
-    half-width, or one scan step) is at most ``bound`` x the estimate."""
+    its own (nothing else in a flag depends on it): a flag stays where calibration's own test
+    (:func:`~sim2real.ident.calibrate.precise`) passes at ``bound``."""
     own = result.get("identified_rel_std", 0.1)  # records before the option had 10 %
     if bound > own:
         raise SystemExit(f"--identified-rel-std {bound}: above the records' own bound {own}; rerun them instead")
@@ -256,9 +255,9 @@ def reflagged(result: dict, bound: float) -> dict[str, bool]:
         if p == "action_latency" or not ok:
             out[p] = ok
         elif p in THRESHOLDS:
-            out[p] = r["profile_half_width"] <= max(bound * est, (PRIOR[p][1] - PRIOR[p][0]) / SCAN)
+            out[p] = precise(est, r["profile_half_width"], bound, scan_step(p))
         else:
-            out[p] = std <= bound * est
+            out[p] = precise(est, std, bound)
     return out
 
 

@@ -49,6 +49,12 @@ def precise(estimate: float, std: float, bound: float, step: float = 0.0) -> boo
     return math.isfinite(std) and (estimate > 0 or step > 0) and std <= max(bound * estimate, step)
 
 
+def scan_step(name: str) -> float:
+    """The grid step of a threshold's scan (the deadzone's), in its own units: its search interval over
+    :data:`~sim2real.ident.cma_search.SCAN`."""
+    return (PRIOR[name][1] - PRIOR[name][0]) / SCAN
+
+
 def at_edge(est: Values, cont: list[str], std: dict[str, float], flat: Collection[str] = ()) -> list[str]:
     """The continuous parameters whose estimate lies within 1 % of the search interval (in search units) of a
     bound of :data:`~sim2real.ident.space.PRIOR`, or within 3 of its stds of one: a bounded minimum, not a
@@ -230,7 +236,7 @@ def calibrate(
     sens = _sensitivity(replay, est, params, seed, surface=surface, rel_std=identified_rel_std)
     by_sysid = sysid_std(found.jacobian, found.residuals, cont) if solver != "cma" else {}
     after = replay(est)
-    grid = {p: (PRIOR[p][1] - PRIOR[p][0]) / SCAN for p in params if p in THRESHOLDS}  # the scans' steps
+    grid = {p: scan_step(p) for p in params if p in THRESHOLDS}
     profiled = {p: threshold_std(replay, est, p, step, after.rms**2) for p, step in grid.items()}
     cost.phase("uncertainty")
     alike, spread = restart_spread(starts, est, after.rms, cont, replay.n_segments)
